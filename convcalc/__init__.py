@@ -1,0 +1,38 @@
+"""convcalc: exact shapes, costs and receptive fields of convolutional layers, as PyTorch computes them.
+
+>>> import convcalc
+>>> net = convcalc.Network(convcalc.parse_shape("3x224x224"),
+...                        tuple(convcalc.parse_layer(t) for t in ["conv:64,k=7,s=2,p=3,bias=false", "bn", "relu"]))
+>>> result = convcalc.analyse(net)
+>>> result.output_shape, result.totals.params, result.totals.macs
+((64, 112, 112), 9536, 118013952)
+>>> result.to_dict()["schema"]
+'convcalc.shape/1'
+"""
+
+from .analysis import Analysis, LayerReport, Network, Totals, analyse
+from .errors import ConvcalcError, Origin, ResourceError, ShapeError, SpecError
+from .layers import (
+    Activation, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer,
+    Linear, MaxPool, Upsample, ZeroPad,
+)
+from .parsing import load_document, parse_constructor, parse_document, parse_layer, parse_shape
+
+__version__ = "0.1.0"
+
+
+def analyse_tokens(input_shape: str, *layers: str, batch: int = 1, dtype: str = "float32") -> Analysis:
+    """Analyse a network written as on the command line.
+
+    >>> analyse_tokens("3x32x32", "conv:16,k=3,p=1", "maxpool:2").output_shape
+    (16, 16, 16)
+    """
+    return analyse(Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers), batch, dtype))
+
+
+__all__ = [
+    "Activation", "AdaptiveAvgPool", "AdaptiveMaxPool", "Analysis", "AvgPool", "BatchNorm", "Conv", "ConvTranspose",
+    "ConvcalcError", "Dropout", "Flatten", "Layer", "LayerReport", "Linear", "MaxPool", "Network", "Origin",
+    "ResourceError", "ShapeError", "SpecError", "Totals", "Upsample", "ZeroPad", "__version__", "analyse",
+    "analyse_tokens", "load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape",
+]

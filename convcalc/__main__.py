@@ -1,0 +1,5 @@
+"""``python -m convcalc``."""
+
+from .cli import run
+
+run()

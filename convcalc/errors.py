@@ -1,0 +1,139 @@
+"""The one exception hierarchy convcalc raises for bad input.
+
+Every error carries what a good message needs: the sentence saying what is
+wrong, a hint saying how to fix it, and where it happened (the layer index,
+the field, and the source text with the span to underline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a layer came from: its source text and the span of each field in it.
+
+    ``spans`` maps a field name (PyTorch's argument name) to ``(start, end)``
+    offsets into ``text``; ``"*"`` is the span of the whole layer name.
+    """
+
+    text: str
+    spans: tuple[tuple[str, tuple[int, int]], ...] = ()
+    where: str = ""  # e.g. "layers[2]" for a document, empty for a token
+
+    def span_of(self, name: str | None) -> tuple[int, int] | None:
+        for key, span in self.spans:
+            if key == name:
+                return span
+        return None
+
+
+class ConvcalcError(Exception):
+    """Root of every error convcalc raises about its input.
+
+    >>> err = ConvcalcError("stride must be positive", hint="use s=1", field="stride")
+    >>> err.field, str(err)
+    ('stride', 'stride must be positive')
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        layer: int | None = None,
+        origin: Origin | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.field = field
+        self.layer = layer
+        self.origin = origin
+        self.span = span
+
+    def located(self, *, layer: int | None = None, origin: Origin | None = None) -> ConvcalcError:
+        """Fill in the layer index and origin if not already known; returns self."""
+        if self.layer is None:
+            self.layer = layer
+        if self.origin is None:
+            self.origin = origin
+        return self
+
+    def underline(self) -> tuple[str, tuple[int, int]] | None:
+        """The text to show and the span in it to mark with carets, if any."""
+        if self.origin is None:
+            return None
+        span = self.span or self.origin.span_of(self.field) or self.origin.span_of("*")
+        if span is None:
+            return None
+        return self.origin.text, span
+
+    def describe(self) -> str:
+        """The one-line summary: where (layer, document path, quoted text), then what is wrong."""
+        where = []
+        if self.layer is not None:
+            where.append(f"layer {self.layer}")
+        if self.origin is not None:
+            if self.origin.where:
+                where.append(f"({self.origin.where})" if where else self.origin.where)
+            if self.origin.text:
+                where.append(f"'{self.origin.text}'")
+        elif self.field is not None:
+            where.append(self.field)
+        prefix = " ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+    def format(self) -> str:
+        """The message for a person: the summary, a caret line under the cause, and the hint.
+
+        >>> err = ShapeError("padding='same' needs stride 1 (got stride 2)", hint="give an explicit padding, e.g. p=1",
+        ...                  layer=2, origin=Origin("conv:64,k=3,s=2,p=same", (("padding", (16, 22)),)), field="padding")
+        >>> print(err.format())
+        error: layer 2 'conv:64,k=3,s=2,p=same': padding='same' needs stride 1 (got stride 2)
+                                        ^^^^^^
+        hint: give an explicit padding, e.g. p=1
+        """
+        line = f"error: {self.describe()}"
+        lines = [line]
+        under = self.underline()
+        if under is not None:
+            text, (start, end) = under
+            column = line.find(f"'{text}'") + 1
+            if column > 0:
+                lines.append(" " * (column + start) + "^" * max(end - start, 1))
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The error as the JSON object convcalc prints under ``"error"``."""
+        out: dict = {"type": type(self).__name__, "message": self.describe()}
+        if self.hint:
+            out["hint"] = self.hint
+        out["layer"] = self.layer
+        out["field"] = self.field
+        under = self.underline()
+        if under is not None:
+            text, (start, end) = under
+            out["token"] = text
+            out["span"] = [start, end]
+        return out
+
+
+class SpecError(ConvcalcError):
+    """A layer spec, shape or document that cannot be read."""
+
+
+class ShapeError(ConvcalcError):
+    """A well-formed layer that PyTorch would refuse for the shape it receives."""
+
+
+class ResourceError(ConvcalcError):
+    """A computation refused because it would need more than allowed (memory)."""
+
+
+__all__ = ["ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"]

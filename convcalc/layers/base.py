@@ -1,0 +1,129 @@
+"""What every layer spec shares: how it is checked against an incoming shape,
+and the figures it produces there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from ..errors import Origin, ShapeError, SpecError
+from ..receptive import Global, Window
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A layer's effect on one sample: output shape, costs and receptive windows.
+
+    ``windows`` is None for layers that keep every position (activations),
+    otherwise one receptive ``Window`` or ``Global`` per incoming spatial axis.
+    """
+
+    type: str
+    output_shape: Shape
+    params: int = 0
+    macs: int = 0
+    flops: int = 0
+    windows: tuple[Window | Global, ...] | None = None
+    notes: tuple[str, ...] = ()
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Base of every layer spec: an immutable record of what the user wrote.
+
+    Subclasses are frozen dataclasses whose fields are PyTorch's argument
+    names; ``infer`` checks them against an incoming shape (channels first,
+    no batch) and returns the ``Figures``.
+    """
+
+    origin: Origin | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    def infer(self, shape: Shape) -> Figures:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The PyTorch argument names this spec accepts."""
+        return tuple(f.name for f in fields(cls) if f.name != "origin")
+
+
+def spatial_rank(shape: Shape, type_name: str, rank: int | None, *, minimum: int = 1) -> int:
+    """The number of spatial axes in ``shape`` (channels first), checked against the
+    rank a class name such as Conv2d fixes."""
+    have = len(shape) - 1
+    if rank is not None and have != rank:
+        raise ShapeError(
+            f"{type_name} needs a {rank}d input (channels x {rank} spatial sizes) "
+            f"but receives {format_shape(shape)} ({have} spatial)",
+            hint=f"drop the rank from the layer name so it follows the input, or give a {rank}d input",
+            field="*",
+        )
+    if have < minimum:
+        raise ShapeError(
+            f"{type_name} needs channels and at least {minimum} spatial size(s) "
+            f"but receives {format_shape(shape)}",
+            hint="give an input such as 3x224x224, and put Flatten/Linear after the spatial layers",
+            field="*",
+        )
+    return have
+
+
+def per_axis(value, rank: int, name: str) -> tuple[int, ...]:
+    """Broadcast an int, or check a per-axis tuple, for ``rank`` axes."""
+    if isinstance(value, str):
+        raise SpecError(f"{name}={value!r} is not allowed here", hint=f"give {name} as integers", field=name)
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) != rank:
+        raise SpecError(
+            f"{name} has {len(value)} values {format_tuple(value)} but the input has {rank} spatial axes",
+            hint=f"give one value or {rank} values joined by x, e.g. {'x'.join(['3'] * rank)}",
+            field=name,
+        )
+    return tuple(value)
+
+
+def require_at_least(values: tuple[int, ...], low: int, name: str, what: str) -> None:
+    """Raise if any per-axis value is below ``low``."""
+    if any(v < low for v in values):
+        raise ShapeError(
+            f"{name} must be {what} (got {short(values)})",
+            hint=f"use {name} values of at least {low}",
+            field=name,
+        )
+
+
+def format_shape(shape: Shape) -> str:
+    """3x224x224 style.
+
+    >>> format_shape((3, 224, 224))
+    '3x224x224'
+    """
+    return "x".join(str(n) for n in shape)
+
+
+def format_tuple(values) -> str:
+    """An int alone, a tuple as (a, b).
+
+    >>> format_tuple((3, 5)), format_tuple((2,)), format_tuple(4)
+    ('(3, 5)', '2', '4')
+    """
+    if isinstance(values, int):
+        return str(values)
+    values = tuple(values)
+    if len(values) == 1:
+        return str(values[0])
+    return "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def short(values: tuple[int, ...]) -> str:
+    """A per-axis tuple as one number when all agree, else joined by x.
+
+    >>> short((3, 3)), short((3, 5))
+    ('3', '3x5')
+    """
+    if len(set(values)) == 1:
+        return str(values[0])
+    return "x".join(str(v) for v in values)

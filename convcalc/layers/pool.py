@@ -1,0 +1,176 @@
+"""Pooling: MaxPool, AvgPool and the adaptive pools, 1d/2d/3d."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..errors import ShapeError
+from ..receptive import Window
+from ..sizes import adaptive_bins, effective_kernel, pool_output_size, volume
+from .base import Figures, Layer, Shape, format_shape, format_tuple, per_axis, require_at_least, short, spatial_rank
+
+INTERNAL = {"internal": True}
+
+
+def _sliding_pool(layer, shape: Shape, base: str, dilation_value) -> tuple:
+    rank = spatial_rank(shape, f"{base}{layer.rank}d" if layer.rank else base, layer.rank)
+    sizes = shape[1:]
+    kernel = per_axis(layer.kernel_size, rank, "kernel_size")
+    # stride None (or empty, as PyTorch also allows) means "the kernel size"
+    stride = kernel if layer.stride in (None, ()) else per_axis(layer.stride, rank, "stride")
+    padding = per_axis(layer.padding, rank, "padding")
+    dilation = per_axis(dilation_value, rank, "dilation")
+    require_at_least(kernel, 1, "kernel_size", "positive")
+    require_at_least(stride, 1, "stride", "positive")
+    require_at_least(dilation, 1, "dilation", "positive")
+    require_at_least(padding, 0, "padding", "non-negative")
+    for k, p in zip(kernel, padding):
+        if p > k // 2:
+            raise ShapeError(
+                f"padding must be at most half of kernel_size, but got padding={short(padding)} "
+                f"and kernel_size={short(kernel)}",
+                hint=f"use padding of at most {k // 2}, or a larger kernel",
+                field="padding",
+            )
+    out_sizes = tuple(
+        pool_output_size(n, k, s, p, d, layer.ceil_mode) for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation)
+    )
+    if any(n < 1 for n in out_sizes):
+        raise ShapeError(
+            f"the output size {format_tuple(out_sizes)} is too small for input {format_shape(shape)}: "
+            f"the pooling window does not fit",
+            hint="use a smaller kernel_size or stride, padding, ceil_mode=true, or a larger input",
+            field="kernel_size",
+        )
+    windows = tuple(Window.sliding(effective_kernel(k, d), s, p) for k, d, s, p in zip(kernel, dilation, stride, padding))
+    output = (shape[0], *out_sizes)
+    summary = f"k={short(kernel)}"
+    if stride != kernel:
+        summary += f" s={short(stride)}"
+    if any(padding):
+        summary += f" p={short(padding)}"
+    if any(d != 1 for d in dilation):
+        summary += f" d={short(dilation)}"
+    if layer.ceil_mode:
+        summary += " ceil"
+    return f"{base}{rank}d", output, volume(kernel), windows, summary
+
+
+@dataclass(frozen=True)
+class MaxPool(Layer):
+    """``torch.nn.MaxPool1d/2d/3d``: stride defaults to the kernel size.
+
+    >>> MaxPool(2, stride=2, padding=1, ceil_mode=True).infer((1, 5, 5)).output_shape
+    (1, 3, 3)
+    """
+
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] | None = None
+    padding: int | tuple[int, ...] = 0
+    dilation: int | tuple[int, ...] = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+    rank: int | None = field(default=None, metadata=INTERNAL)
+
+    def infer(self, shape: Shape) -> Figures:
+        type_name, output, window, windows, summary = _sliding_pool(self, shape, "MaxPool", self.dilation)
+        # window-1 comparisons per output element
+        return Figures(type_name, output, 0, 0, volume(output) * (window - 1), windows, (), summary)
+
+
+@dataclass(frozen=True)
+class AvgPool(Layer):
+    """``torch.nn.AvgPool1d/2d/3d``.
+
+    >>> AvgPool(3, stride=2, padding=1, ceil_mode=True).infer((8, 6, 6)).output_shape
+    (8, 4, 4)
+    """
+
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] | None = None
+    padding: int | tuple[int, ...] = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: int | None = None
+    rank: int | None = field(default=None, metadata=INTERNAL)
+
+    def infer(self, shape: Shape) -> Figures:
+        if self.divisor_override is not None and self.divisor_override == 0:
+            raise ShapeError("divisor_override must be non-zero", hint="omit divisor_override", field="divisor_override")
+        type_name, output, window, windows, summary = _sliding_pool(self, shape, "AvgPool", 1)
+        # window-1 additions and one division per output element
+        return Figures(type_name, output, 0, 0, volume(output) * window, windows, (), summary)
+
+
+def _adaptive(layer, shape: Shape, base: str, is_max: bool) -> Figures:
+    rank = spatial_rank(shape, f"{base}{layer.rank}d" if layer.rank else base, layer.rank)
+    sizes = shape[1:]
+    wanted = layer.output_size
+    if wanted is None or isinstance(wanted, int):
+        wanted = (wanted,) * rank
+    elif len(wanted) != rank:
+        per_axis(tuple(wanted), rank, "output_size")  # raises the usual message
+    out_sizes = tuple(n if w is None else w for n, w in zip(sizes, wanted))
+    if any(n < 0 for n in out_sizes):
+        raise ShapeError(
+            f"output_size must be non-negative (got {format_tuple(out_sizes)})",
+            hint="give output sizes of at least 1, or None to keep an axis",
+            field="output_size",
+        )
+    if any(n < 1 for n in sizes):
+        raise ShapeError(
+            f"{base}{rank}d needs a non-empty input, but receives {format_shape(shape)}",
+            hint="fix the layer before so that every spatial size is at least 1",
+            field="*",
+        )
+    windows, bin_sums = [], []
+    for n, o in zip(sizes, out_sizes):
+        bins = adaptive_bins(n, o)
+        if not bins:
+            windows.append(Window(Fraction(0), Fraction(1), Fraction(0)))
+            bin_sums.append(0)
+            continue
+        widest = max(end - start for start, end in bins)
+        first = bins[0][1] - bins[0][0]
+        windows.append(Window(Fraction(widest - 1), Fraction(n, o), Fraction(first - 1, 2)))
+        bin_sums.append(sum(end - start for start, end in bins))
+    output = (shape[0], *out_sizes)
+    # Summed over outputs, the bins' volumes factor into per-axis sums.
+    window_elements = shape[0] * volume(bin_sums)
+    flops = window_elements - volume(output) if is_max else window_elements
+    notes = ()
+    if any(w.span != (Fraction(n, o) - 1 if o else 0) for w, n, o in zip(windows, sizes, out_sizes)):
+        notes = ("adaptive bins differ in size; the receptive field reports the widest",)
+    return Figures(f"{base}{rank}d", output, 0, 0, flops, tuple(windows), notes, f"→{short(out_sizes)}")
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool(Layer):
+    """``torch.nn.AdaptiveAvgPool1d/2d/3d``; None in output_size keeps that axis.
+
+    >>> AdaptiveAvgPool(1).infer((512, 7, 7)).output_shape
+    (512, 1, 1)
+    """
+
+    output_size: int | tuple[int | None, ...] | None
+    rank: int | None = field(default=None, metadata=INTERNAL)
+
+    def infer(self, shape: Shape) -> Figures:
+        return _adaptive(self, shape, "AdaptiveAvgPool", is_max=False)
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPool(Layer):
+    """``torch.nn.AdaptiveMaxPool1d/2d/3d``.
+
+    >>> AdaptiveMaxPool((None, 2)).infer((1, 4, 5)).output_shape
+    (1, 4, 2)
+    """
+
+    output_size: int | tuple[int | None, ...] | None
+    return_indices: bool = False
+    rank: int | None = field(default=None, metadata=INTERNAL)
+
+    def infer(self, shape: Shape) -> Figures:
+        return _adaptive(self, shape, "AdaptiveMaxPool", is_max=True)

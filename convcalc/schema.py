@@ -1,0 +1,79 @@
+"""The stable JSON form of an analysis (schema ``convcalc.shape/1``).
+
+Numbers are plain Python ints. Receptive-field values that are not whole
+numbers are exact fractions written as strings, ``"3/2"``; a jump of
+``null`` marks an axis that stopped being spatial (after Flatten or Linear).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+SHAPE_SCHEMA = "convcalc.shape/1"
+
+
+def encode_fraction(value: Fraction | None) -> int | str | None:
+    """An integral value as a JSON int, any other as the string "p/q".
+
+    >>> encode_fraction(Fraction(3)), encode_fraction(Fraction(-3, 2)), encode_fraction(None)
+    (3, '-3/2', None)
+    """
+    if value is None:
+        return None
+    if value.denominator == 1:
+        return int(value.numerator)
+    return f"{value.numerator}/{value.denominator}"
+
+
+def decode_fraction(value: int | str | None) -> Fraction | None:
+    """The inverse of ``encode_fraction``, for readers of the JSON.
+
+    >>> decode_fraction("-3/2")
+    Fraction(-3, 2)
+    """
+    return None if value is None else Fraction(value)
+
+
+def receptive_field_to_dict(field) -> dict:
+    return {
+        "size": [encode_fraction(v) for v in field.size],
+        "jump": [encode_fraction(v) for v in field.jump],
+        "padding": [encode_fraction(v) for v in field.padding],
+        "center": [encode_fraction(v) for v in field.centre],
+    }
+
+
+def analysis_to_dict(analysis) -> dict:
+    network = analysis.network
+    totals = analysis.totals
+    return {
+        "schema": SHAPE_SCHEMA,
+        "input_shape": list(network.input_shape),
+        "batch": network.batch,
+        "dtype": network.dtype,
+        "layers": [
+            {
+                "index": r.index,
+                "type": r.type,
+                "summary": r.summary,
+                "input_shape": list(r.input_shape),
+                "output_shape": list(r.output_shape),
+                "params": r.params,
+                "macs": r.macs,
+                "flops": r.flops,
+                "activation_bytes": r.activation_bytes,
+                "param_bytes": r.param_bytes,
+                "receptive_field": receptive_field_to_dict(r.receptive_field),
+                "notes": list(r.notes),
+            }
+            for r in analysis.layers
+        ],
+        "output_shape": list(analysis.output_shape),
+        "totals": {
+            "params": totals.params,
+            "macs": totals.macs,
+            "flops": totals.flops,
+            "activation_bytes": totals.activation_bytes,
+            "param_bytes": totals.param_bytes,
+        },
+    }

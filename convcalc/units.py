@@ -1,0 +1,56 @@
+"""Numbers for people: 1.81 G, 11.7 M, 3/2."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+_PREFIXES = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def human(n: int) -> str:
+    """Three significant digits and a decimal prefix; small numbers as they are.
+
+    >>> human(1_814_073_856), human(11_689_512), human(9472), human(640)
+    ('1.81 G', '11.7 M', '9.47 K', '640')
+    """
+    for scale, prefix in _PREFIXES:
+        if abs(n) >= scale:
+            value = n / scale
+            digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+            return f"{value:.{digits}f} {prefix}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    """Binary units for memory.
+
+    >>> human_bytes(3_211_264), human_bytes(512)
+    ('3.06 MiB', '512 B')
+    """
+    for scale, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
+def fraction_text(value: Fraction | None) -> str:
+    """Whole numbers plainly, others as p/q; None (a global axis) as 'all'.
+
+    >>> fraction_text(Fraction(3)), fraction_text(Fraction(1, 2)), fraction_text(None)
+    ('3', '1/2', 'all')
+    """
+    if value is None:
+        return "all"
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def per_axis_text(values) -> str:
+    """One value when every axis agrees, else joined by x.
+
+    >>> per_axis_text((Fraction(11), Fraction(11))), per_axis_text((Fraction(3), Fraction(5)))
+    ('11', '3x5')
+    """
+    texts = [fraction_text(v) for v in values]
+    if not texts:
+        return "-"
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
