@@ -199,6 +199,9 @@ class ConvTranspose(Layer):
             transposed_output_size(n, k, s, p, op, d)
             for n, k, s, p, op, d in zip(sizes, kernel, stride, padding, output_padding, dilation)
         )
+        # PyTorch's reference path refuses sizes below 1. (Some of its backends,
+        # oneDNN for grouped layers and the 3d path, return an empty tensor for
+        # 0 instead: an accident of dispatch convcalc does not copy; README.)
         if any(n < 1 for n in out_sizes):
             raise ShapeError(
                 f"the output size {format_tuple(out_sizes)} is too small for input {format_shape(shape)}: "

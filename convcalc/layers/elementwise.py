@@ -66,6 +66,8 @@ class Activation(Layer):
 class BatchNorm(Layer):
     """``torch.nn.BatchNorm1d/2d/3d`` in inference: a per-channel scale and shift.
 
+    Parameters: the affine weight and (unless bias=False) bias, C each.
+
     >>> BatchNorm().infer((64, 56, 56)).params
     128
     """
@@ -75,6 +77,7 @@ class BatchNorm(Layer):
     momentum: float | None = 0.1
     affine: bool = True
     track_running_stats: bool = True
+    bias: bool = True  # PyTorch 2.13's keyword: affine weight without the bias
     rank: int | None = field(default=None, metadata=INTERNAL)
 
     def infer(self, shape: Shape) -> Figures:
@@ -96,7 +99,7 @@ class BatchNorm(Layer):
                 hint="omit num_features to take it from the input, or fix the layer before",
                 field="num_features",
             )
-        params = 2 * channels if self.affine else 0
+        params = (channels + (channels if self.bias else 0)) if self.affine else 0
         # inference folds mean, variance, weight and bias into x*a + b
         return Figures(type_name, shape, params, 0, 2 * volume(shape), None, (), "")
 

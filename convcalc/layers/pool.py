@@ -33,6 +33,14 @@ def _sliding_pool(layer, shape: Shape, base: str, dilation_value) -> tuple:
                 hint=f"use padding of at most {k // 2}, or a larger kernel",
                 field="padding",
             )
+    if base == "AvgPool" and rank == 3 and any(n < k for n, k in zip(sizes, kernel)):
+        # avg_pool3d alone also wants the unpadded input to hold the kernel
+        raise ShapeError(
+            f"AvgPool3d needs each input size to be at least the kernel size, before padding: "
+            f"input {format_shape(shape)}, kernel_size={short(kernel)}",
+            hint="use a smaller kernel_size or a larger input",
+            field="kernel_size",
+        )
     out_sizes = tuple(
         pool_output_size(n, k, s, p, d, layer.ceil_mode) for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation)
     )
@@ -107,7 +115,13 @@ def _adaptive(layer, shape: Shape, base: str, is_max: bool) -> Figures:
     rank = spatial_rank(shape, f"{base}{layer.rank}d" if layer.rank else base, layer.rank)
     sizes = shape[1:]
     wanted = layer.output_size
-    if wanted is None or isinstance(wanted, int):
+    if wanted is None or (rank == 1 and not isinstance(wanted, int) and None in wanted):
+        raise ShapeError(
+            f"{base}{rank}d needs output sizes" + (" (None keeps an axis only in 2d and 3d)" if rank == 1 else ""),
+            hint="give an output size such as 1 or 7",
+            field="output_size",
+        )
+    if isinstance(wanted, int):
         wanted = (wanted,) * rank
     elif len(wanted) != rank:
         per_axis(tuple(wanted), rank, "output_size")  # raises the usual message

@@ -62,7 +62,7 @@ CONVT_FIELDS = ("in_channels", "out_channels", "kernel_size", "stride", "padding
                 "dilation", "padding_mode", "output_size")
 MAXPOOL_FIELDS = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
 AVGPOOL_FIELDS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
-BN_FIELDS = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+BN_FIELDS = ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias")
 ACTIVATION_FIELDS = {
     "ReLU": ("inplace",),
     "ReLU6": ("inplace",),
@@ -143,6 +143,8 @@ def canonical_key(kind: Kind, key: str) -> str:
     >>> canonical_key(find_kind("conv"), "k"), canonical_key(find_kind("linear"), "in")
     ('kernel_size', 'in_features')
     """
+    if key in kind.fields:  # a kind's own argument wins over a short key (Dropout's p)
+        return key
     if key in CONTEXT_KEYS:
         for name in CONTEXT_KEYS[key]:
             if name in kind.fields:
