@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .errors import ConvcalcError, SpecError
 from .layers import Layer, Shape
-from .receptive import ReceptiveField
+from .receptive import ReceptiveField, measure
 from .sizes import volume
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -101,14 +101,23 @@ def analyse(network: Network) -> Analysis:
         )
     itemsize = DTYPE_BYTES[network.dtype]
     shape = tuple(network.input_shape)
-    field = ReceptiveField.of_input(len(shape) - 1)
+    # one chain of receptive windows per spatial axis of the network input
+    chains: list[list] = [[] for _ in shape[1:]]
     reports = []
     for index, layer in enumerate(network.layers, start=1):
         try:
             figures = layer.infer(shape)
         except ConvcalcError as err:
             raise err.located(layer=index, origin=layer.origin)
-        field = field.through(figures.windows)
+        if figures.windows is not None and len(figures.windows) == len(chains):
+            for chain, window in zip(chains, figures.windows):
+                chain.append(window)
+        # After a Flatten the tensor's axes no longer line up with the input's;
+        # the chains already end in Global windows and stay as they are.
+        field = measure(chains, _along_input_axes(figures.output_shape, len(chains)))
+        notes = figures.notes
+        if any(field.varies):
+            notes += ("the receptive field varies with the output position; the largest is reported",)
         batch = network.batch
         reports.append(
             LayerReport(
@@ -123,8 +132,14 @@ def analyse(network: Network) -> Analysis:
                 activation_bytes=batch * volume(figures.output_shape) * itemsize,
                 param_bytes=figures.params * itemsize,
                 receptive_field=field,
-                notes=figures.notes,
+                notes=notes,
             )
         )
         shape = figures.output_shape
     return Analysis(network, tuple(reports))
+
+
+def _along_input_axes(shape: Shape, rank: int) -> tuple[int, ...]:
+    """How many output units lie along each input axis (1 once the axes are gone)."""
+    spatial = shape[1:]
+    return tuple(spatial) if len(spatial) == rank else (1,) * rank

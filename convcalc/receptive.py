@@ -1,107 +1,203 @@
-"""Receptive fields, in exact rational arithmetic.
+"""Receptive fields, exact, in network-input coordinates.
 
-A layer maps each output unit ``x`` (along one axis) to a window of input
-units: it depends on inputs ``centre + x*step +- span/2``. Composing windows
-from the network input onwards gives, for every layer's output, the
-receptive field's size, jump (effective stride), effective padding and the
-centre of output unit 0, in network-input coordinates (Araujo et al., 2019):
+Each layer tells, per spatial axis, which input units an output unit reads
+(``reads``). Following the first and the last unit read, layer by layer back
+to the network input, gives every output unit's exact field (a transposed
+convolution can leave units that read nothing: those are skipped). From them:
 
-    centre(x) = -padding + x * jump + (size - 1) / 2
+- ``size``: the largest field over the output positions (transposed
+  convolutions, upsampling and adaptive pooling make it vary: then
+  ``varies`` is true);
+- ``jump``: the distance between neighbouring units' fields, on average
+  (the product of the layers' steps; a fraction after upsampling);
+- ``centre``: the centre of output unit 0's field;
+- ``padding``: how far that field reaches before input unit 0, so that
+  ``centre(x) = -padding + x * jump + (size - 1) / 2`` (Araujo et al., 2019).
 
-Fractions keep transposed convolutions and upsampling (jumps below 1) exact.
+Input coordinates are not clipped at the borders: padding counts as
+positions, as in the receptive-field literature.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd, prod
+
+# Positions examined per axis when fields vary; the pattern repeats with the
+# chain's period, so this only bounds the work for pathological stacks.
+MAX_POSITIONS = 4096
 
 
 @dataclass(frozen=True)
-class Window:
-    """How one output axis reads one input axis, in input units.
+class Sliding:
+    """A convolution or pooling window: kernel, stride, begin padding, dilation."""
 
-    ``span`` is the distance between the first and last input an output unit
-    depends on; ``step`` the distance between neighbouring outputs' windows;
-    ``centre`` the middle of output unit 0's window.
-    """
+    kernel: int
+    stride: int
+    pad_begin: int
+    dilation: int = 1
 
-    span: Fraction
-    step: Fraction
-    centre: Fraction
+    step = property(lambda self: Fraction(self.stride))
+    period = 1
 
-    @classmethod
-    def sliding(cls, effective_kernel: int, stride, pad_begin: int) -> Window:
-        """The window of a convolution or pooling: kernel extent, stride, begin padding.
-
-        >>> Window.sliding(7, 2, 3)
-        Window(span=Fraction(6, 1), step=Fraction(2, 1), centre=Fraction(0, 1))
-        """
-        span = Fraction(effective_kernel - 1)
-        return cls(span, Fraction(stride), Fraction(-pad_begin) + span / 2)
+    def reads(self, o: int) -> range:
+        first = o * self.stride - self.pad_begin
+        return range(first, first + self.dilation * (self.kernel - 1) + 1, self.dilation)
 
 
-IDENTITY = Window(Fraction(0), Fraction(1), Fraction(0))
+@dataclass(frozen=True)
+class Scatter:
+    """A transposed convolution: output o reads input i where i*s - p + t*d = o for a tap t."""
+
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+
+    step = property(lambda self: Fraction(1, self.stride))
+    period = property(lambda self: self.stride)
+
+    def reads(self, o: int) -> list[int]:
+        taps = (o + self.padding - t * self.dilation for t in range(self.kernel - 1, -1, -1))
+        return [q // self.stride for q in taps if q % self.stride == 0]
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """Nearest upsampling by an integer factor: output x copies input x // f."""
+
+    factor: int
+
+    step = property(lambda self: Fraction(1, self.factor))
+    period = property(lambda self: self.factor)
+
+    def reads(self, o: int) -> tuple[int]:
+        return (o // self.factor,)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Zero padding (or cropping): output x is input x - begin."""
+
+    begin: int
+
+    step = Fraction(1)
+    period = 1
+
+    def reads(self, o: int) -> tuple[int]:
+        return (o - self.begin,)
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """Adaptive pooling from ``size`` to ``out``: bin i is [floor(i n/o), ceil((i+1) n/o))."""
+
+    size: int
+    out: int
+
+    step = property(lambda self: Fraction(self.size, self.out))
+    period = property(lambda self: self.out // gcd(self.size, self.out))
+
+    def reads(self, o: int) -> range:
+        return range((o * self.size) // self.out, -((-(o + 1) * self.size) // self.out))
 
 
 @dataclass(frozen=True)
 class Global:
-    """An axis that stops being spatial (Flatten, Linear): every output sees it all."""
+    """An axis that stops being spatial (Flatten, Linear): every output reads all of it."""
 
     size: int
+
+    step = None
+    period = 1
+
+    def reads(self, o: int) -> range:
+        return range(self.size)
+
+
+IDENTITY = Shift(0)
 
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    """Per input axis: size, jump and centre of output unit 0 (jump None: global)."""
+    """Per network-input axis: largest size, jump (None once global), centre of unit 0."""
 
-    size: tuple[Fraction, ...]
+    size: tuple[int, ...]
     jump: tuple[Fraction | None, ...]
     centre: tuple[Fraction, ...]
-
-    @classmethod
-    def of_input(cls, rank: int) -> ReceptiveField:
-        """A network input: every unit sees itself.
-
-        >>> ReceptiveField.of_input(2).size
-        (Fraction(1, 1), Fraction(1, 1))
-        """
-        one, zero = Fraction(1), Fraction(0)
-        return cls((one,) * rank, (one,) * rank, (zero,) * rank)
+    varies: tuple[bool, ...] = ()
 
     @property
     def padding(self) -> tuple[Fraction, ...]:
         """Effective padding: how far unit 0's field reaches before input unit 0."""
-        return tuple((s - 1) / 2 - c for s, c in zip(self.size, self.centre))
+        return tuple(Fraction(s - 1, 2) - c for s, c in zip(self.size, self.centre))
 
-    def through(self, windows) -> ReceptiveField:
-        """The field after a layer whose axes read the incoming ones through ``windows``.
 
-        ``windows`` is None for a layer that keeps every position (activations),
-        or one Window / Global per axis of the incoming tensor's spatial axes.
-        When the tensor's axes no longer line up with the input's (after a
-        Flatten), the field is already global and stays as it is.
+class _Walker:
+    """Follows output units of one axis's chain of windows back to the network input."""
 
-        >>> rf = ReceptiveField.of_input(1).through([Window.sliding(3, 1, 0)])
-        >>> rf = rf.through([Window.sliding(3, 1, 0)])
-        >>> rf.size, rf.jump
-        ((Fraction(5, 1),), (Fraction(1, 1),))
-        """
-        if windows is None or len(windows) != len(self.size):
-            if windows is not None and any(isinstance(w, Global) for w in windows):
-                return self.globalised()
-            return self
-        size, jump, centre = [], [], []
-        for s, j, c, w in zip(self.size, self.jump, self.centre, windows):
-            if j is None:
-                size.append(s), jump.append(None), centre.append(c)
-            elif isinstance(w, Global):
-                extent = Fraction(w.size - 1)
-                size.append(s + extent * j), jump.append(None), centre.append(c + j * extent / 2)
-            else:
-                size.append(s + w.span * j), jump.append(j * w.step), centre.append(c + j * w.centre)
-        return ReceptiveField(tuple(size), tuple(jump), tuple(centre))
+    def __init__(self, chain) -> None:
+        self.chain = chain
+        # Up to the first transposed layer every unit reads something and fields
+        # move right with the unit, so following the first and last unit read
+        # is exact. From there units can read nothing, and a dilation larger than
+        # the stride makes fields move left, so every read is examined.
+        self.first_gap = min((i + 1 for i, w in enumerate(chain) if isinstance(w, Scatter)), default=len(chain) + 1)
+        self._memo: dict[tuple[int, int], tuple[int, int] | None] = {}
 
-    def globalised(self) -> ReceptiveField:
-        """Mark every axis as no longer spatial, keeping what it already sees."""
-        return ReceptiveField(self.size, (None,) * len(self.size), self.centre)
+    def _monotone(self, level: int, lo: int, hi: int) -> tuple[int, int]:
+        for depth in range(level, 0, -1):
+            window = self.chain[depth - 1]
+            lo, hi = window.reads(lo)[0], window.reads(hi)[-1]
+        return lo, hi
+
+    def extremes(self, unit: int, level: int | None = None) -> tuple[int, int] | None:
+        """The first and last network-input positions a unit of layer ``level`` depends on."""
+        level = len(self.chain) if level is None else level
+        if level < self.first_gap:
+            return self._monotone(level, unit, unit)
+        key = (level, unit)
+        if key not in self._memo:
+            found = [self.extremes(r, level - 1) for r in self.chain[level - 1].reads(unit)]
+            found = [f for f in found if f is not None]
+            self._memo[key] = (min(f[0] for f in found), max(f[1] for f in found)) if found else None
+        return self._memo[key]
+
+
+def measure(chains, out_sizes) -> ReceptiveField:
+    """The receptive field of a layer's output, from each input axis's chain of windows.
+
+    ``chains[i]`` lists the windows along input axis i from the first layer
+    to this one; ``out_sizes[i]`` is how many output units lie along it.
+
+    >>> measure([[Sliding(3, 1, 0), Sliding(3, 1, 0)]], [5])
+    ReceptiveField(size=(5,), jump=(Fraction(1, 1),), centre=(Fraction(2, 1),), varies=(False,))
+    """
+    sizes, jumps, centres, varies = [], [], [], []
+    for chain, n in zip(chains, out_sizes):
+        steps = [w.step for w in chain]
+        jump = None if any(s is None for s in steps) else prod(steps, start=Fraction(1))
+        period = prod((w.period for w in chain), start=1)
+        positions = range(max(1, min(period, n, MAX_POSITIONS)))
+        walker = _Walker(chain)
+        extents, first = [], None
+        for x in positions:
+            hull = walker.extremes(x)
+            if hull is None:  # this unit reads no input (a transposed conv's gaps)
+                continue
+            if first is None:
+                first = (x, hull)
+            extents.append(hull[1] - hull[0] + 1)
+        if first is None:
+            sizes.append(0), jumps.append(jump), centres.append(Fraction(0)), varies.append(True)
+            continue
+        x, (lo, hi) = first
+        centre = Fraction(lo + hi, 2)
+        if x and jump is not None:
+            centre -= x * jump  # unit 0 reads nothing: extrapolate from the first that does
+        sizes.append(max(extents))
+        jumps.append(jump)
+        centres.append(centre)
+        varies.append(len(set(extents)) > 1 or len(extents) < len(positions))
+    return ReceptiveField(tuple(sizes), tuple(jumps), tuple(centres), tuple(varies))

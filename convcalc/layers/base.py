@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from ..errors import Origin, ShapeError, SpecError
-from ..receptive import Global, Window
+from ..receptive import Adaptive, Global, Nearest, Scatter, Shift, Sliding
 
 Shape = tuple[int, ...]
 
@@ -16,7 +16,7 @@ class Figures:
     """A layer's effect on one sample: output shape, costs and receptive windows.
 
     ``windows`` is None for layers that keep every position (activations),
-    otherwise one receptive ``Window`` or ``Global`` per incoming spatial axis.
+    otherwise one receptive window (see ``convcalc.receptive``) per incoming spatial axis.
     """
 
     type: str
@@ -24,7 +24,7 @@ class Figures:
     params: int = 0
     macs: int = 0
     flops: int = 0
-    windows: tuple[Window | Global, ...] | None = None
+    windows: tuple[Sliding | Scatter | Nearest | Shift | Adaptive | Global, ...] | None = None
     notes: tuple[str, ...] = ()
     summary: str = ""
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
-from math import gcd
 
 from ..errors import ShapeError, SpecError
-from ..receptive import Window
+from ..receptive import Scatter, Sliding
 from ..sizes import conv_output_size, effective_kernel, same_padding, transposed_output_size, volume
 from .base import Figures, Layer, Shape, format_shape, format_tuple, per_axis, require_at_least, short, spatial_rank
 
@@ -120,7 +118,7 @@ class Conv(Layer):
         macs = volume(output) * (channels // self.groups) * kernel_volume
         params = self.out_channels * (channels // self.groups) * kernel_volume + (self.out_channels if self.bias else 0)
         flops = 2 * macs + (volume(output) if self.bias else 0)
-        windows = tuple(Window.sliding(effective_kernel(k, d), s, b) for k, d, s, (b, _) in zip(kernel, dilation, stride, pads))
+        windows = tuple(Sliding(k, s, b, d) for k, d, s, (b, _) in zip(kernel, dilation, stride, pads))
         notes = []
         if self.padding == "same" and any(b != e for b, e in pads):
             notes.append("padding='same' with an even effective kernel pads one more at the end, as PyTorch does")
@@ -216,19 +214,11 @@ class ConvTranspose(Layer):
         macs = volume(shape) * (self.out_channels // self.groups) * kernel_volume
         params = channels * (self.out_channels // self.groups) * kernel_volume + (self.out_channels if self.bias else 0)
         flops = 2 * macs + (volume(output) if self.bias else 0)
-        windows = []
-        for k, s, p, d in zip(kernel, stride, padding, dilation):
-            windows.append(_transposed_window(k, s, p, d))
-            g = gcd(s, d)
-            if g > 1 or k % (s // g):
-                notes.append(
-                    "the number of inputs each output sees varies with its position; "
-                    "the receptive field reports the largest"
-                )
+        windows = tuple(Scatter(k, s, p, d) for k, s, p, d in zip(kernel, stride, padding, dilation))
         padding_text = (f"p={short(padding)}" if any(padding) else "") + (
             f" op={short(output_padding)}" if any(output_padding) else "")
         summary = _summary(channels, self.out_channels, kernel, stride, dilation, self.groups, self.bias, padding_text)
-        return Figures(type_name, output, params, macs, flops, tuple(windows), tuple(dict.fromkeys(notes)), summary)
+        return Figures(type_name, output, params, macs, flops, windows, tuple(notes), summary)
 
     def _resolve_output_size(self, sizes, kernel, stride, padding, dilation) -> tuple[int, ...]:
         rank = len(sizes)
@@ -255,16 +245,6 @@ class ConvTranspose(Layer):
                 field="output_size",
             )
         return tuple(w - lo for w, lo in zip(wanted, smallest))
-
-
-def _transposed_window(kernel: int, stride: int, padding: int, dilation: int) -> Window:
-    # Output o reads input i = (o + p - t*d) / s for the taps t where that is an
-    # integer: at most ceil(k*g/s) taps (g = gcd(s, d)), d/g inputs apart.
-    g = gcd(stride, dilation)
-    taps = -(-kernel * g // stride)
-    span = Fraction((taps - 1) * dilation, g)
-    centre = Fraction(2 * padding - dilation * (kernel - 1), 2 * stride)
-    return Window(span, Fraction(1, stride), centre)
 
 
 def _type_name(base: str, rank: int | None) -> str:

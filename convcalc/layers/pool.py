@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from ..errors import ShapeError
-from ..receptive import Window
-from ..sizes import adaptive_bins, effective_kernel, pool_output_size, volume
+from ..receptive import IDENTITY, Adaptive, Sliding
+from ..sizes import adaptive_bins, pool_output_size, volume
 from .base import Figures, Layer, Shape, format_shape, format_tuple, per_axis, require_at_least, short, spatial_rank
 
 INTERNAL = {"internal": True}
@@ -51,7 +50,7 @@ def _sliding_pool(layer, shape: Shape, base: str, dilation_value) -> tuple:
             hint="use a smaller kernel_size or stride, padding, ceil_mode=true, or a larger input",
             field="kernel_size",
         )
-    windows = tuple(Window.sliding(effective_kernel(k, d), s, p) for k, d, s, p in zip(kernel, dilation, stride, padding))
+    windows = tuple(Sliding(k, s, p, d) for k, d, s, p in zip(kernel, dilation, stride, padding))
     output = (shape[0], *out_sizes)
     summary = f"k={short(kernel)}"
     if stride != kernel:
@@ -138,25 +137,13 @@ def _adaptive(layer, shape: Shape, base: str, is_max: bool) -> Figures:
             hint="fix the layer before so that every spatial size is at least 1",
             field="*",
         )
-    windows, bin_sums = [], []
-    for n, o in zip(sizes, out_sizes):
-        bins = adaptive_bins(n, o)
-        if not bins:
-            windows.append(Window(Fraction(0), Fraction(1), Fraction(0)))
-            bin_sums.append(0)
-            continue
-        widest = max(end - start for start, end in bins)
-        first = bins[0][1] - bins[0][0]
-        windows.append(Window(Fraction(widest - 1), Fraction(n, o), Fraction(first - 1, 2)))
-        bin_sums.append(sum(end - start for start, end in bins))
+    windows = tuple(Adaptive(n, o) if o else IDENTITY for n, o in zip(sizes, out_sizes))
+    bin_sums = [sum(end - start for start, end in adaptive_bins(n, o)) for n, o in zip(sizes, out_sizes)]
     output = (shape[0], *out_sizes)
     # Summed over outputs, the bins' volumes factor into per-axis sums.
     window_elements = shape[0] * volume(bin_sums)
     flops = window_elements - volume(output) if is_max else window_elements
-    notes = ()
-    if any(w.span != (Fraction(n, o) - 1 if o else 0) for w, n, o in zip(windows, sizes, out_sizes)):
-        notes = ("adaptive bins differ in size; the receptive field reports the widest",)
-    return Figures(f"{base}{rank}d", output, 0, 0, flops, tuple(windows), notes, f"→{short(out_sizes)}")
+    return Figures(f"{base}{rank}d", output, 0, 0, flops, windows, (), f"→{short(out_sizes)}")
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from ..errors import ShapeError, SpecError
-from ..receptive import IDENTITY, Global, Window
+from ..receptive import IDENTITY, Global, Nearest, Shift
 from ..sizes import volume
 from .base import Figures, Layer, Shape, format_shape, format_tuple, short, spatial_rank
 
@@ -134,8 +133,7 @@ class Upsample(Layer):
             )
         factors = tuple(int(f) for f in factors)
         output = (shape[0], *(n * f for n, f in zip(shape[1:], factors)))
-        # Output x copies input floor(x / f): one input each, 1/f apart.
-        windows = tuple(Window(Fraction(0), Fraction(1, f), Fraction(0)) for f in factors)
+        windows = tuple(Nearest(f) for f in factors)
         return Figures("Upsample", output, 0, 0, 0, windows, (), f"×{short(factors)} nearest")
 
 
@@ -174,6 +172,6 @@ class ZeroPad(Layer):
                 hint="use smaller negative amounts",
                 field="padding",
             )
-        windows = tuple(Window(Fraction(0), Fraction(1), Fraction(-b)) for b, _ in sides)
+        windows = tuple(Shift(b) for b, _ in sides)
         summary = " ".join(f"{b}+{e}" for b, e in sides)
         return Figures(f"ZeroPad{rank}d", (shape[0], *out_sizes), 0, 0, 0, windows, (), summary)

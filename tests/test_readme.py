@@ -1,0 +1,40 @@
+"""The README's examples are executed, so the docs cannot drift."""
+
+import re
+import shlex
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def _run(command_line: str):
+    words = shlex.split(command_line)
+    assert words[0] == "convcalc"
+    return CliRunner().invoke(app, words[1:])
+
+
+def test_quick_start_output_is_what_the_program_prints():
+    command = re.search(r"pip install \. && (convcalc shape [^\n]+)", README).group(1)
+    shown = re.search(r"```\n(#  layer.*?)```", README, re.S).group(1)
+    result = _run(command)
+    assert result.exit_code == 0
+    assert result.stdout == shown
+
+
+def test_every_shape_example_in_the_readme_runs():
+    commands = [line.strip() for line in README.splitlines() if line.strip().startswith("convcalc shape ")]
+    runnable = [c for c in commands if "INPUT" not in c and "FILE" not in c]
+    assert len(runnable) >= 4
+    for command in runnable:
+        result = _run(command)
+        assert result.exit_code == 0, (command, result.stderr)
+
+
+def test_error_example_matches():
+    shown = re.search(r"```\n(error: layer 2 .*?)```", README, re.S).group(1)
+    result = CliRunner().invoke(app, ["shape", "3x224x224", "conv:64,k=3,p=1", "conv:64,k=3,s=2,p=same"])
+    assert result.exit_code == 2 and result.stderr == shown
