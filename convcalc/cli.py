@@ -7,7 +7,6 @@ with plain ``print`` so nothing wraps it.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from enum import IntEnum
 from typing import List, Optional
@@ -194,6 +193,4 @@ def shape(
 
 def run() -> None:
     """Entry point of the console script."""
-    if os.environ.get("NO_COLOR") is not None:
-        os.environ.setdefault("TERM", "dumb")
     app()

@@ -38,3 +38,9 @@ def test_error_example_matches():
     shown = re.search(r"```\n(error: layer 2 .*?)```", README, re.S).group(1)
     result = CliRunner().invoke(app, ["shape", "3x224x224", "conv:64,k=3,p=1", "conv:64,k=3,s=2,p=same"])
     assert result.exit_code == 2 and result.stderr == shown
+
+
+def test_ci_runs_the_readme_test_command():
+    command = re.search(r"```bash\n(pip install torch[^\n]+)\n```", README).group(1)
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    assert command in ci.splitlines()

@@ -65,12 +65,18 @@ def figures_input(figures, module):
     return module._convcalc_input
 
 
-@st.composite
-def conv_case(draw):
-    rank = draw(st.integers(1, 3))
+def draw_channels(draw):
+    """in_channels, groups (often dividing both counts, sometimes not) and out_channels."""
     cin = draw(st.integers(1, 6))
     groups = draw(st.sampled_from([1, 1, 2, 3, cin]))
     cout = draw(st.integers(1, 6)) * (groups if draw(st.booleans()) else 1)
+    return cin, groups, cout
+
+
+@st.composite
+def conv_case(draw):
+    rank = draw(st.integers(1, 3))
+    cin, groups, cout = draw_channels(draw)
     sizes = tuple(draw(st.integers(1, MAX_SPATIAL[rank])) for _ in range(rank))
     kernel = per_axis(draw, rank, st.integers(1, 5))
     stride = per_axis(draw, rank, st.integers(1, 3))
@@ -99,9 +105,7 @@ def test_conv_matches_torch(case):
 @st.composite
 def transposed_case(draw):
     rank = draw(st.integers(1, 3))
-    cin = draw(st.integers(1, 6))
-    groups = draw(st.sampled_from([1, 1, 2, 3, cin]))
-    cout = draw(st.integers(1, 6)) * (groups if draw(st.booleans()) else 1)
+    cin, groups, cout = draw_channels(draw)
     sizes = tuple(draw(st.integers(1, MAX_SPATIAL[rank] - 2)) for _ in range(rank))
     kernel = per_axis(draw, rank, st.integers(1, 5))
     stride = per_axis(draw, rank, st.integers(1, 3))
