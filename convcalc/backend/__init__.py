@@ -1,0 +1,1 @@
+"""The vectorized NumPy kernels behind ``convcalc.functional`` (internal)."""

@@ -1,0 +1,68 @@
+"""How much memory an execution may take, checked before anything is allocated."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import ResourceError
+from ..units import human_bytes
+
+# A tile buffer of about this size keeps the copied columns cache-friendly
+# while giving the matrix multiply enough columns to run at full speed.
+TILE_BYTES = 2 * 2**20
+
+_limit: int | None = None
+
+
+def machine_memory() -> int:
+    """Bytes of memory available now (MemAvailable), or in all if that is unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def memory_limit() -> int:
+    """The most one operation may allocate: set_memory_limit's value, else
+    CONVCALC_MEMORY_LIMIT (bytes), else half of the memory available."""
+    if _limit is not None:
+        return _limit
+    env = os.environ.get("CONVCALC_MEMORY_LIMIT")
+    if env and env.isdigit():
+        return int(env)
+    return machine_memory() // 2
+
+
+def set_memory_limit(limit: int | None) -> None:
+    """Set the per-operation memory limit in bytes (None restores the default)."""
+    global _limit
+    _limit = limit
+
+
+def check_memory(operation: str, parts: dict[str, int]) -> None:
+    """Refuse an operation whose allocations, listed by name, exceed the limit.
+
+    >>> set_memory_limit(1000)
+    >>> try:
+    ...     check_memory("conv", {"output": 800, "padded input": 400})
+    ... except ResourceError as err:
+    ...     print(err.message)
+    conv would need 1.17 KiB (output 800 B, padded input 400 B), over the limit of 1000 B
+    >>> set_memory_limit(None)
+    """
+    needed = sum(parts.values())
+    limit = memory_limit()
+    if needed > limit:
+        detail = ", ".join(f"{name} {human_bytes(size)}" for name, size in parts.items())
+        raise ResourceError(
+            f"{operation} would need {human_bytes(needed)} ({detail}), over the limit of {human_bytes(limit)}",
+            hint="use a smaller batch or input, or raise the limit (--memory-limit, CONVCALC_MEMORY_LIMIT)",
+            field="memory",
+        )

@@ -1,0 +1,109 @@
+"""Pooling on NumPy arrays: sliding max/average by accumulating kernel taps, and
+adaptive pooling one axis at a time (a box's max or mean is separable)."""
+
+from __future__ import annotations
+
+from itertools import product
+
+import numpy as np
+
+from .convolution import window_view
+from .memory import check_memory
+
+
+def _padded(x, padding, extra, fill):
+    widths = [(0, 0), (0, 0)] + [(p, p + e) for p, e in zip(padding, extra)]
+    if not any(a or b for a, b in widths):
+        return x
+    return np.pad(x, widths, mode="constant", constant_values=fill)
+
+
+def _extra_end(sizes, kernel, stride, padding, dilation, out_sizes):
+    # ceil_mode can place a last window past the padded input; PyTorch clips it,
+    # here the input is padded a little more so every window is a valid view.
+    return [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+            for n, k, s, p, d, o in zip(sizes, kernel, stride, padding, dilation, out_sizes)]
+
+
+def max_pool(x, kernel, stride, padding, dilation, out_sizes) -> np.ndarray:
+    """Windows' maxima; padding never wins (it is -inf)."""
+    sizes = x.shape[2:]
+    extra = _extra_end(sizes, kernel, stride, padding, dilation, out_sizes)
+    output_bytes = x.shape[0] * x.shape[1] * np.prod(out_sizes, dtype=np.int64) * x.dtype.itemsize
+    check_memory("this max pooling", {"output": int(output_bytes), "padded input": x.nbytes if any(padding) else 0})
+    view = window_view(_padded(x, padding, extra, -np.inf), out_sizes, kernel, stride, dilation)
+    y = None
+    for tap in product(*(range(k) for k in kernel)):
+        source = view[(Ellipsis, *tap)]
+        if y is None:
+            y = np.array(source)
+        else:
+            np.maximum(y, source, out=y)
+    return y
+
+
+def _divisor_axis(n, k, s, p, o, count_include_pad):
+    start = np.arange(o) * s - p
+    end = np.minimum(start + k, n + p)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, n) - np.maximum(start, 0)
+
+
+def avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, out_sizes) -> np.ndarray:
+    """Windows' means, with ATen's divisor: windows clipped at the padded input,
+    and padding counted or not by ``count_include_pad``."""
+    sizes = x.shape[2:]
+    ones = (1,) * len(kernel)
+    extra = _extra_end(sizes, kernel, stride, padding, ones, out_sizes)
+    output_bytes = x.shape[0] * x.shape[1] * int(np.prod(out_sizes, dtype=np.int64)) * x.dtype.itemsize
+    check_memory("this average pooling", {"output": output_bytes, "padded input": x.nbytes if any(padding) else 0})
+    view = window_view(_padded(x, padding, extra, 0), out_sizes, kernel, stride, ones)
+    y = None
+    for tap in product(*(range(k) for k in kernel)):
+        source = view[(Ellipsis, *tap)]
+        if y is None:
+            y = np.array(source)
+        else:
+            y += source
+    if divisor_override:
+        y /= x.dtype.type(divisor_override)
+        return y
+    divisor = np.ones((), dtype=np.int64)
+    for axis, (n, k, s, p, o) in enumerate(zip(sizes, kernel, stride, padding, out_sizes)):
+        counts = _divisor_axis(n, k, s, p, o, count_include_pad)
+        shape = [1] * len(kernel)
+        shape[axis] = o
+        divisor = divisor * counts.reshape(shape)
+    y /= divisor.astype(x.dtype)
+    return y
+
+
+def adaptive_pool(x, out_sizes, reduce: str) -> np.ndarray:
+    """Adaptive max or mean, one spatial axis at a time."""
+    y = x
+    for axis, o in enumerate(out_sizes):
+        y = _adaptive_axis(y, axis + 2, o, reduce)
+    return np.ascontiguousarray(y)
+
+
+def _adaptive_axis(x, axis, o, reduce):
+    n = x.shape[axis]
+    if o == n:
+        return x
+    index = np.arange(o)
+    start = (index * n) // o
+    end = -((-(index + 1) * n) // o)
+    width = int((end - start).max()) if o else 0
+    # Gather every bin's elements at once, padding short bins by repeating their
+    # last element (for max) or masking it out (for mean).
+    offsets = start[:, None] + np.arange(width)[None, :]
+    valid = offsets < end[:, None]
+    gathered = np.take(x, np.minimum(offsets, (end - 1)[:, None]).ravel(), axis=axis)
+    gathered = gathered.reshape(x.shape[:axis] + (o, width) + x.shape[axis + 1 :])
+    if reduce == "max":
+        return gathered.max(axis=axis + 1)
+    mask = valid.reshape((o, width) + (1,) * (x.ndim - axis - 1))
+    total = np.where(mask, gathered, x.dtype.type(0)).sum(axis=axis + 1)
+    lengths = (end - start).reshape((o,) + (1,) * (x.ndim - axis - 1)).astype(x.dtype)
+    return total / lengths

@@ -1,0 +1,181 @@
+"""The NumPy backend against torch.nn.functional on identical data: float32 results
+within 1e-5 of the output's scale, float64 within 1e-10, same refusals."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+from torch import nn  # noqa: E402
+
+import convcalc.functional as F  # noqa: E402
+from convcalc import ConvcalcError  # noqa: E402
+
+warnings.filterwarnings("ignore")
+torch.set_num_threads(1)
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-10}
+MAX_SPATIAL = {1: 20, 2: 11, 3: 6}
+
+
+def agree(ours, theirs, dtype):
+    """Both refused, or both produced the same tensor within rounding."""
+    if theirs is None or ours is None:
+        assert theirs is None and ours is None, f"torch {'refused' if theirs is None else 'accepted'}"
+        return
+    theirs = theirs.detach().numpy()
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    finite = np.isfinite(theirs)
+    assert np.array_equal(ours[~finite], theirs[~finite])  # a window of padding alone is -inf in both
+    scale = max(1.0, float(np.max(np.abs(theirs[finite]), initial=0)))
+    assert np.max(np.abs(ours[finite] - theirs[finite]), initial=0) <= TOLERANCE[dtype] * scale
+
+
+def attempt(call):
+    try:
+        return call()
+    except (ConvcalcError, RuntimeError, ValueError, TypeError, IndexError):
+        return None
+
+
+def tensors(draw, *shapes, dtype):
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+
+
+@st.composite
+def conv_case(draw):
+    rank = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    depthwise = draw(st.booleans())
+    groups = draw(st.sampled_from([1, 2, 3]))
+    cin = groups * draw(st.integers(1, 3))
+    cout = groups * draw(st.integers(1, 3))
+    if depthwise:
+        cin, cout = groups, groups * draw(st.integers(1, 2))
+    sizes = tuple(draw(st.integers(1, MAX_SPATIAL[rank])) for _ in range(rank))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    padding = draw(st.one_of(st.sampled_from(["same", "valid"]), st.tuples(*[st.integers(0, 3)] * rank)))
+    mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    batch = draw(st.integers(1, 3))
+    x, w, b = tensors(draw, (batch, cin, *sizes), (cout, cin // groups, *kernel), (cout,), dtype=dtype)
+    return rank, dtype, groups, x, w, b if draw(st.booleans()) else None, stride, padding, dilation, mode
+
+
+@settings(max_examples=800)
+@given(conv_case())
+def test_conv_equals_torch(case):
+    rank, dtype, groups, x, w, b, stride, padding, dilation, mode = case
+
+    def reference():
+        module = getattr(nn, f"Conv{rank}d")(x.shape[1], w.shape[0], w.shape[2:], stride, padding, dilation, groups,
+                                            b is not None, mode, dtype=torch.float64 if dtype == np.float64 else None)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(w))
+            if b is not None:
+                module.bias.copy_(torch.from_numpy(b))
+            return module(torch.from_numpy(x))
+
+    agree(attempt(lambda: F.conv(x, w, b, stride, padding, dilation, groups, mode)), attempt(reference), dtype)
+
+
+@st.composite
+def transposed_case(draw):
+    rank = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    groups = draw(st.sampled_from([1, 2, 3]))
+    cin = groups * draw(st.integers(1, 3))
+    cout = groups * draw(st.integers(1, 3))
+    sizes = tuple(draw(st.integers(1, MAX_SPATIAL[rank] - 2)) for _ in range(rank))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    padding = tuple(draw(st.integers(0, 3)) for _ in range(rank))
+    output_padding = tuple(draw(st.integers(0, 2)) for _ in range(rank))
+    x, w, b = tensors(draw, (draw(st.integers(1, 3)), cin, *sizes), (cin, cout // groups, *kernel), (cout,), dtype=dtype)
+    return rank, dtype, x, w, b if draw(st.booleans()) else None, stride, padding, output_padding, groups, dilation
+
+
+@settings(max_examples=600)
+@given(transposed_case())
+def test_conv_transpose_equals_torch(case):
+    rank, dtype, x, w, b, stride, padding, output_padding, groups, dilation = case
+    function = getattr(TF, f"conv_transpose{rank}d")
+    theirs = attempt(lambda: function(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
+                                      stride, padding, output_padding, groups, dilation))
+    if theirs is not None and 0 in theirs.shape:
+        theirs = None  # a backend's empty tensor where the reference path refuses (README)
+    agree(attempt(lambda: F.conv_transpose(x, w, b, stride, padding, output_padding, groups, dilation)), theirs, dtype)
+
+
+@st.composite
+def pool_case(draw):
+    rank = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    (x,) = tensors(draw, (draw(st.integers(1, 2)), draw(st.integers(1, 3)),
+                          *(draw(st.integers(1, MAX_SPATIAL[rank])) for _ in range(rank))), dtype=dtype)
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    stride = draw(st.one_of(st.none(), st.tuples(*[st.integers(1, 3)] * rank)))
+    padding = tuple(draw(st.integers(0, 2)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+    return rank, dtype, x, kernel, stride, padding, dilation, draw(st.booleans()), draw(st.booleans())
+
+
+@settings(max_examples=800)
+@given(pool_case(), st.sampled_from(["max", "avg"]), st.one_of(st.none(), st.integers(1, 5)))
+def test_pooling_equals_torch(case, kind, divisor):
+    rank, dtype, x, kernel, stride, padding, dilation, ceil_mode, count_include_pad = case
+    t = torch.from_numpy(x)
+    if kind == "max":
+        ours = attempt(lambda: F.max_pool(x, kernel, stride, padding, dilation, ceil_mode))
+        theirs = attempt(lambda: getattr(TF, f"max_pool{rank}d")(t, kernel, stride, padding, dilation, ceil_mode))
+    else:
+        divisor = divisor if rank > 1 else None  # avg_pool1d has no divisor_override
+        extra = (divisor,) if rank > 1 else ()
+        ours = attempt(lambda: F.avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor))
+        theirs = attempt(lambda: getattr(TF, f"avg_pool{rank}d")(t, kernel, stride, padding, ceil_mode,
+                                                                 count_include_pad, *extra))
+    agree(ours, theirs, dtype)
+
+
+@settings(max_examples=300)
+@given(st.integers(1, 3), st.lists(st.integers(1, 9), min_size=3, max_size=3),
+       st.lists(st.one_of(st.none(), st.integers(1, 11)), min_size=3, max_size=3), st.sampled_from(["avg", "max"]),
+       st.integers(0, 2**31))
+def test_adaptive_pooling_equals_torch(rank, sizes, out, kind, seed):
+    x = np.random.default_rng(seed).standard_normal((2, 3, *sizes[:rank])).astype(np.float32)
+    output_size = tuple(out[:rank])
+    ours = attempt(lambda: getattr(F, f"adaptive_{kind}_pool")(x, output_size))
+    theirs = attempt(lambda: getattr(TF, f"adaptive_{kind}_pool{rank}d")(torch.from_numpy(x), output_size))
+    agree(ours, theirs, np.float32)
+
+
+def test_other_functions_equal_torch():
+    rng = np.random.default_rng(4)
+    x = (3 * rng.standard_normal((2, 4, 6, 5))).astype(np.float32)
+    t = torch.from_numpy(x)
+    w = rng.standard_normal((7, 5)).astype(np.float32)
+    c = rng.standard_normal(4).astype(np.float32)
+    v = np.abs(rng.standard_normal(4)).astype(np.float32) + 0.1
+    T = torch.from_numpy
+    agree(F.linear(x, w, w[:, 0].copy()), TF.linear(t, T(w), T(w[:, 0].copy())), np.float32)
+    agree(F.batch_norm(x, c, v, c, v, eps=1e-3), TF.batch_norm(t, T(c), T(v), T(c), T(v), False, 0.1, 1e-3), np.float32)
+    for name, function in F.ACTIVATIONS.items():
+        agree(function(x), getattr(nn, name)()(t), np.float32)
+    agree(F.gelu(x, approximate="tanh"), TF.gelu(t, approximate="tanh"), np.float32)
+    agree(F.leaky_relu(x, 0.2), TF.leaky_relu(t, 0.2), np.float32)
+    agree(F.upsample(x, 3), TF.interpolate(t, scale_factor=3, mode="nearest"), np.float32)
+    agree(F.upsample(x, (2, 3)), TF.interpolate(t, scale_factor=(2, 3), mode="nearest"), np.float32)
+    agree(F.pad(x, (1, 2, -1, 3)), TF.pad(t, (1, 2, -1, 3)), np.float32)
+    agree(F.pad(x, (2, 0)), TF.pad(t, (2, 0)), np.float32)
+    agree(F.flatten(x), torch.flatten(t, 1), np.float32)
+
+
+def test_gelu_matches_torch_in_float64():
+    x = np.linspace(-9, 9, 2001)
+    agree(F.gelu(x), TF.gelu(torch.from_numpy(x)), np.float32)
