@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from .backend.convolution import convolve
-from .backend.memory import memory_limit, set_memory_limit
+from .backend.memory import memory_limit, set_memory_limit, zero_padded
 from .backend import pooling as _pooling
 from .backend.transposed import convolve_transposed
 from .errors import ShapeError, SpecError
@@ -93,7 +93,9 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, paddin
     figures = spec.infer(x.shape[1:])
     bias = _parameter(bias, x, "bias", (weight.shape[0],))
     pads = spec.pads(x.shape[2:])
-    if any(b or e for b, e in pads):
+    if any(b or e for b, e in pads) and spec.padding_mode == "zeros":
+        x = zero_padded(x, pads)
+    elif any(b or e for b, e in pads):
         x = np.pad(x, [(0, 0), (0, 0), *pads], mode=_NUMPY_PAD_MODES[spec.padding_mode])
     return convolve(x, weight, bias, per_axis(spec.stride, rank, "stride"), per_axis(spec.dilation, rank, "dilation"),
                     spec.groups, figures.output_shape[1:])

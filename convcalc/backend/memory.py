@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+
+import numpy as np
 
 from ..errors import ResourceError
 from ..units import human_bytes
@@ -66,3 +69,52 @@ def check_memory(operation: str, parts: dict[str, int]) -> None:
             hint="use a smaller batch or input, or raise the limit (--memory-limit, CONVCALC_MEMORY_LIMIT)",
             field="memory",
         )
+
+
+_local = threading.local()
+
+# Scratch larger than this is not kept between calls (it is rare and big).
+KEEP_SCRATCH_BYTES = 4 * TILE_BYTES
+
+
+def scratch(size: int, dtype, slot: str = "tiles") -> np.ndarray:
+    """A flat work buffer of ``size`` elements, reused by the calling thread.
+
+    Different ``slot`` names are different buffers, so one operation can hold
+    several at once (the padded input and its column tiles).
+
+    Fresh buffers cost a page fault per page on first touch (about a
+    millisecond for a few MiB), more than a whole small convolution; each
+    thread keeps its own, so concurrent callers never share one.
+    """
+    dtype = np.dtype(dtype)
+    if size * dtype.itemsize > KEEP_SCRATCH_BYTES:
+        return np.empty(size, dtype=dtype)
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {}
+    buffer = buffers.get((slot, dtype))
+    if buffer is None or buffer.size < size:
+        buffer = buffers[slot, dtype] = np.empty(max(size, KEEP_SCRATCH_BYTES // dtype.itemsize), dtype=dtype)
+    return buffer[:size]
+
+
+def zero_padded(x: np.ndarray, pads) -> np.ndarray:
+    """``x`` (N, C, *S) with zeros around its spatial axes, built in a reused buffer.
+
+    The result is only valid until the calling thread's next zero_padded call.
+    """
+    shape = (*x.shape[:2], *(n + b + e for n, (b, e) in zip(x.shape[2:], pads)))
+    padded = scratch(int(np.prod(shape)), x.dtype, slot="padded").reshape(shape)
+    # zero only the borders, then copy the interior once
+    for axis, (b, e) in enumerate(pads, start=2):
+        index = [slice(None)] * padded.ndim
+        if b:
+            index[axis] = slice(0, b)
+            padded[tuple(index)] = 0
+        if e:
+            index[axis] = slice(padded.shape[axis] - e, None)
+            padded[tuple(index)] = 0
+    interior = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, x.shape[2:])))
+    padded[interior] = x
+    return padded

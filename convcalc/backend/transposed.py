@@ -9,7 +9,7 @@ from math import prod
 
 import numpy as np
 
-from .memory import TILE_BYTES, check_memory
+from .memory import TILE_BYTES, check_memory, scratch
 from .workers import WORKERS, run_parallel
 
 
@@ -38,7 +38,6 @@ def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilati
     # (G, Cout/G * K, Cin/G): the weight read transposed, without a copy
     w = weight.reshape(groups, cin // groups, per_group_out * prod(kernel)).transpose(0, 2, 1)
     xs = x.reshape(n, groups, cin // groups, sizes[0] * inner)
-    buffers = [np.empty(height * rows * inner, dtype=x.dtype) for _ in range(WORKERS)]
     taps = list(product(*(range(k) for k in kernel)))
 
     def task(i, worker):
@@ -46,7 +45,7 @@ def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilati
         for first in range(0, sizes[0], rows):
             last = min(first + rows, sizes[0])
             count = last - first
-            columns = buffers[worker][: height * count * inner].reshape(groups, height // groups, count * inner)
+            columns = scratch(height * count * inner, x.dtype).reshape(groups, height // groups, count * inner)
             np.matmul(w, xs[i, :, :, first * inner : last * inner], out=columns)
             columns = columns.reshape(cout, *kernel, count, *sizes[1:])
             for tap in taps:

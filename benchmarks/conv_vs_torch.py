@@ -1,0 +1,159 @@
+"""convcalc's NumPy backend against PyTorch on CPU, layer by layer.
+
+    python benchmarks/conv_vs_torch.py [--quick] [--markdown]
+
+Each backend runs in its own process (their thread pools fight when mixed in
+one). Prints per layer and batch: GFLOP/s of each (2 x MACs / time), the
+ratio convcalc/torch, and convcalc's peak temporary memory beyond the output;
+then the geometric mean of the ratio per category. Needs torch installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+
+# name, category, input (C, *spatial), conv arguments
+SUITE = [
+    ("resnet50 64->64 3x3 @56", "dense", (64, 56, 56), dict(out=64, k=3, p=1)),
+    ("resnet50 256->64 1x1 @56", "1x1", (256, 56, 56), dict(out=64, k=1)),
+    ("resnet50 128->128 3x3 s2 @56", "dense", (128, 56, 56), dict(out=128, k=3, s=2, p=1)),
+    ("resnet50 512->512 3x3 @7", "dense", (512, 7, 7), dict(out=512, k=3, p=1)),
+    ("stem 3->64 7x7 s2 @224", "dense", (3, 224, 224), dict(out=64, k=7, s=2, p=3)),
+    ("depthwise 144 3x3 @56", "depthwise", (144, 56, 56), dict(out=144, k=3, p=1, g=144)),
+    ("grouped 128 3x3 g32 @56", "grouped", (128, 56, 56), dict(out=128, k=3, p=1, g=32)),
+    ("dilated 256->256 3x3 d2 @28", "dense", (256, 28, 28), dict(out=256, k=3, p=2, d=2)),
+    ("transposed 256->128 k4 s2 @16", "transposed", (256, 16, 16), dict(out=128, k=4, s=2, p=1, t=True)),
+    ("conv1d 64->64 k3 @16000", "dense", (64, 16000), dict(out=64, k=3, p=1)),
+    ("conv3d 16->32 k3 @8x28x28", "dense", (16, 8, 28, 28), dict(out=32, k=3, p=1)),
+]
+TARGETS = {"dense": 0.75, "1x1": 1.0, "transposed": 0.7, "grouped": 0.5, "depthwise": 0.3}
+
+
+def _arrays(shape, spec, batch, np):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, *shape), dtype=np.float32)
+    rank = len(shape) - 1
+    g = spec.get("g", 1)
+    kernel = (spec["k"],) * rank
+    if spec.get("t"):
+        w = rng.standard_normal((shape[0], spec["out"] // g, *kernel), dtype=np.float32)
+    else:
+        w = rng.standard_normal((spec["out"], shape[0] // g, *kernel), dtype=np.float32)
+    b = rng.standard_normal(spec["out"], dtype=np.float32)
+    return x, w, b
+
+
+def _time(call, budget: float) -> float:
+    call()  # warm up: first-touch of buffers, thread pools
+    times = []
+    start = time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - start < budget and len(times) < 50):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(backend: str, batches, budget: float) -> dict:
+    import numpy as np
+
+    results = {}
+    if backend == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(2)
+        torch.set_grad_enabled(False)
+    else:
+        import tracemalloc
+
+        import convcalc.functional as F
+    for name, _, shape, spec in SUITE:
+        for batch in batches:
+            x, w, b = _arrays(shape, spec, batch, np)
+            s, p, d, g = spec.get("s", 1), spec.get("p", 0), spec.get("d", 1), spec.get("g", 1)
+            rank = len(shape) - 1
+            if backend == "torch":
+                tx, tw, tb = map(torch.from_numpy, (x, w, b))
+                fn = getattr(F, f"conv_transpose{rank}d" if spec.get("t") else f"conv{rank}d")
+                call = (lambda: fn(tx, tw, tb, s, p, 0, g, d)) if spec.get("t") else (lambda: fn(tx, tw, tb, s, p, d, g))
+                peak = None
+            else:
+                call = (lambda: F.conv_transpose(x, w, b, s, p, 0, g, d)) if spec.get("t") else (
+                    lambda: F.conv(x, w, b, s, p, d, g))
+                tracemalloc.start()
+                out = call()
+                tracemalloc.reset_peak()
+                del out
+                tracemalloc.clear_traces()
+                tracemalloc.reset_peak()
+                base = tracemalloc.get_traced_memory()[0]
+                out = call()
+                peak = tracemalloc.get_traced_memory()[1] - base - out.nbytes
+                tracemalloc.stop()
+                del out
+            results[f"{name}|{batch}"] = {"seconds": _time(call, budget), "peak": peak}
+    return results
+
+
+def macs(shape, spec, batch) -> int:
+    from convcalc import ConvTranspose, Conv
+
+    rank = len(shape) - 1
+    layer = (ConvTranspose if spec.get("t") else Conv)(
+        spec["out"], spec["k"], spec.get("s", 1), spec.get("p", 0), **({"dilation": spec.get("d", 1)}),
+        groups=spec.get("g", 1), rank=rank)
+    return batch * layer.infer(shape).macs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="shorter timing budget per layer")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--batches", default="1,8")
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    budget = 0.3 if args.quick else 1.0
+    if args.backend:
+        print(json.dumps(measure(args.backend, batches, budget)))
+        return
+    runs = {}
+    for backend in ("numpy", "torch"):
+        command = [sys.executable, __file__, "--backend", backend, "--batches", args.batches] + (["--quick"] if args.quick else [])
+        runs[backend] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    rows, ratios = [], {}
+    for name, category, shape, spec in SUITE:
+        for batch in batches:
+            key = f"{name}|{batch}"
+            flops = 2 * macs(shape, spec, batch)
+            ours, theirs = runs["numpy"][key], runs["torch"][key]
+            ratio = theirs["seconds"] / ours["seconds"]
+            ratios.setdefault(category, []).append(ratio)
+            rows.append((name, str(batch), f"{flops / ours['seconds'] / 1e9:.1f}", f"{flops / theirs['seconds'] / 1e9:.1f}",
+                         f"{ratio:.2f}", f"{ours['peak'] / 2**20:.1f}"))
+    header = ("layer", "batch", "convcalc GFLOP/s", "torch GFLOP/s", "ratio", "peak temp MiB")
+    summary = [(category, f"{math.exp(statistics.fmean(math.log(r) for r in values)):.2f}", f">= {TARGETS[category]}")
+               for category, values in ratios.items()]
+    if args.markdown:
+        print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        print("\n".join("| " + " | ".join(r) + " |" for r in rows))
+        print("\n| category | geometric mean ratio | target |\n|---|---|---|")
+        print("\n".join("| " + " | ".join(r) + " |" for r in summary))
+        return
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print()
+    for category, mean, target in summary:
+        print(f"{category:11s} geometric mean convcalc/torch = {mean}  (target {target})")
+
+
+if __name__ == "__main__":
+    main()
