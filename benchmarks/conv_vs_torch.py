@@ -4,7 +4,8 @@
 
 Each backend runs in its own process (their thread pools fight when mixed in
 one). Prints per layer and batch: GFLOP/s of each (2 x MACs / time), the
-ratio convcalc/torch, and convcalc's peak temporary memory beyond the output;
+ratio convcalc/torch, and convcalc's peak temporary memory beyond the output
+(on a first call, the work buffers it keeps for later calls included);
 then the geometric mean of the ratio per category. Needs torch installed.
 """
 
@@ -87,12 +88,10 @@ def measure(backend: str, batches, budget: float) -> dict:
             else:
                 call = (lambda: F.conv_transpose(x, w, b, s, p, 0, g, d)) if spec.get("t") else (
                     lambda: F.conv(x, w, b, s, p, d, g))
+                # a first call with no work buffers kept: everything it allocates
+                # beyond its output counts, the buffers it keeps for reuse included
+                F.release_scratch()
                 tracemalloc.start()
-                out = call()
-                tracemalloc.reset_peak()
-                del out
-                tracemalloc.clear_traces()
-                tracemalloc.reset_peak()
                 base = tracemalloc.get_traced_memory()[0]
                 out = call()
                 peak = tracemalloc.get_traced_memory()[1] - base - out.nbytes

@@ -16,11 +16,12 @@ array([[122., 148.],
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
 from .backend.convolution import convolve
-from .backend.memory import memory_limit, set_memory_limit, zero_padded
+from .backend.memory import memory_limit, release_scratch, set_memory_limit
 from .backend import pooling as _pooling
 from .backend.transposed import convolve_transposed
 from .errors import ShapeError, SpecError
@@ -36,7 +37,8 @@ _NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edg
 
 __all__ = [
     "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "batch_norm", "conv", "conv_transpose", "flatten", "gelu",
-    "hardswish", "leaky_relu", "linear", "max_pool", "memory_limit", "pad", "relu", "relu6", "set_memory_limit",
+    "hardswish", "leaky_relu", "linear", "max_pool", "memory_limit", "pad", "release_scratch", "relu", "relu6",
+    "set_memory_limit",
     "sigmoid", "silu", "tanh", "upsample",
 ]
 
@@ -65,6 +67,13 @@ def _parameter(value, like: np.ndarray, name: str, shape: tuple | None = None) -
     return np.ascontiguousarray(value)
 
 
+@lru_cache(maxsize=512)
+def _checked(spec, shape: tuple):
+    """``spec.infer(shape)``, remembered: specs are immutable, and checking the
+    same layer again costs tens of microseconds per call. Refusals are not kept."""
+    return spec.infer(shape)
+
+
 def _int_args(**values) -> dict:
     return {name: coerce(name, value) if not isinstance(value, str) else value for name, value in values.items()}
 
@@ -90,15 +99,15 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, paddin
             f"weight {weight.shape} with groups={spec.groups} expects {weight.shape[1] * spec.groups} input channels, "
             f"but the input has {x.shape[1]}",
             hint="give weight of shape (out_channels, in_channels/groups, *kernel_size)", field="weight")
-    figures = spec.infer(x.shape[1:])
+    figures = _checked(spec, x.shape[1:])
     bias = _parameter(bias, x, "bias", (weight.shape[0],))
     pads = spec.pads(x.shape[2:])
-    if any(b or e for b, e in pads) and spec.padding_mode == "zeros":
-        x = zero_padded(x, pads)
-    elif any(b or e for b, e in pads):
+    if spec.padding_mode != "zeros" and any(b or e for b, e in pads):
         x = np.pad(x, [(0, 0), (0, 0), *pads], mode=_NUMPY_PAD_MODES[spec.padding_mode])
-    return convolve(x, weight, bias, per_axis(spec.stride, rank, "stride"), per_axis(spec.dilation, rank, "dilation"),
-                    spec.groups, figures.output_shape[1:])
+        pads = tuple((0, 0) for _ in pads)
+    # zero padding is applied tile by tile inside the kernel
+    return convolve(x, weight, bias, per_axis(spec.stride, rank, "stride"), pads,
+                    per_axis(spec.dilation, rank, "dilation"), spec.groups, figures.output_shape[1:])
 
 
 def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -118,7 +127,7 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     args = _int_args(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
     spec = ConvTranspose(weight.shape[1] * args["groups"], tuple(weight.shape[2:]), args["stride"], args["padding"],
                          args["output_padding"], args["groups"], bias is not None, args["dilation"], rank=rank)
-    figures = spec.infer(x.shape[1:])
+    figures = _checked(spec, x.shape[1:])
     bias = _parameter(bias, x, "bias", (spec.out_channels,))
     axes = {name: per_axis(getattr(spec, name), rank, name) for name in ("stride", "padding", "output_padding", "dilation")}
     return convolve_transposed(x, weight, bias, axes["stride"], axes["padding"], axes["output_padding"],
@@ -138,7 +147,7 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
     args = _int_args(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
     spec = MaxPool(args["kernel_size"], args["stride"], args["padding"], args["dilation"],
                    ceil_mode=coerce("ceil_mode", ceil_mode), rank=rank)
-    figures = spec.infer(x.shape[1:])
+    figures = _checked(spec, x.shape[1:])
     kernel, stride, padding = _pool_axes(spec, rank)
     return _pooling.max_pool(x, kernel, stride, padding, per_axis(spec.dilation, rank, "dilation"),
                              figures.output_shape[1:])
@@ -151,7 +160,7 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
     args = _int_args(kernel_size=kernel_size, stride=stride, padding=padding, divisor_override=divisor_override)
     spec = AvgPool(args["kernel_size"], args["stride"], args["padding"], coerce("ceil_mode", ceil_mode),
                    coerce("count_include_pad", count_include_pad), args["divisor_override"], rank=rank)
-    figures = spec.infer(x.shape[1:])
+    figures = _checked(spec, x.shape[1:])
     kernel, stride, padding = _pool_axes(spec, rank)
     return _pooling.avg_pool(x, kernel, stride, padding, spec.ceil_mode, spec.count_include_pad,
                              spec.divisor_override, figures.output_shape[1:])
@@ -161,14 +170,14 @@ def adaptive_avg_pool(x, output_size):
     """Adaptive average pooling; None in ``output_size`` keeps that axis."""
     x = _tensor(x)
     spec = AdaptiveAvgPool(coerce("output_size", output_size), rank=x.ndim - 2)
-    return _pooling.adaptive_pool(x, spec.infer(x.shape[1:]).output_shape[1:], "mean")
+    return _pooling.adaptive_pool(x, _checked(spec, x.shape[1:]).output_shape[1:], "mean")
 
 
 def adaptive_max_pool(x, output_size):
     """Adaptive max pooling; None in ``output_size`` keeps that axis."""
     x = _tensor(x)
     spec = AdaptiveMaxPool(coerce("output_size", output_size), rank=x.ndim - 2)
-    return _pooling.adaptive_pool(x, spec.infer(x.shape[1:]).output_shape[1:], "max")
+    return _pooling.adaptive_pool(x, _checked(spec, x.shape[1:]).output_shape[1:], "max")
 
 
 def linear(x, weight, bias=None):
@@ -274,7 +283,7 @@ def upsample(x, scale_factor, mode="nearest"):
     x = _tensor(x)
     rank = x.ndim - 2
     spec = Upsample(scale_factor=coerce("scale_factor", scale_factor), mode=coerce("mode", mode))
-    spec.infer(x.shape[1:])
+    _checked(spec, x.shape[1:])
     factors = spec.scale_factor if isinstance(spec.scale_factor, tuple) else (spec.scale_factor,) * rank
     for axis, factor in enumerate(factors):
         x = np.repeat(x, int(factor), axis=axis + 2)
@@ -292,7 +301,7 @@ def pad(x, pad):
                         hint="e.g. (1, 1) pads the last axis by one on each side", field="padding")
     amounts = amounts + (0,) * (2 * rank - len(amounts))
     spec = ZeroPad(amounts, rank=rank)
-    spec.infer(x.shape[1:])
+    _checked(spec, x.shape[1:])
     sides = spec.sides(rank)
     grow = [(0, 0), (0, 0)] + [(max(b, 0), max(e, 0)) for b, e in sides]
     y = np.pad(x, grow) if any(b or e for b, e in grow) else x

@@ -1,6 +1,11 @@
 """Convolution on NumPy arrays: tiled im2col (by rows, or by blocks of groups for
-grouped and depthwise layers) and a 1x1 fast path. Inputs arrive already
-padded; shapes already checked."""
+grouped and depthwise layers) and a 1x1 fast path.
+
+Zero padding is never applied to the whole input: each tile copies the slab
+of input it reads, padding included, into a reused buffer. Memory stays
+bounded by the tile, and the copy happens on the worker threads while the
+data is about to be used.
+"""
 
 from __future__ import annotations
 
@@ -14,35 +19,41 @@ from .workers import WORKERS, run_parallel
 
 
 def window_view(xp: np.ndarray, out_sizes, kernel, stride, dilation) -> np.ndarray:
-    """A read-only (N, C, *out, *kernel) view of the padded input: no copy."""
+    """A read-only (N, C, *out, *kernel) view of a padded input: no copy."""
     spatial = xp.strides[2:]
     shape = (*xp.shape[:2], *out_sizes, *kernel)
     strides = (*xp.strides[:2], *(s * st for s, st in zip(spatial, stride)), *(s * d for s, d in zip(spatial, dilation)))
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
 
 
-def convolve(xp, weight, bias, stride, dilation, groups, out_sizes) -> np.ndarray:
-    """Cross-correlate the padded input ``xp`` (N, C, *S) with ``weight`` (Cout, C/groups, *K)."""
-    n, channels = xp.shape[:2]
+def convolve(x, weight, bias, stride, pads, dilation, groups, out_sizes) -> np.ndarray:
+    """Cross-correlate ``x`` (N, C, *S), zero-padded by ``pads`` ((begin, end) per
+    axis), with ``weight`` (Cout, C/groups, *K)."""
+    n, channels = x.shape[:2]
     cout, per_group = weight.shape[:2]
     kernel = weight.shape[2:]
-    itemsize = xp.dtype.itemsize
+    itemsize = x.dtype.itemsize
+    padded = tuple(s + b + e for s, (b, e) in zip(x.shape[2:], pads))
     output_bytes = n * cout * prod(out_sizes) * itemsize
-    if all(k == 1 for k in kernel) and all(s == 1 for s in stride) and tuple(out_sizes) == xp.shape[2:]:
+    group_columns = per_group * prod(kernel) * prod(out_sizes) * itemsize
+    if all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(b or e for b, e in pads):
         check_memory("this convolution", {"output": output_bytes})
-        y = _pointwise(xp, weight, groups)
-    elif groups > 1 and per_group * prod(kernel) * prod(out_sizes) * itemsize <= TILE_BYTES:
-        block = _block_size(groups, per_group * prod(kernel) * prod(out_sizes) * itemsize, n)
-        tile = block * per_group * prod(kernel) * prod(out_sizes) * itemsize
-        check_memory("this convolution", {"output": output_bytes, "tile buffers": tile * WORKERS})
-        y = _im2col_by_groups(xp, weight, groups, stride, dilation, out_sizes)
+        y = _pointwise(x, weight, bias, groups)
+    elif groups > 1 and group_columns <= GROUP_TILE_BYTES:
+        block = _block_size(groups, group_columns, n)
+        check_memory("this convolution", {
+            "output": output_bytes,
+            "tile buffers": WORKERS * block * (group_columns + per_group * prod(padded) * itemsize),
+        })
+        y = _im2col_by_groups(x, weight, bias, groups, stride, pads, dilation, out_sizes, block)
     else:
-        rows, _ = _tile_rows(channels * prod(kernel), out_sizes, itemsize, n)
-        tile = channels * prod(kernel) * rows * prod(out_sizes[1:]) * itemsize
-        check_memory("this convolution", {"output": output_bytes, "tile buffers": tile * WORKERS})
-        y = _im2col(xp, weight, groups, stride, dilation, out_sizes)
-    if bias is not None:
-        y += bias.reshape((1, cout) + (1,) * len(out_sizes))
+        rows, inner = _tile_rows(channels * prod(kernel), out_sizes, itemsize, n)
+        slab_rows = (rows - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
+        check_memory("this convolution", {
+            "output": output_bytes,
+            "tile buffers": WORKERS * itemsize * channels * (prod(kernel) * rows * inner + slab_rows * prod(padded[1:])),
+        })
+        y = _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows)
     return y
 
 
@@ -57,11 +68,41 @@ def _tile_rows(column_height: int, out_sizes, itemsize: int, samples: int = 1) -
     tiles = -(-first // rows)
     while (samples * tiles) % WORKERS and tiles < first:
         tiles += 1
-    rows = -(-first // tiles)
-    return rows, inner
+    return -(-first // tiles), inner
 
 
-def _pointwise(x, weight, groups) -> np.ndarray:
+# Grouped layers do little arithmetic per copied byte, so fewer, larger blocks
+# (fewer Python-level steps) pay off; measured in benchmarks/conv_vs_torch.py.
+GROUP_TILE_BYTES = 4 * 2**20
+
+
+def _block_size(count: int, item_bytes: int, samples: int) -> int:
+    """How many groups one tile holds: about GROUP_TILE_BYTES, evenly shared by the workers."""
+    block = min(count, max(1, GROUP_TILE_BYTES // max(1, item_bytes)))
+    tiles = -(-count // block)
+    while (samples * tiles) % WORKERS and tiles < count:
+        tiles += 1
+    return -(-count // tiles)
+
+
+def _slab(source: np.ndarray, lo: int, hi: int, pads) -> np.ndarray:
+    """Rows [lo, hi) of ``source`` (C, *S) along its first spatial axis, the other
+    axes padded by ``pads[1:]``, zeros wherever that falls outside the input."""
+    sizes = source.shape[1:]
+    inside = 0 <= lo and hi <= sizes[0] and not any(b or e for b, e in pads[1:])
+    if inside:
+        return source[:, lo:hi]
+    shape = (source.shape[0], hi - lo, *(s + b + e for s, (b, e) in zip(sizes[1:], pads[1:])))
+    slab = scratch(prod(shape), source.dtype, slot="slab").reshape(shape)
+    slab.fill(0)
+    first, last = max(lo, 0), min(hi, sizes[0])
+    if first < last:
+        target = (slice(None), slice(first - lo, last - lo), *(slice(b, b + s) for s, (b, _) in zip(sizes[1:], pads[1:])))
+        slab[target] = source[:, first:last]
+    return slab
+
+
+def _pointwise(x, weight, bias, groups) -> np.ndarray:
     # A 1x1 convolution is one matrix product per sample, written straight into the output.
     n, channels = x.shape[:2]
     cout = weight.shape[0]
@@ -71,77 +112,137 @@ def _pointwise(x, weight, groups) -> np.ndarray:
     xs = x.reshape(n, groups, channels // groups, positions)
     ys = y.reshape(n, groups, cout // groups, positions)
 
+    column_bias = None if bias is None else bias.reshape(groups, cout // groups, 1)
+
     def task(i, _worker):
         np.matmul(w, xs[i], out=ys[i])
+        if column_bias is not None:
+            ys[i] += column_bias
 
     run_parallel(task, range(n))
     return y
 
 
-def _im2col(xp, weight, groups, stride, dilation, out_sizes) -> np.ndarray:
-    n, channels = xp.shape[:2]
+def _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows) -> np.ndarray:
+    n, channels = x.shape[:2]
     cout = weight.shape[0]
     kernel = weight.shape[2:]
-    rank = len(kernel)
-    height = channels * prod(kernel)
-    rows, inner = _tile_rows(height, out_sizes, xp.dtype.itemsize, n)
-    view = window_view(xp, out_sizes, kernel, stride, dilation)
-    # (C, *out, *K) -> (C, *K, *out): the column order of the weight's rows
-    order = (0, *range(rank + 1, 2 * rank + 1), *range(1, rank + 1))
-    y = np.empty((n, cout, *out_sizes), dtype=xp.dtype)
-    w = weight.reshape(groups, cout // groups, height // groups)
+    inner = prod(out_sizes[1:])
+    y = np.empty((n, cout, *out_sizes), dtype=x.dtype)
+    w = weight.reshape(groups, cout // groups, channels // groups * prod(kernel))
     ys = y.reshape(n, groups, cout // groups, out_sizes[0] * inner)
+    padded = tuple(s + b + e for s, (b, e) in zip(x.shape[2:], pads))
+    group_bias = None if bias is None else bias.reshape(groups, cout // groups)
 
-    def task(item, worker):
+    def task(item, _worker):
         i, first = item
         last = min(first + rows, out_sizes[0])
         count = last - first
-        columns = scratch(height * count * inner, xp.dtype).reshape(channels, *kernel, count, *out_sizes[1:])
-        np.copyto(columns, view[i, :, first:last].transpose(order))
-        np.matmul(w, columns.reshape(groups, height // groups, count * inner),
-                  out=ys[i, :, :, first * inner : last * inner])
+        lo = first * stride[0] - pads[0][0]
+        hi = lo + (count - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
+        slab = _slab(x[i], lo, hi, pads)
+        tile = (count, *out_sizes[1:])
+        out = ys[i, :, :, first * inner : last * inner]
+        flat = _flat_layout((hi - lo, *padded[1:]), kernel, stride, dilation, tile)
+        if flat is not None:
+            _columns_flat(slab, w, group_bias, kernel, dilation, tile, flat, out.reshape(groups, cout // groups, *tile))
+            return
+        view = window_view(slab[None], tile, kernel, stride, dilation)[0]
+        _columns_times(view.reshape(groups, channels // groups, *tile, *kernel), w, group_bias, tile, out)
 
     run_parallel(task, product(range(n), range(0, out_sizes[0], rows)))
     return y
 
 
-def _im2col_by_groups(xp, weight, groups, stride, dilation, out_sizes) -> np.ndarray:
+def _im2col_by_groups(x, weight, bias, groups, stride, pads, dilation, out_sizes, block) -> np.ndarray:
     # Grouped and depthwise layers: each work item copies the columns of a block
     # of whole groups and runs one batched matmul over them. Blocking by groups
     # rather than rows keeps each group's product large (a depthwise group is a
     # 1 x K by K x positions product) and the number of BLAS calls small.
-    n, channels = xp.shape[:2]
+    n, channels = x.shape[:2]
     cout = weight.shape[0]
     kernel = weight.shape[2:]
-    rank = len(kernel)
     per_group = channels // groups
     height = per_group * prod(kernel)
-    positions = prod(out_sizes)
-    block = _block_size(groups, height * positions * xp.dtype.itemsize, n)
-    view = window_view(xp, out_sizes, kernel, stride, dilation)
-    # (g, c, *out, *K) -> (g, c, *K, *out)
-    order = (0, 1, *range(rank + 2, 2 * rank + 2), *range(2, rank + 2))
-    y = np.empty((n, cout, *out_sizes), dtype=xp.dtype)
+    y = np.empty((n, cout, *out_sizes), dtype=x.dtype)
     w = weight.reshape(groups, cout // groups, height)
-    ys = y.reshape(n, groups, cout // groups, positions)
+    ys = y.reshape(n, groups, cout // groups, *out_sizes)
+    rows = x.shape[2]
+    padded = tuple(s + b + e for s, (b, e) in zip(x.shape[2:], pads))
+    flat = _flat_layout(padded, kernel, stride, dilation, out_sizes)
+    group_bias = None if bias is None else bias.reshape(groups, cout // groups)
 
-    def task(item, worker):
+    def task(item, _worker):
         i, first = item
         last = min(first + block, groups)
         count = last - first
-        source = view[i, first * per_group : last * per_group].reshape(count, per_group, *out_sizes, *kernel)
-        columns = scratch(count * height * positions, xp.dtype).reshape(count, per_group, *kernel, *out_sizes)
-        np.copyto(columns, source.transpose(order))
-        np.matmul(w[first:last], columns.reshape(count, height, positions), out=ys[i, first:last])
+        slab = _slab(x[i, first * per_group : last * per_group], -pads[0][0], rows + pads[0][1], pads)
+        part = None if group_bias is None else group_bias[first:last]
+        if flat is not None:
+            _columns_flat(slab, w[first:last], part, kernel, dilation, out_sizes, flat, ys[i, first:last])
+            return
+        view = window_view(slab[None], out_sizes, kernel, stride, dilation)[0]
+        _columns_times(view.reshape(count, per_group, *out_sizes, *kernel), w[first:last], part, out_sizes,
+                       ys[i, first:last].reshape(count, cout // groups, -1))
 
     run_parallel(task, product(range(n), range(0, groups, block)))
     return y
 
 
-def _block_size(count: int, item_bytes: int, samples: int) -> int:
-    """How many groups one tile holds: about TILE_BYTES, and evenly shared by the workers."""
-    block = min(count, max(1, TILE_BYTES // max(1, item_bytes)))
-    tiles = -(-count // block)
-    while (samples * tiles) % WORKERS and tiles < count:
-        tiles += 1
-    return -(-count // tiles)
+def _columns_times(source, w, bias, out_sizes, out) -> None:
+    """Copy (g, c, *out, *K) windows into columns (g, c*K, positions); batched matmul
+    into ``out`` (g, cout/g, positions), plus ``bias`` (g, cout/g) while it is in cache."""
+    count, per_group = source.shape[:2]
+    rank = len(out_sizes)
+    order = (0, 1, *range(rank + 2, 2 * rank + 2), *range(2, rank + 2))
+    positions = prod(out_sizes)
+    height = per_group * prod(source.shape[2 + rank :])
+    columns = scratch(count * height * positions, source.dtype).reshape(source.transpose(order).shape)
+    np.copyto(columns, source.transpose(order))
+    np.matmul(w, columns.reshape(count, height, positions), out=out)
+    if bias is not None:
+        out += bias[:, :, None]
+
+
+# At most this share of a flat layout's columns may be padding positions.
+FLAT_WASTE = 1 / 8
+
+
+def _flat_layout(padded, kernel, stride, dilation, out_sizes):
+    """For stride 1: the row strides of the padded input, if computing every output
+    on the padded grid wastes little; else None.
+
+    On that grid each kernel tap reads one contiguous run of the flattened input,
+    so the column copy moves long runs instead of one short row at a time.
+    """
+    if any(s != 1 for s in stride) or len(padded) < 2:
+        return None
+    strides = [prod(padded[i + 1 :]) for i in range(len(padded))]
+    length = sum((o - 1) * st for o, st in zip(out_sizes, strides)) + 1
+    if length > prod(out_sizes) * (1 + FLAT_WASTE):
+        return None
+    return strides, length
+
+
+def _columns_flat(slab, w, bias, kernel, dilation, out_sizes, flat, out) -> None:
+    strides, length = flat
+    count_channels = slab.shape[0]
+    count, cout_per, height = w.shape
+    flat_input = slab.reshape(count_channels, -1)
+    item = flat_input.itemsize
+    # The last valid output's last tap lands exactly on the slab's last element,
+    # so these windows never read past it.
+    taps = np.lib.stride_tricks.as_strided(
+        flat_input, (count_channels, *kernel, length),
+        (flat_input.strides[0], *(d * st * item for d, st in zip(dilation, strides)), item), writeable=False)
+    columns = scratch(count_channels * prod(kernel) * length, slab.dtype).reshape(taps.shape)
+    np.copyto(columns, taps)
+    grid = scratch(count * cout_per * length, slab.dtype, slot="grid").reshape(count, cout_per, length)
+    np.matmul(w, columns.reshape(count, height, length), out=grid)
+    # keep the real outputs: positions on the padded grid, strided by its rows
+    real = np.lib.stride_tricks.as_strided(
+        grid, (count, cout_per, *out_sizes), (*grid.strides[:2], *(st * item for st in strides)), writeable=False)
+    if bias is None:
+        np.copyto(out, real)
+    else:
+        np.add(real, bias.reshape(bias.shape + (1,) * len(out_sizes)), out=out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import lru_cache
 
 import numpy as np
 
@@ -17,8 +18,10 @@ TILE_BYTES = 2 * 2**20
 _limit: int | None = None
 
 
+@lru_cache(maxsize=1)
 def machine_memory() -> int:
-    """Bytes of memory available now (MemAvailable), or in all if that is unknown."""
+    """Bytes of memory available when first asked (MemAvailable), or in all if that
+    is unknown. Read once: the default limit is a guard, not a live gauge."""
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
@@ -72,6 +75,8 @@ def check_memory(operation: str, parts: dict[str, int]) -> None:
 
 
 _local = threading.local()
+_every_thread: list[dict] = []  # each thread's buffers, so release_scratch reaches them all
+_registry_lock = threading.Lock()
 
 # Scratch larger than this is not kept between calls (it is rare and big).
 KEEP_SCRATCH_BYTES = 4 * TILE_BYTES
@@ -93,28 +98,17 @@ def scratch(size: int, dtype, slot: str = "tiles") -> np.ndarray:
     buffers = getattr(_local, "buffers", None)
     if buffers is None:
         buffers = _local.buffers = {}
+        with _registry_lock:
+            _every_thread.append(buffers)
     buffer = buffers.get((slot, dtype))
     if buffer is None or buffer.size < size:
-        buffer = buffers[slot, dtype] = np.empty(max(size, KEEP_SCRATCH_BYTES // dtype.itemsize), dtype=dtype)
+        buffer = buffers[slot, dtype] = np.empty(size, dtype=dtype)
     return buffer[:size]
 
 
-def zero_padded(x: np.ndarray, pads) -> np.ndarray:
-    """``x`` (N, C, *S) with zeros around its spatial axes, built in a reused buffer.
 
-    The result is only valid until the calling thread's next zero_padded call.
-    """
-    shape = (*x.shape[:2], *(n + b + e for n, (b, e) in zip(x.shape[2:], pads)))
-    padded = scratch(int(np.prod(shape)), x.dtype, slot="padded").reshape(shape)
-    # zero only the borders, then copy the interior once
-    for axis, (b, e) in enumerate(pads, start=2):
-        index = [slice(None)] * padded.ndim
-        if b:
-            index[axis] = slice(0, b)
-            padded[tuple(index)] = 0
-        if e:
-            index[axis] = slice(padded.shape[axis] - e, None)
-            padded[tuple(index)] = 0
-    interior = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, x.shape[2:])))
-    padded[interior] = x
-    return padded
+def release_scratch() -> None:
+    """Free every thread's kept work buffers (they are made again when needed)."""
+    with _registry_lock:
+        for buffers in _every_thread:
+            buffers.clear()
