@@ -1,6 +1,6 @@
 """``python -m convcalc``."""
 
-from .cli import run
+from .cli import run_app
 
 if __name__ == "__main__":
-    run()
+    run_app()

@@ -117,7 +117,8 @@ def analyse(network: Network) -> Analysis:
         field = measure(chains, _along_input_axes(figures.output_shape, len(chains)))
         notes = figures.notes
         if any(field.varies):
-            notes += ("the receptive field varies with the output position; the largest is reported",)
+            notes += ("receptive fields differ between output positions (size or placement); "
+                      "the largest size is reported",)
         batch = network.batch
         reports.append(
             LayerReport(

@@ -1,7 +1,8 @@
 """The ``convcalc`` command line: parse arguments, call the core, render.
 
-Data goes to stdout; errors, hints and notes to stderr. JSON is printed
-with plain ``print`` so nothing wraps it.
+Data goes to stdout; errors, hints, notes and progress to stderr. JSON is
+printed with plain ``print`` so nothing wraps it. NumPy is imported only by
+the commands that execute layers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import typer
 
 from . import __version__
 from .analysis import DTYPE_BYTES, Network, analyse
-from .errors import ConvcalcError, ResourceError, SpecError
+from .errors import ConsistencyError, ConvcalcError, ResourceError, SpecError
 from .parsing import load_document, parse_layer, parse_shape
 
 
@@ -23,7 +24,7 @@ class ExitCode(IntEnum):
     """What convcalc's exit status means."""
 
     OK = 0
-    REFUSED = 1  # a computation refused, or a --stream line failed
+    REFUSED = 1  # a computation refused (memory, or a disagreement that is a bug), or a --stream line failed
     USAGE = 2  # bad usage, spec or document
 
 
@@ -41,6 +42,16 @@ Examples:
   convcalc shape --stream sweep.ndjson   (one document per line in, one result per line out)
 """
 
+RUN_EXAMPLES = """
+Examples:
+
+  convcalc run 3x224x224 conv:64,k=7,s=2,p=3 bn relu maxpool:k=3,s=2,p=1 --batch 8
+
+  convcalc run 64x16x16 convT:32,k=4,s=2,p=1 --dtype float64 --seed 3 --json
+
+  convcalc run -f net.json --repeat 5 --memory-limit 2GiB
+"""
+
 app = typer.Typer(
     name="convcalc",
     help="Exact shapes, parameters, MACs/FLOPs and receptive fields of convolutional layers, as PyTorch computes them.",
@@ -49,6 +60,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+# The network a command works on is given the same way everywhere.
+INPUT = typer.Argument(
+    None, metavar="INPUT", help="Input shape, channels first without the batch: 3x224x224, 64x16000, 16x8x56x56."
+)
+LAYERS = typer.Argument(
+    None, metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2."
+)
+FILE = typer.Option(None, "--file", "-f", help="Read a JSON network document (- for stdin).")
+BATCH = typer.Option(None, "--batch", "-b", help="Batch size [default: 1, or the document's].")
+JSON = typer.Option(False, "--json", help="Print the convcalc.shape/1 JSON object.")
 
 
 def _version(value: bool) -> None:
@@ -68,8 +90,8 @@ def _fail(err: ConvcalcError, as_json: bool) -> None:
     print(err.format(), file=sys.stderr)
     if as_json:
         print(json.dumps({"error": err.to_dict()}))
-    code = ExitCode.REFUSED if isinstance(err, ResourceError) else ExitCode.USAGE
-    raise typer.Exit(int(code))
+    refused = isinstance(err, (ResourceError, ConsistencyError))
+    raise typer.Exit(int(ExitCode.REFUSED if refused else ExitCode.USAGE))
 
 
 def _read_text(path: str) -> str:
@@ -87,6 +109,11 @@ def _read_text(path: str) -> str:
 
 
 def _network(input_shape, layers, file, batch, dtype) -> Network:
+    """The network from tokens or a document, with --batch and --dtype applied."""
+    if batch is not None and batch < 1:
+        raise SpecError(f"--batch must be a positive integer (got {batch})", hint="e.g. --batch 8", field="batch")
+    if dtype is not None and dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown --dtype {dtype!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}", field="dtype")
     if file is not None:
         if input_shape is not None or layers:
             raise SpecError(
@@ -95,9 +122,7 @@ def _network(input_shape, layers, file, batch, dtype) -> Network:
                 field="file",
             )
         network = load_document(_read_text(file))
-        return Network(
-            network.input_shape, network.layers, batch or network.batch, dtype or network.dtype
-        )
+        return Network(network.input_shape, network.layers, batch or network.batch, dtype or network.dtype)
     if input_shape is None:
         raise SpecError(
             "missing the input shape",
@@ -107,16 +132,9 @@ def _network(input_shape, layers, file, batch, dtype) -> Network:
     return Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers or ()), batch or 1, dtype or "float32")
 
 
-def _check_options(batch, dtype) -> None:
-    if batch is not None and batch < 1:
-        raise SpecError(f"--batch must be a positive integer (got {batch})", hint="e.g. --batch 8", field="batch")
-    if dtype is not None and dtype not in DTYPE_BYTES:
-        raise SpecError(f"unknown --dtype {dtype!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}", field="dtype")
-
-
-def _print_analysis(analysis, as_json: bool) -> None:
+def _show(table, data: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(analysis.to_dict(), indent=2))
+        print(json.dumps(data, indent=2))
         return
     from .render import render_plain
 
@@ -125,9 +143,9 @@ def _print_analysis(analysis, as_json: bool) -> None:
 
         from .render import render_rich
 
-        render_rich(analysis, Console())
+        render_rich(table, Console())
     else:
-        print(render_plain(analysis))
+        print(render_plain(table))
 
 
 def _stream(path: str, batch, dtype) -> int:
@@ -158,27 +176,23 @@ def _stream(path: str, batch, dtype) -> int:
 
 @app.command(epilog=SHAPE_EXAMPLES)
 def shape(
-    input_shape: Optional[str] = typer.Argument(
-        None, metavar="INPUT", help="Input shape, channels first without the batch: 3x224x224, 64x16000, 16x8x56x56."
-    ),
-    layers: Optional[List[str]] = typer.Argument(
-        None, metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2."
-    ),
-    file: Optional[str] = typer.Option(None, "--file", "-f", help="Read a JSON network document (- for stdin)."),
+    input_shape: Optional[str] = INPUT,
+    layers: Optional[List[str]] = LAYERS,
+    file: Optional[str] = FILE,
     stream: Optional[str] = typer.Option(
         None, "--stream", help="Read one JSON document per line (- for stdin), print one JSON result per line."
     ),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", help="Batch size for MACs, FLOPs and memory [default: 1]."),
+    batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type for memory: " + ", ".join(DTYPE_BYTES) + "."),
-    as_json: bool = typer.Option(False, "--json", help="Print the convcalc.shape/1 JSON object."),
+    as_json: bool = JSON,
 ) -> None:
     """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
     try:
-        _check_options(batch, dtype)
         if stream is not None:
             if input_shape is not None or layers or file is not None:
                 raise SpecError("--stream reads whole documents; give no input shape, layers or -f with it",
                                 hint="put each network on its own line of the stream", field="stream")
+            _network("1", None, None, batch, dtype)  # checks --batch and --dtype once
             try:
                 code = _stream(stream, batch, dtype)
             except OSError as err:
@@ -188,9 +202,77 @@ def shape(
         analysis = analyse(_network(input_shape, layers, file, batch, dtype))
     except ConvcalcError as err:
         _fail(err, as_json)
-    _print_analysis(analysis, as_json)
+    from .render import shape_table
+
+    _show(shape_table(analysis), analysis.to_dict(), as_json)
 
 
-def run() -> None:
+@app.command(epilog=RUN_EXAMPLES)
+def run(
+    input_shape: Optional[str] = INPUT,
+    layers: Optional[List[str]] = LAYERS,
+    file: Optional[str] = FILE,
+    batch: Optional[int] = BATCH,
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights."),
+    repeat: int = typer.Option(1, "--repeat", help="Run each layer this many times; report the median time."),
+    memory_limit: Optional[str] = typer.Option(
+        None, "--memory-limit", help="Refuse anything needing more memory, e.g. 2GiB [default: half the free memory]."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
+    try:
+        network = _network(input_shape, layers, file, batch, dtype)
+        from .units import parse_bytes
+
+        limit = None if memory_limit is None else parse_bytes(memory_limit)
+        if memory_limit is not None and limit is None:
+            raise SpecError(f"--memory-limit {memory_limit!r} is not a size", hint="e.g. --memory-limit 2GiB",
+                            field="memory_limit")
+        from .backend.memory import set_memory_limit
+        from .execute import execute
+
+        set_memory_limit(limit)
+        with _progress(network, repeat) as progress:
+            execution = execute(network, seed=seed, repeat=repeat, progress=progress)
+    except ConvcalcError as err:
+        _fail(err, as_json)
+    from .render import run_table
+
+    _show(run_table(execution), execution.to_dict(), as_json)
+
+
+class _progress:
+    """A progress bar on stderr, when stderr is a terminal and the run is long."""
+
+    LONG_MACS = 2 * 10**9
+
+    def __init__(self, network: Network, repeat: int) -> None:
+        self.bar = None
+        if sys.stderr.isatty() and len(network.layers) > 1:
+            try:
+                work = analyse(network).totals.macs * repeat
+            except ConvcalcError:
+                work = 0  # execute reports the error
+            if work >= self.LONG_MACS:
+                from rich.console import Console
+                from rich.progress import Progress
+
+                self.bar = Progress(console=Console(stderr=True), transient=True)
+
+    def __enter__(self):
+        if self.bar is None:
+            return None
+        self.bar.start()
+        task = self.bar.add_task("running layers", total=None)
+        return lambda done, total: self.bar.update(task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_app() -> None:
     """Entry point of the console script."""
     app()

@@ -136,4 +136,8 @@ class ResourceError(ConvcalcError):
     """A computation refused because it would need more than allowed (memory)."""
 
 
-__all__ = ["ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"]
+class ConsistencyError(ConvcalcError):
+    """The backend and the analysis disagree: a bug in convcalc, not in the input."""
+
+
+__all__ = ["ConsistencyError", "ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"]

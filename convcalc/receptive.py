@@ -5,14 +5,15 @@ Each layer tells, per spatial axis, which input units an output unit reads
 to the network input, gives every output unit's exact field (a transposed
 convolution can leave units that read nothing: those are skipped). From them:
 
-- ``size``: the largest field over the output positions (transposed
-  convolutions, upsampling and adaptive pooling make it vary: then
-  ``varies`` is true);
+- ``size``: the largest field over the output positions;
+- ``varies``: true where fields are not uniform, differing in size or not
+  evenly placed (transposed convolution, upsampling, adaptive pooling);
 - ``jump``: the distance between neighbouring units' fields, on average
   (the product of the layers' steps; a fraction after upsampling);
 - ``centre``: the centre of output unit 0's field;
 - ``padding``: how far that field reaches before input unit 0, so that
-  ``centre(x) = -padding + x * jump + (size - 1) / 2`` (Araujo et al., 2019).
+  ``centre(x) = -padding + x * jump + (size - 1) / 2`` (Araujo et al., 2019),
+  exactly where fields are uniform and on average elsewhere.
 
 Input coordinates are not clipped at the borders: padding counts as
 positions, as in the receptive-field literature.
@@ -181,23 +182,20 @@ def measure(chains, out_sizes) -> ReceptiveField:
         period = prod((w.period for w in chain), start=1)
         positions = range(max(1, min(period, n, MAX_POSITIONS)))
         walker = _Walker(chain)
-        extents, first = [], None
-        for x in positions:
-            hull = walker.extremes(x)
-            if hull is None:  # this unit reads no input (a transposed conv's gaps)
-                continue
-            if first is None:
-                first = (x, hull)
-            extents.append(hull[1] - hull[0] + 1)
-        if first is None:
+        fields = {x: walker.extremes(x) for x in positions}
+        found = {x: hull for x, hull in fields.items() if hull is not None}  # None: reads nothing (gaps)
+        if not found:
             sizes.append(0), jumps.append(jump), centres.append(Fraction(0)), varies.append(True)
             continue
-        x, (lo, hi) = first
+        x, (lo, hi) = next(iter(found.items()))
         centre = Fraction(lo + hi, 2)
         if x and jump is not None:
             centre -= x * jump  # unit 0 reads nothing: extrapolate from the first that does
+        extents = {hi - lo + 1 for lo, hi in found.values()}
+        # Uniform: every unit reads a field of one size, placed at centre + x * jump.
+        placed = jump is None or all(Fraction(lo + hi, 2) == centre + x * jump for x, (lo, hi) in found.items())
         sizes.append(max(extents))
         jumps.append(jump)
         centres.append(centre)
-        varies.append(len(set(extents)) > 1 or len(extents) < len(positions))
+        varies.append(len(extents) > 1 or len(found) < len(fields) or not placed)
     return ReceptiveField(tuple(sizes), tuple(jumps), tuple(centres), tuple(varies))

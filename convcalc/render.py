@@ -1,51 +1,78 @@
-"""Showing an analysis to a person: a Rich table on a terminal, aligned plain text otherwise.
+"""Showing results to a person: a Rich table on a terminal, aligned plain text otherwise.
 
-JSON is never printed through here (Rich would wrap it); the CLI prints it
-with plain ``print``.
+Each command describes its table once (a ``Table``); the renderers only lay
+it out. JSON is never printed through here (Rich would wrap it); the CLI
+prints it with plain ``print``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .analysis import Analysis
 from .layers.base import format_shape
 from .units import human, human_bytes, per_axis_text
 
-COLUMNS = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
-RIGHT = {"#", "params", "MACs", "FLOPs", "RF", "jump"}
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of cells under a header, a totals row, and lines of notes below."""
+
+    columns: tuple[str, ...]
+    right: frozenset[str]
+    rows: tuple[tuple[str, ...], ...]
+    total: tuple[str, ...] | None
+    footer: tuple[str, ...]
 
 
-def rows(analysis: Analysis) -> list[tuple[str, ...]]:
-    """The table's cells, one tuple per layer, then the totals row."""
-    out = [("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1")]
+def _layer_cells(analysis: Analysis):
     for r in analysis.layers:
-        layer = f"{r.type} {r.summary}".strip()
-        rf = r.receptive_field
-        out.append((str(r.index), layer, format_shape(r.output_shape), human(r.params), human(r.macs), human(r.flops),
-                    per_axis_text(rf.size), per_axis_text(rf.jump)))
-    totals = analysis.totals
-    out.append(("", "total", format_shape(analysis.output_shape), human(totals.params), human(totals.macs),
-                human(totals.flops), "", ""))
-    return out
+        yield r, f"{r.type} {r.summary}".strip(), format_shape(r.output_shape)
 
 
-def footer(analysis: Analysis) -> list[str]:
-    """Lines under the table: batch and memory, then every layer's notes."""
-    totals = analysis.totals
-    network = analysis.network
-    lines = [
-        f"batch {network.batch}, {network.dtype}: activations {human_bytes(totals.activation_bytes)}, "
-        f"parameters {human_bytes(totals.param_bytes)}"
-    ]
+def _footer(analysis: Analysis) -> tuple[str, ...]:
+    totals, network = analysis.totals, analysis.network
+    lines = [f"batch {network.batch}, {network.dtype}: activations {human_bytes(totals.activation_bytes)}, "
+             f"parameters {human_bytes(totals.param_bytes)}"]
     for r in analysis.layers:
         lines.extend(f"note (layer {r.index}): {note}" for note in r.notes)
-    return lines
+    return tuple(lines)
 
 
-def render_plain(analysis: Analysis) -> str:
+def shape_table(analysis: Analysis) -> Table:
+    """Per layer: output shape, params, MACs, FLOPs, receptive-field size and jump."""
+    rows = [("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1")]
+    for r, layer, output in _layer_cells(analysis):
+        rf = r.receptive_field
+        rows.append((str(r.index), layer, output, human(r.params), human(r.macs), human(r.flops),
+                     per_axis_text(rf.size), per_axis_text(rf.jump)))
+    totals = analysis.totals
+    total = ("", "total", format_shape(analysis.output_shape), human(totals.params), human(totals.macs),
+             human(totals.flops), "", "")
+    columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
+    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis))
+
+
+def run_table(execution) -> Table:
+    """Per layer: output shape, time, achieved GFLOP/s and a summary of the values."""
+    rows = []
+    for (r, layer, output), run in zip(_layer_cells(execution.analysis), execution.runs):
+        rows.append((str(r.index), layer, output, f"{run.seconds * 1e3:.3f}",
+                     "" if run.gflops is None else f"{run.gflops:.1f}",
+                     f"{run.mean:.4g}", f"{run.std:.4g}", f"{run.minimum:.4g}", f"{run.maximum:.4g}"))
+    analysis = execution.analysis
+    total = ("", "total", format_shape(analysis.output_shape), f"{execution.seconds * 1e3:.3f}",
+             f"{2 * analysis.totals.macs / execution.seconds / 1e9:.1f}" if execution.seconds else "", "", "", "", "")
+    columns = ("#", "layer", "output", "ms", "GFLOP/s", "mean", "std", "min", "max")
+    footer = (f"seed {execution.seed}, median of {execution.repeat} run(s) per layer",) + _footer(analysis)
+    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, footer)
+
+
+def render_plain(table: Table) -> str:
     """Aligned columns of plain text, for pipes and files.
 
     >>> from convcalc import analyse_tokens
-    >>> print(render_plain(analyse_tokens("3x32x32", "conv:16,k=3,p=1", "relu")))
+    >>> print(render_plain(shape_table(analyse_tokens("3x32x32", "conv:16,k=3,p=1", "relu"))))
     #  layer                output    params  MACs   FLOPs   RF  jump
     0  input                3x32x32                           1     1
     1  Conv2d 3→16 k=3 p=1  16x32x32     448  442 K   901 K   3     1
@@ -53,28 +80,28 @@ def render_plain(analysis: Analysis) -> str:
        total                16x32x32     448  442 K   918 K
     batch 1, float32: activations 128.00 KiB, parameters 1.75 KiB
     """
-    table = [COLUMNS, *rows(analysis)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    lines = []
-    for row in table:
-        cells = [cell.rjust(w) if COLUMNS[i] in RIGHT and row is not table[0] else cell.ljust(w)
-                 for i, (cell, w) in enumerate(zip(row, widths))]
+    body = [*table.rows, *([table.total] if table.total else [])]
+    widths = [max(len(row[i]) for row in [table.columns, *body]) for i in range(len(table.columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(table.columns, widths)).rstrip()]
+    for row in body:
+        cells = [cell.rjust(w) if name in table.right else cell.ljust(w)
+                 for name, cell, w in zip(table.columns, row, widths)]
         lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines + footer(analysis))
+    return "\n".join(lines + list(table.footer))
 
 
-def render_rich(analysis: Analysis, console) -> None:
-    """Print the analysis as a Rich table on ``console``."""
-    from rich.table import Table
+def render_rich(table: Table, console) -> None:
+    """Print the table with Rich on ``console``."""
+    from rich.table import Table as RichTable
 
-    table = Table(show_footer=False, header_style="bold")
-    for name in COLUMNS:
-        table.add_column(name, justify="right" if name in RIGHT else "left", no_wrap=name != "layer")
-    body = rows(analysis)
-    for row in body[:-1]:
-        table.add_row(*row)
-    table.add_section()
-    table.add_row(*body[-1], style="bold")
-    console.print(table)
-    for line in footer(analysis):
+    rich = RichTable(header_style="bold")
+    for name in table.columns:
+        rich.add_column(name, justify="right" if name in table.right else "left", no_wrap=name != "layer")
+    for row in table.rows:
+        rich.add_row(*row)
+    if table.total:
+        rich.add_section()
+        rich.add_row(*table.total, style="bold")
+    console.print(rich)
+    for line in table.footer:
         console.print(line, style="dim", highlight=False)

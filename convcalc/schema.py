@@ -3,9 +3,9 @@
 Numbers are plain Python ints. Receptive-field values that are not whole
 numbers are exact fractions written as strings, ``"3/2"``; a jump of
 ``null`` marks an axis that stopped being spatial (after Flatten or Linear).
-``varies`` is true on an axis where the field's size depends on the output
-position (transposed convolution, upsampling, adaptive pooling); ``size``
-is then the largest.
+``varies`` is true on an axis where fields are not uniform: their size or
+placement depends on the output position (transposed convolution,
+upsampling, adaptive pooling); ``size`` is then the largest.
 """
 
 from __future__ import annotations

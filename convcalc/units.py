@@ -54,3 +54,24 @@ def per_axis_text(values) -> str:
     if not texts:
         return "-"
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+               "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int | None:
+    """A memory size as people write it; None if it is not one.
+
+    >>> parse_bytes("2GiB"), parse_bytes("500 MB"), parse_bytes("1024"), parse_bytes("lots")
+    (2147483648, 500000000, 1024, None)
+    """
+    number = text.strip().rstrip("bBiIkKmMgGtT ")
+    unit = text.strip()[len(number):].strip().lower()
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    if unit not in _BYTE_UNITS or value < 0:
+        return None
+    return int(value * _BYTE_UNITS[unit])

@@ -39,7 +39,7 @@ GOLDEN = {
             "params": 10, "macs": 81, "flops": 187, "activation_bytes": 100, "param_bytes": 40,
             "receptive_field": {"size": [5, 5], "jump": [1, 1], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
-            "notes": ["the receptive field varies with the output position; the largest is reported"],
+            "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
         },
         {
             "index": 3, "type": "Upsample", "summary": "×2 nearest",
@@ -47,7 +47,7 @@ GOLDEN = {
             "params": 0, "macs": 0, "flops": 0, "activation_bytes": 400, "param_bytes": 0,
             "receptive_field": {"size": [5, 5], "jump": ["1/2", "1/2"], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
-            "notes": ["the receptive field varies with the output position; the largest is reported"],
+            "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
         },
     ],
     "output_shape": [1, 10, 10],
@@ -87,10 +87,10 @@ def test_rich_table_on_a_terminal(monkeypatch):
     from rich.console import Console
 
     from convcalc import analyse_tokens
-    from convcalc.render import render_rich
+    from convcalc.render import render_rich, shape_table
 
     buffer = io.StringIO()
-    render_rich(analyse_tokens("3x32x32", "conv:16,k=3,p=1"), Console(file=buffer, width=120, no_color=True))
+    render_rich(shape_table(analyse_tokens("3x32x32", "conv:16,k=3,p=1")), Console(file=buffer, width=120, no_color=True))
     text = buffer.getvalue()
     assert "Conv2d 3→16 k=3 p=1" in text and "16x32x32" in text and "total" in text
 

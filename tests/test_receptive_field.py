@@ -79,7 +79,11 @@ def test_receptive_field_equals_brute_force(stack, length):
             continue
         # size: the largest field over every real output position
         assert rf.size[0] == max(extents)
-        assert rf.varies[0] == (len(set(extents)) > 1 or len(extents) < n)
+        # uniform: one size everywhere, every unit reads something, placed at centre(0) + x * jump
+        linear = len(extents) == n and all(
+            Fraction(max(f) + min(f), 2) == Fraction(max(fields[0]) + min(fields[0]), 2) + x * rf.jump[0]
+            for x, f in enumerate(fields))
+        assert rf.varies[0] == (len(set(extents)) > 1 or len(extents) < n or not linear)
         # jump: the average distance between neighbouring fields' centres
         expected_jump = Fraction(1)
         for kind, args in sub:
@@ -114,4 +118,4 @@ def test_transposed_largest_field_is_reported_with_a_note():
     report = analyse_tokens("1x8", "convT:1,k=3,s=2,p=1").layers[0]
     assert report.receptive_field.size == (2,)  # outputs read 1 or 2 inputs
     assert report.receptive_field.jump == (Fraction(1, 2),)
-    assert any("varies" in note for note in report.notes)
+    assert any("differ between output positions" in note for note in report.notes)

@@ -179,11 +179,10 @@ class ConvTranspose(Layer):
         _check_geometry(kernel, stride, dilation)
         require_at_least(padding, 0, "padding", "non-negative")
         notes = []
+        output_padding = self.resolved_output_padding(sizes)
         if self.output_size is not None:
-            output_padding = self._resolve_output_size(sizes, kernel, stride, padding, dilation)
             notes.append(f"output_size resolves output_padding to {format_tuple(output_padding)}")
         else:
-            output_padding = per_axis(self.output_padding, rank, "output_padding")
             require_at_least(output_padding, 0, "output_padding", "non-negative")
             for op, s, d in zip(output_padding, stride, dilation):
                 if not (op < s or op < d):
@@ -219,6 +218,14 @@ class ConvTranspose(Layer):
             f" op={short(output_padding)}" if any(output_padding) else "")
         summary = _summary(channels, self.out_channels, kernel, stride, dilation, self.groups, self.bias, padding_text)
         return Figures(type_name, output, params, macs, flops, windows, tuple(notes), summary)
+
+    def resolved_output_padding(self, sizes: Shape) -> tuple[int, ...]:
+        """The output_padding per axis for input ``sizes``: as given, or as picked by output_size."""
+        rank = len(sizes)
+        if self.output_size is None:
+            return per_axis(self.output_padding, rank, "output_padding")
+        axes = [per_axis(getattr(self, name), rank, name) for name in ("kernel_size", "stride", "padding", "dilation")]
+        return self._resolve_output_size(sizes, *axes)
 
     def _resolve_output_size(self, sizes, kernel, stride, padding, dilation) -> tuple[int, ...]:
         rank = len(sizes)

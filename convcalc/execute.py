@@ -1,0 +1,206 @@
+"""Running a network on random data with the NumPy backend, layer by layer.
+
+Weights and input are drawn from a seeded generator (PyTorch's default
+initialisation bounds, 1/sqrt(fan_in)), so a run is reproducible. Every
+layer's output shape is checked against the analysis: a disagreement is a
+bug in convcalc and is reported as one.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from math import prod, sqrt
+
+import numpy as np
+
+from . import functional as F
+from .analysis import Analysis, Network, analyse
+from .backend.memory import check_memory
+from .errors import ConsistencyError, ConvcalcError, SpecError
+from .layers import (
+    Activation, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer,
+    Linear, MaxPool, Upsample, ZeroPad,
+)
+from .layers.base import format_shape, per_axis
+
+RUN_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """What executing one layer measured."""
+
+    index: int
+    seconds: float
+    gflops: float | None  # 2 x MACs per second, for layers that multiply-accumulate
+    mean: float
+    std: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class Execution:
+    """An analysis with the measurements of running it."""
+
+    analysis: Analysis
+    runs: tuple[LayerRun, ...]
+    seed: int
+    repeat: int = 1
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.runs)
+
+    def to_dict(self) -> dict:
+        """The ``convcalc.shape/1`` object with a ``run`` entry per layer and overall."""
+        data = self.analysis.to_dict()
+        for layer, run in zip(data["layers"], self.runs):
+            layer["run"] = {
+                "seconds": run.seconds,
+                "gflops": run.gflops,
+                "output": {"mean": run.mean, "std": run.std, "min": run.minimum, "max": run.maximum},
+            }
+        data["run"] = {"seed": self.seed, "repeat": self.repeat, "dtype": self.analysis.network.dtype,
+                       "seconds": self.seconds}
+        return data
+
+
+def _uniform(rng, shape, fan_in, dtype):
+    bound = 1 / sqrt(max(fan_in, 1))
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+# Each preparer draws a layer's parameters for an input like ``x`` and returns
+# the call that runs it, so repeated timings use the same weights.
+
+def _conv(layer: Conv, x, rng):
+    kernel = per_axis(layer.kernel_size, x.ndim - 2, "kernel_size")
+    fan_in = x.shape[1] // layer.groups * prod(kernel)
+    w = _uniform(rng, (layer.out_channels, x.shape[1] // layer.groups, *kernel), fan_in, x.dtype)
+    b = _uniform(rng, (layer.out_channels,), fan_in, x.dtype) if layer.bias else None
+    return lambda x: F.conv(x, w, b, layer.stride, layer.padding, layer.dilation, layer.groups, layer.padding_mode)
+
+
+def _conv_transpose(layer: ConvTranspose, x, rng):
+    kernel = per_axis(layer.kernel_size, x.ndim - 2, "kernel_size")
+    per_group = layer.out_channels // layer.groups
+    fan_in = per_group * prod(kernel)  # PyTorch's fan_in for a transposed weight (dim 1)
+    w = _uniform(rng, (x.shape[1], per_group, *kernel), fan_in, x.dtype)
+    b = _uniform(rng, (layer.out_channels,), fan_in, x.dtype) if layer.bias else None
+    output_padding = layer.resolved_output_padding(x.shape[2:])
+    return lambda x: F.conv_transpose(x, w, b, layer.stride, layer.padding, output_padding, layer.groups,
+                                      layer.dilation)
+
+
+def _batch_norm(layer: BatchNorm, x, rng):
+    c = x.shape[1]
+    mean = rng.uniform(-0.1, 0.1, c).astype(x.dtype)
+    var = rng.uniform(0.5, 1.5, c).astype(x.dtype)
+    weight = rng.uniform(0.5, 1.5, c).astype(x.dtype) if layer.affine else None
+    bias = rng.uniform(-0.1, 0.1, c).astype(x.dtype) if layer.affine and layer.bias else None
+    return lambda x: F.batch_norm(x, mean, var, weight, bias, layer.eps)
+
+
+def _linear(layer: Linear, x, rng):
+    fan_in = x.shape[-1]
+    w = _uniform(rng, (layer.out_features, fan_in), fan_in, x.dtype)
+    b = _uniform(rng, (layer.out_features,), fan_in, x.dtype) if layer.bias else None
+    return lambda x: F.linear(x, w, b)
+
+
+def _activation(layer: Activation, x, _rng):
+    if layer.function == "LeakyReLU":
+        return lambda x: F.leaky_relu(x, layer.negative_slope)
+    if layer.function == "GELU":
+        return lambda x: F.gelu(x, layer.approximate)
+    return F.ACTIVATIONS[layer.function]
+
+
+def _zero_pad(layer: ZeroPad, x, _rng):
+    amounts = layer.padding if isinstance(layer.padding, tuple) else (layer.padding,) * (2 * (x.ndim - 2))
+    return lambda x: F.pad(x, amounts)
+
+
+PREPARERS = {
+    Conv: _conv,
+    ConvTranspose: _conv_transpose,
+    MaxPool: lambda l, *_: lambda x: F.max_pool(x, l.kernel_size, l.stride, l.padding, l.dilation, l.ceil_mode),
+    AvgPool: lambda l, *_: lambda x: F.avg_pool(x, l.kernel_size, l.stride, l.padding, l.ceil_mode,
+                                                l.count_include_pad, l.divisor_override),
+    AdaptiveAvgPool: lambda l, *_: lambda x: F.adaptive_avg_pool(x, l.output_size),
+    AdaptiveMaxPool: lambda l, *_: lambda x: F.adaptive_max_pool(x, l.output_size),
+    BatchNorm: _batch_norm,
+    Activation: _activation,
+    Dropout: lambda l, *_: lambda x: x,  # the identity at inference
+    Flatten: lambda l, *_: lambda x: F.flatten(x, l.start_dim, l.end_dim),
+    Linear: _linear,
+    Upsample: lambda l, *_: lambda x: F.upsample(x, l.scale_factor, l.mode),
+    ZeroPad: _zero_pad,
+}
+
+
+def prepare_layer(layer: Layer, x: np.ndarray, rng: np.random.Generator):
+    """Draw a layer's random parameters for inputs like ``x``; return the call that runs it."""
+    return PREPARERS[type(layer)](layer, x, rng)
+
+
+def execute(network: Network, *, seed: int = 0, repeat: int = 1, progress=None) -> Execution:
+    """Analyse ``network``, then run it on random data, timing every layer.
+
+    Each layer runs ``repeat`` times on the same input and weights; its time is
+    the median. ``progress``, if given, is called with (layers done, layers in all).
+
+    >>> from convcalc import Network, parse_layer
+    >>> net = Network((3, 16, 16), (parse_layer("conv:8,k=3,p=1"), parse_layer("relu")), batch=2)
+    >>> result = execute(net, seed=1)
+    >>> [r.index for r in result.runs], result.runs[1].minimum >= 0
+    ([1, 2], True)
+    """
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise SpecError(f"repeat must be a positive integer (got {repeat!r})", hint="e.g. --repeat 5", field="repeat")
+    if network.dtype not in RUN_DTYPES:
+        raise SpecError(f"convcalc runs float32 or float64, not {network.dtype}", hint="use --dtype float32",
+                        field="dtype")
+    analysis = analyse(network)
+    dtype = np.dtype(network.dtype)
+    itemsize = dtype.itemsize
+    shapes = [network.input_shape] + [r.output_shape for r in analysis.layers]
+    # Two activations are alive at once: a layer's input and its output.
+    largest = max(prod(a) + prod(b) for a, b in zip(shapes, shapes[1:])) if analysis.layers else prod(shapes[0])
+    check_memory("this run", {"activations": network.batch * largest * itemsize})
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((network.batch, *network.input_shape)).astype(dtype)
+    runs = []
+    for layer, report in zip(network.layers, analysis.layers):
+        times = []
+        try:
+            call = prepare_layer(layer, x, rng)
+            for _ in range(repeat):
+                start = time.perf_counter()
+                y = call(x)
+                times.append(time.perf_counter() - start)
+        except ConvcalcError as err:
+            raise err.located(layer=report.index, origin=layer.origin)
+        seconds = statistics.median(times)
+        if y.shape[1:] != tuple(report.output_shape) or y.dtype != dtype:
+            raise ConsistencyError(
+                f"the backend produced {format_shape(y.shape[1:])} ({y.dtype}) where the analysis says "
+                f"{format_shape(report.output_shape)} ({dtype}): this is a bug in convcalc",
+                hint="please report it with the command line that shows it",
+                layer=report.index,
+                origin=layer.origin,
+            )
+        stats = y.astype(np.float64, copy=False) if y.size else np.zeros(1)
+        runs.append(LayerRun(
+            index=report.index,
+            seconds=seconds,
+            gflops=2 * report.macs / seconds / 1e9 if report.macs and seconds > 0 else None,
+            mean=float(stats.mean()), std=float(stats.std()), minimum=float(stats.min()), maximum=float(stats.max()),
+        ))
+        x = y
+        if progress is not None:
+            progress(report.index, len(network.layers))
+    return Execution(analysis, tuple(runs), seed, repeat)
