@@ -44,3 +44,18 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"```bash\n(pip install torch[^\n]+)\n```", README).group(1)
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
     assert command in ci.splitlines()
+
+
+def test_run_examples_in_the_readme():
+    commands = [line.strip() for line in README.splitlines() if line.strip().startswith("convcalc run ")]
+    runnable = [c for c in commands if "INPUT" not in c and "FILE" not in c]
+    assert runnable
+    for command in runnable:
+        result = _run(command)
+        assert result.exit_code == 0, (command, result.stderr)
+
+
+def test_memory_refusal_example_matches():
+    block = re.search(r"```\n\$ (convcalc run [^\n]+)\n(error: memory.*?)```", README, re.S)
+    result = _run(block.group(1))
+    assert result.exit_code == 1 and result.stderr == block.group(2)
