@@ -67,6 +67,15 @@ def _parameter(value, like: np.ndarray, name: str, shape: tuple | None = None) -
     return np.ascontiguousarray(value)
 
 
+def _kernel_weight(weight, x: np.ndarray, layout: str) -> np.ndarray:
+    """A convolution weight: same dtype as ``x``, and two axes more than its spatial rank."""
+    weight = _parameter(weight, x, "weight")
+    if weight.ndim != x.ndim:
+        raise ShapeError(f"weight has {weight.ndim} axes; a {x.ndim - 2}d input needs a weight with {x.ndim}",
+                         hint=f"give weight as {layout}", field="weight")
+    return weight
+
+
 @lru_cache(maxsize=512)
 def _checked(spec, shape: tuple):
     """``spec.infer(shape)``, remembered: specs are immutable, and checking the
@@ -86,11 +95,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, paddin
     replicate or circular (as the Conv modules apply them).
     """
     x = _tensor(x)
-    weight = _parameter(weight, x, "weight")
+    weight = _kernel_weight(weight, x, "(out_channels, in_channels/groups, *kernel_size)")
     rank = x.ndim - 2
-    if weight.ndim != rank + 2:
-        raise ShapeError(f"weight has {weight.ndim} axes; a {rank}d convolution needs {rank + 2}",
-                         hint="give weight as (out_channels, in_channels/groups, *kernel_size)", field="weight")
     args = _int_args(stride=stride, padding=padding, dilation=dilation, groups=groups)
     spec = Conv(weight.shape[0], tuple(weight.shape[2:]), args["stride"], args["padding"], args["dilation"],
                 args["groups"], bias is not None, padding_mode, rank=rank)
@@ -116,11 +122,8 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     ``weight`` is (in_channels, out_channels/groups, *kernel_size).
     """
     x = _tensor(x)
-    weight = _parameter(weight, x, "weight")
+    weight = _kernel_weight(weight, x, "(in_channels, out_channels/groups, *kernel_size)")
     rank = x.ndim - 2
-    if weight.ndim != rank + 2:
-        raise ShapeError(f"weight has {weight.ndim} axes; a {rank}d transposed convolution needs {rank + 2}",
-                         hint="give weight as (in_channels, out_channels/groups, *kernel_size)", field="weight")
     if weight.shape[0] != x.shape[1]:
         raise ShapeError(f"weight {weight.shape} expects {weight.shape[0]} input channels, but the input has {x.shape[1]}",
                          hint="give weight of shape (in_channels, out_channels/groups, *kernel_size)", field="weight")

@@ -25,21 +25,22 @@ def _extra_end(sizes, kernel, stride, padding, dilation, out_sizes):
             for n, k, s, p, d, o in zip(sizes, kernel, stride, padding, dilation, out_sizes)]
 
 
+def _accumulate_taps(x, kernel, stride, padding, dilation, out_sizes, fill, combine, operation) -> np.ndarray:
+    """Fold every kernel tap's strided view of the padded input into one array with ``combine``."""
+    extra = _extra_end(x.shape[2:], kernel, stride, padding, dilation, out_sizes)
+    output_bytes = x.shape[0] * x.shape[1] * int(np.prod(out_sizes, dtype=np.int64)) * x.dtype.itemsize
+    check_memory(operation, {"output": output_bytes, "padded input": x.nbytes if any(padding) else 0})
+    view = window_view(_padded(x, padding, extra, fill), out_sizes, kernel, stride, dilation)
+    taps = product(*(range(k) for k in kernel))
+    y = np.array(view[(Ellipsis, *next(taps))])
+    for tap in taps:
+        combine(y, view[(Ellipsis, *tap)], out=y)
+    return y
+
+
 def max_pool(x, kernel, stride, padding, dilation, out_sizes) -> np.ndarray:
     """Windows' maxima; padding never wins (it is -inf)."""
-    sizes = x.shape[2:]
-    extra = _extra_end(sizes, kernel, stride, padding, dilation, out_sizes)
-    output_bytes = x.shape[0] * x.shape[1] * np.prod(out_sizes, dtype=np.int64) * x.dtype.itemsize
-    check_memory("this max pooling", {"output": int(output_bytes), "padded input": x.nbytes if any(padding) else 0})
-    view = window_view(_padded(x, padding, extra, -np.inf), out_sizes, kernel, stride, dilation)
-    y = None
-    for tap in product(*(range(k) for k in kernel)):
-        source = view[(Ellipsis, *tap)]
-        if y is None:
-            y = np.array(source)
-        else:
-            np.maximum(y, source, out=y)
-    return y
+    return _accumulate_taps(x, kernel, stride, padding, dilation, out_sizes, -np.inf, np.maximum, "this max pooling")
 
 
 def _divisor_axis(n, k, s, p, o, count_include_pad):
@@ -53,24 +54,13 @@ def _divisor_axis(n, k, s, p, o, count_include_pad):
 def avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, out_sizes) -> np.ndarray:
     """Windows' means, with ATen's divisor: windows clipped at the padded input,
     and padding counted or not by ``count_include_pad``."""
-    sizes = x.shape[2:]
     ones = (1,) * len(kernel)
-    extra = _extra_end(sizes, kernel, stride, padding, ones, out_sizes)
-    output_bytes = x.shape[0] * x.shape[1] * int(np.prod(out_sizes, dtype=np.int64)) * x.dtype.itemsize
-    check_memory("this average pooling", {"output": output_bytes, "padded input": x.nbytes if any(padding) else 0})
-    view = window_view(_padded(x, padding, extra, 0), out_sizes, kernel, stride, ones)
-    y = None
-    for tap in product(*(range(k) for k in kernel)):
-        source = view[(Ellipsis, *tap)]
-        if y is None:
-            y = np.array(source)
-        else:
-            y += source
+    y = _accumulate_taps(x, kernel, stride, padding, ones, out_sizes, 0, np.add, "this average pooling")
     if divisor_override:
         y /= x.dtype.type(divisor_override)
         return y
     divisor = np.ones((), dtype=np.int64)
-    for axis, (n, k, s, p, o) in enumerate(zip(sizes, kernel, stride, padding, out_sizes)):
+    for axis, (n, k, s, p, o) in enumerate(zip(x.shape[2:], kernel, stride, padding, out_sizes)):
         counts = _divisor_axis(n, k, s, p, o, count_include_pad)
         shape = [1] * len(kernel)
         shape[axis] = o
