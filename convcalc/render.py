@@ -105,3 +105,37 @@ def render_rich(table: Table, console) -> None:
     console.print(rich)
     for line in table.footer:
         console.print(line, style="dim", highlight=False)
+
+
+def compare_table(comparison) -> Table:
+    """Per variant: its layers, params, MACs, FLOPs, activations and ratios to the standard layer."""
+    from .compare import describe_layers
+
+    timed = any(r.seconds is not None for r in comparison.results)
+    standard_seconds = comparison.standard.seconds
+    rows, footer = [], []
+    for result in comparison.results:
+        name = result.variant.name.replace("_", " ")
+        if result.analysis is None:
+            row = (name, f"not applicable: {result.variant.reason}", "", "", "", "", "", "")
+            rows.append(row + (("", "") if timed else ()))
+            continue
+        totals = result.analysis.totals
+        closed = "" if result.closed_form is None else f"{float(result.closed_form):.4f}"
+        row = (name, describe_layers(result), human(totals.params), human(totals.macs), human(totals.flops),
+               human_bytes(totals.activation_bytes), f"{float(result.ratio_macs):.4f}", closed)
+        if timed:
+            ratio = result.seconds / standard_seconds if standard_seconds else None
+            row += (f"{result.seconds * 1e3:.3f}", "" if ratio is None else f"{ratio:.2f}")
+        rows.append(row)
+        footer.extend(f"note ({name}): {note}" for note in result.variant.notes)
+    columns = ("variant", "layers", "params", "MACs", "FLOPs", "activations", "MACs ratio", "1/C_out + 1/K")
+    if timed:
+        columns += ("ms", "time ratio")
+    biased = comparison.layer.bias
+    footer.insert(0, ("every convolution of a variant has a bias, as the given layer does" if biased else
+                      "no convolution of a variant has a bias, as the given layer has none"))
+    if timed:
+        footer.insert(1, "times: NumPy backend, all layers of a variant; fewer MACs need not mean less time "
+                         "(depthwise layers are memory-bound)")
+    return Table(columns, frozenset(columns) - {"variant", "layers"}, tuple(rows), None, tuple(footer))

@@ -81,3 +81,46 @@ def analysis_to_dict(analysis) -> dict:
             "param_bytes": totals.param_bytes,
         },
     }
+
+
+def comparison_to_dict(comparison) -> dict:
+    """The ``convcalc.compare/1`` object: the standard layer and every variant."""
+    from .compare import COMPARE_SCHEMA, describe_layers
+
+    standard = comparison.standard.analysis
+    variants = []
+    for result in comparison.results:
+        variant = result.variant
+        entry: dict = {"name": variant.name, "applicable": variant.applicable}
+        if not variant.applicable:
+            entry.update({"reason": variant.reason, "layers": [], "params": None, "macs": None, "flops": None,
+                          "activation_bytes": None, "ratio_macs": None})
+        else:
+            totals = result.analysis.totals
+            entry.update({
+                "summary": describe_layers(result),
+                "layers": analysis_to_dict(result.analysis)["layers"],
+                "params": totals.params,
+                "macs": totals.macs,
+                "flops": totals.flops,
+                "activation_bytes": totals.activation_bytes,
+                "ratio_macs": None if result.ratio_macs is None else float(result.ratio_macs),
+                "ratio_macs_exact": encode_fraction(result.ratio_macs),
+            })
+            if result.closed_form is not None:
+                entry["closed_form_ratio"] = float(result.closed_form)
+                entry["closed_form_ratio_exact"] = encode_fraction(result.closed_form)
+        entry["notes"] = list(variant.notes)
+        if result.seconds is not None:
+            entry["run"] = {"seconds": result.seconds,
+                            "ratio": result.seconds / comparison.standard.seconds if comparison.standard.seconds else None}
+        variants.append(entry)
+    return {
+        "schema": COMPARE_SCHEMA,
+        "input_shape": list(comparison.input_shape),
+        "output_shape": list(standard.output_shape),
+        "batch": standard.network.batch,
+        "dtype": standard.network.dtype,
+        "bias": comparison.layer.bias,
+        "variants": variants,
+    }

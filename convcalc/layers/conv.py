@@ -123,8 +123,10 @@ class Conv(Layer):
         if self.padding == "same" and any(b != e for b, e in pads):
             notes.append("padding='same' with an even effective kernel pads one more at the end, as PyTorch does")
         padding_text = ""
-        if self.padding != 0:
-            padding_text = f"p={self.padding if isinstance(self.padding, str) else short(tuple(b for b, _ in pads))}"
+        if isinstance(self.padding, str):
+            padding_text = f"p={self.padding}"
+        elif any(b for b, _ in pads):
+            padding_text = f"p={short(tuple(b for b, _ in pads))}"
         if self.padding_mode != "zeros":
             padding_text += f" {self.padding_mode}"
         summary = _summary(channels, self.out_channels, kernel, stride, dilation, self.groups, self.bias, padding_text)
