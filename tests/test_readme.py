@@ -59,3 +59,9 @@ def test_memory_refusal_example_matches():
     block = re.search(r"```\n\$ (convcalc run [^\n]+)\n(error: memory.*?)```", README, re.S)
     result = _run(block.group(1))
     assert result.exit_code == 1 and result.stderr == block.group(2)
+
+
+def test_compare_example_matches():
+    block = re.search(r"```\n\$ (convcalc compare [^\n]+)\n(.*?)```", README, re.S)
+    result = _run(block.group(1))
+    assert result.exit_code == 0 and result.stdout == block.group(2)
