@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ConvcalcError, SpecError
-from .layers import Layer, Shape
-from .receptive import ReceptiveField, measure
+from .layers import Layer, Merge, Shape
+from .receptive import FieldGraph, ReceptiveField
 from .sizes import volume
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -14,7 +14,8 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 
 
 @dataclass(frozen=True)
 class Network:
-    """A straight pipeline of layers applied to a per-sample input shape (channels first)."""
+    """Layers applied to a per-sample input shape (channels first): a pipeline, or a
+    graph where layers name what they read (see ``analyse``)."""
 
     input_shape: Shape
     layers: tuple[Layer, ...]
@@ -38,6 +39,9 @@ class LayerReport:
     param_bytes: int
     receptive_field: ReceptiveField
     notes: tuple[str, ...]
+    name: str | None = None
+    inputs: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,10 @@ class Analysis:
 
     @property
     def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape if self.layers else self.network.input_shape
+        """The last layer's output: the network's output."""
+        if not self.layers:
+            return self.network.input_shape
+        return max(self.layers, key=lambda r: r.index).output_shape
 
     @property
     def totals(self) -> Totals:
@@ -82,8 +89,11 @@ class Analysis:
 def analyse(network: Network) -> Analysis:
     """Check every layer against the shape it receives and compute its figures.
 
-    Raises a ``ConvcalcError`` naming the layer (numbered from 1) and field
-    for anything PyTorch would refuse.
+    Layers run in order, each reading the one before it, unless they name the
+    layers they read (``inputs``, written ``from`` in documents; the network
+    input is ``input``): then the network is a graph, analysed in dependency
+    order. Raises a ``ConvcalcError`` naming the layer (numbered from 1) and
+    field for anything PyTorch would refuse.
 
     >>> from convcalc.layers import Conv, MaxPool
     >>> net = Network((3, 224, 224), (Conv(64, 7, stride=2, padding=3), MaxPool(3, stride=2, padding=1)))
@@ -100,32 +110,48 @@ def analyse(network: Network) -> Analysis:
             f"unknown dtype {network.dtype!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}", field="dtype"
         )
     itemsize = DTYPE_BYTES[network.dtype]
-    shape = tuple(network.input_shape)
-    # one chain of receptive windows per spatial axis of the network input
-    chains: list[list] = [[] for _ in shape[1:]]
+    layers = network.layers
+    sources = resolve_sources(layers)
+    order = dependency_order(layers, sources)
+    rank = len(network.input_shape) - 1
+    graph = FieldGraph(rank)
+    node_of = {INPUT: 0}  # layer index (or INPUT) -> FieldGraph node
+    shapes = {INPUT: tuple(network.input_shape)}
+    fields = {INPUT: None}
     reports = []
-    for index, layer in enumerate(network.layers, start=1):
+    for i in order:
+        layer = layers[i]
         try:
-            figures = layer.infer(shape)
+            if isinstance(layer, Merge):
+                figures = layer.merge(tuple(shapes[s] for s in sources[i]))
+            else:
+                if len(sources[i]) != 1:
+                    raise SpecError(
+                        f"{type(layer).__name__} reads one layer but from names {len(sources[i])}",
+                        hint="only add and concat join branches; give one name in from",
+                        field="from",
+                    )
+                figures = layer.infer(shapes[sources[i][0]])
         except ConvcalcError as err:
-            raise err.located(layer=index, origin=layer.origin)
-        if figures.windows is not None and len(figures.windows) == len(chains):
-            for chain, window in zip(chains, figures.windows):
-                chain.append(window)
-        # After a Flatten the tensor's axes no longer line up with the input's;
-        # the chains already end in Global windows and stay as they are.
-        field = measure(chains, _along_input_axes(figures.output_shape, len(chains)))
+            raise err.located(layer=i + 1, origin=layer.origin)
+        node = graph.add(tuple(node_of[s] for s in sources[i]), figures.windows)
+        node_of[i] = node
+        shapes[i] = figures.output_shape
+        field = graph.measure(node, _along_input_axes(figures.output_shape, rank))
+        fields[i] = field
         notes = figures.notes
+        if len(sources[i]) > 1:
+            notes += _misalignment([fields[s] for s in sources[i]], [_label(layers, s) for s in sources[i]])
         if any(field.varies):
             notes += ("receptive fields differ between output positions (size or placement); "
                       "the largest size is reported",)
         batch = network.batch
         reports.append(
             LayerReport(
-                index=index,
+                index=i + 1,
                 type=figures.type,
                 summary=figures.summary,
-                input_shape=shape,
+                input_shape=shapes[sources[i][0]],
                 output_shape=figures.output_shape,
                 params=figures.params,
                 macs=batch * figures.macs,
@@ -134,10 +160,107 @@ def analyse(network: Network) -> Analysis:
                 param_bytes=figures.params * itemsize,
                 receptive_field=field,
                 notes=notes,
+                name=layer.name,
+                inputs=tuple(_label(layers, s) for s in sources[i]),
+                path=layer.path,
             )
         )
-        shape = figures.output_shape
     return Analysis(network, tuple(reports))
+
+
+INPUT = "input"
+
+
+def _label(layers, source) -> str:
+    """How a source is named in reports: its name, ``input``, or ``#n`` for an unnamed layer."""
+    if source == INPUT:
+        return INPUT
+    return layers[source].name or f"#{source + 1}"
+
+
+def resolve_sources(layers) -> list[tuple]:
+    """For each layer, the indices (or INPUT) of the layers it reads."""
+    names: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.name is None:
+            continue
+        if layer.name == INPUT or layer.name in names:
+            reason = "is the network input's name" if layer.name == INPUT else f"is taken by layer {names[layer.name] + 1}"
+            raise SpecError(f"the name {layer.name!r} {reason}", hint="give each layer its own name",
+                            field="name", layer=i + 1, origin=layer.origin)
+        names[layer.name] = i
+    sources = []
+    for i, layer in enumerate(layers):
+        if layer.inputs is None:
+            sources.append((i - 1,) if i else (INPUT,))
+            continue
+        found = []
+        for wanted in layer.inputs:
+            if wanted == INPUT:
+                found.append(INPUT)
+            elif isinstance(wanted, int) and 0 <= wanted < len(layers) and wanted != i:
+                found.append(wanted)  # an unnamed layer, by position (documents' blocks refer so)
+            elif wanted in names:
+                found.append(names[wanted])
+            else:
+                known = ", ".join([INPUT, *names]) or INPUT
+                raise SpecError(f"from names {wanted!r}, which no layer is called",
+                                hint=f"name one of: {known}", field="from", layer=i + 1, origin=layer.origin)
+        sources.append(tuple(found))
+    return sources
+
+
+def dependency_order(layers, sources) -> list[int]:
+    """Layers in an order where each comes after what it reads (document order where free).
+
+    Refuses cycles, and layers whose output nothing reads (the last layer is the output).
+    """
+    readers: dict[int, list[int]] = {i: [] for i in range(len(layers))}
+    waiting = {}
+    for i, srcs in enumerate(sources):
+        real = {s for s in srcs if s != INPUT}
+        waiting[i] = len(real)
+        for s in real:
+            readers[s].append(i)
+    ready = sorted(i for i, n in waiting.items() if n == 0)
+    order = []
+    while ready:
+        i = ready.pop(0)
+        order.append(i)
+        for r in readers[i]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                ready.append(r)
+                ready.sort()
+    if len(order) < len(layers):
+        stuck = [i for i in range(len(layers)) if i not in set(order)]
+        cycle = " → ".join(_label(layers, i) for i in stuck)
+        first = layers[stuck[0]]
+        raise SpecError(f"layers {cycle} read each other in a cycle", hint="a layer may only read layers that do not read it",
+                        field="from", layer=stuck[0] + 1, origin=first.origin)
+    output = len(layers) - 1
+    for i in range(len(layers) - 1):
+        if not readers[i] and i != output:
+            raise SpecError(f"layer {_label(layers, i)!r}'s output is never used",
+                            hint="read it with from in a later layer, or remove it; the last layer is the output",
+                            field="name", layer=i + 1, origin=layers[i].origin)
+    return order
+
+
+def _misalignment(fields, labels) -> tuple[str, ...]:
+    """Notes for branches whose receptive fields do not line up where they merge."""
+    first, notes = fields[0], []
+    if first is None or any(f is None for f in fields):
+        return ()
+    for field, label in zip(fields[1:], labels[1:]):
+        for axis, (j0, j1, c0, c1) in enumerate(zip(first.jump, field.jump, first.centre, field.centre)):
+            if j0 != j1:
+                notes.append(f"branches {labels[0]!r} and {label!r} are not aligned on axis {axis}: "
+                             f"jumps {j0} and {j1}")
+            elif c0 != c1:
+                notes.append(f"branches {labels[0]!r} and {label!r} are not aligned on axis {axis}: "
+                             f"centres {c0} and {c1}")
+    return tuple(notes)
 
 
 def _along_input_axes(shape: Shape, rank: int) -> tuple[int, ...]:

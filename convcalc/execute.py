@@ -16,11 +16,11 @@ from math import prod, sqrt
 import numpy as np
 
 from . import functional as F
-from .analysis import Analysis, Network, analyse
+from .analysis import INPUT, Analysis, Network, analyse, dependency_order, resolve_sources
 from .backend.memory import check_memory
 from .errors import ConsistencyError, ConvcalcError, SpecError
 from .layers import (
-    Activation, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer,
+    Activation, Add, Concat, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer,
     Linear, MaxPool, Upsample, ZeroPad,
 )
 from .layers.base import format_shape, per_axis
@@ -139,12 +139,40 @@ PREPARERS = {
     Linear: _linear,
     Upsample: lambda l, *_: lambda x: F.upsample(x, l.scale_factor, l.mode),
     ZeroPad: _zero_pad,
+    # merges take every branch
+    Add: lambda l, *_: lambda *xs: sum(xs[1:], xs[0].copy()),
+    Concat: lambda l, *_: lambda *xs: np.concatenate(xs, axis=l.dim),
 }
 
 
 def prepare_layer(layer: Layer, x: np.ndarray, rng: np.random.Generator):
-    """Draw a layer's random parameters for inputs like ``x``; return the call that runs it."""
+    """Draw a layer's random parameters for inputs like ``x``; return the call that runs it
+    (on one input, or on every branch for add and concat)."""
     return PREPARERS[type(layer)](layer, x, rng)
+
+
+def _reader_counts(sources) -> dict:
+    counts: dict = {}
+    for srcs in sources:
+        for s in set(srcs):
+            counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def _live_peak(network: Network, sources, order, reports) -> int:
+    """The most elements held at once: outputs still to be read, plus the one being made."""
+    readers = _reader_counts(sources)
+    sizes = {INPUT: prod(network.input_shape)}
+    live, peak = sizes[INPUT], sizes[INPUT]
+    for i in order:
+        sizes[i] = prod(reports[i].output_shape)
+        live += sizes[i]
+        peak = max(peak, live)
+        for s in set(sources[i]):
+            readers[s] -= 1
+            if readers[s] == 0:
+                live -= sizes[s]
+    return peak
 
 
 def execute(network: Network, *, seed: int = 0, repeat: int = 1, progress=None) -> Execution:
@@ -166,21 +194,24 @@ def execute(network: Network, *, seed: int = 0, repeat: int = 1, progress=None) 
                         field="dtype")
     analysis = analyse(network)
     dtype = np.dtype(network.dtype)
-    itemsize = dtype.itemsize
-    shapes = [network.input_shape] + [r.output_shape for r in analysis.layers]
-    # Two activations are alive at once: a layer's input and its output.
-    largest = max(prod(a) + prod(b) for a, b in zip(shapes, shapes[1:])) if analysis.layers else prod(shapes[0])
-    check_memory("this run", {"activations": network.batch * largest * itemsize})
+    sources = resolve_sources(network.layers)
+    order = dependency_order(network.layers, sources)
+    reports = {r.index - 1: r for r in analysis.layers}
+    check_memory("this run", {"activations": network.batch * dtype.itemsize * _live_peak(network, sources, order,
+                                                                                          reports)})
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((network.batch, *network.input_shape)).astype(dtype)
+    outputs = {INPUT: rng.standard_normal((network.batch, *network.input_shape)).astype(dtype)}
+    readers = _reader_counts(sources)
     runs = []
-    for layer, report in zip(network.layers, analysis.layers):
+    for i in order:
+        layer, report = network.layers[i], reports[i]
+        inputs = [outputs[s] for s in sources[i]]
         times = []
         try:
-            call = prepare_layer(layer, x, rng)
+            call = prepare_layer(layer, inputs[0], rng)
             for _ in range(repeat):
                 start = time.perf_counter()
-                y = call(x)
+                y = call(*inputs)
                 times.append(time.perf_counter() - start)
         except ConvcalcError as err:
             raise err.located(layer=report.index, origin=layer.origin)
@@ -200,7 +231,11 @@ def execute(network: Network, *, seed: int = 0, repeat: int = 1, progress=None) 
             gflops=2 * report.macs / seconds / 1e9 if report.macs and seconds > 0 else None,
             mean=float(stats.mean()), std=float(stats.std()), minimum=float(stats.min()), maximum=float(stats.max()),
         ))
-        x = y
+        outputs[i] = y
+        for s in set(sources[i]):  # drop what nothing reads any more
+            readers[s] -= 1
+            if readers[s] == 0:
+                del outputs[s]
         if progress is not None:
-            progress(report.index, len(network.layers))
+            progress(len(runs), len(network.layers))
     return Execution(analysis, tuple(runs), seed, repeat)

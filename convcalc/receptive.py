@@ -21,6 +21,7 @@ positions, as in the receptive-field literature.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd, prod
@@ -135,67 +136,144 @@ class ReceptiveField:
         return tuple(Fraction(s - 1, 2) - c for s, c in zip(self.size, self.centre))
 
 
-class _Walker:
-    """Follows output units of one axis's chain of windows back to the network input."""
+class FieldGraph:
+    """The receptive windows of every node of a network, per network-input axis.
 
-    def __init__(self, chain) -> None:
-        self.chain = chain
-        # Up to the first transposed layer every unit reads something and fields
-        # move right with the unit, so following the first and last unit read
-        # is exact. From there units can read nothing, and a dilation larger than
-        # the stride makes fields move left, so every read is examined.
-        self.first_gap = min((i + 1 for i, w in enumerate(chain) if isinstance(w, Scatter)), default=len(chain) + 1)
-        self._memo: dict[tuple[int, int], tuple[int, int] | None] = {}
+    Node 0 is the network input. Each added node reads one or more earlier
+    nodes through a window per axis (None: position for position, as
+    activations and merges do). ``measure`` follows an output unit's first and
+    last dependencies back to the input; several sources (add, concat) unite
+    their fields, so the result covers every path.
 
-    def _monotone(self, level: int, lo: int, hi: int) -> tuple[int, int]:
-        for depth in range(level, 0, -1):
-            window = self.chain[depth - 1]
-            lo, hi = window.reads(lo)[0], window.reads(hi)[-1]
-        return lo, hi
+    >>> graph = FieldGraph(1)
+    >>> a = graph.add((0,), (Sliding(3, 1, 0),))
+    >>> b = graph.add((a,), (Sliding(3, 1, 0),))
+    >>> graph.measure(b, (5,)).size
+    (5,)
+    """
 
-    def extremes(self, unit: int, level: int | None = None) -> tuple[int, int] | None:
-        """The first and last network-input positions a unit of layer ``level`` depends on."""
-        level = len(self.chain) if level is None else level
-        if level < self.first_gap:
-            return self._monotone(level, unit, unit)
-        key = (level, unit)
-        if key not in self._memo:
-            found = [self.extremes(r, level - 1) for r in self.chain[level - 1].reads(unit)]
-            found = [f for f in found if f is not None]
-            self._memo[key] = (min(f[0] for f in found), max(f[1] for f in found)) if found else None
-        return self._memo[key]
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.sources: list[tuple[int, ...]] = [()]
+        self.windows: list[tuple | None] = [None]
+        # Until a transposed layer, every unit reads something and fields move
+        # right with the unit, so the first and last unit read are enough.
+        # After one, units can read nothing, and a dilation larger than the
+        # stride makes fields move left, so every read is examined.
+        self.monotone: list[bool] = [True]
+        self.periods: list[int] = [1]
+        self.jumps: list[tuple[Fraction | None, ...]] = [(Fraction(1),) * rank]
+        # Where every window on the way has an integer step (convolutions,
+        # pooling, padding), a unit's first and last dependency are affine in
+        # the unit: (step, first of unit 0, last of unit 0) per axis, O(1) to use.
+        self.affine: list[tuple[tuple[int, int, int] | None, ...]] = [((1, 0, 0),) * rank]
+        self._memo: dict = {}
+
+    def add(self, sources: tuple[int, ...], windows) -> int:
+        """Add a node reading ``sources`` through ``windows``; returns its id."""
+        if windows is not None and len(windows) != self.rank:
+            windows = None  # after a Flatten the axes no longer line up; fields are already global
+        node = len(self.sources)
+        self.sources.append(tuple(sources))
+        self.windows.append(None if windows is None else tuple(windows))
+        own = () if windows is None else windows
+        self.monotone.append(all(self.monotone[s] for s in sources) and not any(isinstance(w, Scatter) for w in own))
+        period = 1
+        for s in sources:
+            period = period * self.periods[s] // gcd(period, self.periods[s])
+        self.periods.append(min(period * prod(w.period for w in own), MAX_POSITIONS))
+        self.affine.append(tuple(self._affine(sources, windows, axis) for axis in range(self.rank)))
+        first = self.jumps[sources[0]]
+        self.jumps.append(tuple(
+            None if j is None or (windows is not None and windows[a].step is None) else
+            j * (windows[a].step if windows is not None else 1)
+            for a, j in enumerate(first)))
+        return node
+
+    def _affine(self, sources, windows, axis: int):
+        forms = [self.affine[s][axis] for s in sources]
+        if any(f is None for f in forms) or len({f[0] for f in forms}) > 1:
+            return None  # a branch without the form, or branches that move at different rates
+        step, lo, hi = forms[0][0], min(f[1] for f in forms), max(f[2] for f in forms)
+        window = None if windows is None else windows[axis]
+        if window is None:
+            return step, lo, hi
+        if isinstance(window, Shift):
+            return step, lo - step * window.begin, hi - step * window.begin
+        if isinstance(window, Sliding):
+            first = -window.pad_begin
+            last = first + window.dilation * (window.kernel - 1)
+            return step * window.stride, step * first + lo, step * last + hi
+        if isinstance(window, Global):
+            return 0, lo, step * (window.size - 1) + hi
+        return None
+
+    def _bounds(self, node: int, unit: int, axis: int) -> tuple[int, int] | None:
+        """The first and last network-input positions ``unit`` of ``node`` depends on."""
+        form = self.affine[node][axis]
+        if form is not None:
+            step, lo, hi = form
+            return step * unit + lo, step * unit + hi
+        key = (node, unit, axis)
+        if key in self._memo:
+            return self._memo[key]
+        windows = self.windows[node]
+        reads = (unit,) if windows is None else windows[axis].reads(unit)
+        lows, highs = [], []
+        for source in self.sources[node]:
+            if self.monotone[node]:
+                low, high = self._bounds(source, reads[0], axis), self._bounds(source, reads[-1], axis)
+                lows.append(low[0]), highs.append(high[1])
+            else:
+                for r in reads:
+                    found = self._bounds(source, r, axis)
+                    if found is not None:
+                        lows.append(found[0]), highs.append(found[1])
+        result = (min(lows), max(highs)) if lows else None
+        self._memo[key] = result
+        return result
+
+    def measure(self, node: int, out_sizes) -> ReceptiveField:
+        """The receptive field of ``node``'s output, with ``out_sizes`` units along each axis."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 4 * len(self.sources) + 1000))  # one frame per layer on a path
+        try:
+            return self._measure(node, out_sizes)
+        finally:
+            sys.setrecursionlimit(limit)
+
+    def _measure(self, node: int, out_sizes) -> ReceptiveField:
+        sizes, jumps, centres, varies = [], [], [], []
+        for axis, (jump, n) in enumerate(zip(self.jumps[node], out_sizes)):
+            positions = range(max(1, min(self.periods[node], n, MAX_POSITIONS)))
+            fields = {x: self._bounds(node, x, axis) for x in positions}
+            found = {x: hull for x, hull in fields.items() if hull is not None}  # None: reads nothing (gaps)
+            if not found:
+                sizes.append(0), jumps.append(jump), centres.append(Fraction(0)), varies.append(True)
+                continue
+            x, (lo, hi) = next(iter(found.items()))
+            centre = Fraction(lo + hi, 2)
+            if x and jump is not None:
+                centre -= x * jump  # unit 0 reads nothing: extrapolate from the first that does
+            extents = {hi - lo + 1 for lo, hi in found.values()}
+            # Uniform: every unit reads a field of one size, placed at centre + x * jump.
+            placed = jump is None or all(Fraction(lo + hi, 2) == centre + x * jump for x, (lo, hi) in found.items())
+            sizes.append(max(extents))
+            jumps.append(jump)
+            centres.append(centre)
+            varies.append(len(extents) > 1 or len(found) < len(fields) or not placed)
+        return ReceptiveField(tuple(sizes), tuple(jumps), tuple(centres), tuple(varies))
 
 
 def measure(chains, out_sizes) -> ReceptiveField:
-    """The receptive field of a layer's output, from each input axis's chain of windows.
-
-    ``chains[i]`` lists the windows along input axis i from the first layer
-    to this one; ``out_sizes[i]`` is how many output units lie along it.
+    """The receptive field at the end of one chain of windows per input axis.
 
     >>> measure([[Sliding(3, 1, 0), Sliding(3, 1, 0)]], [5])
     ReceptiveField(size=(5,), jump=(Fraction(1, 1),), centre=(Fraction(2, 1),), varies=(False,))
     """
-    sizes, jumps, centres, varies = [], [], [], []
-    for chain, n in zip(chains, out_sizes):
-        steps = [w.step for w in chain]
-        jump = None if any(s is None for s in steps) else prod(steps, start=Fraction(1))
-        period = prod((w.period for w in chain), start=1)
-        positions = range(max(1, min(period, n, MAX_POSITIONS)))
-        walker = _Walker(chain)
-        fields = {x: walker.extremes(x) for x in positions}
-        found = {x: hull for x, hull in fields.items() if hull is not None}  # None: reads nothing (gaps)
-        if not found:
-            sizes.append(0), jumps.append(jump), centres.append(Fraction(0)), varies.append(True)
-            continue
-        x, (lo, hi) = next(iter(found.items()))
-        centre = Fraction(lo + hi, 2)
-        if x and jump is not None:
-            centre -= x * jump  # unit 0 reads nothing: extrapolate from the first that does
-        extents = {hi - lo + 1 for lo, hi in found.values()}
-        # Uniform: every unit reads a field of one size, placed at centre + x * jump.
-        placed = jump is None or all(Fraction(lo + hi, 2) == centre + x * jump for x, (lo, hi) in found.items())
-        sizes.append(max(extents))
-        jumps.append(jump)
-        centres.append(centre)
-        varies.append(len(extents) > 1 or len(found) < len(fields) or not placed)
-    return ReceptiveField(tuple(sizes), tuple(jumps), tuple(centres), tuple(varies))
+    graph = FieldGraph(len(chains))
+    node = 0
+    for depth in range(max((len(c) for c in chains), default=0)):
+        windows = tuple(chain[depth] if depth < len(chain) else IDENTITY for chain in chains)
+        node = graph.add((node,), windows)
+    return graph.measure(node, out_sizes)

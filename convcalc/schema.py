@@ -58,6 +58,8 @@ def analysis_to_dict(analysis) -> dict:
         "layers": [
             {
                 "index": r.index,
+                "name": r.name,
+                "from": list(r.inputs),
                 "type": r.type,
                 "summary": r.summary,
                 "input_shape": list(r.input_shape),

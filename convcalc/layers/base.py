@@ -39,6 +39,11 @@ class Layer:
     """
 
     origin: Origin | None = field(default=None, compare=False, repr=False, kw_only=True)
+    # Wiring, for networks that are graphs: the layer's name, the names of the
+    # layers it reads (None: the one before it), and the blocks it sits in.
+    name: str | None = field(default=None, compare=False, repr=False, kw_only=True)
+    inputs: tuple[str, ...] | None = field(default=None, compare=False, repr=False, kw_only=True)
+    path: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
 
     def infer(self, shape: Shape) -> Figures:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -46,7 +51,10 @@ class Layer:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         """The PyTorch argument names this spec accepts."""
-        return tuple(f.name for f in fields(cls) if f.name != "origin")
+        return tuple(f.name for f in fields(cls) if f.name not in WIRING and not f.metadata.get("internal"))
+
+
+WIRING = ("origin", "name", "inputs", "path")
 
 
 def spatial_rank(shape: Shape, type_name: str, rank: int | None, *, minimum: int = 1) -> int:

@@ -1,19 +1,24 @@
-"""Network documents: the JSON object ``{"input": [...], "batch": N, "layers": [...]}``.
+"""Network documents: ``{"input": [...], "batch": N, "layers": [...], "blocks": {...}}``
+in JSON or YAML.
 
 Each layer is an object with a ``type`` (a PyTorch class name, any case, or
-a short name) and PyTorch's argument names. Unknown keys are errors.
+a short name) and PyTorch's argument names, plus optionally a ``name`` and
+``from`` (the layers it reads). Unknown keys are errors. ``blocks`` are
+described in ``convcalc.parsing.blocks``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from ..analysis import DTYPE_BYTES, Network
 from ..errors import Origin, SpecError
+from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key
 
-DOCUMENT_KEYS = ("input", "batch", "dtype", "layers")
+DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks")
 
 
 def _layer_origin(obj: dict, where: str) -> Origin:
@@ -30,7 +35,7 @@ def _layer_origin(obj: dict, where: str) -> Origin:
 
 
 def parse_layer_object(obj, where: str = "layer"):
-    """One layer object of a document into a layer spec.
+    """One layer object of a document into a layer spec (``name`` and ``from`` aside).
 
     >>> parse_layer_object({"type": "Conv2d", "out_channels": 64, "kernel_size": 3}).rank
     2
@@ -46,15 +51,35 @@ def parse_layer_object(obj, where: str = "layer"):
     if not isinstance(kind_name, str):
         raise SpecError(
             f"{where} has no \"type\" naming its kind" if kind_name is None else f"{where}.type must be a string",
-            hint='add e.g. "type": "Conv2d"',
+            hint='add e.g. "type": "Conv2d", or "block": NAME for a block',
             field="type",
             origin=origin,
         )
     kind = lookup_kind(kind_name, origin)
-    arguments = {key: value for key, value in obj.items() if key != "type"}
+    arguments = {key: value for key, value in obj.items() if key not in ("type", "name", "from")}
     # spans are looked up by PyTorch's names, whatever key was written
     origin = Origin(origin.text, tuple((canonical_key(kind, k), s) for k, s in origin.spans), where=where)
     return build_layer(kind, arguments, origin)
+
+
+def _check_blocks(blocks) -> dict:
+    if blocks is None:
+        return {}
+    if not isinstance(blocks, dict):
+        raise SpecError("blocks must map block names to definitions",
+                        hint='e.g. "blocks": {"basic": {"params": ["channels"], "layers": [...]}}', field="blocks")
+    for name, block in blocks.items():
+        where = f"blocks.{name}"
+        if not isinstance(block, dict) or not isinstance(block.get("layers"), list):
+            raise SpecError(f"{where} needs a layers list", hint='e.g. {"params": ["channels"], "layers": [...]}',
+                            field=where)
+        unknown = [k for k in block if k not in ("params", "layers")]
+        params = block.get("params", [])
+        if unknown or not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            raise SpecError(f"{where} has keys params (a list of names) and layers only",
+                            hint=f'remove {unknown[0]!r}' if unknown else 'e.g. "params": ["channels", "stride"]',
+                            field=where)
+    return blocks
 
 
 def parse_document(obj) -> Network:
@@ -101,25 +126,45 @@ def parse_document(obj) -> Network:
         raise SpecError('a document needs "layers", a list of layer objects', hint='e.g. "layers": [{"type": "relu"}]',
                         field="layers")
     specs = []
-    for i, layer in enumerate(layers):
+    for i, item in enumerate(expand(layers, _check_blocks(obj.get("blocks")))):
         try:
-            specs.append(parse_layer_object(layer, f"layers[{i}]"))
+            layer = parse_layer_object(item.entry, item.where)
         except SpecError as err:
             raise err.located(layer=i + 1)
+        sources = None if item.sources is None else tuple(item.sources)
+        specs.append(replace(layer, name=item.name, inputs=sources, path=item.path))
     return Network(tuple(shape), tuple(specs), batch, dtype)
 
 
 def load_document(text: str) -> Network:
-    """Parse JSON text into a ``Network``; malformed JSON is a SpecError with the position."""
+    """A network document as JSON or YAML (told apart by content) into a ``Network``.
+
+    Malformed text is a SpecError with the line and column.
+    """
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise _syntax_error("JSON", err.msg, text, err.lineno, err.colno) from None
+        return parse_document(obj)
+    import yaml  # only documents written in YAML pay for importing it
+
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as err:
-        line = err.doc.splitlines()[err.lineno - 1] if err.doc.splitlines() else ""
-        raise SpecError(
-            f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}",
-            hint="check the document with a JSON validator; keys and strings need double quotes",
-            field="document",
-            origin=Origin(line, where=f"line {err.lineno}"),
-            span=(err.colno - 1, err.colno),
-        ) from None
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise _syntax_error("YAML", getattr(err, "problem", None) or str(err), text, line, column) from None
     return parse_document(obj)
+
+
+def _syntax_error(language: str, problem: str, text: str, line: int, column: int) -> SpecError:
+    lines = text.splitlines()
+    shown = lines[line - 1] if 0 < line <= len(lines) else ""
+    return SpecError(
+        f"invalid {language} at line {line} column {column}: {problem}",
+        hint="check the document's syntax" + ("; keys and strings need double quotes" if language == "JSON" else ""),
+        field="document",
+        origin=Origin(shown, where=f"line {line}"),
+        span=(column - 1, column),
+    )

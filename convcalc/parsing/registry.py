@@ -13,6 +13,8 @@ from typing import Callable
 from ..layers import (
     ACTIVATION_FLOPS,
     Activation,
+    Add,
+    Concat,
     AdaptiveAvgPool,
     AdaptiveMaxPool,
     AvgPool,
@@ -120,6 +122,8 @@ def _build_kinds() -> dict[str, Kind]:
                  ACTIVATION_TOKEN_POSITIONAL.get(function, ()), extra={"function": function}),
             function,
         )
+    add(Kind("add", Add, ()), "add")
+    add(Kind("concat", Concat, ("dim",), ("dim",)), "concat", "cat")
     add(kinds["silu"], "swish")
     add(kinds["hardswish"], "hswish")
     return kinds
