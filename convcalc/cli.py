@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from enum import IntEnum
 from typing import List, Optional
 
@@ -40,6 +41,8 @@ Examples:
   convcalc shape -f net.json          (a JSON network document; - reads stdin)
 
   convcalc shape --stream sweep.ndjson   (one document per line in, one result per line out)
+
+  convcalc shape --preset resnet50 3x320x320   (a shipped network on another input)
 """
 
 RUN_EXAMPLES = """
@@ -80,6 +83,8 @@ LAYERS = typer.Argument(
 )
 FILE = typer.Option(None, "--file", "-f", help="Read a JSON network document (- for stdin).")
 BATCH = typer.Option(None, "--batch", "-b", help="Batch size [default: 1, or the document's].")
+PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc presets); INPUT, if given, replaces "
+                                              "its input shape.")
 JSON = typer.Option(False, "--json", help="Print the convcalc.shape/1 JSON object.")
 
 
@@ -118,25 +123,29 @@ def _read_text(path: str) -> str:
         raise SpecError(f"{path!r} is not UTF-8 text", hint="give a JSON document saved as UTF-8", field="file") from None
 
 
-def _network(input_shape, layers, file, batch, dtype) -> Network:
-    """The network from tokens or a document, with --batch and --dtype applied."""
+def _network(input_shape, layers, file, batch, dtype, preset=None) -> Network:
+    """The network from tokens, a document or a preset, with --batch and --dtype applied."""
     if batch is not None and batch < 1:
         raise SpecError(f"--batch must be a positive integer (got {batch})", hint="e.g. --batch 8", field="batch")
     if dtype is not None and dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown --dtype {dtype!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}", field="dtype")
-    if file is not None:
-        if input_shape is not None or layers:
+    if preset is not None or file is not None:
+        if layers or (preset is not None and file is not None):
             raise SpecError(
-                "give either an input shape and layer tokens, or -f FILE, not both",
-                hint="put the layers in the document, or drop -f",
-                field="file",
-            )
-        network = load_document(_read_text(file))
-        return Network(network.input_shape, network.layers, batch or network.batch, dtype or network.dtype)
+                "give the layers one way: tokens, -f FILE or --preset NAME",
+                hint="drop the layer tokens (INPUT alone replaces the input shape)", field="file")
+        if preset is not None:
+            from .presets import load_preset
+
+            network = load_preset(preset)
+        else:
+            network = load_document(_read_text(file))
+        shape = network.input_shape if input_shape is None else parse_shape(input_shape)
+        return replace(network, input_shape=shape, batch=batch or network.batch, dtype=dtype or network.dtype)
     if input_shape is None:
         raise SpecError(
             "missing the input shape",
-            hint="e.g. convcalc shape 3x224x224 conv:64,k=3,p=1 (or -f net.json)",
+            hint="e.g. convcalc shape 3x224x224 conv:64,k=3,p=1 (or -f net.json, or --preset resnet18)",
             field="input",
         )
     return Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers or ()), batch or 1, dtype or "float32")
@@ -189,6 +198,7 @@ def shape(
     input_shape: Optional[str] = INPUT,
     layers: Optional[List[str]] = LAYERS,
     file: Optional[str] = FILE,
+    preset: Optional[str] = PRESET,
     stream: Optional[str] = typer.Option(
         None, "--stream", help="Read one JSON document per line (- for stdin), print one JSON result per line."
     ),
@@ -199,8 +209,8 @@ def shape(
     """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
     try:
         if stream is not None:
-            if input_shape is not None or layers or file is not None:
-                raise SpecError("--stream reads whole documents; give no input shape, layers or -f with it",
+            if input_shape is not None or layers or file is not None or preset is not None:
+                raise SpecError("--stream reads whole documents; give no input shape, layers, -f or --preset with it",
                                 hint="put each network on its own line of the stream", field="stream")
             _network("1", None, None, batch, dtype)  # checks --batch and --dtype once
             try:
@@ -209,7 +219,7 @@ def shape(
                 raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
                                 field="stream") from None
             raise typer.Exit(code)
-        analysis = analyse(_network(input_shape, layers, file, batch, dtype))
+        analysis = analyse(_network(input_shape, layers, file, batch, dtype, preset))
     except ConvcalcError as err:
         _fail(err, as_json)
     from .render import shape_table
@@ -222,6 +232,7 @@ def run(
     input_shape: Optional[str] = INPUT,
     layers: Optional[List[str]] = LAYERS,
     file: Optional[str] = FILE,
+    preset: Optional[str] = PRESET,
     batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights."),
@@ -233,7 +244,7 @@ def run(
 ) -> None:
     """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
     try:
-        network = _network(input_shape, layers, file, batch, dtype)
+        network = _network(input_shape, layers, file, batch, dtype, preset)
         from .units import parse_bytes
 
         limit = None if memory_limit is None else parse_bytes(memory_limit)
@@ -360,3 +371,26 @@ def compare_command(
     from .render import compare_table
 
     _show(compare_table(comparison), comparison.to_dict(), as_json)
+
+
+@app.command("presets")
+def presets_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """List the shipped networks, for --preset."""
+    from .presets import load_preset, preset_description, preset_names
+    from .render import Table
+    from .units import human
+
+    rows, data = [], []
+    for name in preset_names():
+        network = load_preset(name)
+        totals = analyse(network).totals
+        rows.append((name, "x".join(map(str, network.input_shape)), human(totals.params), human(totals.macs),
+                     preset_description(name)))
+        data.append({"name": name, "input_shape": list(network.input_shape), "params": totals.params,
+                     "macs": totals.macs, "description": preset_description(name)})
+    columns = ("preset", "input", "params", "MACs", "description")
+    table = Table(columns, frozenset({"params", "MACs"}), tuple(rows), None,
+                  ("use: convcalc shape --preset NAME [INPUT]",))
+    _show(table, {"schema": "convcalc.presets/1", "presets": data}, as_json)

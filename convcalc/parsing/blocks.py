@@ -5,9 +5,10 @@ instantiates one, with values for its parameters and an optional ``name``,
 ``from`` and ``repeat``. Inside a block, ``$param`` (also ``$param*4`` or
 ``$param/2``) stands for a parameter's value, and ``input`` is the
 instance's input. Expanded, a block-local name ``x`` becomes
-``instance.x``; the block's last layer takes the instance's name, so later
-layers read the instance by it. With ``repeat: n`` the instances are
-``instance.0`` ... ``instance.<n-1>``, each reading the one before.
+``instance.x``; later layers read the instance by its name (its last
+layer). With ``repeat: n`` the instances are ``instance.0`` ...
+``instance.<n-1>`` (numbered from ``first``, default 0), each reading the one
+before, and the instance's name reads the last of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import SpecError
 
 _REFERENCE = re.compile(r"\$([A-Za-z_]\w*)(?:\s*([*/])\s*(\d+))?")
 _MAX_DEPTH = 16
-INSTANCE_KEYS = ("block", "name", "from", "repeat")
+INSTANCE_KEYS = ("block", "name", "from", "repeat", "first")
 
 
 @dataclass(frozen=True)
@@ -130,16 +131,23 @@ def _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise SpecError(f"{here}: repeat must be a positive integer (got {repeat!r})", hint="e.g. repeat: 2",
                         field="repeat")
+    first = entry.get("first", 0)
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise SpecError(f"{here}: first must be a non-negative integer (got {first!r})", hint="e.g. first: 1",
+                        field="first")
     label = entry.get("name", kind)
     if not isinstance(label, str):
         raise SpecError(f"{here}.name must be a string", hint='e.g. "name": "layer1"', field="name")
     label = rename(label)
     body = block["layers"]
     local = {e["name"] for e in body if isinstance(e, dict) and isinstance(e.get("name"), str)}
-    last_local = body[-1].get("name") if body and isinstance(body[-1], dict) else None
+    # A plain last layer takes the instance's name; a block that ends in another
+    # block reads through an alias to that block's end instead.
+    ends_in_layer = bool(body) and isinstance(body[-1], dict) and "block" not in body[-1]
+    last_local = body[-1].get("name") if ends_in_layer else None
     start = source[0] if source else _reference(out)
-    for k in range(repeat):
-        instance = f"{label}.{k}" if repeat > 1 else label
+    for k in range(first, first + repeat):
+        instance = f"{label}.{k}" if repeat > 1 or first else label
 
         def inner(name, instance=instance, start=start):
             if name == "input":
@@ -155,8 +163,11 @@ def _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases)
         if len(out) == before:
             raise SpecError(f"{here}: block {kind!r} has no layers", hint="give the block a layers list",
                             field="block")
-        last = out[-1]  # the block's last layer answers to the instance's name
-        out[-1] = Expanded(last.entry, last.where, last.path, instance, last.sources)
+        last = out[-1]
+        if ends_in_layer:  # the block's last layer answers to the instance's name
+            out[-1] = Expanded(last.entry, last.where, last.path, instance, last.sources)
+        else:
+            aliases[instance] = last.name
         start = instance
-    if repeat > 1:
+    if repeat > 1 or first:
         aliases[label] = start

@@ -18,7 +18,7 @@ from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key
 
-DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks")
+DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "description")
 
 
 def _layer_origin(obj: dict, where: str) -> Origin:
