@@ -139,7 +139,7 @@ def analyse(network: Network) -> Analysis:
         shapes[i] = figures.output_shape
         field = graph.measure(node, _along_input_axes(figures.output_shape, rank))
         fields[i] = field
-        notes = figures.notes
+        notes = layer.remark + figures.notes
         if len(sources[i]) > 1:
             notes += _misalignment([fields[s] for s in sources[i]], [_label(layers, s) for s in sources[i]])
         if any(field.varies):

@@ -43,6 +43,8 @@ Examples:
   convcalc shape --stream sweep.ndjson   (one document per line in, one result per line out)
 
   convcalc shape --preset resnet50 3x320x320   (a shipped network on another input)
+
+  python -c "import torch; print(model)" | convcalc shape -f - --input 3x224x224   (print(model) text)
 """
 
 RUN_EXAMPLES = """
@@ -83,6 +85,7 @@ LAYERS = typer.Argument(
 )
 FILE = typer.Option(None, "--file", "-f", help="Read a JSON network document (- for stdin).")
 BATCH = typer.Option(None, "--batch", "-b", help="Batch size [default: 1, or the document's].")
+INPUT_OPTION = typer.Option(None, "--input", "-i", help="The input shape, as INPUT (needed for print(model) text).")
 PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc presets); INPUT, if given, replaces "
                                               "its input shape.")
 JSON = typer.Option(False, "--json", help="Print the convcalc.shape/1 JSON object.")
@@ -134,13 +137,14 @@ def _network(input_shape, layers, file, batch, dtype, preset=None) -> Network:
             raise SpecError(
                 "give the layers one way: tokens, -f FILE or --preset NAME",
                 hint="drop the layer tokens (INPUT alone replaces the input shape)", field="file")
+        given = None if input_shape is None else parse_shape(input_shape)
         if preset is not None:
             from .presets import load_preset
 
             network = load_preset(preset)
         else:
-            network = load_document(_read_text(file))
-        shape = network.input_shape if input_shape is None else parse_shape(input_shape)
+            network = load_document(_read_text(file), given)
+        shape = network.input_shape if given is None else given
         return replace(network, input_shape=shape, batch=batch or network.batch, dtype=dtype or network.dtype)
     if input_shape is None:
         raise SpecError(
@@ -149,6 +153,12 @@ def _network(input_shape, layers, file, batch, dtype, preset=None) -> Network:
             field="input",
         )
     return Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers or ()), batch or 1, dtype or "float32")
+
+
+def _one_input(positional: str | None, option: str | None) -> str | None:
+    if positional is not None and option is not None:
+        raise SpecError("the input shape is given twice (INPUT and --input)", hint="give it once", field="input")
+    return positional if option is None else option
 
 
 def _show(table, data: dict, as_json: bool) -> None:
@@ -199,11 +209,14 @@ def shape(
     layers: Optional[List[str]] = LAYERS,
     file: Optional[str] = FILE,
     preset: Optional[str] = PRESET,
+    input_option: Optional[str] = INPUT_OPTION,
     stream: Optional[str] = typer.Option(
         None, "--stream", help="Read one JSON document per line (- for stdin), print one JSON result per line."
     ),
     batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type for memory: " + ", ".join(DTYPE_BYTES) + "."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="Fold layers nested deeper than N blocks into one row "
+                                                               "each, with subtotals."),
     as_json: bool = JSON,
 ) -> None:
     """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
@@ -219,12 +232,15 @@ def shape(
                 raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
                                 field="stream") from None
             raise typer.Exit(code)
+        input_shape = _one_input(input_shape, input_option)
+        if depth is not None and depth < 1:
+            raise SpecError(f"--depth must be at least 1 (got {depth})", hint="e.g. --depth 1", field="depth")
         analysis = analyse(_network(input_shape, layers, file, batch, dtype, preset))
     except ConvcalcError as err:
         _fail(err, as_json)
     from .render import shape_table
 
-    _show(shape_table(analysis), analysis.to_dict(), as_json)
+    _show(shape_table(analysis, depth), analysis.to_dict(), as_json)
 
 
 @app.command(epilog=RUN_EXAMPLES)
@@ -233,6 +249,7 @@ def run(
     layers: Optional[List[str]] = LAYERS,
     file: Optional[str] = FILE,
     preset: Optional[str] = PRESET,
+    input_option: Optional[str] = INPUT_OPTION,
     batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights."),
@@ -244,7 +261,7 @@ def run(
 ) -> None:
     """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
     try:
-        network = _network(input_shape, layers, file, batch, dtype, preset)
+        network = _network(_one_input(input_shape, input_option), layers, file, batch, dtype, preset)
         from .units import parse_bytes
 
         limit = None if memory_limit is None else parse_bytes(memory_limit)

@@ -39,18 +39,42 @@ def _footer(analysis: Analysis) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def shape_table(analysis: Analysis) -> Table:
-    """Per layer: output shape, params, MACs, FLOPs, receptive-field size and jump."""
+def shape_table(analysis: Analysis, depth: int | None = None) -> Table:
+    """Per layer: output shape, params, MACs, FLOPs, receptive-field size and jump.
+
+    With ``depth``, layers inside the same blocks (their first ``depth``
+    containers) fold into one row with their subtotals.
+    """
     rows = [("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1")]
-    for r, layer, output in _layer_cells(analysis):
-        rf = r.receptive_field
-        rows.append((str(r.index), layer, output, human(r.params), human(r.macs), human(r.flops),
+    for group in _groups(analysis.layers, depth):
+        last = group[-1]
+        rf = last.receptive_field
+        if len(group) == 1 and (depth is None or not last.path[:depth]):
+            label = f"{last.type} {last.summary}".strip()
+            number = str(last.index)
+        else:
+            label = f"{last.path[depth - 1]} ({len(group)} layers)"
+            number = f"{group[0].index}-{last.index}"
+        rows.append((number, label, format_shape(last.output_shape), human(sum(r.params for r in group)),
+                     human(sum(r.macs for r in group)), human(sum(r.flops for r in group)),
                      per_axis_text(rf.size), per_axis_text(rf.jump)))
     totals = analysis.totals
     total = ("", "total", format_shape(analysis.output_shape), human(totals.params), human(totals.macs),
              human(totals.flops), "", "")
     columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
     return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis))
+
+
+def _groups(reports, depth: int | None):
+    """Consecutive reports sharing their first ``depth`` containers, as lists."""
+    groups: list[list] = []
+    for report in reports:
+        key = report.path[:depth] if depth else ()
+        if groups and key and len(key) == depth and groups[-1][-1].path[:depth] == key:
+            groups[-1].append(report)
+        else:
+            groups.append([report])
+    return groups
 
 
 def run_table(execution) -> Table:

@@ -60,6 +60,7 @@ def analysis_to_dict(analysis) -> dict:
                 "index": r.index,
                 "name": r.name,
                 "from": list(r.inputs),
+                "path": list(r.path),
                 "type": r.type,
                 "summary": r.summary,
                 "input_shape": list(r.input_shape),

@@ -44,6 +44,8 @@ class Layer:
     name: str | None = field(default=None, compare=False, repr=False, kw_only=True)
     inputs: tuple[str, ...] | None = field(default=None, compare=False, repr=False, kw_only=True)
     path: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
+    # Notes the reader attached (an inserted Flatten, an assumption it made).
+    remark: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
 
     def infer(self, shape: Shape) -> Figures:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -54,7 +56,7 @@ class Layer:
         return tuple(f.name for f in fields(cls) if f.name not in WIRING and not f.metadata.get("internal"))
 
 
-WIRING = ("origin", "name", "inputs", "path")
+WIRING = ("origin", "name", "inputs", "path", "remark")
 
 
 def spatial_rank(shape: Shape, type_name: str, rank: int | None, *, minimum: int = 1) -> int:

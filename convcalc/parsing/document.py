@@ -136,11 +136,16 @@ def parse_document(obj) -> Network:
     return Network(tuple(shape), tuple(specs), batch, dtype)
 
 
-def load_document(text: str) -> Network:
-    """A network document as JSON or YAML (told apart by content) into a ``Network``.
+def load_document(text: str, input_shape: tuple[int, ...] | None = None) -> Network:
+    """A network document as JSON, YAML or print(model) text (told apart by content).
 
+    ``input_shape`` is needed for print(model) text, which carries none.
     Malformed text is a SpecError with the line and column.
     """
+    from .printed import load_printed, looks_printed
+
+    if looks_printed(text):
+        return load_printed(text, input_shape)
     if text.lstrip().startswith(("{", "[")):
         try:
             obj = json.loads(text)
