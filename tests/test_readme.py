@@ -65,3 +65,21 @@ def test_compare_example_matches():
     block = re.search(r"```\n\$ (convcalc compare [^\n]+)\n(.*?)```", README, re.S)
     result = _run(block.group(1))
     assert result.exit_code == 0 and result.stdout == block.group(2)
+
+
+def test_networks_examples_match():
+    for command, shown in re.findall(r"```\n\$ (convcalc shape --preset [^\n]+)\n(.*?)```", README, re.S):
+        result = _run(command)
+        output = result.stdout if result.exit_code == 0 else result.stderr
+        assert output.startswith(shown.rstrip("\n").split("\n")[0]), command
+        if result.exit_code == 0:
+            assert output == shown
+
+
+def test_block_example_in_the_readme_loads():
+    from convcalc import analyse, load_document
+
+    text = re.search(r"```yaml\n(.*?)```", README, re.S).group(1)
+    analysis = analyse(load_document(text))
+    assert analysis.output_shape == (64, 224, 224)
+    assert [r.name for r in analysis.layers if r.name][-1] == "layer1.1"
