@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .errors import ConvcalcError, SpecError
 from .layers import Layer, Merge, Shape
@@ -86,14 +87,15 @@ class Analysis:
         return analysis_to_dict(self)
 
 
-def analyse(network: Network) -> Analysis:
+def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
     """Check every layer against the shape it receives and compute its figures.
 
     Layers run in order, each reading the one before it, unless they name the
     layers they read (``inputs``, written ``from`` in documents; the network
     input is ``input``): then the network is a graph, analysed in dependency
     order. Raises a ``ConvcalcError`` naming the layer (numbered from 1) and
-    field for anything PyTorch would refuse.
+    field for anything PyTorch would refuse. ``receptive_fields=False`` skips
+    them (reported as zero) when only shapes and costs matter, as in searches.
 
     >>> from convcalc.layers import Conv, MaxPool
     >>> net = Network((3, 224, 224), (Conv(64, 7, stride=2, padding=3), MaxPool(3, stride=2, padding=1)))
@@ -134,10 +136,13 @@ def analyse(network: Network) -> Analysis:
                 figures = layer.infer(shapes[sources[i][0]])
         except ConvcalcError as err:
             raise err.located(layer=i + 1, origin=layer.origin)
-        node = graph.add(tuple(node_of[s] for s in sources[i]), figures.windows)
-        node_of[i] = node
         shapes[i] = figures.output_shape
-        field = graph.measure(node, _along_input_axes(figures.output_shape, rank))
+        if receptive_fields:
+            node = graph.add(tuple(node_of[s] for s in sources[i]), figures.windows)
+            node_of[i] = node
+            field = graph.measure(node, _along_input_axes(figures.output_shape, rank))
+        else:
+            field = ReceptiveField((0,) * rank, (None,) * rank, (Fraction(0),) * rank, (False,) * rank)
         fields[i] = field
         notes = layer.remark + figures.notes
         if len(sources[i]) > 1:

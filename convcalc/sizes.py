@@ -1,7 +1,8 @@
 """Output-size arithmetic, one spatial dimension at a time, exactly as ATen does it.
 
-These are the bare formulas on Python ints; the layer modules decide which
-configurations are allowed and say why not.
+These are the bare formulas, on Python ints or NumPy integer arrays alike (the
+solver evaluates whole grids of candidates at once); the layer modules decide
+which configurations are allowed and say why not.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     """
     numerator = size + 2 * padding - effective_kernel(kernel, dilation) + (stride - 1 if ceil_mode else 0)
     out = numerator // stride + 1  # floor division: ATen's div_rtn
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
+    if ceil_mode:
+        # written without a branch on the sizes so NumPy arrays of candidates work too
+        out = out - ((out - 1) * stride >= size + padding) * 1
     return out
 
 

@@ -32,6 +32,12 @@ def parse_layer(token: str):
     text = token.strip()
     if "(" in text:
         return parse_constructor(text)
+    kind, arguments, origin = split_token(text)
+    return build_layer(kind, arguments, origin)
+
+
+def split_token(text: str):
+    """A token's kind, its arguments as written (short keys kept), and its origin."""
     name_end = text.find(":")
     name = text if name_end < 0 else text[:name_end]
     spans: list[tuple[str, tuple[int, int]]] = [("*", (0, len(name) or len(text)))]
@@ -73,8 +79,7 @@ def parse_layer(token: str):
                 raise SpecError(f"{key} is given twice", hint="give each argument once", origin=origin, span=span)
             arguments[key] = read_text_value(raw.strip())
             spans.append((canonical_key(kind, key), span))
-    origin = Origin(text, tuple(spans))
-    return build_layer(kind, arguments, origin)
+    return kind, arguments, Origin(text, tuple(spans))
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -12,7 +12,17 @@ import re
 from ..errors import SpecError
 
 _INT = re.compile(r"[+-]?\d+")
-_TUPLE = re.compile(r"(?:[+-]?\d+|none)(?:x(?:[+-]?\d+|none))+", re.IGNORECASE)
+_TUPLE = re.compile(r"(?:[+-]?\d+|none|\?)(?:x(?:[+-]?\d+|none|\?))+", re.IGNORECASE)
+
+
+class Unknown:
+    """``?`` in a token: a value for ``convcalc solve`` to find."""
+
+    def __repr__(self) -> str:
+        return "?"
+
+
+UNKNOWN = Unknown()
 
 
 def read_text_value(text: str):
@@ -24,8 +34,10 @@ def read_text_value(text: str):
     lowered = text.lower()
     if _INT.fullmatch(text):
         return int(text)
+    if text == "?":
+        return UNKNOWN
     if _TUPLE.fullmatch(text):
-        return tuple(None if part.lower() == "none" else int(part) for part in lowered.split("x"))
+        return tuple(None if part == "none" else UNKNOWN if part == "?" else int(part) for part in lowered.split("x"))
     if lowered in ("true", "false"):
         return lowered == "true"
     if lowered == "none":
@@ -92,6 +104,9 @@ def _padding(name, value, _):
     if isinstance(value, str):
         if value.lower() in ("same", "valid"):
             return value.lower()
+        if value.lower() in ("same_upper", "same_lower"):
+            raise SpecError(f"padding={value.lower()} is TensorFlow's and ONNX's, not PyTorch's",
+                            hint="convcalc solve turns it into PyTorch layers (a zero pad and a conv)", field=name)
         raise _fail(name, value, "a padding", "p=1, p=1x2, p=same or p=valid")
     return _size(name, value, _)
 
