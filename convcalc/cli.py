@@ -526,7 +526,7 @@ def solve_command(
             stride = stride if isinstance(stride, int) else "x".join(map(str, stride))
             templates.append(template_of(*split_token(f"convT:{template[0]},k=?,s={stride},p=?,op=?")))
             wanted = template
-        if wanted is None:
+        if wanted is None and any(t.slots for t in templates):
             raise SpecError("give the shape wanted", hint="e.g. --target 64x112x112", field="target")
         result = solve(template, templates, wanted, search)
     except ConvcalcError as err:

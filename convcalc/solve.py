@@ -66,7 +66,7 @@ class SolveResult:
         return {
             "schema": SOLVE_SCHEMA,
             "input_shape": list(self.input_shape),
-            "target": [None if t is None else t for t in self.target],
+            "target": None if self.target is None else list(self.target),
             "solutions": [{**s.values, "layers": [f"{r.type} {r.summary}".strip() for r in s.layers],
                            "output_shape": list(s.output_shape)} for s in self.solutions],
             "nearest": [list(shape) for shape in self.nearest],
@@ -190,12 +190,15 @@ def _output_sizes(template: Template, grid: np.ndarray, shape: Shape) -> np.ndar
 
 
 def _matches(shape: Shape, target) -> bool:
+    """Whether ``shape`` is the target (None: any shape; None in it: any size there)."""
+    if target is None:
+        return True
     return len(shape) == len(target) and all(t is None or t == n for n, t in zip(shape, target))
 
 
 def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | None = None) -> SolveResult:
     """Every assignment of the unknowns that takes ``input_shape`` to ``target``
-    (None in the target matches any size).
+    (None in the target matches any size; a target of None, any shape).
 
     >>> from convcalc.parsing.tokens import split_token
     >>> t = template_of(*split_token("conv:64,k=7,s=2,p=?"))
@@ -252,10 +255,11 @@ def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | 
             solution = _verify(input_shape, templates, row, target)
             if solution is not None:
                 solutions.append(solution)
-    nearest = () if solutions else tuple(sorted(
+    nearest = () if solutions or target is None else tuple(sorted(
         groups, key=lambda s: (sum(abs(n - (t if t is not None else n)) for n, t in zip(s, target)), s))[:5])
     solutions.sort(key=lambda s: tuple(_sort_key(v) for v in s.values.values()))
-    return SolveResult(tuple(input_shape), tuple(target), tuple(solutions), nearest, searched)
+    return SolveResult(tuple(input_shape), None if target is None else tuple(target), tuple(solutions), nearest,
+                       searched)
 
 
 def _sort_key(value):

@@ -83,3 +83,12 @@ def test_block_example_in_the_readme_loads():
     analysis = analyse(load_document(text))
     assert analysis.output_shape == (64, 224, 224)
     assert [r.name for r in analysis.layers if r.name][-1] == "layer1.1"
+
+
+def test_solve_examples_in_the_readme():
+    for command, shown in re.findall(r"```\n\$ (convcalc solve [^\n]+)\n(.*?)```", README, re.S):
+        result = _run(command)
+        assert result.exit_code == 0 and result.stdout == shown, command
+    inline = re.findall(r"`(convcalc solve [^`]+)`", README)
+    for command in [line for line in README.splitlines() if line.startswith("convcalc solve ")] + inline:
+        assert _run(command).exit_code == 0, command
