@@ -233,6 +233,15 @@ class FieldGraph:
         self._memo[key] = result
         return result
 
+    def bounds(self, node: int, unit: int, axis: int) -> tuple[int, int] | None:
+        """The first and last network-input positions ``unit`` of ``node`` reads along ``axis``."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 4 * len(self.sources) + 1000))
+        try:
+            return self._bounds(node, unit, axis)
+        finally:
+            sys.setrecursionlimit(limit)
+
     def measure(self, node: int, out_sizes) -> ReceptiveField:
         """The receptive field of ``node``'s output, with ``out_sizes`` units along each axis."""
         limit = sys.getrecursionlimit()

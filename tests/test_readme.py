@@ -92,3 +92,11 @@ def test_solve_examples_in_the_readme():
     inline = re.findall(r"`(convcalc solve [^`]+)`", README)
     for command in [line for line in README.splitlines() if line.startswith("convcalc solve ")] + inline:
         assert _run(command).exit_code == 0, command
+
+
+def test_explain_examples_in_the_readme():
+    for command, shown in re.findall(r"```\n\$ (convcalc explain [^\n]+)\n(.*?)```", README, re.S):
+        result = _run(command)
+        assert result.exit_code == 0 and result.stdout == shown, command
+    for command in re.findall(r"`(convcalc explain [^`]+)`", README):
+        assert _run(command).exit_code == 0, command

@@ -67,6 +67,8 @@ class Conv(Layer):
         dilation = per_axis(self.dilation, rank, "dilation")
         if self.padding == "valid":
             return ((0, 0),) * rank
+        if self.padding == "full":  # convcalc's extension: every tap meets every input
+            return tuple((d * (k - 1), d * (k - 1)) for k, d in zip(kernel, dilation))
         if self.padding == "same":
             return tuple(same_padding(k, d) for k, d in zip(kernel, dilation))
         padding = per_axis(self.padding, rank, "padding")
@@ -87,10 +89,10 @@ class Conv(Layer):
                 hint="give an explicit padding, e.g. p=1, or use stride 1",
                 field="padding",
             )
-        if isinstance(self.padding, str) and self.padding not in ("same", "valid"):
+        if isinstance(self.padding, str) and self.padding not in ("same", "valid", "full"):
             raise SpecError(
                 f"padding={self.padding!r} is not a padding",
-                hint="give an int, per-axis ints joined by x, 'same' or 'valid'",
+                hint="give an int, per-axis ints joined by x, 'same', 'valid' or 'full'",
                 field="padding",
             )
         if not isinstance(self.padding, str):
@@ -120,6 +122,10 @@ class Conv(Layer):
         flops = 2 * macs + (volume(output) if self.bias else 0)
         windows = tuple(Sliding(k, s, b, d) for k, d, s, (b, _) in zip(kernel, dilation, stride, pads))
         notes = []
+        if self.padding == "full":
+            notes.append("padding='full' is convcalc's extension, not a PyTorch padding string: d(k-1) on each side, "
+                         "as numpy.convolve(mode='full'); in PyTorch write the numbers, "
+                         f"padding={short(tuple(b for b, _ in pads))}")
         if self.padding == "same" and any(b != e for b, e in pads):
             notes.append("padding='same' with an even effective kernel pads one more at the end, as PyTorch does")
         padding_text = ""

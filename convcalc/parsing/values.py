@@ -102,12 +102,12 @@ def _output_size(name, value, _):
 
 def _padding(name, value, _):
     if isinstance(value, str):
-        if value.lower() in ("same", "valid"):
+        if value.lower() in ("same", "valid", "full"):
             return value.lower()
         if value.lower() in ("same_upper", "same_lower"):
             raise SpecError(f"padding={value.lower()} is TensorFlow's and ONNX's, not PyTorch's",
                             hint="convcalc solve turns it into PyTorch layers (a zero pad and a conv)", field=name)
-        raise _fail(name, value, "a padding", "p=1, p=1x2, p=same or p=valid")
+        raise _fail(name, value, "a padding", "p=1, p=1x2, p=same, p=valid or p=full")
     return _size(name, value, _)
 
 

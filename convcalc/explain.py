@@ -1,0 +1,325 @@
+"""The arithmetic, shown: each layer's formulas with the numbers substituted, and
+small diagrams drawn with plain characters.
+
+Legend of the drawings: ``o`` an input element, ``.`` padding, ``#`` what the
+chosen output reads (or, for a stack, its receptive field).
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from math import prod
+
+from .analysis import Analysis, analyse
+from .layers import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Linear, MaxPool
+from .layers.base import format_shape, per_axis
+from .receptive import FieldGraph
+from .sizes import effective_kernel
+from .units import fraction_text, per_axis_text
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+DRAW_LIMIT = 40  # largest padded size drawn per axis
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _size_lines(layer, shape, out_shape) -> list[str]:
+    rank = len(shape) - 1
+    names = AXES.get(rank, tuple(f"axis{i}" for i in range(rank)))
+    lines = []
+    if isinstance(layer, (Conv, ConvTranspose, MaxPool, AvgPool)):
+        kernel = per_axis(layer.kernel_size, rank, "kernel_size")
+        dilation = per_axis(getattr(layer, "dilation", 1), rank, "dilation")
+        if isinstance(layer, (MaxPool, AvgPool)) and layer.stride in (None, ()):
+            stride = kernel
+        else:
+            stride = per_axis(layer.stride, rank, "stride")
+    if isinstance(layer, Conv):
+        pads = layer.pads(shape[1:])
+        if layer.padding == "same":
+            totals = [b + e for b, e in pads]
+            lines.append("padding='same': total d(k-1) = " + ", ".join(map(str, totals)) + " split as (before, after) "
+                         + ", ".join(f"({b}, {e})" for b, e in pads) + "; an odd total puts the extra at the end")
+        if layer.padding == "full":
+            lines.append("padding='full' (convcalc's extension): d(k-1) on each side = "
+                         + ", ".join(str(b) for b, _ in pads))
+        for name, n, k, s, d, (b, e), o in zip(names, shape[1:], kernel, stride, dilation, pads, out_shape[1:]):
+            pad = f"2*{b}" if b == e else f"{b} + {e}"
+            lines.append(f"{name}: floor(({n} + {pad} - {d}*({k}-1) - 1) / {s}) + 1 = {o}")
+    elif isinstance(layer, ConvTranspose):
+        padding = per_axis(layer.padding, rank, "padding")
+        op = layer.resolved_output_padding(shape[1:])
+        for name, n, k, s, d, p, q, o in zip(names, shape[1:], kernel, stride, dilation, padding, op, out_shape[1:]):
+            lines.append(f"{name}: ({n}-1)*{s} - 2*{p} + {d}*({k}-1) + {q} + 1 = {o}")
+    elif isinstance(layer, (MaxPool, AvgPool)):
+        padding = per_axis(layer.padding, rank, "padding")
+        for name, n, k, s, d, p, o in zip(names, shape[1:], kernel, stride, dilation, padding, out_shape[1:]):
+            core = f"{n} + 2*{p} - {d}*({k}-1) - 1"
+            if not layer.ceil_mode:
+                lines.append(f"{name}: floor(({core}) / {s}) + 1 = {o}")
+                continue
+            up = -(-(n + 2 * p - effective_kernel(k, d)) // s) + 1
+            start = (up - 1) * s
+            verdict = (f"starts at ({up}-1)*{s} = {start} >= {n} + {p} = {n + p}, inside the right padding: dropped"
+                       if up != o else f"starts at ({up}-1)*{s} = {start} < {n} + {p} = {n + p}: kept")
+            lines.append(f"{name}: ceil(({core}) / {s}) + 1 = {up}; the last window {verdict} -> {o}")
+    elif isinstance(layer, (AdaptiveAvgPool, AdaptiveMaxPool)):
+        for name, n, o in zip(names, shape[1:], out_shape[1:]):
+            lines.append(f"{name}: {o} bins over {n}: bin i is [floor(i*{n}/{o}), ceil((i+1)*{n}/{o}))")
+    return lines
+
+
+def _cost_lines(layer, report, batch: int) -> list[str]:
+    shape, out = report.input_shape, report.output_shape
+    per_sample = report.macs // batch
+    times = f", x batch {batch} = {_n(report.macs)}" if batch > 1 else ""
+    lines = []
+    if isinstance(layer, (Conv, ConvTranspose)):
+        rank = len(shape) - 1
+        kernel = per_axis(layer.kernel_size, rank, "kernel_size")
+        k_text = " x ".join(map(str, kernel))
+        if isinstance(layer, Conv):
+            per_in = shape[0] // layer.groups
+            params = f"{layer.out_channels} x {per_in} x {k_text}"
+            macs = f"{format_shape(out)} outputs x {per_in} x {k_text}"
+        else:
+            per_out = layer.out_channels // layer.groups
+            params = f"{shape[0]} x {per_out} x {k_text}"
+            macs = f"{format_shape(shape)} inputs x {per_out} x {k_text}"
+        bias = f" + {layer.out_channels}" if layer.bias else ""
+        lines.append(f"params: {params}{bias} = {_n(report.params)}")
+        lines.append(f"MACs: {macs} = {_n(per_sample)}{times}")
+    elif isinstance(layer, Linear):
+        rows = prod(shape[:-1])
+        bias = f" + {layer.out_features}" if layer.bias else ""
+        lines.append(f"params: {shape[-1]} x {layer.out_features}{bias} = {_n(report.params)}")
+        lines.append(f"MACs: {rows} row(s) x {shape[-1]} x {layer.out_features} = {_n(per_sample)}{times}")
+    elif isinstance(layer, BatchNorm) and report.params:
+        lines.append(f"params: {report.params // shape[0]} x {shape[0]} (weight{' and bias' if layer.bias else ''}) "
+                     f"= {_n(report.params)}")
+    return lines
+
+
+def _field_line(before, after) -> str:
+    return (f"receptive field: size {per_axis_text(before.size)} -> {per_axis_text(after.size)}, "
+            f"jump {per_axis_text(before.jump)} -> {per_axis_text(after.jump)}, "
+            f"centre of output 0 {per_axis_text(after.centre)}"
+            + (" (largest; fields differ between positions)" if any(after.varies) else ""))
+
+
+def _position(at, rank: int) -> tuple[int, ...]:
+    """The output position asked for with --at, padded with zeros to the rank."""
+    at = tuple(at or ())[:rank]
+    return at + (0,) * (rank - len(at))
+
+
+def _window_drawing(layer, shape, at) -> list[str]:
+    """The padded input with the taps of one output marked."""
+    if not isinstance(layer, (Conv, MaxPool, AvgPool)) or len(shape) - 1 not in (1, 2):
+        return []
+    rank = len(shape) - 1
+    kernel = per_axis(layer.kernel_size, rank, "kernel_size")
+    dilation = per_axis(getattr(layer, "dilation", 1), rank, "dilation")
+    stride = kernel if isinstance(layer, (MaxPool, AvgPool)) and layer.stride in (None, ()) else per_axis(
+        layer.stride, rank, "stride")
+    pads = layer.pads(shape[1:]) if isinstance(layer, Conv) else [(p, p) for p in per_axis(layer.padding, rank, "padding")]
+    padded = [n + b + e for n, (b, e) in zip(shape[1:], pads)]
+    if any(p > DRAW_LIMIT for p in padded):
+        return []
+    at = _position(at, rank)
+    taps = {tuple(a * s + t * d for a, s, t, d in zip(at, stride, tap, dilation))
+            for tap in product(*(range(k) for k in kernel))}
+    rows = padded[0] if rank == 2 else 1
+    cols = padded[-1]
+    lines = [f"window of output {','.join(map(str, at))} ({'x'.join(map(str, kernel))} taps"
+             + (f", dilation {'x'.join(map(str, dilation))}" if any(d > 1 for d in dilation) else "") + "):"]
+    for r in range(rows):
+        cells = []
+        for c in range(cols):
+            position = (r, c) if rank == 2 else (c,)
+            inside = all(b <= p < b + n for p, (b, _), n in zip(position, pads, shape[1:]))
+            cells.append("#" if position in taps else ("o" if inside else "."))
+        lines.append("  " + " ".join(cells))
+    return lines
+
+
+def overlap_counts(layer: ConvTranspose, sizes) -> list:
+    """How many (input, tap) products each output of a transposed convolution sums,
+    padding cropped, as nested lists (one level per axis)."""
+    import numpy as np
+
+    rank = len(sizes)
+    kernel, stride, padding, dilation = (per_axis(getattr(layer, n), rank, n)
+                                         for n in ("kernel_size", "stride", "padding", "dilation"))
+    op = layer.resolved_output_padding(sizes)
+    full = [(n - 1) * s + d * (k - 1) + 1 + q for n, s, d, k, q in zip(sizes, stride, dilation, kernel, op)]
+    counts = np.zeros(full, dtype=np.int64)
+    for tap in product(*(range(k) for k in kernel)):
+        index = tuple(slice(t * d, t * d + (n - 1) * s + 1, s) for t, d, n, s in zip(tap, dilation, sizes, stride))
+        counts[index] += 1
+    crop = tuple(slice(p, f - p) for p, f in zip(padding, full))
+    return counts[crop].tolist()
+
+
+def _overlap_drawing(layer, shape) -> list[str]:
+    if not isinstance(layer, ConvTranspose) or len(shape) - 1 not in (1, 2):
+        return []
+    counts = overlap_counts(layer, shape[1:])
+    rows = counts if len(shape) == 3 else [counts]
+    if len(rows) > DRAW_LIMIT or len(rows[0]) > DRAW_LIMIT:
+        return []
+    lines = ["overlap: how many input x kernel products each output sums"]
+    lines += ["  " + " ".join(str(v) for v in row) for row in rows]
+    # Borders always sum fewer products; the checkerboard is an uneven interior,
+    # away from the first and last d(k-1) positions of every axis.
+    import numpy as np
+
+    rank = len(shape) - 1
+    grid = np.array(counts)
+    kernel, stride, dilation, padding = (per_axis(getattr(layer, n), rank, n)
+                                         for n in ("kernel_size", "stride", "dilation", "padding"))
+    inner = tuple(slice(max(d * (k - 1) - p, 0), max(n - max(d * (k - 1) - p, 0), 0))
+                  for k, d, p, n in zip(kernel, dilation, padding, grid.shape))
+    interior = grid[inner]
+    values = set(interior.ravel().tolist()) if interior.size else set()
+    if len(values) > 1:
+        lines.append(f"warning: uneven overlap inside ({min(values)} to {max(values)} products): kernel "
+                     f"{'x'.join(map(str, kernel))} with stride {'x'.join(map(str, stride))}"
+                     + (f" and dilation {'x'.join(map(str, dilation))}" if any(d > 1 for d in dilation) else "")
+                     + " makes the checkerboard artifact of transposed convolutions")
+    return lines
+
+
+def _modes_1d(layer, shape) -> list[str]:
+    if not isinstance(layer, Conv) or len(shape) != 2 or per_axis(layer.stride, 1, "stride") != (1,):
+        return []
+    (k,), (d,) = per_axis(layer.kernel_size, 1, "k"), per_axis(layer.dilation, 1, "d")
+    n, reach = shape[1], d * (k - 1)
+    return ["1-D modes (seed 004), stride 1:",
+            f"  full : pad {reach} each side (convcalc's p=full) -> {n} + {reach} = {n + reach}",
+            f"  same : pad {reach} in all (p=same)           -> {n}",
+            f"  valid: no padding (p=valid)                -> {n} - {reach} = {n - reach}"]
+
+
+def _field_drawing(analysis: Analysis, at) -> list[str]:
+    """The receptive field of one output of the last layer, drawn over the input."""
+    network = analysis.network
+    shape = network.input_shape
+    rank = len(shape) - 1
+    if rank not in (1, 2) or any(n > DRAW_LIMIT for n in shape[1:]) or len(analysis.layers) < 2:
+        return []
+    graph = FieldGraph(rank)
+    for layer, report in zip(network.layers, analysis.layers):
+        if layer.inputs is not None:
+            return []  # graphs: drawn for pipelines only
+        graph.add((len(graph.sources) - 1,), layer.infer(report.input_shape).windows)
+    out = analysis.output_shape
+    if len(out) - 1 != rank:
+        return []
+    at = _position(at, rank)
+    bounds = [graph.bounds(len(graph.sources) - 1, a, axis) for axis, a in enumerate(at)]
+    if any(b is None for b in bounds):
+        return []
+    lines = [f"receptive field of output {','.join(map(str, at))} of the last layer, over the input "
+             f"({' x '.join(f'{lo}..{hi}' for lo, hi in bounds)}):"]
+    rows = shape[1] if rank == 2 else 1
+    for r in range(rows):
+        cells = []
+        for c in range(shape[-1]):
+            position = (r, c) if rank == 2 else (c,)
+            inside = all(lo <= p <= hi for p, (lo, hi) in zip(position, bounds))
+            cells.append("#" if inside else "o")
+        lines.append("  " + " ".join(cells))
+    return lines
+
+
+def explain(network, *, at=None) -> list[str]:
+    """The working of every layer, as lines of plain text.
+
+    >>> from convcalc import Network, parse_layer
+    >>> lines = explain(Network((3, 224, 224), (parse_layer("conv:64,k=7,s=2,p=3"),)))
+    >>> lines[1], lines[3]
+    ('H: floor((224 + 2*3 - 1*(7-1) - 1) / 2) + 1 = 112', 'params: 64 x 3 x 7 x 7 + 64 = 9,472')
+    """
+    analysis = analyse(network)
+    lines = []
+    previous = None
+    for layer, report in zip(network.layers, analysis.layers):
+        shape = report.input_shape
+        lines.append(f"layer {report.index}: {report.type} {report.summary}".rstrip()
+                     + f"  {format_shape(shape)} -> {format_shape(report.output_shape)}")
+        body = _size_lines(layer, shape, report.output_shape) + _cost_lines(layer, report, network.batch)
+        start = previous if previous is not None else _input_field(len(shape) - 1)
+        body.append(_field_line(start, report.receptive_field))
+        body += _window_drawing(layer, shape, at) + _overlap_drawing(layer, shape) + _modes_1d(layer, shape)
+        body += [f"note: {note}" for note in report.notes]
+        lines += body
+        lines.append("")
+        previous = report.receptive_field
+    lines += _field_drawing(analysis, at)
+    return [line.rstrip() for line in lines]
+
+
+def _input_field(rank: int):
+    from fractions import Fraction
+
+    from .receptive import ReceptiveField
+
+    return ReceptiveField((1,) * rank, (Fraction(1),) * rank, (Fraction(0),) * rank, (False,) * rank)
+
+
+MATRIX_LIMIT = 64
+
+
+def convolution_matrix(layer: Conv, sizes) -> list[list[int]]:
+    """The convolution as a matrix (seed 000): row per output, column per input, the
+    entry the number (1, 2, ...) of the kernel tap that joins them, 0 where none does.
+
+    With the kernel's taps as its weights, ``matrix @ x`` is the convolution, and
+    ``matrix.T @ y`` the transposed convolution with the same kernel, stride and padding.
+
+    >>> convolution_matrix(Conv(1, 2, bias=False), (3,))
+    [[1, 2, 0], [0, 1, 2]]
+    """
+    rank = len(sizes)
+    kernel, stride, dilation = (per_axis(getattr(layer, n), rank, n) for n in ("kernel_size", "stride", "dilation"))
+    pads = layer.pads(tuple(sizes))
+    out = layer.infer((1, *sizes)).output_shape[1:]
+    taps = list(product(*(range(k) for k in kernel)))
+    matrix = []
+    for position in product(*(range(o) for o in out)):
+        row = [0] * prod(sizes)
+        for number, tap in enumerate(taps, start=1):
+            source = [p * s - b + t * d for p, s, (b, _), t, d in zip(position, stride, pads, tap, dilation)]
+            if all(0 <= q < n for q, n in zip(source, sizes)):
+                flat = 0
+                for q, n in zip(source, sizes):
+                    flat = flat * n + q
+                row[flat] = number
+        matrix.append(row)
+    return matrix
+
+
+def matrix_lines(layer, shape) -> list[str]:
+    """The matrix and its transpose, drawn; or why it is not drawn."""
+    from .errors import SpecError
+
+    if not isinstance(layer, Conv) or shape[0] != 1 or layer.out_channels != 1 or layer.padding_mode != "zeros":
+        raise SpecError("--matrix draws a single-channel convolution with zero padding",
+                        hint="e.g. convcalc explain 1x4x4 conv:1,k=3 --matrix", field="matrix")
+    matrix = convolution_matrix(layer, shape[1:])
+    if len(matrix) > MATRIX_LIMIT or len(matrix[0]) > MATRIX_LIMIT:
+        raise SpecError(f"the matrix would be {len(matrix)} x {len(matrix[0])}; --matrix draws up to "
+                        f"{MATRIX_LIMIT} x {MATRIX_LIMIT}", hint="use a smaller input, e.g. 1x4x4", field="matrix")
+    width = max(len(str(v)) for row in matrix for v in row)
+    draw = lambda rows: ["  " + " ".join(str(v).rjust(width) if v else ".".rjust(width) for v in row)  # noqa: E731
+                         for row in rows]
+    lines = [f"convolution matrix: {len(matrix)} outputs x {len(matrix[0])} inputs (flattened in order); "
+             f"entry = kernel tap number, . = 0"]
+    lines += draw(matrix)
+    lines.append(f"its transpose ({len(matrix[0])} x {len(matrix)}) is the transposed convolution with the same "
+                 "kernel, stride and padding:")
+    lines += draw([list(column) for column in zip(*matrix)])
+    return lines
