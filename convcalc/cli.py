@@ -19,6 +19,7 @@ from . import __version__
 from .analysis import DTYPE_BYTES, Network, analyse
 from .errors import ConsistencyError, ConvcalcError, ResourceError, SpecError
 from .parsing import load_document, parse_layer, parse_shape
+from .render import OutputFormat
 
 
 class ExitCode(IntEnum):
@@ -88,7 +89,9 @@ BATCH = typer.Option(None, "--batch", "-b", help="Batch size [default: 1, or the
 INPUT_OPTION = typer.Option(None, "--input", "-i", help="The input shape, as INPUT (needed for print(model) text).")
 PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc presets); INPUT, if given, replaces "
                                               "its input shape.")
-JSON = typer.Option(False, "--json", help="Print the convcalc.shape/1 JSON object.")
+JSON = typer.Option(False, "--json", help="Print the JSON object (shorthand for --format json).")
+FORMAT = typer.Option(None, "--format", help="table (the default), json, ndjson (an object per row), csv or markdown.",
+                      case_sensitive=False)
 
 
 def _version(value: bool) -> None:
@@ -104,9 +107,9 @@ def main(
     """Exact shapes, parameters, MACs/FLOPs and receptive fields of convolutional layers, as PyTorch computes them."""
 
 
-def _fail(err: ConvcalcError, as_json: bool) -> None:
+def _fail(err: ConvcalcError, output) -> None:
     print(err.format(), file=sys.stderr)
-    if as_json:
+    if output in (True, OutputFormat.json, OutputFormat.ndjson):
         print(json.dumps({"error": err.to_dict()}))
     refused = isinstance(err, (ResourceError, ConsistencyError))
     raise typer.Exit(int(ExitCode.REFUSED if refused else ExitCode.USAGE))
@@ -161,20 +164,33 @@ def _one_input(positional: str | None, option: str | None) -> str | None:
     return positional if option is None else option
 
 
-def _show(table, data: dict, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
-    from .render import render_plain
+def _output(as_json: bool, output: OutputFormat | None) -> OutputFormat:
+    """The format asked for: --format, or --json, or the table."""
+    if as_json and output not in (None, OutputFormat.json):
+        raise SpecError(f"--json and --format {output.value} ask for two formats", hint="give one of them",
+                        field="format")
+    return OutputFormat.json if as_json else (output or OutputFormat.table)
 
-    if sys.stdout.isatty():
+
+def _show(table, data: dict, output: OutputFormat, records: list | None = None) -> None:
+    """Print a result in the chosen format: data to stdout, nothing else."""
+    from . import render
+
+    if output is OutputFormat.json:
+        print(json.dumps(data, indent=2))
+    elif output is OutputFormat.ndjson:
+        for record in records if records is not None else [data]:
+            print(json.dumps(record))
+    elif output is OutputFormat.csv:
+        print(render.render_csv(table), end="")
+    elif output is OutputFormat.markdown:
+        print(render.render_markdown(table))
+    elif sys.stdout.isatty():
         from rich.console import Console
 
-        from .render import render_rich
-
-        render_rich(table, Console())
+        render.render_rich(table, Console())
     else:
-        print(render_plain(table))
+        print(render.render_plain(table))
 
 
 def _stream(path: str, batch, dtype) -> int:
@@ -218,9 +234,11 @@ def shape(
     depth: Optional[int] = typer.Option(None, "--depth", help="Fold layers nested deeper than N blocks into one row "
                                                                "each, with subtotals."),
     as_json: bool = JSON,
+    output: Optional[OutputFormat] = FORMAT,
 ) -> None:
     """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
     try:
+        fmt = _output(as_json, output)
         if stream is not None:
             if input_shape is not None or layers or file is not None or preset is not None:
                 raise SpecError("--stream reads whole documents; give no input shape, layers, -f or --preset with it",
@@ -237,10 +255,11 @@ def shape(
             raise SpecError(f"--depth must be at least 1 (got {depth})", hint="e.g. --depth 1", field="depth")
         analysis = analyse(_network(input_shape, layers, file, batch, dtype, preset))
     except ConvcalcError as err:
-        _fail(err, as_json)
+        _fail(err, OutputFormat.json if as_json else output)
     from .render import shape_table
 
-    _show(shape_table(analysis, depth), analysis.to_dict(), as_json)
+    data = analysis.to_dict()
+    _show(shape_table(analysis, depth), data, fmt, data["layers"])
 
 
 @app.command(epilog=RUN_EXAMPLES)
@@ -258,9 +277,11 @@ def run(
         None, "--memory-limit", help="Refuse anything needing more memory, e.g. 2GiB [default: half the free memory]."
     ),
     as_json: bool = JSON,
+    output: Optional[OutputFormat] = FORMAT,
 ) -> None:
     """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
     try:
+        fmt = _output(as_json, output)
         network = _network(_one_input(input_shape, input_option), layers, file, batch, dtype, preset)
         from .units import parse_bytes
 
@@ -275,10 +296,11 @@ def run(
         with _progress(network, repeat) as progress:
             execution = execute(network, seed=seed, repeat=repeat, progress=progress)
     except ConvcalcError as err:
-        _fail(err, as_json)
+        _fail(err, OutputFormat.json if as_json else output)
     from .render import run_table
 
-    _show(run_table(execution), execution.to_dict(), as_json)
+    data = execution.to_dict()
+    _show(run_table(execution), data, fmt, data["layers"])
 
 
 class _progress:
@@ -358,12 +380,14 @@ def compare_command(
     batch: Optional[int] = BATCH,
     repeat: int = typer.Option(1, "--repeat", help="With --run: runs per layer; the median time counts."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64 with --run."),
-    as_json: bool = typer.Option(False, "--json", help="Print the convcalc.compare/1 JSON object."),
+    as_json: bool = JSON,
+    output: Optional[OutputFormat] = FORMAT,
 ) -> None:
     """A convolution against its depthwise-separable, grouped, spatially separable, flattened and ShuffleNet variants."""
     from .compare import compare, time_variants
 
     try:
+        fmt = _output(as_json, output)
         options = {"out_channels": out, "kernel_size": kernel_size, "stride": stride, "padding": padding,
                    "dilation": dilation, "bias": bias}
         if layer is not None and any(v is not None for v in options.values()):
@@ -384,17 +408,26 @@ def compare_command(
             set_memory_limit(None)
             comparison = time_variants(comparison, repeat=repeat)
     except ConvcalcError as err:
-        _fail(err, as_json)
+        _fail(err, OutputFormat.json if as_json else output)
     from .render import compare_table
 
-    _show(compare_table(comparison), comparison.to_dict(), as_json)
+    data = comparison.to_dict()
+    _show(compare_table(comparison), data, fmt, data["variants"])
 
 
 @app.command("presets")
 def presets_command(
-    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+    as_json: bool = JSON,
+    output: Optional[OutputFormat] = FORMAT,
 ) -> None:
-    """List the shipped networks, for --preset."""
+    """List the shipped networks, for --preset.
+
+    Example: convcalc presets --format markdown
+    """
+    try:
+        fmt = _output(as_json, output)
+    except ConvcalcError as err:
+        _fail(err, None)
     from .presets import load_preset, preset_description, preset_names
     from .render import Table
     from .units import human
@@ -410,7 +443,7 @@ def presets_command(
     columns = ("preset", "input", "params", "MACs", "description")
     table = Table(columns, frozenset({"params", "MACs"}), tuple(rows), None,
                   ("use: convcalc shape --preset NAME [INPUT]",))
-    _show(table, {"schema": "convcalc.presets/1", "presets": data}, as_json)
+    _show(table, {"schema": "convcalc.presets/1", "presets": data}, fmt, data)
 
 
 SOLVE_EXAMPLES = """
@@ -474,7 +507,8 @@ def solve_command(
                                                        "doubling dilations)."),
     file: Optional[str] = FILE,
     preset: Optional[str] = PRESET,
-    as_json: bool = typer.Option(False, "--json", help="Print the convcalc.solve/1 JSON object."),
+    as_json: bool = JSON,
+    output: Optional[OutputFormat] = FORMAT,
 ) -> None:
     """Find the parameters (written ?) that give the shape you want, or the input sizes a network accepts."""
     from .solve import plan_receptive_field, solve, solve_input, template_of
@@ -482,6 +516,7 @@ def solve_command(
     from .render import Table
 
     try:
+        fmt = _output(as_json, output)
         if input_shape is None:
             raise SpecError("missing the input shape", hint="e.g. convcalc solve 3x224x224 conv:64,k=7,s=2,p=? "
                                                             "--target 64x112x112", field="input")
@@ -495,7 +530,8 @@ def solve_command(
             rows = tuple((str(n), "x".join(str(n if t is None else t) for t in template)) for n in sizes.accepted[:24])
             footer = (f"accepted input sizes in {low}..{high}: {sizes.pattern()}",
                       f"smallest: {sizes.smallest}" if sizes.accepted else "no size in the range is accepted")
-            _show(Table(("size", "input"), frozenset({"size"}), rows, None, footer), sizes.to_dict(), as_json)
+            data = sizes.to_dict()
+            _show(Table(("size", "input"), frozenset({"size"}), rows, None, footer), data, fmt, data["solutions"])
             raise typer.Exit(int(ExitCode.OK if sizes.accepted else ExitCode.REFUSED))
         templates = [template_of(*split_token(t)) for t in layers or ()]
         if not templates:
@@ -515,7 +551,7 @@ def solve_command(
                                             f"the input is too small for more layers")
             data = {"schema": "convcalc.solve/1", "receptive_field": receptive_field, "reached": plan.reached,
                     "layers": len(plan.layers), "dilations": list(plan.dilations), "size": list(plan.size)}
-            _show(Table(("#", "layer", "output", "RF"), frozenset({"#", "RF"}), rows, None, (verdict,)), data, as_json)
+            _show(Table(("#", "layer", "output", "RF"), frozenset({"#", "RF"}), rows, None, (verdict,)), data, fmt)
             raise typer.Exit(int(ExitCode.OK if plan.reached else ExitCode.REFUSED))
         wanted = _input_template(target) if target else None
         if undo:
@@ -530,7 +566,7 @@ def solve_command(
             raise SpecError("give the shape wanted", hint="e.g. --target 64x112x112", field="target")
         result = solve(template, templates, wanted, search)
     except ConvcalcError as err:
-        _fail(err, as_json)
+        _fail(err, OutputFormat.json if as_json else output)
     keys = list(dict.fromkeys(k for s in result.solutions for k in s.values))
     rows = tuple((*[_value_text(s.values.get(k)) for k in keys],
                   " → ".join(f"{r.type} {r.summary}".strip() for r in s.layers)) for s in result.solutions)
@@ -538,7 +574,8 @@ def solve_command(
     if not result.solutions:
         footer.append("no solution; nearest reachable: " + ", ".join("x".join(map(str, s)) for s in result.nearest))
         print("error: " + footer[-1], file=sys.stderr)
-    _show(Table((*keys, "layers"), frozenset(keys), rows, None, tuple(footer)), result.to_dict(), as_json)
+    data = result.to_dict()
+    _show(Table((*keys, "layers"), frozenset(keys), rows, None, tuple(footer)), data, fmt, data["solutions"])
     raise typer.Exit(int(ExitCode.OK if result.solutions else ExitCode.REFUSED))
 
 
@@ -570,11 +607,14 @@ def explain_command(
     batch: Optional[int] = BATCH,
     at: Optional[str] = typer.Option(None, "--at", help="The output position to draw, e.g. 0,1 [default: 0]."),
     matrix: bool = typer.Option(False, "--matrix", help="Write the (single-layer) convolution as a matrix."),
+    as_json: bool = JSON,
+    output: Optional[OutputFormat] = FORMAT,
 ) -> None:
     """The arithmetic, shown: formulas with your numbers, products, receptive fields and small diagrams."""
     from .explain import explain, matrix_lines
 
     try:
+        fmt = _output(as_json, output)
         position = None
         if at is not None:
             parts = at.replace("x", ",").split(",")
@@ -589,9 +629,15 @@ def explain_command(
                                 field="matrix")
             lines += matrix_lines(network.layers[0], network.input_shape)
     except ConvcalcError as err:
-        _fail(err, False)
+        _fail(err, OutputFormat.json if as_json else output)
     text = "\n".join(lines).rstrip()
-    if sys.stdout.isatty():
+    if fmt is not OutputFormat.table:
+        from .render import Table
+
+        data = {"schema": "convcalc.explain/1", "lines": text.split("\n")}
+        table = Table(("line",), frozenset(), tuple((line,) for line in data["lines"]), None, ())
+        _show(table, data, fmt, [{"line": line} for line in data["lines"]])
+    elif sys.stdout.isatty():
         from rich.console import Console
         from rich.markup import escape
 

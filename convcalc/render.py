@@ -7,11 +7,24 @@ prints it with plain ``print``.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from enum import Enum
 
 from .analysis import Analysis
 from .layers.base import format_shape
 from .units import human, human_bytes, per_axis_text
+
+
+class OutputFormat(str, Enum):
+    """Every way a command can print its result."""
+
+    table = "table"  # Rich on a terminal, aligned plain text otherwise
+    json = "json"  # one JSON object (the command's schema)
+    ndjson = "ndjson"  # one JSON object per layer or row
+    csv = "csv"  # the table's cells
+    markdown = "markdown"  # a table to paste into papers and READMEs
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,9 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
     total: tuple[str, ...] | None
     footer: tuple[str, ...]
+    # The same cells with exact numbers instead of human units, for CSV.
+    exact_rows: tuple[tuple[str, ...], ...] | None = None
+    exact_total: tuple[str, ...] | None = None
 
 
 def _layer_cells(analysis: Analysis):
@@ -46,6 +62,7 @@ def shape_table(analysis: Analysis, depth: int | None = None) -> Table:
     containers) fold into one row with their subtotals.
     """
     rows = [("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1")]
+    exact = list(rows)
     for group in _groups(analysis.layers, depth):
         last = group[-1]
         rf = last.receptive_field
@@ -55,14 +72,16 @@ def shape_table(analysis: Analysis, depth: int | None = None) -> Table:
         else:
             label = f"{last.path[depth - 1]} ({len(group)} layers)"
             number = f"{group[0].index}-{last.index}"
-        rows.append((number, label, format_shape(last.output_shape), human(sum(r.params for r in group)),
-                     human(sum(r.macs for r in group)), human(sum(r.flops for r in group)),
-                     per_axis_text(rf.size), per_axis_text(rf.jump)))
+        sums = [sum(r.params for r in group), sum(r.macs for r in group), sum(r.flops for r in group)]
+        fields = (per_axis_text(rf.size), per_axis_text(rf.jump))
+        rows.append((number, label, format_shape(last.output_shape), *map(human, sums), *fields))
+        exact.append((number, label, format_shape(last.output_shape), *map(str, sums), *fields))
     totals = analysis.totals
-    total = ("", "total", format_shape(analysis.output_shape), human(totals.params), human(totals.macs),
-             human(totals.flops), "", "")
+    figures = (totals.params, totals.macs, totals.flops)
+    total = ("", "total", format_shape(analysis.output_shape), *map(human, figures), "", "")
     columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
-    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis))
+    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis),
+                 tuple(exact), ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", ""))
 
 
 def _groups(reports, depth: int | None):
@@ -137,21 +156,27 @@ def compare_table(comparison) -> Table:
 
     timed = any(r.seconds is not None for r in comparison.results)
     standard_seconds = comparison.standard.seconds
-    rows, footer = [], []
+    rows, footer, exact = [], [], []
     for result in comparison.results:
         name = result.variant.name.replace("_", " ")
         if result.analysis is None:
             row = (name, f"not applicable: {result.variant.reason}", "", "", "", "", "", "")
             rows.append(row + (("", "") if timed else ()))
+            exact.append(rows[-1])
             continue
         totals = result.analysis.totals
         closed = "" if result.closed_form is None else f"{float(result.closed_form):.4f}"
         row = (name, describe_layers(result), human(totals.params), human(totals.macs), human(totals.flops),
                human_bytes(totals.activation_bytes), f"{float(result.ratio_macs):.4f}", closed)
+        exact_row = (name, describe_layers(result), str(totals.params), str(totals.macs), str(totals.flops),
+                     str(totals.activation_bytes), str(float(result.ratio_macs)),
+                     "" if result.closed_form is None else str(float(result.closed_form)))
         if timed:
             ratio = result.seconds / standard_seconds if standard_seconds else None
-            row += (f"{result.seconds * 1e3:.3f}", "" if ratio is None else f"{ratio:.2f}")
+            timing = (f"{result.seconds * 1e3:.3f}", "" if ratio is None else f"{ratio:.2f}")
+            row, exact_row = row + timing, exact_row + timing
         rows.append(row)
+        exact.append(exact_row)
         footer.extend(f"note ({name}): {note}" for note in result.variant.notes)
     columns = ("variant", "layers", "params", "MACs", "FLOPs", "activations", "MACs ratio", "1/C_out + 1/K")
     if timed:
@@ -162,4 +187,44 @@ def compare_table(comparison) -> Table:
     if timed:
         footer.insert(1, "times: NumPy backend, all layers of a variant; fewer MACs need not mean less time "
                          "(depthwise layers are memory-bound)")
-    return Table(columns, frozenset(columns) - {"variant", "layers"}, tuple(rows), None, tuple(footer))
+    return Table(columns, frozenset(columns) - {"variant", "layers"}, tuple(rows), None, tuple(footer), tuple(exact))
+
+
+def render_csv(table: Table) -> str:
+    """The table's header, rows and totals as CSV, with exact numbers where the
+    table has them (notes are left out).
+
+    >>> print(render_csv(Table(("a", "b"), frozenset(), (("1", "x,y"),), None, ())), end="")
+    a,b
+    1,"x,y"
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    writer.writerows(table.exact_rows if table.exact_rows is not None else table.rows)
+    total = table.exact_total if table.exact_total is not None else table.total
+    if total:
+        writer.writerow(total)
+    return buffer.getvalue()
+
+
+def render_markdown(table: Table) -> str:
+    """A GitHub-flavoured Markdown table, totals in bold, notes as a list below.
+
+    >>> print(render_markdown(Table(("a", "n"), frozenset({"n"}), (("x|y", "1"),), None, ("note",))))
+    | a | n |
+    | --- | ---: |
+    | x\\|y | 1 |
+    <BLANKLINE>
+    - note
+    """
+    def cells(row):
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+
+    lines = [cells(table.columns), "| " + " | ".join("---:" if c in table.right else "---" for c in table.columns) + " |"]
+    lines += [cells(row) for row in table.rows]
+    if table.total:
+        lines.append(cells(tuple(f"**{c}**" if c else "" for c in table.total)))
+    if table.footer:
+        lines += [""] + [f"- {line}" for line in table.footer]
+    return "\n".join(lines)
