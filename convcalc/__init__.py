@@ -10,23 +10,45 @@
 'convcalc.shape/1'
 """
 
-from .analysis import Analysis, LayerReport, Network, Totals, analyse
-from .errors import ConvcalcError, Origin, ResourceError, ShapeError, SpecError
-from .layers import (
-    Activation, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer,
-    Linear, MaxPool, Upsample, ZeroPad,
-)
-from .parsing import load_document, parse_constructor, parse_document, parse_layer, parse_shape
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+
+# The public names and the modules that define them. They load on first use,
+# so the command line starts without importing the engine it may not need.
+_EXPORTS = {
+    **dict.fromkeys(("Analysis", "LayerReport", "Network", "Totals", "analyse"), "analysis"),
+    **dict.fromkeys(("ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"), "errors"),
+    **dict.fromkeys(("Activation", "AdaptiveAvgPool", "AdaptiveMaxPool", "AvgPool", "BatchNorm", "Conv",
+                     "ConvTranspose", "Dropout", "Flatten", "Layer", "Linear", "MaxPool", "Upsample", "ZeroPad"),
+                    "layers"),
+    **dict.fromkeys(("load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape"),
+                    "parsing"),
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'convcalc' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 
-def analyse_tokens(input_shape: str, *layers: str, batch: int = 1, dtype: str = "float32") -> Analysis:
+def analyse_tokens(input_shape: str, *layers: str, batch: int = 1, dtype: str = "float32") -> "Analysis":
     """Analyse a network written as on the command line.
 
     >>> analyse_tokens("3x32x32", "conv:16,k=3,p=1", "maxpool:2").output_shape
     (16, 16, 16)
     """
+    from .analysis import Network, analyse
+    from .parsing import parse_layer, parse_shape
+
     return analyse(Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers), batch, dtype))
 
 

@@ -10,7 +10,7 @@ from .layers import Layer, Merge, Shape
 from .receptive import FieldGraph, ReceptiveField
 from .sizes import volume
 
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+from .dtypes import DTYPE_BYTES  # noqa: E402,F401 - part of this module's API
 
 
 @dataclass(frozen=True)

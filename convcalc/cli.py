@@ -11,15 +11,18 @@ import json
 import sys
 from dataclasses import replace
 from enum import IntEnum
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from . import __version__
-from .analysis import DTYPE_BYTES, Network, analyse
+from .dtypes import DTYPE_BYTES
 from .errors import ConsistencyError, ConvcalcError, ResourceError, SpecError
-from .parsing import load_document, parse_layer, parse_shape
-from .render import OutputFormat
+from .formats import OutputFormat
+
+# The engine is imported inside the commands: --help and completion never load it.
+if TYPE_CHECKING:
+    from .analysis import Network
 
 
 class ExitCode(IntEnum):
@@ -129,8 +132,11 @@ def _read_text(path: str) -> str:
         raise SpecError(f"{path!r} is not UTF-8 text", hint="give a JSON document saved as UTF-8", field="file") from None
 
 
-def _network(input_shape, layers, file, batch, dtype, preset=None) -> Network:
+def _network(input_shape, layers, file, batch, dtype, preset=None) -> "Network":
     """The network from tokens, a document or a preset, with --batch and --dtype applied."""
+    from .analysis import Network
+    from .parsing import load_document, parse_layer, parse_shape
+
     if batch is not None and batch < 1:
         raise SpecError(f"--batch must be a positive integer (got {batch})", hint="e.g. --batch 8", field="batch")
     if dtype is not None and dtype not in DTYPE_BYTES:
@@ -195,6 +201,9 @@ def _show(table, data: dict, output: OutputFormat, records: list | None = None) 
 
 def _stream(path: str, batch, dtype) -> int:
     """One document a line in, one result a line out; a bad line gives an error object."""
+    from .analysis import Network, analyse
+    from .parsing import load_document
+
     handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
     failed = False
     try:
@@ -253,6 +262,8 @@ def shape(
         input_shape = _one_input(input_shape, input_option)
         if depth is not None and depth < 1:
             raise SpecError(f"--depth must be at least 1 (got {depth})", hint="e.g. --depth 1", field="depth")
+        from .analysis import analyse
+
         analysis = analyse(_network(input_shape, layers, file, batch, dtype, preset))
     except ConvcalcError as err:
         _fail(err, OutputFormat.json if as_json else output)
@@ -308,9 +319,11 @@ class _progress:
 
     LONG_MACS = 2 * 10**9
 
-    def __init__(self, network: Network, repeat: int) -> None:
+    def __init__(self, network, repeat: int) -> None:
         self.bar = None
         if sys.stderr.isatty() and len(network.layers) > 1:
+            from .analysis import analyse
+
             try:
                 work = analyse(network).totals.macs * repeat
             except ConvcalcError:
@@ -428,6 +441,7 @@ def presets_command(
         fmt = _output(as_json, output)
     except ConvcalcError as err:
         _fail(err, None)
+    from .analysis import analyse
     from .presets import load_preset, preset_description, preset_names
     from .render import Table
     from .units import human
@@ -485,6 +499,8 @@ def _parse_ranges(texts) -> dict:
 
 
 def _input_template(text: str) -> tuple:
+    from .parsing import parse_shape
+
     if "?" not in text:
         return parse_shape(text)
     parts = text.split("x")
@@ -511,8 +527,10 @@ def solve_command(
     output: Optional[OutputFormat] = FORMAT,
 ) -> None:
     """Find the parameters (written ?) that give the shape you want, or the input sizes a network accepts."""
-    from .solve import plan_receptive_field, solve, solve_input, template_of
+    from .analysis import Network
+    from .parsing import parse_layer
     from .parsing.tokens import split_token
+    from .solve import plan_receptive_field, solve, solve_input, template_of
     from .render import Table
 
     try:

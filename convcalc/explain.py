@@ -15,7 +15,7 @@ from .layers import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, 
 from .layers.base import format_shape, per_axis
 from .receptive import FieldGraph
 from .sizes import effective_kernel
-from .units import fraction_text, per_axis_text
+from .units import per_axis_text
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 DRAW_LIMIT = 40  # largest padded size drawn per axis

@@ -26,7 +26,7 @@ from .backend import pooling as _pooling
 from .backend.transposed import convolve_transposed
 from .errors import ShapeError, SpecError
 from .layers import (
-    Activation, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Flatten, Linear, MaxPool,
+    AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Flatten, Linear, MaxPool,
     Upsample, ZeroPad,
 )
 from .layers.base import per_axis

@@ -10,21 +10,10 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from enum import Enum
 
 from .analysis import Analysis
 from .layers.base import format_shape
 from .units import human, human_bytes, per_axis_text
-
-
-class OutputFormat(str, Enum):
-    """Every way a command can print its result."""
-
-    table = "table"  # Rich on a terminal, aligned plain text otherwise
-    json = "json"  # one JSON object (the command's schema)
-    ndjson = "ndjson"  # one JSON object per layer or row
-    csv = "csv"  # the table's cells
-    markdown = "markdown"  # a table to paste into papers and READMEs
 
 
 @dataclass(frozen=True)

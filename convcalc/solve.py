@@ -11,14 +11,12 @@ through the engine itself, so only configurations PyTorch accepts remain.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from itertools import product
-
 import numpy as np
 
 from .analysis import Network, analyse
 from .errors import ConvcalcError, SpecError
 from .layers import AvgPool, Conv, ConvTranspose, MaxPool, ZeroPad
-from .layers.base import Shape, format_shape, per_axis
+from .layers.base import Shape, per_axis
 from .parsing.build import build_layer
 from .parsing.registry import canonical_key
 from .parsing.values import UNKNOWN

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convcalc.cli import app
-from convcalc.render import OutputFormat
+from convcalc.formats import OutputFormat
 
 runner = CliRunner()
 COMMANDS = {
