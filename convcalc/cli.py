@@ -8,6 +8,7 @@ the commands that execute layers.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import replace
 from enum import IntEnum
@@ -80,18 +81,39 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+def _complete_layer(incomplete: str) -> list[str]:
+    """Layer kinds for a token being typed; after KIND:, that kind's argument keys."""
+    from .parsing.registry import find_kind, token_names
+
+    if ":" not in incomplete:
+        return [name for name in token_names() if name.startswith(incomplete.lower())]
+    kind = find_kind(incomplete.split(":", 1)[0])
+    if kind is None:
+        return []
+    typed = incomplete.rsplit(",", 1)[-1].split(":")[-1]  # the argument being typed
+    done = incomplete[: len(incomplete) - len(typed)]
+    return [f"{done}{key}=" for key in kind.fields if key.startswith(typed)]
+
+
+def _complete_preset(incomplete: str) -> list[str]:
+    from .presets import preset_names
+
+    return [name for name in preset_names() if name.startswith(incomplete)]
+
+
 # The network a command works on is given the same way everywhere.
 INPUT = typer.Argument(
     None, metavar="INPUT", help="Input shape, channels first without the batch: 3x224x224, 64x16000, 16x8x56x56."
 )
 LAYERS = typer.Argument(
-    None, metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2."
+    None, metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2.",
+    autocompletion=_complete_layer,
 )
 FILE = typer.Option(None, "--file", "-f", help="Read a JSON network document (- for stdin).")
 BATCH = typer.Option(None, "--batch", "-b", help="Batch size [default: 1, or the document's].")
 INPUT_OPTION = typer.Option(None, "--input", "-i", help="The input shape, as INPUT (needed for print(model) text).")
 PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc presets); INPUT, if given, replaces "
-                                              "its input shape.")
+                                              "its input shape.", autocompletion=_complete_preset)
 JSON = typer.Option(False, "--json", help="Print the JSON object (shorthand for --format json).")
 FORMAT = typer.Option(None, "--format", help="table (the default), json, ndjson (an object per row), csv or markdown.",
                       case_sensitive=False)
@@ -348,7 +370,35 @@ class _progress:
 
 def run_app() -> None:
     """Entry point of the console script."""
-    app()
+    if "_CONVCALC_COMPLETE" in os.environ:  # a shell asking for completions: only then load that machinery
+        from typer._completion_classes import completion_init
+
+        completion_init()
+    app(prog_name="convcalc")
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@app.command("completion")
+def completion_command(
+    shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish."),
+) -> None:
+    """Print the shell completion script (the files in completions/ are this output).
+
+    Example: convcalc completion bash > ~/.local/share/bash-completion/completions/convcalc
+    """
+    if shell not in SHELLS:
+        _fail(SpecError(f"no completion for shell {shell!r}", hint=f"use one of {', '.join(SHELLS)}", field="shell"),
+              None)
+    print(completion_script(shell), end="")
+
+
+def completion_script(shell: str) -> str:
+    """The completion script for ``shell``, as Typer writes it for this program."""
+    from typer._completion_shared import get_completion_script
+
+    return get_completion_script(prog_name="convcalc", complete_var="_CONVCALC_COMPLETE", shell=shell).rstrip() + "\n"
 
 
 # The options that spell out a convolution, and the arguments they stand for.

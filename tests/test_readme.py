@@ -100,3 +100,30 @@ def test_explain_examples_in_the_readme():
         assert result.exit_code == 0 and result.stdout == shown, command
     for command in re.findall(r"`(convcalc explain [^`]+)`", README):
         assert _run(command).exit_code == 0, command
+
+
+def test_every_command_and_option_is_in_the_readme():
+    import typer.main
+
+    from convcalc.cli import app
+
+    group = typer.main.get_command(app)
+    missing = []
+    for name, command in group.commands.items():
+        if f"convcalc {name}" not in README:
+            missing.append(f"convcalc {name}")
+        for param in command.params:
+            for option in [*param.opts, *param.secondary_opts]:
+                if option.startswith("--") and option not in ("--help",) and option not in README:
+                    missing.append(f"{name} {option}")
+    assert not missing, missing
+
+
+def test_every_command_help_has_an_example():
+    import typer.main
+
+    from convcalc.cli import app
+
+    for name in typer.main.get_command(app).commands:
+        result = CliRunner().invoke(app, [name, "--help"])
+        assert result.exit_code == 0 and f"convcalc {name}" in result.stdout, name

@@ -1,0 +1,42 @@
+"""Shell completion: the committed scripts are what the program generates, and
+completing offers commands, options, layer kinds and presets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc.cli import app, completion_script
+
+ROOT = Path(__file__).parent.parent
+FILES = {"bash": "completions/bash/convcalc", "zsh": "completions/zsh/_convcalc", "fish": "completions/fish/convcalc.fish"}
+
+
+@pytest.mark.parametrize("shell", sorted(FILES))
+def test_committed_scripts_match_the_program(shell):
+    committed = (ROOT / FILES[shell]).read_text()
+    assert committed == completion_script(shell), f"regenerate: python -m convcalc completion {shell} > {FILES[shell]}"
+    assert CliRunner().invoke(app, ["completion", shell]).stdout == committed
+
+
+def complete(words: str) -> list[str]:
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword), "_CONVCALC_COMPLETE": "complete_bash"}
+    result = subprocess.run([sys.executable, "-m", "convcalc"], env=env, capture_output=True, text=True)
+    return result.stdout.split()
+
+
+def test_completes_commands_options_kinds_and_presets():
+    assert {"shape", "run", "compare", "solve", "explain", "presets", "completion"} <= set(complete("convcalc "))
+    assert "--preset" in complete("convcalc shape --pr")
+    assert {"maxpool", "maxpool2d"} <= set(complete("convcalc shape 3x8x8 maxp"))
+    assert "conv:64,kernel_size=" in complete("convcalc shape 3x8x8 conv:64,ker")
+    assert complete("convcalc shape --preset resnet") == ["resnet18", "resnet50"]
+
+
+def test_unknown_shell():
+    result = CliRunner().invoke(app, ["completion", "tcsh"])
+    assert result.exit_code == 2 and "use one of bash, zsh, fish" in result.stderr
