@@ -127,3 +127,19 @@ def test_every_command_help_has_an_example():
     for name in typer.main.get_command(app).commands:
         result = CliRunner().invoke(app, [name, "--help"])
         assert result.exit_code == 0 and f"convcalc {name}" in result.stdout, name
+
+
+def test_every_command_line_in_the_readme_runs():
+    inside, lines = False, []
+    for line in README.splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif inside:
+            lines.append(line)
+    commands = [line.split("  #")[0].split("  (")[0].strip() for line in lines
+                if line.startswith("convcalc ") and not any(c in line for c in "<>|")
+                and not any(word in line for word in ("INPUT", "FILE", "LAYER"))]
+    assert len(commands) >= 8
+    for command in commands:
+        result = _run(command)
+        assert result.exit_code == 0, (command, result.stderr)
