@@ -2,8 +2,8 @@
 
 >>> "resnet18" in preset_names()
 True
->>> load_preset("resnet18").totals_check if False else load_preset("resnet18").input_shape
-(3, 224, 224)
+>>> load_preset("resnet18").input_shape, load_preset("resnet18", (3, 320, 320)).input_shape
+((3, 224, 224), (3, 320, 320))
 """
 
 from __future__ import annotations
