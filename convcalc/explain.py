@@ -163,14 +163,32 @@ def overlap_counts(layer: ConvTranspose, sizes) -> list:
     return counts[crop].tolist()
 
 
-def _overlap_drawing(layer, shape) -> list[str]:
+def landing(layer: ConvTranspose, sizes, position) -> set:
+    """The output positions (padding cropped) that input ``position`` of a transposed
+    convolution writes: input i reaches output i*s - p + t*d for every tap t."""
+    rank = len(sizes)
+    kernel, stride, padding, dilation = (per_axis(getattr(layer, n), rank, n)
+                                         for n in ("kernel_size", "stride", "padding", "dilation"))
+    out = layer.infer((layer.in_channels or 1, *sizes)).output_shape[1:]
+    reached = {tuple(i * s - p + t * d for i, s, p, t, d in zip(position, stride, padding, tap, dilation))
+               for tap in product(*(range(k) for k in kernel))}
+    return {q for q in reached if all(0 <= v < n for v, n in zip(q, out))}
+
+
+def _overlap_drawing(layer, shape, at=None) -> list[str]:
     if not isinstance(layer, ConvTranspose) or len(shape) - 1 not in (1, 2):
         return []
     counts = overlap_counts(layer, shape[1:])
     rows = counts if len(shape) == 3 else [counts]
     if len(rows) > DRAW_LIMIT or len(rows[0]) > DRAW_LIMIT:
         return []
-    lines = ["overlap: how many input x kernel products each output sums"]
+    position = _position(at, len(shape) - 1)
+    marks = landing(layer, shape[1:], position)
+    lines = [f"input {','.join(map(str, position))} lands on (#), in the output:"]
+    for r, row in enumerate(rows):
+        lines.append("  " + " ".join("#" if ((r, c) if len(shape) == 3 else (c,)) in marks else "o"
+                                     for c in range(len(row))))
+    lines.append("overlap: how many input x kernel products each output sums")
     lines += ["  " + " ".join(str(v) for v in row) for row in rows]
     # Borders always sum fewer products; the checkerboard is an uneven interior,
     # away from the first and last d(k-1) positions of every axis.
@@ -253,7 +271,7 @@ def explain(network, *, at=None) -> list[str]:
         body = _size_lines(layer, shape, report.output_shape) + _cost_lines(layer, report, network.batch)
         start = previous if previous is not None else _input_field(len(shape) - 1)
         body.append(_field_line(start, report.receptive_field))
-        body += _window_drawing(layer, shape, at) + _overlap_drawing(layer, shape) + _modes_1d(layer, shape)
+        body += _window_drawing(layer, shape, at) + _overlap_drawing(layer, shape, at) + _modes_1d(layer, shape)
         body += [f"note: {note}" for note in report.notes]
         lines += body
         lines.append("")

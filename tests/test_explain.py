@@ -124,3 +124,21 @@ def test_cli():
     assert bad.exit_code == 2 and "--at 'x,y' is not an output position" in bad.stderr
     many = runner.invoke(app, ["explain", "3x4x4", "conv:1,k=3", "--matrix"])
     assert many.exit_code == 2 and "single-channel" in many.stderr
+
+
+def test_where_an_input_lands_in_a_transposed_convolution():
+    from convcalc.explain import landing
+
+    layer = parse_layer("convT:1,k=3,s=2,p=1")
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 1] = 1.0  # one input; the backend shows where it lands
+    y = F.conv_transpose(x, np.ones((1, 1, 3, 3)), None, 2, 1)
+    written = {tuple(p) for p in np.argwhere(y[0, 0] != 0)}
+    assert landing(layer, (3, 3), (1, 1)) == written
+    corner = np.zeros((1, 1, 3, 3))
+    corner[0, 0, 0, 0] = 1.0  # its taps reach into the cropped padding too
+    y = F.conv_transpose(corner, np.ones((1, 1, 3, 3)), None, 2, 1)
+    assert landing(layer, (3, 3), (0, 0)) == {tuple(p) for p in np.argwhere(y[0, 0] != 0)}
+    lines = lines_for("1x3x3", "convT:1,k=3,s=2,p=1", at=(1, 1))
+    start = lines.index("input 1,1 lands on (#), in the output:")
+    assert lines[start + 2] == "  o # # # o"
