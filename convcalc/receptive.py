@@ -273,16 +273,3 @@ class FieldGraph:
             varies.append(len(extents) > 1 or len(found) < len(fields) or not placed)
         return ReceptiveField(tuple(sizes), tuple(jumps), tuple(centres), tuple(varies))
 
-
-def measure(chains, out_sizes) -> ReceptiveField:
-    """The receptive field at the end of one chain of windows per input axis.
-
-    >>> measure([[Sliding(3, 1, 0), Sliding(3, 1, 0)]], [5])
-    ReceptiveField(size=(5,), jump=(Fraction(1, 1),), centre=(Fraction(2, 1),), varies=(False,))
-    """
-    graph = FieldGraph(len(chains))
-    node = 0
-    for depth in range(max((len(c) for c in chains), default=0)):
-        windows = tuple(chain[depth] if depth < len(chain) else IDENTITY for chain in chains)
-        node = graph.add((node,), windows)
-    return graph.measure(node, out_sizes)

@@ -3,7 +3,7 @@ and the figures it produces there."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from ..errors import Origin, ShapeError, SpecError
 from ..receptive import Adaptive, Global, Nearest, Scatter, Shift, Sliding
@@ -49,14 +49,6 @@ class Layer:
 
     def infer(self, shape: Shape) -> Figures:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """The PyTorch argument names this spec accepts."""
-        return tuple(f.name for f in fields(cls) if f.name not in WIRING and not f.metadata.get("internal"))
-
-
-WIRING = ("origin", "name", "inputs", "path", "remark")
 
 
 def spatial_rank(shape: Shape, type_name: str, rank: int | None, *, minimum: int = 1) -> int:
