@@ -14,18 +14,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .analysis import Analysis
+    from .engine.analysis import Analysis
 
 # The public names and the modules that define them. They load on first use,
 # so the command line starts without importing the engine it may not need.
 _EXPORTS = {
-    **dict.fromkeys(("Analysis", "LayerReport", "Network", "Totals", "analyse"), "analysis"),
-    **dict.fromkeys(("ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"), "errors"),
+    **dict.fromkeys(("Analysis", "LayerReport", "Network", "Totals", "analyse"), "engine.analysis"),
+    **dict.fromkeys(("ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"), "engine.errors"),
     **dict.fromkeys(("Activation", "AdaptiveAvgPool", "AdaptiveMaxPool", "AvgPool", "BatchNorm", "Conv",
                      "ConvTranspose", "Dropout", "Flatten", "Layer", "Linear", "MaxPool", "Upsample", "ZeroPad"),
-                    "layers"),
+                    "engine.layers"),
     **dict.fromkeys(("load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape"),
-                    "parsing"),
+                    "readers"),
 }
 
 
@@ -46,8 +46,8 @@ def analyse_tokens(input_shape: str, *layers: str, batch: int = 1, dtype: str = 
     >>> analyse_tokens("3x32x32", "conv:16,k=3,p=1", "maxpool:2").output_shape
     (16, 16, 16)
     """
-    from .analysis import Network, analyse
-    from .parsing import parse_layer, parse_shape
+    from .engine.analysis import Network, analyse
+    from .readers import parse_layer, parse_shape
 
     return analyse(Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers), batch, dtype))
 

@@ -20,17 +20,26 @@ from functools import lru_cache
 
 import numpy as np
 
+from .backend import pooling as _pooling
 from .backend.convolution import convolve
 from .backend.memory import memory_limit, release_scratch, set_memory_limit
-from .backend import pooling as _pooling
 from .backend.transposed import convolve_transposed
-from .errors import ShapeError, SpecError
-from .layers import (
-    AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Flatten, Linear, MaxPool,
-    Upsample, ZeroPad,
+from .engine.errors import ShapeError, SpecError
+from .engine.layers import (
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    AvgPool,
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Flatten,
+    Linear,
+    MaxPool,
+    Upsample,
+    ZeroPad,
 )
-from .layers.base import per_axis
-from .parsing.values import coerce
+from .engine.layers.base import per_axis
+from .readers.values import coerce
 
 FLOAT_TYPES = (np.float32, np.float64)
 _NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}

@@ -87,7 +87,8 @@ def test_rich_table_on_a_terminal(monkeypatch):
     from rich.console import Console
 
     from convcalc import analyse_tokens
-    from convcalc.render import render_rich, shape_table
+    from convcalc.output.render import render_rich
+    from convcalc.output.reports import shape_table
 
     buffer = io.StringIO()
     render_rich(shape_table(analyse_tokens("3x32x32", "conv:16,k=3,p=1")), Console(file=buffer, width=120, no_color=True))

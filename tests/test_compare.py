@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from convcalc import Conv, Network, analyse
 from convcalc.cli import app
-from convcalc.compare import VARIANTS, compare
+from convcalc.verbs.compare import VARIANTS, compare
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import convcalc.functional as F
 from convcalc import Network, parse_layer, parse_shape
 from convcalc.cli import app
-from convcalc.explain import convolution_matrix, explain, overlap_counts
+from convcalc.verbs.explain import convolution_matrix, explain, overlap_counts
 
 runner = CliRunner()
 
@@ -127,7 +127,7 @@ def test_cli():
 
 
 def test_where_an_input_lands_in_a_transposed_convolution():
-    from convcalc.explain import landing
+    from convcalc.verbs.explain import landing
 
     layer = parse_layer("convT:1,k=3,s=2,p=1")
     x = np.zeros((1, 1, 3, 3))

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convcalc.cli import app
-from convcalc.formats import OutputFormat
+from convcalc.output.formats import OutputFormat
 
 runner = CliRunner()
 COMMANDS = {
@@ -59,3 +59,12 @@ def test_csv_has_exact_numbers():
 def test_ndjson_is_one_object_per_layer():
     lines = runner.invoke(app, ["shape", "3x8x8", "conv:4,k=3", "relu", "gap", "--format", "ndjson"]).stdout
     assert [json.loads(line)["type"] for line in lines.splitlines()] == ["Conv2d", "ReLU", "AdaptiveAvgPool2d"]
+
+
+def test_every_command_with_a_format_option_is_in_the_loop():
+    import typer
+
+    group = typer.main.get_command(app)
+    with_format = {name for name, command in group.commands.items()
+                   if any("--format" in getattr(param, "opts", ()) for param in command.params)}
+    assert with_format == set(COMMANDS), "add the new command to COMMANDS above"

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import convcalc.functional as F
 from convcalc import ConvcalcError, ResourceError, ShapeError
-from convcalc.layers import Conv
+from convcalc.engine.layers import Conv
 
 from .loops import conv_loop, conv_transpose_loop, pool_loop
 
@@ -172,7 +172,7 @@ def test_dtype_is_kept(dtype):
 
 
 def test_activations_cover_every_kind_the_engine_knows():
-    from convcalc.layers import ACTIVATION_FLOPS
+    from convcalc.engine.layers import ACTIVATION_FLOPS
 
     assert set(F.ACTIVATIONS) == set(ACTIVATION_FLOPS)
 

@@ -86,13 +86,13 @@ def test_unknown_module_in_printed_text():
 
 def test_depth_folds_blocks_with_subtotals():
     from convcalc.presets import load_preset
-    from convcalc.render import shape_table
+    from convcalc.output.reports import shape_table
 
     analysis = analyse(load_preset("resnet18"))
     rows = {row[1]: row for row in shape_table(analysis, depth=1).rows}
     assert rows["layer2.0 (9 layers)"][0] == "19-27"
     block = [r for r in analysis.layers if r.path[:1] == ("layer2.0",)]
-    from convcalc.units import human
+    from convcalc.engine.units import human
 
     assert rows["layer2.0 (9 layers)"][3] == human(sum(r.params for r in block))
     result = runner.invoke(app, ["shape", "--preset", "resnet18", "--depth", "1"])

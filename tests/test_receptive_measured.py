@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc import ConvcalcError, Network, analyse, parse_layer, parse_shape
-from convcalc.execute import prepare_layer
+from convcalc.verbs.execute import prepare_layer
 
 layer_tokens = st.one_of(
     st.builds("conv:1,k={},s={},p={},d={}".format, st.integers(1, 4), st.integers(1, 2), st.integers(0, 2),

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import convcalc.execute as execute_module
+import convcalc.verbs.execute as execute_module
 from convcalc import Network, parse_layer, parse_shape
 from convcalc.cli import app
-from convcalc.execute import execute
+from convcalc.verbs.execute import execute
 
 runner = CliRunner()
 NET = ["3x32x32", "conv:8,k=3,p=1,bias=false", "bn", "relu", "maxpool:2", "convT:4,k=4,s=2,p=1", "gap", "flatten",
@@ -84,7 +84,7 @@ def test_a_disagreement_with_the_analysis_is_reported_as_a_bug(monkeypatch):
 
 
 def test_every_layer_kind_can_run():
-    from convcalc.parsing.registry import KINDS
+    from convcalc.readers.registry import KINDS
 
     assert {kind.build.func if hasattr(kind.build, "func") else kind.build for kind in KINDS.values()} <= set(
         execute_module.PREPARERS)

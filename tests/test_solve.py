@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from convcalc import ConvcalcError, Network, analyse, parse_layer
 from convcalc.cli import app
-from convcalc.parsing.tokens import split_token
+from convcalc.readers.tokens import split_token
 from convcalc.presets import load_preset
-from convcalc.solve import plan_receptive_field, solve, solve_input, template_of
+from convcalc.verbs.solve import plan_receptive_field, solve, solve_input, template_of
 
 runner = CliRunner()
 SHORT = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "output_padding": "op"}

@@ -14,7 +14,7 @@ from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from convcalc import AvgPool, ConvcalcError, ConvTranspose, MaxPool, parse_layer  # noqa: E402
-from convcalc.layers import Conv  # noqa: E402
+from convcalc.engine.layers import Conv  # noqa: E402
 
 warnings.filterwarnings("ignore")
 torch.set_num_threads(1)

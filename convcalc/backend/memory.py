@@ -8,8 +8,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import ResourceError
-from ..units import human_bytes
+from ..engine.errors import ResourceError
+from ..engine.units import human_bytes
 
 # A tile buffer of about this size keeps the copied columns cache-friendly
 # while giving the matrix multiply enough columns to run at full speed.

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from importlib import resources
 
-from ..analysis import Network
-from ..errors import SpecError
+from ..engine.analysis import Network
+from ..engine.errors import SpecError
 
 
 def preset_names() -> list[str]:
@@ -37,7 +37,7 @@ def preset_description(name: str) -> str:
 
 def load_preset(name: str, input_shape: tuple[int, ...] | None = None) -> Network:
     """A preset as a Network, optionally on another input shape."""
-    from ..parsing import load_document
+    from ..readers import load_document
 
     network = load_document(preset_text(name))
     return network if input_shape is None else replace(network, input_shape=tuple(input_shape))

@@ -1,4 +1,5 @@
-"""Reading layers and networks from shell tokens, PyTorch constructor text and JSON."""
+"""Readers: every source of layers and networks (shell tokens, constructor text, JSON and YAML
+documents with blocks, print(model) text) turned into the same immutable ``Network``."""
 
 from .constructor import parse_constructor
 from .document import load_document, parse_document, parse_layer_object

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from ..errors import ShapeError
 from ..receptive import IDENTITY, Adaptive, Sliding
 from ..sizes import adaptive_bins, pool_output_size, volume
-from .base import Figures, Layer, Shape, format_shape, format_tuple, per_axis, require_at_least, short, spatial_rank
+from .base import (
+    Figures,
+    Layer,
+    Shape,
+    format_shape,
+    format_tuple,
+    per_axis,
+    require_at_least,
+    short,
+    spatial_rank,
+)
 
 INTERNAL = {"internal": True}
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from .dtypes import DTYPE_BYTES  # noqa: E402,F401 - part of this module's API
 from .errors import ConvcalcError, SpecError
 from .layers import Layer, Merge, Shape
 from .receptive import FieldGraph, ReceptiveField
 from .sizes import volume
-
-from .dtypes import DTYPE_BYTES  # noqa: E402,F401 - part of this module's API
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
     field for anything PyTorch would refuse. ``receptive_fields=False`` skips
     them (reported as zero) when only shapes and costs matter, as in searches.
 
-    >>> from convcalc.layers import Conv, MaxPool
+    >>> from convcalc.engine.layers import Conv, MaxPool
     >>> net = Network((3, 224, 224), (Conv(64, 7, stride=2, padding=3), MaxPool(3, stride=2, padding=1)))
     >>> result = analyse(net)
     >>> result.output_shape, result.totals.params

@@ -19,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from .analysis import Analysis, Network, analyse
-from .errors import ShapeError, SpecError
-from .layers import Conv, Layer, Shape
-from .layers.base import per_axis, spatial_rank
-from .sizes import volume
+from ..engine.analysis import Analysis, Network, analyse
+from ..engine.errors import ShapeError, SpecError
+from ..engine.layers import Conv, Layer, Shape
+from ..engine.layers.base import per_axis, spatial_rank
+from ..engine.schema import analysis_to_dict, encode_fraction
+from ..engine.sizes import volume
 
 VARIANTS = ("standard", "depthwise_separable", "grouped", "spatially_separable", "flattened", "shufflenet_unit")
 COMPARE_SCHEMA = "convcalc.compare/1"
@@ -69,8 +70,6 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """The ``convcalc.compare/1`` JSON object (see the README)."""
-        from .schema import comparison_to_dict
-
         return comparison_to_dict(self)
 
 
@@ -222,3 +221,44 @@ def describe_layers(result: VariantResult) -> str:
 
 __all__ = ["COMPARE_SCHEMA", "Comparison", "VARIANTS", "Variant", "VariantResult", "build_variants", "compare",
            "default_groups", "describe_layers", "time_variants"]
+
+
+def comparison_to_dict(comparison) -> dict:
+    """The ``convcalc.compare/1`` object: the standard layer and every variant."""
+    standard = comparison.standard.analysis
+    variants = []
+    for result in comparison.results:
+        variant = result.variant
+        entry: dict = {"name": variant.name, "applicable": variant.applicable}
+        if not variant.applicable:
+            entry.update({"reason": variant.reason, "layers": [], "params": None, "macs": None, "flops": None,
+                          "activation_bytes": None, "ratio_macs": None})
+        else:
+            totals = result.analysis.totals
+            entry.update({
+                "summary": describe_layers(result),
+                "layers": analysis_to_dict(result.analysis)["layers"],
+                "params": totals.params,
+                "macs": totals.macs,
+                "flops": totals.flops,
+                "activation_bytes": totals.activation_bytes,
+                "ratio_macs": None if result.ratio_macs is None else float(result.ratio_macs),
+                "ratio_macs_exact": encode_fraction(result.ratio_macs),
+            })
+            if result.closed_form is not None:
+                entry["closed_form_ratio"] = float(result.closed_form)
+                entry["closed_form_ratio_exact"] = encode_fraction(result.closed_form)
+        entry["notes"] = list(variant.notes)
+        if result.seconds is not None:
+            entry["run"] = {"seconds": result.seconds,
+                            "ratio": result.seconds / comparison.standard.seconds if comparison.standard.seconds else None}
+        variants.append(entry)
+    return {
+        "schema": COMPARE_SCHEMA,
+        "input_shape": list(comparison.input_shape),
+        "output_shape": list(standard.output_shape),
+        "batch": standard.network.batch,
+        "dtype": standard.network.dtype,
+        "bias": comparison.layer.bias,
+        "variants": variants,
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 
-from ..errors import Origin, SpecError
+from ..engine.errors import Origin, SpecError
 from .build import build_layer, lookup_kind
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import SpecError
+from ..engine.errors import SpecError
 
 _INT = re.compile(r"[+-]?\d+")
 _TUPLE = re.compile(r"(?:[+-]?\d+|none|\?)(?:x(?:[+-]?\d+|none|\?))+", re.IGNORECASE)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import SpecError
+from ..engine.errors import SpecError
 
 _REFERENCE = re.compile(r"\$([A-Za-z_]\w*)(?:\s*([*/])\s*(\d+))?")
 _MAX_DEPTH = 16

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
-from ..layers import (
+from ..engine.layers import (
     ACTIVATION_FLOPS,
     Activation,
-    Add,
-    Concat,
     AdaptiveAvgPool,
     AdaptiveMaxPool,
+    Add,
     AvgPool,
     BatchNorm,
+    Concat,
     Conv,
     ConvTranspose,
     Dropout,

@@ -4,7 +4,7 @@ in JSON or YAML.
 Each layer is an object with a ``type`` (a PyTorch class name, any case, or
 a short name) and PyTorch's argument names, plus optionally a ``name`` and
 ``from`` (the layers it reads). Unknown keys are errors. ``blocks`` are
-described in ``convcalc.parsing.blocks``.
+described in ``convcalc.readers.blocks``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from ..analysis import DTYPE_BYTES, Network
-from ..errors import Origin, SpecError
+from ..engine.analysis import DTYPE_BYTES, Network
+from ..engine.errors import Origin, SpecError
 from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key

@@ -6,8 +6,24 @@ from dataclasses import dataclass, field
 
 from ..errors import ShapeError, SpecError
 from ..receptive import Scatter, Sliding
-from ..sizes import conv_output_size, effective_kernel, same_padding, transposed_output_size, volume
-from .base import Figures, Layer, Shape, format_shape, format_tuple, per_axis, require_at_least, short, spatial_rank
+from ..sizes import (
+    conv_output_size,
+    effective_kernel,
+    same_padding,
+    transposed_output_size,
+    volume,
+)
+from .base import (
+    Figures,
+    Layer,
+    Shape,
+    format_shape,
+    format_tuple,
+    per_axis,
+    require_at_least,
+    short,
+    spatial_rank,
+)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 INTERNAL = {"internal": True}

@@ -10,12 +10,21 @@ from __future__ import annotations
 from itertools import product
 from math import prod
 
-from .analysis import Analysis, analyse
-from .layers import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Linear, MaxPool
-from .layers.base import format_shape, per_axis
-from .receptive import FieldGraph
-from .sizes import effective_kernel
-from .units import per_axis_text
+from ..engine.analysis import Analysis, analyse
+from ..engine.layers import (
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    AvgPool,
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Linear,
+    MaxPool,
+)
+from ..engine.layers.base import format_shape, per_axis
+from ..engine.receptive import FieldGraph
+from ..engine.sizes import effective_kernel
+from ..engine.units import per_axis_text
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 DRAW_LIMIT = 40  # largest padded size drawn per axis
@@ -283,7 +292,7 @@ def explain(network, *, at=None) -> list[str]:
 def _input_field(rank: int):
     from fractions import Fraction
 
-    from .receptive import ReceptiveField
+    from ..engine.receptive import ReceptiveField
 
     return ReceptiveField((1,) * rank, (Fraction(1),) * rank, (Fraction(0),) * rank, (False,) * rank)
 
@@ -322,7 +331,7 @@ def convolution_matrix(layer: Conv, sizes) -> list[list[int]]:
 
 def matrix_lines(layer, shape) -> list[str]:
     """The matrix and its transpose, drawn; or why it is not drawn."""
-    from .errors import SpecError
+    from ..engine.errors import SpecError
 
     if not isinstance(layer, Conv) or shape[0] != 1 or layer.out_channels != 1 or layer.padding_mode != "zeros":
         raise SpecError("--matrix draws a single-channel convolution with zero padding",

@@ -15,15 +15,36 @@ from math import prod, sqrt
 
 import numpy as np
 
-from . import functional as F
-from .analysis import INPUT, Analysis, Network, analyse, dependency_order, resolve_sources
-from .backend.memory import check_memory
-from .errors import ConsistencyError, ConvcalcError, SpecError
-from .layers import (
-    Activation, Add, Concat, AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer,
-    Linear, MaxPool, Upsample, ZeroPad,
+from .. import functional as F
+from ..backend.memory import check_memory
+from ..engine.analysis import (
+    INPUT,
+    Analysis,
+    Network,
+    analyse,
+    dependency_order,
+    resolve_sources,
 )
-from .layers.base import format_shape, per_axis
+from ..engine.errors import ConsistencyError, ConvcalcError, SpecError
+from ..engine.layers import (
+    Activation,
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    Add,
+    AvgPool,
+    BatchNorm,
+    Concat,
+    Conv,
+    ConvTranspose,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    MaxPool,
+    Upsample,
+    ZeroPad,
+)
+from ..engine.layers.base import format_shape, per_axis
 
 RUN_DTYPES = ("float32", "float64")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
-from ..errors import Origin, SpecError
+from ..engine.errors import Origin, SpecError
 from .build import build_layer, lookup_kind
-from .registry import canonical_key
 from .constructor import parse_constructor
+from .registry import canonical_key
 from .values import read_text_value
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

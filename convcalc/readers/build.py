@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 
-from ..errors import Origin, SpecError
+from ..engine.errors import Origin, SpecError
 from .registry import KINDS, Kind, canonical_key, find_kind, token_names
 
 SHORT_NAMES = dict.fromkeys(kind.name for kind in KINDS.values() if kind.rank is None)

@@ -11,16 +11,22 @@ through the engine itself, so only configurations PyTorch accepts remain.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
 import numpy as np
 
-from .analysis import Network, analyse
-from .errors import ConvcalcError, SpecError
-from .layers import AvgPool, Conv, ConvTranspose, MaxPool, ZeroPad
-from .layers.base import Shape, per_axis
-from .parsing.build import build_layer
-from .parsing.registry import canonical_key
-from .parsing.values import UNKNOWN
-from .sizes import conv_output_size, pool_output_size, same_padding, transposed_output_size
+from ..engine.analysis import Network, analyse
+from ..engine.errors import ConvcalcError, SpecError
+from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool, ZeroPad
+from ..engine.layers.base import Shape, per_axis
+from ..engine.sizes import (
+    conv_output_size,
+    pool_output_size,
+    same_padding,
+    transposed_output_size,
+)
+from ..readers.build import build_layer
+from ..readers.registry import canonical_key
+from ..readers.values import UNKNOWN
 
 SOLVE_SCHEMA = "convcalc.solve/1"
 # What ? may stand for, and where the search looks by default (--range changes it).
@@ -198,7 +204,7 @@ def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | 
     """Every assignment of the unknowns that takes ``input_shape`` to ``target``
     (None in the target matches any size; a target of None, any shape).
 
-    >>> from convcalc.parsing.tokens import split_token
+    >>> from convcalc.readers.tokens import split_token
     >>> t = template_of(*split_token("conv:64,k=7,s=2,p=?"))
     >>> [s.values for s in solve((3, 224, 224), [t], (64, 112, 112)).solutions]
     [{'padding': 3}]
@@ -363,7 +369,7 @@ def plan_receptive_field(input_shape: Shape, template: Template, target: int, li
     """Repeat a layer until its receptive field reaches ``target`` on every axis. With
     ``d=?``, dilations double (1, 2, 4, ...): the classic schedule that grows it fastest.
 
-    >>> from convcalc.parsing.tokens import split_token
+    >>> from convcalc.readers.tokens import split_token
     >>> plan = plan_receptive_field((1, 64, 64), template_of(*split_token("conv:1,k=3,p=same")), 9)
     >>> len(plan.layers), plan.size
     (4, (9, 9))

@@ -1,0 +1,87 @@
+"""What every command does alike: build the network it is given, pick the output format, report errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import typer
+
+from ..engine.dtypes import DTYPE_BYTES
+from ..engine.errors import ConsistencyError, ConvcalcError, ResourceError, SpecError
+from ..output.formats import OutputFormat
+from .app import ExitCode
+
+# The engine is imported inside the functions: --help and completion never load it.
+if TYPE_CHECKING:
+    from ..engine.analysis import Network
+
+
+def fail(err: ConvcalcError, output) -> None:
+    print(err.format(), file=sys.stderr)
+    if output in (True, OutputFormat.json, OutputFormat.ndjson):
+        print(json.dumps({"error": err.to_dict()}))
+    refused = isinstance(err, (ResourceError, ConsistencyError))
+    raise typer.Exit(int(ExitCode.REFUSED if refused else ExitCode.USAGE))
+
+
+def read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as err:
+        raise SpecError(
+            f"cannot read {path!r}: {err.strerror}", hint="check the path, or give - to read stdin", field="file"
+        ) from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path!r} is not UTF-8 text", hint="give a JSON document saved as UTF-8", field="file") from None
+
+
+def network_from(input_shape, layers, file, batch, dtype, preset=None) -> "Network":
+    """The network from tokens, a document or a preset, with --batch and --dtype applied."""
+    from ..engine.analysis import Network
+    from ..readers import load_document, parse_layer, parse_shape
+
+    if batch is not None and batch < 1:
+        raise SpecError(f"--batch must be a positive integer (got {batch})", hint="e.g. --batch 8", field="batch")
+    if dtype is not None and dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown --dtype {dtype!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}", field="dtype")
+    if preset is not None or file is not None:
+        if layers or (preset is not None and file is not None):
+            raise SpecError(
+                "give the layers one way: tokens, -f FILE or --preset NAME",
+                hint="drop the layer tokens (INPUT alone replaces the input shape)", field="file")
+        given = None if input_shape is None else parse_shape(input_shape)
+        if preset is not None:
+            from ..presets import load_preset
+
+            network = load_preset(preset)
+        else:
+            network = load_document(read_text(file), given)
+        shape = network.input_shape if given is None else given
+        return replace(network, input_shape=shape, batch=batch or network.batch, dtype=dtype or network.dtype)
+    if input_shape is None:
+        raise SpecError(
+            "missing the input shape",
+            hint="e.g. convcalc shape 3x224x224 conv:64,k=3,p=1 (or -f net.json, or --preset resnet18)",
+            field="input",
+        )
+    return Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers or ()), batch or 1, dtype or "float32")
+
+
+def one_input(positional: str | None, option: str | None) -> str | None:
+    if positional is not None and option is not None:
+        raise SpecError("the input shape is given twice (INPUT and --input)", hint="give it once", field="input")
+    return positional if option is None else option
+
+
+def output_format(as_json: bool, output: OutputFormat | None) -> OutputFormat:
+    """The format asked for: --format, or --json, or the table."""
+    if as_json and output not in (None, OutputFormat.json):
+        raise SpecError(f"--json and --format {output.value} ask for two formats", hint="give one of them",
+                        field="format")
+    return OutputFormat.json if as_json else (output or OutputFormat.table)

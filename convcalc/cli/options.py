@@ -1,0 +1,44 @@
+"""The arguments and options every command shares, defined once, with their completions."""
+
+from __future__ import annotations
+
+import typer
+
+
+def _complete_layer(incomplete: str) -> list[str]:
+    """Layer kinds for a token being typed; after KIND:, that kind's argument keys."""
+    from ..readers.registry import find_kind, token_names
+
+    if ":" not in incomplete:
+        return [name for name in token_names() if name.startswith(incomplete.lower())]
+    kind = find_kind(incomplete.split(":", 1)[0])
+    if kind is None:
+        return []
+    typed = incomplete.rsplit(",", 1)[-1].split(":")[-1]  # the argument being typed
+    done = incomplete[: len(incomplete) - len(typed)]
+    return [f"{done}{key}=" for key in kind.fields if key.startswith(typed)]
+
+
+def _complete_preset(incomplete: str) -> list[str]:
+    from ..presets import preset_names
+
+    return [name for name in preset_names() if name.startswith(incomplete)]
+
+
+
+# The network a command works on is given the same way everywhere.
+INPUT = typer.Argument(
+    None, metavar="INPUT", help="Input shape, channels first without the batch: 3x224x224, 64x16000, 16x8x56x56."
+)
+LAYERS = typer.Argument(
+    None, metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2.",
+    autocompletion=_complete_layer,
+)
+FILE = typer.Option(None, "--file", "-f", help="Read a JSON network document (- for stdin).")
+BATCH = typer.Option(None, "--batch", "-b", help="Batch size [default: 1, or the document's].")
+INPUT_OPTION = typer.Option(None, "--input", "-i", help="The input shape, as INPUT (needed for print(model) text).")
+PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc presets); INPUT, if given, replaces "
+                                              "its input shape.", autocompletion=_complete_preset)
+JSON = typer.Option(False, "--json", help="Print the JSON object (shorthand for --format json).")
+FORMAT = typer.Option(None, "--format", help="table (the default), json, ndjson (an object per row), csv or markdown.",
+                      case_sensitive=False)

@@ -1,0 +1,111 @@
+"""convcalc shape: every layer's figures, for one network or a stream of documents, one a line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import List, Optional
+
+import typer
+
+from ..engine.dtypes import DTYPE_BYTES
+from ..engine.errors import ConvcalcError, SpecError
+from ..output.formats import OutputFormat
+from .app import ExitCode, app
+from .common import fail, network_from, one_input, output_format
+from .options import BATCH, FILE, FORMAT, INPUT, INPUT_OPTION, JSON, LAYERS, PRESET
+from .show import show
+
+SHAPE_EXAMPLES = """
+Examples:
+
+  convcalc shape 3x224x224 conv:64,k=7,s=2,p=3,bias=false bn relu maxpool:k=3,s=2,p=1
+
+  convcalc shape 64x16000 conv:64,k=3,p=same --json
+
+  convcalc shape 3x224x224 "Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), bias=False)"
+
+  convcalc shape -f net.json          (a JSON network document; - reads stdin)
+
+  convcalc shape --stream sweep.ndjson   (one document per line in, one result per line out)
+
+  convcalc shape --preset resnet50 3x320x320   (a shipped network on another input)
+
+  python -c "import torch; print(model)" | convcalc shape -f - --input 3x224x224   (print(model) text)
+"""
+
+
+def _stream(path: str, batch, dtype) -> int:
+    """One document a line in, one result a line out; a bad line gives an error object."""
+    from ..engine.analysis import Network, analyse
+    from ..readers import load_document
+
+    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    failed = False
+    try:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                network = load_document(line)
+                network = Network(network.input_shape, network.layers, batch or network.batch, dtype or network.dtype)
+                result = analyse(network).to_dict()
+            except ConvcalcError as err:
+                failed = True
+                result = {"error": {**err.to_dict(), "line": number}}
+            except Exception as err:  # noqa: BLE001 - one line's failure must not lose the others
+                failed = True
+                result = {"error": {"type": "InternalError", "message": f"internal error: {err!r}", "line": number,
+                                    "layer": None, "field": None}}
+            print(json.dumps(result), flush=True)
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    return int(ExitCode.REFUSED if failed else ExitCode.OK)
+
+
+
+
+@app.command(epilog=SHAPE_EXAMPLES)
+def shape(
+    input_shape: Optional[str] = INPUT,
+    layers: Optional[List[str]] = LAYERS,
+    file: Optional[str] = FILE,
+    preset: Optional[str] = PRESET,
+    input_option: Optional[str] = INPUT_OPTION,
+    stream: Optional[str] = typer.Option(
+        None, "--stream", help="Read one JSON document per line (- for stdin), print one JSON result per line."
+    ),
+    batch: Optional[int] = BATCH,
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type for memory: " + ", ".join(DTYPE_BYTES) + "."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="Fold layers nested deeper than N blocks into one row "
+                                                               "each, with subtotals."),
+    as_json: bool = JSON,
+    output: Optional[OutputFormat] = FORMAT,
+) -> None:
+    """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
+    try:
+        fmt = output_format(as_json, output)
+        if stream is not None:
+            if input_shape is not None or layers or file is not None or preset is not None:
+                raise SpecError("--stream reads whole documents; give no input shape, layers, -f or --preset with it",
+                                hint="put each network on its own line of the stream", field="stream")
+            network_from("1", None, None, batch, dtype)  # checks --batch and --dtype once
+            try:
+                code = _stream(stream, batch, dtype)
+            except OSError as err:
+                raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
+                                field="stream") from None
+            raise typer.Exit(code)
+        input_shape = one_input(input_shape, input_option)
+        if depth is not None and depth < 1:
+            raise SpecError(f"--depth must be at least 1 (got {depth})", hint="e.g. --depth 1", field="depth")
+        from ..engine.analysis import analyse
+
+        analysis = analyse(network_from(input_shape, layers, file, batch, dtype, preset))
+    except ConvcalcError as err:
+        fail(err, OutputFormat.json if as_json else output)
+    from ..output.reports import shape_table
+
+    data = analysis.to_dict()
+    show(shape_table(analysis, depth), data, fmt, data["layers"])

@@ -1,0 +1,1 @@
+"""Showing results: the output formats, the tables each command describes, and their renderers."""

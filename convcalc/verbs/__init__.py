@@ -1,0 +1,1 @@
+"""What convcalc does with a network beyond analysing it: compare, solve, explain, execute."""
