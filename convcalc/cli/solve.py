@@ -58,9 +58,9 @@ def _input_template(text: str) -> tuple:
     if "?" not in text:
         return parse_shape(text)
     parts = text.split("x")
-    if any(p != "?" and not p.isdigit() for p in parts):
-        parse_shape(text.replace("?", "1"))  # raises the usual message for the bad part
-    return tuple(None if p == "?" else int(p) for p in parts)
+    # check the known sizes as any shape is checked (only a whole part may be ?)
+    known = parse_shape("x".join("1" if p == "?" else p for p in parts))
+    return tuple(None if p == "?" else n for p, n in zip(parts, known))
 
 
 @app.command("solve", epilog=SOLVE_EXAMPLES)

@@ -2,88 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
-from .dtypes import DTYPE_BYTES  # noqa: E402,F401 - part of this module's API
-from .errors import ConvcalcError, SpecError
-from .layers import Layer, Merge, Shape
-from .receptive import FieldGraph, ReceptiveField
+from .dtypes import DTYPE_BYTES
+from .errors import ConsistencyError, ConvcalcError, SpecError
+from .graph import INPUT, dependency_order, label, resolve_sources
+from .layers import Figures, Merge, Shape
+from .layers.base import format_shape
+from .network import Analysis, LayerReport, Network, Totals
+from .receptive import IDENTITY, Broadcast, FieldGraph, Global, ReceptiveField
 from .sizes import volume
 
-
-@dataclass(frozen=True)
-class Network:
-    """Layers applied to a per-sample input shape (channels first): a pipeline, or a
-    graph where layers name what they read (see ``analyse``)."""
-
-    input_shape: Shape
-    layers: tuple[Layer, ...]
-    batch: int = 1
-    dtype: str = "float32"
-
-
-@dataclass(frozen=True)
-class LayerReport:
-    """One layer's figures for the whole batch, and its output's receptive field."""
-
-    index: int
-    type: str
-    summary: str
-    input_shape: Shape
-    output_shape: Shape
-    params: int
-    macs: int
-    flops: int
-    activation_bytes: int
-    param_bytes: int
-    receptive_field: ReceptiveField
-    notes: tuple[str, ...]
-    name: str | None = None
-    inputs: tuple[str, ...] = ()
-    path: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Totals:
-    """Sums over every layer, for the whole batch."""
-
-    params: int
-    macs: int
-    flops: int
-    activation_bytes: int
-    param_bytes: int
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """The result of ``analyse``: a report per layer, in order."""
-
-    network: Network
-    layers: tuple[LayerReport, ...]
-
-    @property
-    def output_shape(self) -> Shape:
-        """The last layer's output: the network's output."""
-        if not self.layers:
-            return self.network.input_shape
-        return max(self.layers, key=lambda r: r.index).output_shape
-
-    @property
-    def totals(self) -> Totals:
-        return Totals(
-            params=sum(r.params for r in self.layers),
-            macs=sum(r.macs for r in self.layers),
-            flops=sum(r.flops for r in self.layers),
-            activation_bytes=sum(r.activation_bytes for r in self.layers),
-            param_bytes=sum(r.param_bytes for r in self.layers),
-        )
-
-    def to_dict(self) -> dict:
-        """The ``convcalc.shape/1`` JSON object (see the README)."""
-        from .schema import analysis_to_dict
-
-        return analysis_to_dict(self)
+__all__ = [
+    "DTYPE_BYTES", "INPUT", "Analysis", "LayerReport", "Network", "Totals", "analyse", "dependency_order",
+    "resolve_sources",
+]
 
 
 def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
@@ -118,37 +51,48 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
     graph = FieldGraph(rank)
     node_of = {INPUT: 0}  # layer index (or INPUT) -> FieldGraph node
     shapes = {INPUT: tuple(network.input_shape)}
+    # where each network-input axis sits in each tensor (None: merged away)
+    places = {INPUT: tuple(range(1, rank + 1))}
     fields = {INPUT: None}
+    owners: dict[str, int] = {}  # parameter tensor -> the layer that counted it
     reports = []
     for i in order:
         layer = layers[i]
+        incoming = tuple(shapes[s] for s in sources[i])
         try:
-            if isinstance(layer, Merge):
-                figures = layer.merge(tuple(shapes[s] for s in sources[i]))
-            else:
-                if len(sources[i]) != 1:
-                    raise SpecError(
-                        f"{type(layer).__name__} reads one layer but from names {len(sources[i])}",
-                        hint="only add and concat join branches; give one name in from",
-                        field="from",
-                    )
-                figures = layer.infer(shapes[sources[i][0]])
+            figures = _figures(layer, incoming)
         except ConvcalcError as err:
             raise err.located(layer=i + 1, origin=layer.origin)
+        if layer.expect is not None and tuple(layer.expect) != figures.output_shape:
+            raise ConsistencyError(
+                f"{label(layers, i)} ({figures.type}): convcalc's rules give {format_shape(figures.output_shape)} "
+                f"but the traced model gives {format_shape(layer.expect)}: this is a bug in convcalc",
+                hint="please report it with the model that shows it", layer=i + 1, origin=layer.origin)
         shapes[i] = figures.output_shape
+        per_source = [_windows(figures, places[s], shapes[s]) for s in sources[i]]
+        if figures.broadcast:
+            per_source = [_broadcast(places[s], shapes[s], figures.output_shape) for s in sources[i]]
+        places[i] = _places(figures, sources[i], places, shapes, per_source)
         if receptive_fields:
-            node = graph.add(tuple(node_of[s] for s in sources[i]), figures.windows)
-            node_of[i] = node
-            field = graph.measure(node, _along_input_axes(figures.output_shape, rank))
+            node_of[i] = graph.add(tuple(node_of[s] for s in sources[i]), per_source)
+            units = tuple(1 if p is None else figures.output_shape[p] for p in places[i])
+            field = graph.measure(node_of[i], units)
         else:
             field = ReceptiveField((0,) * rank, (None,) * rank, (Fraction(0),) * rank, (False,) * rank)
         fields[i] = field
         notes = layer.remark + figures.notes
-        if len(sources[i]) > 1:
-            notes += _misalignment([fields[s] for s in sources[i]], [_label(layers, s) for s in sources[i]])
+        if len(sources[i]) > 1 and receptive_fields:
+            notes += _misalignment([fields[s] for s in sources[i]], [label(layers, s) for s in sources[i]],
+                                   per_source)
         if any(field.varies):
             notes += ("receptive fields differ between output positions (size or placement); "
                       "the largest size is reported",)
+        params, trainable, shared = _own_parameters(layer, figures, i, owners, network.frozen)
+        notes += tuple(f"parameter {name!r} is shared with layer {owners[name] + 1}, which counts it"
+                       for name in shared)
+        if not figures.counted:
+            notes += (f"{figures.type} is not counted: convcalc cannot compute its MACs and FLOPs "
+                      "(shapes are the traced ones; the totals leave it out)",)
         batch = network.batch
         reports.append(
             LayerReport(
@@ -157,117 +101,118 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
                 summary=figures.summary,
                 input_shape=shapes[sources[i][0]],
                 output_shape=figures.output_shape,
-                params=figures.params,
+                params=params,
                 macs=batch * figures.macs,
                 flops=batch * figures.flops,
                 activation_bytes=batch * volume(figures.output_shape) * itemsize,
-                param_bytes=figures.params * itemsize,
+                param_bytes=params * itemsize,
                 receptive_field=field,
                 notes=notes,
                 name=layer.name,
-                inputs=tuple(_label(layers, s) for s in sources[i]),
+                inputs=tuple(label(layers, s) for s in sources[i]),
                 path=layer.path,
+                counted=figures.counted,
+                trainable_params=None if trainable == params else trainable,
             )
         )
     return Analysis(network, tuple(reports))
 
 
-INPUT = "input"
+def _figures(layer, incoming: tuple[Shape, ...]) -> Figures:
+    if isinstance(layer, Merge):
+        return layer.merge(incoming)
+    if len(incoming) != 1:
+        raise SpecError(
+            f"{type(layer).__name__} reads one layer but from names {len(incoming)}",
+            hint="only merging layers (add, mul, concat, ...) join branches; give one name in from",
+            field="from",
+        )
+    return layer.infer(incoming[0])
 
 
-def _label(layers, source) -> str:
-    """How a source is named in reports: its name, ``input``, or ``#n`` for an unnamed layer."""
-    if source == INPUT:
-        return INPUT
-    return layers[source].name or f"#{source + 1}"
-
-
-def resolve_sources(layers) -> list[tuple]:
-    """For each layer, the indices (or INPUT) of the layers it reads."""
-    names: dict[str, int] = {}
-    for i, layer in enumerate(layers):
-        if layer.name is None:
+def _own_parameters(layer, figures: Figures, index: int, owners: dict, frozen) -> tuple[int, int, list[str]]:
+    """This layer's parameters not counted by an earlier layer, the trainable part, and the shared names."""
+    tensors = figures.tensors or ((("", figures.params),) if figures.params else ())
+    named = dict(layer.weights)
+    params = trainable = 0
+    shared = []
+    for role, count in tensors:
+        name = named.get(role, f"#{index + 1}.{role}")
+        if name in owners:
+            shared.append(name)
             continue
-        if layer.name == INPUT or layer.name in names:
-            reason = "is the network input's name" if layer.name == INPUT else f"is taken by layer {names[layer.name] + 1}"
-            raise SpecError(f"the name {layer.name!r} {reason}", hint="give each layer its own name",
-                            field="name", layer=i + 1, origin=layer.origin)
-        names[layer.name] = i
-    sources = []
-    for i, layer in enumerate(layers):
-        if layer.inputs is None:
-            sources.append((i - 1,) if i else (INPUT,))
-            continue
-        found = []
-        for wanted in layer.inputs:
-            if wanted == INPUT:
-                found.append(INPUT)
-            elif isinstance(wanted, int) and 0 <= wanted < len(layers) and wanted != i:
-                found.append(wanted)  # an unnamed layer, by position (documents' blocks refer so)
-            elif wanted in names:
-                found.append(names[wanted])
+        owners[name] = index
+        params += count
+        trainable += 0 if name in frozen else count
+    return params, trainable, shared
+
+
+def _windows(figures: Figures, place: tuple, shape: Shape) -> tuple:
+    """The layer's window along each network-input axis, wherever that axis sits in its input."""
+    out = []
+    for dim in place:
+        if dim is None:
+            out.append(IDENTITY)
+        elif dim == 0:
+            out.append(Global(shape[0]) if figures.mixes_channels else IDENTITY)
+        elif figures.windows is None or dim - 1 >= len(figures.windows):
+            out.append(IDENTITY)
+        else:
+            out.append(figures.windows[dim - 1])
+    return tuple(out)
+
+
+def _broadcast(place: tuple, shape: Shape, output: Shape) -> tuple:
+    """A branch's windows under broadcasting: its size-1 (or missing) axes are read at unit 0."""
+    offset = len(output) - len(shape)
+    return tuple(Broadcast() if d is None or (shape[d] == 1 and output[d + offset] != 1) else IDENTITY for d in place)
+
+
+def _places(figures: Figures, sources, places, shapes, per_source) -> tuple:
+    """Where each network-input axis sits in the layer's output."""
+    out_rank = len(figures.output_shape)
+    result = []
+    for axis in range(len(places[INPUT])):
+        found = None
+        for s, windows in zip(sources, per_source):
+            dim = places[s][axis]
+            if dim is None:
+                continue
+            if figures.broadcast:
+                dim += out_rank - len(shapes[s])
+                if isinstance(windows[axis], Broadcast) and found is not None:
+                    continue
+                found = dim
+                if not isinstance(windows[axis], Broadcast):
+                    break
+                continue
+            dims = figures.dims
+            if dims is None:
+                found = dim if len(shapes[s]) == out_rank else None
             else:
-                known = ", ".join([INPUT, *names]) or INPUT
-                raise SpecError(f"from names {wanted!r}, which no layer is called",
-                                hint=f"name one of: {known}", field="from", layer=i + 1, origin=layer.origin)
-        sources.append(tuple(found))
-    return sources
+                found = dims.index(dim) if dim in dims else None
+            break
+        result.append(found)
+    return tuple(result)
 
 
-def dependency_order(layers, sources) -> list[int]:
-    """Layers in an order where each comes after what it reads (document order where free).
-
-    Refuses cycles, and layers whose output nothing reads (the last layer is the output).
-    """
-    readers: dict[int, list[int]] = {i: [] for i in range(len(layers))}
-    waiting = {}
-    for i, srcs in enumerate(sources):
-        real = {s for s in srcs if s != INPUT}
-        waiting[i] = len(real)
-        for s in real:
-            readers[s].append(i)
-    ready = sorted(i for i, n in waiting.items() if n == 0)
-    order = []
-    while ready:
-        i = ready.pop(0)
-        order.append(i)
-        for r in readers[i]:
-            waiting[r] -= 1
-            if waiting[r] == 0:
-                ready.append(r)
-                ready.sort()
-    if len(order) < len(layers):
-        stuck = [i for i in range(len(layers)) if i not in set(order)]
-        cycle = " → ".join(_label(layers, i) for i in stuck)
-        first = layers[stuck[0]]
-        raise SpecError(f"layers {cycle} read each other in a cycle", hint="a layer may only read layers that do not read it",
-                        field="from", layer=stuck[0] + 1, origin=first.origin)
-    output = len(layers) - 1
-    for i in range(len(layers) - 1):
-        if not readers[i] and i != output:
-            raise SpecError(f"layer {_label(layers, i)!r}'s output is never used",
-                            hint="read it with from in a later layer, or remove it; the last layer is the output",
-                            field="name", layer=i + 1, origin=layers[i].origin)
-    return order
-
-
-def _misalignment(fields, labels) -> tuple[str, ...]:
-    """Notes for branches whose receptive fields do not line up where they merge."""
-    first, notes = fields[0], []
+def _misalignment(fields, labels, per_source) -> tuple[str, ...]:
+    """Notes for branches whose receptive fields do not line up where they merge
+    (a branch broadcast along an axis is read whole there, so it is left out)."""
+    notes = []
+    first = fields[0]
     if first is None or any(f is None for f in fields):
         return ()
-    for field, label in zip(fields[1:], labels[1:]):
-        for axis, (j0, j1, c0, c1) in enumerate(zip(first.jump, field.jump, first.centre, field.centre)):
-            if j0 != j1:
-                notes.append(f"branches {labels[0]!r} and {label!r} are not aligned on axis {axis}: "
-                             f"jumps {j0} and {j1}")
-            elif c0 != c1:
-                notes.append(f"branches {labels[0]!r} and {label!r} are not aligned on axis {axis}: "
-                             f"centres {c0} and {c1}")
+    for axis in range(len(first.jump)):
+        spread = [(f, name) for f, name, ws in zip(fields, labels, per_source) if not isinstance(ws[axis], Broadcast)]
+        if len(spread) < 2:
+            continue
+        (base, base_name), rest = spread[0], spread[1:]
+        for field, name in rest:
+            if base.jump[axis] != field.jump[axis]:
+                notes.append(f"branches {base_name!r} and {name!r} are not aligned on axis {axis}: "
+                             f"jumps {base.jump[axis]} and {field.jump[axis]}")
+            elif base.centre[axis] != field.centre[axis]:
+                notes.append(f"branches {base_name!r} and {name!r} are not aligned on axis {axis}: "
+                             f"centres {base.centre[axis]} and {field.centre[axis]}")
     return tuple(notes)
-
-
-def _along_input_axes(shape: Shape, rank: int) -> tuple[int, ...]:
-    """How many output units lie along each input axis (1 once the axes are gone)."""
-    spatial = shape[1:]
-    return tuple(spatial) if len(spatial) == rank else (1,) * rank

@@ -21,6 +21,7 @@ positions, as in the receptive-field literature.
 
 from __future__ import annotations
 
+import struct
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
@@ -118,6 +119,72 @@ class Global:
         return range(self.size)
 
 
+@dataclass(frozen=True)
+class Broadcast:
+    """A source axis of size 1 (or missing) stretched by broadcasting: every output reads its unit 0."""
+
+    step = None
+    period = 1
+
+    def reads(self, o: int) -> tuple[int]:
+        return (0,)
+
+
+@dataclass(frozen=True)
+class Resample:
+    """Interpolation from ``size`` to ``out`` units (``torch.nn.functional.interpolate``).
+
+    ``reads`` follows ATen's CPU kernels index for index, in float32 as they
+    compute: nearest reads one unit, linear modes two (the second clamped to the
+    border), cubic four (clamped). ``scale`` is the scale_factor when one was
+    given and not recomputed (ATen then uses 1/scale_factor), else None.
+    """
+
+    size: int
+    out: int
+    mode: str
+    align_corners: bool = False
+    scale: float | None = None
+
+    step = property(lambda self: Fraction(self.size, self.out))
+    period = property(lambda self: min(self.out, MAX_POSITIONS))
+
+    def _ratio(self) -> float:
+        if self.align_corners and self.mode not in ("nearest", "nearest-exact"):
+            return _f32((self.size - 1) / (self.out - 1)) if self.out > 1 else 0.0
+        if self.scale is not None and self.scale > 0:
+            return _f32(1.0 / self.scale)
+        return _f32(self.size / self.out)
+
+    def reads(self, o: int) -> tuple[int, ...]:
+        n = self.size
+        if self.mode in ("nearest", "nearest-exact"):
+            if self.out == n:
+                return (o,)
+            if self.mode == "nearest" and self.out == 2 * n:
+                return (o >> 1,)
+            position = _f32(o * self._ratio()) if self.mode == "nearest" else _f32(_f32(o + 0.5) * self._ratio())
+            return (min(int(position // 1), n - 1),)
+        ratio = self._ratio()
+        cubic = self.mode == "bicubic"
+        if self.align_corners:
+            real = _f32(ratio * o)
+        else:
+            real = _f32(_f32(ratio * _f32(o + 0.5)) - 0.5)
+            if not cubic and real < 0:
+                real = 0.0
+        if cubic:
+            first = int(real // 1)
+            return tuple(sorted({min(max(first + t, 0), n - 1) for t in (-1, 0, 1, 2)}))
+        first = int(real)
+        return (first, first + 1) if first < n - 1 else (first,)
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded to float32, as ATen's kernels compute indices for float32 tensors."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
 IDENTITY = Shift(0)
 
 
@@ -155,7 +222,8 @@ class FieldGraph:
     def __init__(self, rank: int) -> None:
         self.rank = rank
         self.sources: list[tuple[int, ...]] = [()]
-        self.windows: list[tuple | None] = [None]
+        # per node, one entry per source: a window per axis, or None (position for position)
+        self.windows: list[tuple[tuple | None, ...]] = [()]
         # Until a transposed layer, every unit reads something and fields move
         # right with the unit, so the first and last unit read are enough.
         # After one, units can read nothing, and a dilation larger than the
@@ -170,43 +238,49 @@ class FieldGraph:
         self._memo: dict = {}
 
     def add(self, sources: tuple[int, ...], windows) -> int:
-        """Add a node reading ``sources`` through ``windows``; returns its id."""
-        if windows is not None and len(windows) != self.rank:
-            windows = None  # after a Flatten the axes no longer line up; fields are already global
+        """Add a node reading ``sources`` through ``windows``; returns its id.
+
+        ``windows`` is one window per axis for every source, None (position for
+        position), or a list with one such entry per source (broadcasting merges).
+        """
+        per_source = list(windows) if isinstance(windows, list) else [windows] * len(sources)
+        per_source = [None if w is None or len(w) != self.rank else tuple(w) for w in per_source]
         node = len(self.sources)
         self.sources.append(tuple(sources))
-        self.windows.append(None if windows is None else tuple(windows))
-        own = () if windows is None else windows
+        self.windows.append(tuple(per_source))
+        own = [w for ws in per_source if ws is not None for w in ws]
         self.monotone.append(all(self.monotone[s] for s in sources) and not any(isinstance(w, Scatter) for w in own))
         period = 1
-        for s in sources:
-            period = period * self.periods[s] // gcd(period, self.periods[s])
-        self.periods.append(min(period * prod(w.period for w in own), MAX_POSITIONS))
-        self.affine.append(tuple(self._affine(sources, windows, axis) for axis in range(self.rank)))
-        first = self.jumps[sources[0]]
-        self.jumps.append(tuple(
-            None if j is None or (windows is not None and windows[a].step is None) else
-            j * (windows[a].step if windows is not None else 1)
-            for a, j in enumerate(first)))
+        for s, ws in zip(sources, per_source):
+            p = self.periods[s] * (prod(w.period for w in ws) if ws is not None else 1)
+            period = period * p // gcd(period, p)
+        self.periods.append(min(period, MAX_POSITIONS))
+        self.affine.append(tuple(self._affine(sources, per_source, axis) for axis in range(self.rank)))
+        self.jumps.append(tuple(self._jump(sources, per_source, axis) for axis in range(self.rank)))
         return node
 
-    def _affine(self, sources, windows, axis: int):
-        forms = [self.affine[s][axis] for s in sources]
-        if any(f is None for f in forms) or len({f[0] for f in forms}) > 1:
-            return None  # a branch without the form, or branches that move at different rates
-        step, lo, hi = forms[0][0], min(f[1] for f in forms), max(f[2] for f in forms)
-        window = None if windows is None else windows[axis]
-        if window is None:
-            return step, lo, hi
-        if isinstance(window, Shift):
-            return step, lo - step * window.begin, hi - step * window.begin
-        if isinstance(window, Sliding):
-            first = -window.pad_begin
-            last = first + window.dilation * (window.kernel - 1)
-            return step * window.stride, step * first + lo, step * last + hi
-        if isinstance(window, Global):
-            return 0, lo, step * (window.size - 1) + hi
+    def _jump(self, sources, per_source, axis: int) -> Fraction | None:
+        """The jump along ``axis``: the first source not broadcast there sets it."""
+        for s, ws in zip(sources, per_source):
+            window = None if ws is None else ws[axis]
+            if isinstance(window, Broadcast):
+                continue
+            jump = self.jumps[s][axis]
+            if jump is None or (window is not None and window.step is None):
+                return None
+            return jump * (window.step if window is not None else 1)
         return None
+
+    def _affine(self, sources, per_source, axis: int):
+        forms = []
+        for s, ws in zip(sources, per_source):
+            form = self.affine[s][axis]
+            if form is None:
+                return None
+            forms.append(_affine_through(form, None if ws is None else ws[axis]))
+        if any(f is None for f in forms) or len({f[0] for f in forms}) > 1:
+            return None  # a window without the form, or branches that move at different rates
+        return forms[0][0], min(f[1] for f in forms), max(f[2] for f in forms)
 
     def _bounds(self, node: int, unit: int, axis: int) -> tuple[int, int] | None:
         """The first and last network-input positions ``unit`` of ``node`` depends on."""
@@ -217,10 +291,11 @@ class FieldGraph:
         key = (node, unit, axis)
         if key in self._memo:
             return self._memo[key]
-        windows = self.windows[node]
-        reads = (unit,) if windows is None else windows[axis].reads(unit)
         lows, highs = [], []
-        for source in self.sources[node]:
+        for source, windows in zip(self.sources[node], self.windows[node]):
+            reads = (unit,) if windows is None else windows[axis].reads(unit)
+            if not reads:
+                continue
             if self.monotone[node]:
                 low, high = self._bounds(source, reads[0], axis), self._bounds(source, reads[-1], axis)
                 lows.append(low[0]), highs.append(high[1])
@@ -273,3 +348,20 @@ class FieldGraph:
             varies.append(len(extents) > 1 or len(found) < len(fields) or not placed)
         return ReceptiveField(tuple(sizes), tuple(jumps), tuple(centres), tuple(varies))
 
+
+def _affine_through(form: tuple[int, int, int], window) -> tuple[int, int, int] | None:
+    """A source's affine form (step, first, last of unit 0) seen through ``window``, or None."""
+    step, lo, hi = form
+    if window is None:
+        return step, lo, hi
+    if isinstance(window, Shift):
+        return step, lo - step * window.begin, hi - step * window.begin
+    if isinstance(window, Sliding):
+        first = -window.pad_begin
+        last = first + window.dilation * (window.kernel - 1)
+        return step * window.stride, step * first + lo, step * last + hi
+    if isinstance(window, Global):
+        return 0, lo, step * (window.size - 1) + hi
+    if isinstance(window, Broadcast):
+        return 0, lo, hi
+    return None

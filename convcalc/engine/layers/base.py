@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import Origin, ShapeError, SpecError
-from ..receptive import Adaptive, Global, Nearest, Scatter, Shift, Sliding
+from ..receptive import Adaptive, Broadcast, Global, Nearest, Resample, Scatter, Shift, Sliding
 
 Shape = tuple[int, ...]
+Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,24 @@ class Figures:
     params: int = 0
     macs: int = 0
     flops: int = 0
-    windows: tuple[Sliding | Scatter | Nearest | Shift | Adaptive | Global, ...] | None = None
+    windows: tuple[Window, ...] | None = None
     notes: tuple[str, ...] = ()
     summary: str = ""
+    # Where each output axis comes from, for layers that move axes (permute,
+    # reshape, flatten, squeeze): the input axis it continues, or None for an
+    # axis that is new or merged. None: output axis i continues input axis i.
+    dims: tuple[int | None, ...] | None = None
+    # Whether each output reads every position of input axis 0 (channels), as
+    # convolutions do: it matters once a permute puts a spatial axis there.
+    mixes_channels: bool = False
+    # Merges whose branches broadcast (mul, add of a gate): the analysis gives
+    # each branch its own windows by PyTorch's broadcasting rule.
+    broadcast: bool = False
+    # The parameter tensors behind ``params``, by role (weight, bias), so a
+    # tensor shared by several layers is counted once. Empty: one tensor.
+    tensors: tuple[tuple[str, int], ...] = ()
+    # False for an operation convcalc cannot cost: its MACs and FLOPs are unknown.
+    counted: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,12 @@ class Layer:
     path: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
     # Notes the reader attached (an inserted Flatten, an assumption it made).
     remark: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
+    # The output shape a traced model showed (PyTorch route): the analysis
+    # fails loudly where its own rules disagree, never reporting this instead.
+    expect: tuple[int, ...] | None = field(default=None, compare=False, repr=False, kw_only=True)
+    # The model's names for this layer's parameter tensors, by role
+    # (("weight", "layer1.0.conv1.weight"), ...): tied tensors count once.
+    weights: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False, kw_only=True)
 
     def infer(self, shape: Shape) -> Figures:  # pragma: no cover - abstract
         raise NotImplementedError

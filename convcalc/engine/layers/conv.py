@@ -152,7 +152,9 @@ class Conv(Layer):
         if self.padding_mode != "zeros":
             padding_text += f" {self.padding_mode}"
         summary = _summary(channels, self.out_channels, kernel, stride, dilation, self.groups, self.bias, padding_text)
-        return Figures(type_name, output, params, macs, flops, windows, tuple(notes), summary)
+        weight = self.out_channels * (channels // self.groups) * kernel_volume
+        return Figures(type_name, output, params, macs, flops, windows, tuple(notes), summary, mixes_channels=True,
+                       tensors=_tensors(weight, self.out_channels if self.bias else 0))
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,9 @@ class ConvTranspose(Layer):
         padding_text = (f"p={short(padding)}" if any(padding) else "") + (
             f" op={short(output_padding)}" if any(output_padding) else "")
         summary = _summary(channels, self.out_channels, kernel, stride, dilation, self.groups, self.bias, padding_text)
-        return Figures(type_name, output, params, macs, flops, windows, tuple(notes), summary)
+        weight = channels * (self.out_channels // self.groups) * kernel_volume
+        return Figures(type_name, output, params, macs, flops, windows, tuple(notes), summary, mixes_channels=True,
+                       tensors=_tensors(weight, self.out_channels if self.bias else 0))
 
     def resolved_output_padding(self, sizes: Shape) -> tuple[int, ...]:
         """The output_padding per axis for input ``sizes``: as given, or as picked by output_size."""
@@ -276,6 +280,11 @@ class ConvTranspose(Layer):
                 field="output_size",
             )
         return tuple(w - lo for w, lo in zip(wanted, smallest))
+
+
+def _tensors(weight: int, bias: int) -> tuple[tuple[str, int], ...]:
+    """A layer's parameter tensors by role, a bias only when there is one."""
+    return (("weight", weight),) + ((("bias", bias),) if bias else ())
 
 
 def _type_name(base: str, rank: int | None) -> str:

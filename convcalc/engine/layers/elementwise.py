@@ -101,7 +101,8 @@ class BatchNorm(Layer):
             )
         params = (channels + (channels if self.bias else 0)) if self.affine else 0
         # inference folds mean, variance, weight and bias into x*a + b
-        return Figures(type_name, shape, params, 0, 2 * volume(shape), None, (), "")
+        tensors = ((("weight", channels),) + ((("bias", channels),) if self.bias else ())) if self.affine else ()
+        return Figures(type_name, shape, params, 0, 2 * volume(shape), None, (), "", tensors=tensors)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ class Flatten(Layer):
         windows = tuple(
             Global(n) if merged and first <= axis + 1 <= last else IDENTITY for axis, n in enumerate(shape[1:])
         )
-        return Figures("Flatten", output, 0, 0, 0, windows, (), "")
+        dims = tuple(range(first)) + ((first if not merged else None),) + tuple(range(last + 1, len(shape)))
+        return Figures("Flatten", output, 0, 0, 0, windows, (), "", dims=dims, mixes_channels=merged and first == 0)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ class Linear(Layer):
                      "put flatten before it to use every feature",)
             windows = (IDENTITY,) * (len(shape) - 2) + (Global(features),)
         summary = f"{features}→{self.out_features}" + ("" if self.bias else " bias=False")
-        return Figures("Linear", output, params, macs, flops, windows, notes, summary)
+        tensors = (("weight", features * self.out_features),) + ((("bias", self.out_features),) if self.bias else ())
+        return Figures("Linear", output, params, macs, flops, windows, notes, summary, mixes_channels=len(shape) == 1,
+                       tensors=tensors)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,83 @@
+"""The wiring of a network: which layers each layer reads, and an order that respects it."""
+
+from __future__ import annotations
+
+from .errors import SpecError
+
+INPUT = "input"
+
+
+def label(layers, source) -> str:
+    """How a source is named in reports: its name, ``input``, or ``#n`` for an unnamed layer."""
+    if source == INPUT:
+        return INPUT
+    return layers[source].name or f"#{source + 1}"
+
+
+def resolve_sources(layers) -> list[tuple]:
+    """For each layer, the indices (or INPUT) of the layers it reads."""
+    names: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.name is None:
+            continue
+        if layer.name == INPUT or layer.name in names:
+            reason = "is the network input's name" if layer.name == INPUT else f"is taken by layer {names[layer.name] + 1}"
+            raise SpecError(f"the name {layer.name!r} {reason}", hint="give each layer its own name",
+                            field="name", layer=i + 1, origin=layer.origin)
+        names[layer.name] = i
+    sources = []
+    for i, layer in enumerate(layers):
+        if layer.inputs is None:
+            sources.append((i - 1,) if i else (INPUT,))
+            continue
+        found = []
+        for wanted in layer.inputs:
+            if wanted == INPUT:
+                found.append(INPUT)
+            elif isinstance(wanted, int) and 0 <= wanted < len(layers) and wanted != i:
+                found.append(wanted)  # an unnamed layer, by position (documents' blocks refer so)
+            elif wanted in names:
+                found.append(names[wanted])
+            else:
+                known = ", ".join([INPUT, *names]) or INPUT
+                raise SpecError(f"from names {wanted!r}, which no layer is called",
+                                hint=f"name one of: {known}", field="from", layer=i + 1, origin=layer.origin)
+        sources.append(tuple(found))
+    return sources
+
+
+def dependency_order(layers, sources) -> list[int]:
+    """Layers in an order where each comes after what it reads (document order where free).
+
+    Refuses cycles, and layers whose output nothing reads (the last layer is the output).
+    """
+    readers: dict[int, list[int]] = {i: [] for i in range(len(layers))}
+    waiting = {}
+    for i, srcs in enumerate(sources):
+        real = {s for s in srcs if s != INPUT}
+        waiting[i] = len(real)
+        for s in real:
+            readers[s].append(i)
+    ready = sorted(i for i, n in waiting.items() if n == 0)
+    order = []
+    while ready:
+        i = ready.pop(0)
+        order.append(i)
+        for r in readers[i]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                ready.append(r)
+                ready.sort()
+    if len(order) < len(layers):
+        stuck = [i for i in range(len(layers)) if i not in set(order)]
+        cycle = " → ".join(label(layers, i) for i in stuck)
+        first = layers[stuck[0]]
+        raise SpecError(f"layers {cycle} read each other in a cycle", hint="a layer may only read layers that do not read it",
+                        field="from", layer=stuck[0] + 1, origin=first.origin)
+    output = len(layers) - 1
+    for i in range(len(layers) - 1):
+        if not readers[i] and i != output:
+            raise SpecError(f"layer {label(layers, i)!r}'s output is never used",
+                            hint="read it with from in a later layer, or remove it; the last layer is the output",
+                            field="name", layer=i + 1, origin=layers[i].origin)
+    return order

@@ -1,0 +1,102 @@
+"""The data of an analysis: a network as given, each layer's report and the totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .layers import Layer, Shape
+from .receptive import ReceptiveField
+
+
+@dataclass(frozen=True)
+class Network:
+    """Layers applied to a per-sample input shape (channels first): a pipeline, or a
+    graph where layers name what they read (see ``analyse``).
+
+    ``frozen`` names the parameter tensors that are not trained (PyTorch's
+    ``requires_grad=False``), by the names layers give in ``weights``.
+    """
+
+    input_shape: Shape
+    layers: tuple[Layer, ...]
+    batch: int = 1
+    dtype: str = "float32"
+    frozen: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer's figures for the whole batch, and its output's receptive field.
+
+    ``params`` leaves out tensors an earlier layer already counted (tied
+    weights); ``counted`` is False for an operation whose MACs and FLOPs
+    convcalc cannot compute (they are reported as 0 and left out of the totals).
+    """
+
+    index: int
+    type: str
+    summary: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    param_bytes: int
+    receptive_field: ReceptiveField
+    notes: tuple[str, ...]
+    name: str | None = None
+    inputs: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+    counted: bool = True
+    trainable_params: int | None = None  # None: all of params
+
+    @property
+    def trainable(self) -> int:
+        return self.params if self.trainable_params is None else self.trainable_params
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over every layer, for the whole batch (MACs and FLOPs of counted layers only)."""
+
+    params: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    param_bytes: int
+    trainable_params: int = 0
+    uncounted_layers: int = 0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of ``analyse``: a report per layer, in order."""
+
+    network: Network
+    layers: tuple[LayerReport, ...]
+
+    @property
+    def output_shape(self) -> Shape:
+        """The last layer's output: the network's output."""
+        if not self.layers:
+            return self.network.input_shape
+        return max(self.layers, key=lambda r: r.index).output_shape
+
+    @property
+    def totals(self) -> Totals:
+        return Totals(
+            params=sum(r.params for r in self.layers),
+            macs=sum(r.macs for r in self.layers),
+            flops=sum(r.flops for r in self.layers),
+            activation_bytes=sum(r.activation_bytes for r in self.layers),
+            param_bytes=sum(r.param_bytes for r in self.layers),
+            trainable_params=sum(r.trainable for r in self.layers),
+            uncounted_layers=sum(not r.counted for r in self.layers),
+        )
+
+    def to_dict(self) -> dict:
+        """The ``convcalc.shape/1`` JSON object (see the README)."""
+        from .schema import analysis_to_dict
+
+        return analysis_to_dict(self)
