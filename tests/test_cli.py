@@ -29,6 +29,7 @@ GOLDEN = {
             "index": 1, "name": None, "from": ["input"], "path": [], "type": "Conv2d", "summary": "1→1 k=3 s=2 p=1",
             "input_shape": [1, 5, 5], "output_shape": [1, 3, 3],
             "params": 10, "macs": 81, "flops": 171, "activation_bytes": 36, "param_bytes": 40,
+            "trainable_params": 10, "counted": True,
             "receptive_field": {"size": [3, 3], "jump": [2, 2], "padding": [1, 1], "center": [0, 0],
                                 "varies": [False, False]},
             "notes": [],
@@ -37,6 +38,7 @@ GOLDEN = {
             "index": 2, "name": None, "from": ["#1"], "path": [], "type": "ConvTranspose2d", "summary": "1→1 k=3 s=2 p=1",
             "input_shape": [1, 3, 3], "output_shape": [1, 5, 5],
             "params": 10, "macs": 81, "flops": 187, "activation_bytes": 100, "param_bytes": 40,
+            "trainable_params": 10, "counted": True,
             "receptive_field": {"size": [5, 5], "jump": [1, 1], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
             "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
@@ -45,13 +47,15 @@ GOLDEN = {
             "index": 3, "name": None, "from": ["#2"], "path": [], "type": "Upsample", "summary": "×2 nearest",
             "input_shape": [1, 5, 5], "output_shape": [1, 10, 10],
             "params": 0, "macs": 0, "flops": 0, "activation_bytes": 400, "param_bytes": 0,
+            "trainable_params": 0, "counted": True,
             "receptive_field": {"size": [5, 5], "jump": ["1/2", "1/2"], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
             "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
         },
     ],
     "output_shape": [1, 10, 10],
-    "totals": {"params": 20, "macs": 162, "flops": 358, "activation_bytes": 536, "param_bytes": 80},
+    "totals": {"params": 20, "macs": 162, "flops": 358, "activation_bytes": 536, "param_bytes": 80,
+               "trainable_params": 20, "uncounted_layers": 0},
 }
 
 

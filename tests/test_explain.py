@@ -1,10 +1,8 @@
 """convcalc explain: the working shown, checked against hand-worked lines, brute-force
 overlap counts, and the backend (the matrix times x is the convolution)."""
 
-from itertools import product
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner

@@ -211,7 +211,7 @@ layers:
         ({"input": [3, 8, 8], "layers": [{"type": "relu", "from": "nowhere"}]}, "from names 'nowhere'"),
         ({"input": [3, 8, 8], "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3, "name": "c"},
                                          {"type": "add", "from": ["c", "input"]}]},
-         "add needs branches of one shape: branch 'c' gives 4x6x6 but branch 'input' gives 3x8x8"),
+         "add needs branches of one shape, or shapes that broadcast: branch 'c' gives 4x6x6 but branch 'input' gives 3x8x8"),
         ({"input": [3, 8, 8], "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3, "name": "c"},
                                          {"type": "concat", "from": ["c", "input"]}]},
          "axis 2 differs by 2"),

@@ -5,7 +5,6 @@ import json
 from itertools import product
 from math import ceil
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner

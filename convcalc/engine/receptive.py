@@ -158,26 +158,30 @@ class Resample:
 
     def reads(self, o: int) -> tuple[int, ...]:
         n = self.size
+        # Beyond the output (padding of a later layer), extrapolate without ATen's border clamps,
+        # as padded positions count as positions.
+        inside = 0 <= o < self.out
         if self.mode in ("nearest", "nearest-exact"):
             if self.out == n:
                 return (o,)
             if self.mode == "nearest" and self.out == 2 * n:
                 return (o >> 1,)
             position = _f32(o * self._ratio()) if self.mode == "nearest" else _f32(_f32(o + 0.5) * self._ratio())
-            return (min(int(position // 1), n - 1),)
+            index = int(position // 1)
+            return (min(index, n - 1) if inside else index,)
         ratio = self._ratio()
         cubic = self.mode == "bicubic"
         if self.align_corners:
             real = _f32(ratio * o)
         else:
             real = _f32(_f32(ratio * _f32(o + 0.5)) - 0.5)
-            if not cubic and real < 0:
+            if not cubic and real < 0 and inside:
                 real = 0.0
+        first = int(real // 1)
         if cubic:
-            first = int(real // 1)
-            return tuple(sorted({min(max(first + t, 0), n - 1) for t in (-1, 0, 1, 2)}))
-        first = int(real)
-        return (first, first + 1) if first < n - 1 else (first,)
+            taps = (first - 1, first, first + 1, first + 2)
+            return tuple(sorted({min(max(t, 0), n - 1) for t in taps})) if inside else taps
+        return (first, first + 1) if first < n - 1 or not inside else (first,)
 
 
 def _f32(value: float) -> float:

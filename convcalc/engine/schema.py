@@ -70,6 +70,8 @@ def analysis_to_dict(analysis) -> dict:
                 "flops": r.flops,
                 "activation_bytes": r.activation_bytes,
                 "param_bytes": r.param_bytes,
+                "trainable_params": r.trainable,
+                "counted": r.counted,
                 "receptive_field": receptive_field_to_dict(r.receptive_field),
                 "notes": list(r.notes),
             }
@@ -82,5 +84,7 @@ def analysis_to_dict(analysis) -> dict:
             "flops": totals.flops,
             "activation_bytes": totals.activation_bytes,
             "param_bytes": totals.param_bytes,
+            "trainable_params": totals.trainable_params,
+            "uncounted_layers": totals.uncounted_layers,
         },
     }

@@ -10,25 +10,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
-from ..engine.layers import (
-    ACTIVATION_FLOPS,
-    Activation,
-    AdaptiveAvgPool,
-    AdaptiveMaxPool,
-    Add,
-    AvgPool,
-    BatchNorm,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Dropout,
-    Flatten,
-    Layer,
-    Linear,
-    MaxPool,
-    Upsample,
-    ZeroPad,
-)
+from ..engine import layers as L
+from ..engine.layers import ACTIVATION_FLOPS, Layer
 
 
 @dataclass(frozen=True)
@@ -74,8 +57,20 @@ ACTIVATION_FIELDS = {
     "Sigmoid": (),
     "Tanh": (),
     "Hardswish": ("inplace",),
+    "Hardsigmoid": ("inplace",),
+    "Hardtanh": ("min_val", "max_val", "inplace"),
+    "Mish": ("inplace",),
+    "ELU": ("alpha", "inplace"),
+    "SELU": ("inplace",),
+    "Softplus": ("beta", "threshold"),
+    "Softsign": (),
 }
-ACTIVATION_TOKEN_POSITIONAL = {"LeakyReLU": ("negative_slope",), "GELU": ("approximate",)}
+ACTIVATION_TOKEN_POSITIONAL = {"LeakyReLU": ("negative_slope",), "GELU": ("approximate",), "ELU": ("alpha",),
+                               "Hardtanh": ("min_val", "max_val")}
+NORM_FIELDS = ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias")
+LAYERNORM_FIELDS = ("normalized_shape", "eps", "elementwise_affine", "bias")
+ARITHMETIC_FIELDS = ("scalar", "weight_shape", "constant_shape")
+UPSAMPLE_FIELDS = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
 
 # Short keys accepted everywhere, mapped to PyTorch's argument names.
 SHORT_KEYS = {
@@ -98,32 +93,80 @@ def _build_kinds() -> dict[str, Kind]:
         for rank in ranks:
             add(Kind(f"{torch_base}{rank}d", build, fields, positional, rank, required), f"{torch_base}{rank}d")
 
-    family(("conv", "convolution"), "Conv", Conv, CONV_FIELDS, ("out_channels",), ("out_channels", "kernel_size"))
-    family(("convt", "convtranspose", "deconv", "tconv"), "ConvTranspose", ConvTranspose, CONVT_FIELDS,
+    family(("conv", "convolution"), "Conv", L.Conv, CONV_FIELDS, ("out_channels",), ("out_channels", "kernel_size"))
+    family(("convt", "convtranspose", "deconv", "tconv"), "ConvTranspose", L.ConvTranspose, CONVT_FIELDS,
            ("out_channels",), ("out_channels", "kernel_size"))
-    family(("maxpool", "mp"), "MaxPool", MaxPool, MAXPOOL_FIELDS, ("kernel_size",), ("kernel_size",))
-    family(("avgpool", "ap"), "AvgPool", AvgPool, AVGPOOL_FIELDS, ("kernel_size",), ("kernel_size",))
-    family(("adaptiveavgpool", "aap"), "AdaptiveAvgPool", AdaptiveAvgPool, ("output_size",), ("output_size",),
+    family(("maxpool", "mp"), "MaxPool", L.MaxPool, MAXPOOL_FIELDS, ("kernel_size",), ("kernel_size",))
+    family(("avgpool", "ap"), "AvgPool", L.AvgPool, AVGPOOL_FIELDS, ("kernel_size",), ("kernel_size",))
+    family(("adaptiveavgpool", "aap"), "AdaptiveAvgPool", L.AdaptiveAvgPool, ("output_size",), ("output_size",),
            ("output_size",))
-    family(("adaptivemaxpool", "amp"), "AdaptiveMaxPool", AdaptiveMaxPool, ("output_size", "return_indices"),
+    family(("adaptivemaxpool", "amp"), "AdaptiveMaxPool", L.AdaptiveMaxPool, ("output_size", "return_indices"),
            ("output_size",), ("output_size",))
-    family(("bn", "batchnorm"), "BatchNorm", BatchNorm, BN_FIELDS, ("num_features",), ())
-    family(("pad", "zeropad"), "ZeroPad", ZeroPad, ("padding",), ("padding",), ("padding",))
-    add(Kind("gap", partial(AdaptiveAvgPool, 1), (), ()), "gap", "globalavgpool")
-    add(Kind("linear", Linear, ("in_features", "out_features", "bias"), ("out_features",), None, ("out_features",)),
+    family(("bn", "batchnorm"), "BatchNorm", L.BatchNorm, BN_FIELDS, ("num_features",), ())
+    family(("instancenorm", "inorm"), "InstanceNorm", L.InstanceNorm, NORM_FIELDS, ("num_features",), ())
+    family(("pad", "zeropad"), "ZeroPad", L.ZeroPad, ("padding",), ("padding",), ("padding",))
+    for mode, base in (("constant", "ConstantPad"), ("reflect", "ReflectionPad"), ("replicate", "ReplicationPad"),
+                       ("circular", "CircularPad")):
+        fields = ("padding", "value") if mode == "constant" else ("padding",)
+        for rank in (None, 1, 2, 3):
+            name = base + (f"{rank}d" if rank else "")
+            add(Kind(name if rank else base.lower(), L.Pad, fields, ("padding",), rank, ("padding",),
+                     {"mode": mode}), name)
+    add(Kind("gap", partial(L.AdaptiveAvgPool, 1), (), ()), "gap", "globalavgpool")
+    add(Kind("linear", L.Linear, ("in_features", "out_features", "bias"), ("out_features",), None, ("out_features",)),
         "linear", "fc", "dense")
-    add(Kind("flatten", Flatten, ("start_dim", "end_dim")), "flatten")
-    add(Kind("dropout", Dropout, ("p", "inplace"), ("p",)), "dropout", "dropout1d", "dropout2d", "dropout3d")
-    add(Kind("upsample", Upsample, ("size", "scale_factor", "mode", "align_corners"), ("scale_factor",)),
-        "upsample", "up", "upsamplingnearest2d")
+    add(Kind("flatten", L.Flatten, ("start_dim", "end_dim")), "flatten")
+    add(Kind("dropout", L.Dropout, ("p", "inplace"), ("p",)), "dropout", "dropout1d", "dropout2d", "dropout3d",
+        "alphadropout", "featurealphadropout")
+    add(Kind("stochasticdepth", L.StochasticDepth, ("p", "mode"), ("p",)), "stochasticdepth")
+    add(Kind("identity", L.Identity, ()), "identity")
+    add(Kind("upsample", L.Upsample, UPSAMPLE_FIELDS, ("scale_factor",)), "upsample", "up", "interpolate")
+    add(Kind("upsamplingnearest2d", L.Upsample, ("size", "scale_factor"), ("size", "scale_factor"), None, (),
+             {"mode": "nearest"}), "upsamplingnearest2d")
+    add(Kind("upsamplingbilinear2d", L.Upsample, ("size", "scale_factor"), ("size", "scale_factor"), None, (),
+             {"mode": "bilinear", "align_corners": True}), "upsamplingbilinear2d")
     for function in ACTIVATION_FLOPS:
         add(
-            Kind(function.lower(), Activation, ACTIVATION_FIELDS[function],
+            Kind(function.lower(), L.Activation, ACTIVATION_FIELDS[function],
                  ACTIVATION_TOKEN_POSITIONAL.get(function, ()), extra={"function": function}),
             function,
         )
-    add(Kind("add", Add, ()), "add")
-    add(Kind("concat", Concat, ("dim",), ("dim",)), "concat", "cat")
+    add(Kind("prelu", L.PReLU, ("num_parameters", "init"), ("num_parameters",)), "prelu")
+    add(Kind("softmax", L.Softmax, ("dim",), ("dim",)), "softmax")
+    add(Kind("logsoftmax", L.Softmax, ("dim",), ("dim",), extra={"log": True}), "logsoftmax")
+    add(Kind("layernorm", L.LayerNorm, LAYERNORM_FIELDS, ("normalized_shape",), None, ("normalized_shape",)),
+        "layernorm", "ln")
+    add(Kind("layernorm2d", L.LayerNorm2d, LAYERNORM_FIELDS, ("normalized_shape",)), "layernorm2d")
+    add(Kind("groupnorm", L.GroupNorm, ("num_groups", "num_channels", "eps", "affine", "bias"), ("num_groups",), None,
+             ("num_groups",)), "groupnorm", "gn")
+    add(Kind("localresponsenorm", L.LocalResponseNorm, ("size", "alpha", "beta", "k"), ("size",), None, ("size",)),
+        "localresponsenorm", "lrn")
+    for cls, names in ((L.Add, ("add",)), (L.Sub, ("sub", "subtract")), (L.Mul, ("mul", "multiply")),
+                       (L.Div, ("div", "divide"))):
+        add(Kind(names[0], cls, ARITHMETIC_FIELDS, ("scalar",)), *names)
+    add(Kind("concat", L.Concat, ("dim",), ("dim",)), "concat", "cat")
+    add(Kind("permute", L.Permute, ("dims",), ("dims",), None, ("dims",)), "permute")
+    add(Kind("transpose", L.Transpose, ("dim0", "dim1"), ("dim0", "dim1"), None, ("dim0", "dim1")), "transpose")
+    add(Kind("reshape", L.Reshape, ("shape",), ("shape",), None, ("shape",)), "reshape", "view")
+    add(Kind("squeeze", L.Squeeze, ("dim",), ("dim",)), "squeeze")
+    add(Kind("unsqueeze", L.Unsqueeze, ("dim",), ("dim",), None, ("dim",)), "unsqueeze")
+    add(Kind("channelshuffle", L.ChannelShuffle, ("groups",), ("groups",), None, ("groups",)), "channelshuffle",
+        "shuffle")
+    add(Kind("pixelshuffle", L.PixelShuffle, ("upscale_factor",), ("upscale_factor",), None, ("upscale_factor",)),
+        "pixelshuffle")
+    add(Kind("pixelunshuffle", L.PixelUnshuffle, ("downscale_factor",), ("downscale_factor",), None,
+             ("downscale_factor",)), "pixelunshuffle")
+    add(Kind("slice", L.Slice, ("dim", "start", "end", "step"), ("dim", "start", "end", "step"), None, ("dim",)),
+        "slice")
+    add(Kind("narrow", L.Narrow, ("dim", "start", "length"), ("dim", "start", "length"), None,
+             ("dim", "start", "length")), "narrow")
+    add(Kind("chunk", L.Chunk, ("chunks", "dim", "index"), ("chunks", "dim", "index"), None, ("chunks",)), "chunk")
+    add(Kind("split", L.Split, ("split_size_or_sections", "dim", "index"), ("split_size_or_sections", "dim", "index"),
+             None, ("split_size_or_sections",)), "split")
+    add(Kind("select", L.Select, ("dim", "index"), ("dim", "index"), None, ("dim", "index")), "select")
+    for function in ("mean", "sum"):
+        add(Kind(function, L.Reduce, ("dim", "keepdim"), ("dim",), extra={"function": function}), function)
+    add(Kind("opaque", L.Opaque, ("op", "output", "params"), ("op",), None, ("op", "output")), "opaque")
     add(kinds["silu"], "swish")
     add(kinds["hardswish"], "hswish")
     return kinds

@@ -139,6 +139,34 @@ def _scale(name, value, _):
     raise _fail(name, value, "a scale factor", "scale_factor=2")
 
 
+def _optional_float(name, value, _):
+    return None if value is None else _number(name, value, _)
+
+
+def _ints_tuple(name, value, _):
+    """A per-axis tuple of integers (a lone integer is one axis); negative sizes allowed (-1 in reshape)."""
+    if _is_int(value):
+        return (value,)
+    if _ints(value):
+        return tuple(value)
+    raise _fail(name, value, "integers joined by x", f"{name}=0x2x3x1")
+
+
+def _dim(name, value, _):
+    """An axis (counting the batch, as PyTorch), several joined by x, or none."""
+    if value is None or _is_int(value):
+        return value
+    if _ints(value):
+        return tuple(value)
+    raise _fail(name, value, "an axis or axes joined by x", f"{name}=1 or {name}=2x3")
+
+
+def _text(name, value, _):
+    if isinstance(value, str) and value:
+        return value.lower() if name == "mode" else value
+    raise _fail(name, value, "a word", f"{name}=bilinear" if name == "mode" else f"{name}=name")
+
+
 def _word(choices):
     def check(name, value, _):
         if isinstance(value, str) and value.lower() in choices:
@@ -164,8 +192,18 @@ COERCERS = {
     "align_corners": _optional_boolean,
     "eps": _number, "momentum": _optional_number, "p": _number, "negative_slope": _number,
     "padding_mode": _word(("zeros", "reflect", "replicate", "circular")),
-    "mode": _word(("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")),
+    "mode": _text,  # each kind checks its own modes (upsampling, padding, stochastic depth)
     "approximate": _word(("none", "tanh")),
+    "recompute_scale_factor": _optional_boolean, "elementwise_affine": _boolean, "keepdim": _boolean,
+    "alpha": _number, "beta": _number, "k": _number, "threshold": _number, "min_val": _number, "max_val": _number,
+    "init": _number, "value": _number, "scalar": _optional_float,
+    "num_groups": _integer, "num_channels": _optional_integer, "num_parameters": _integer,
+    "upscale_factor": _integer, "downscale_factor": _integer, "chunks": _integer, "index": _integer,
+    "length": _integer, "step": _integer, "dim0": _integer, "dim1": _integer, "params": _integer,
+    "start": _optional_integer, "end": _optional_integer,
+    "dim": _dim, "dims": _ints_tuple, "shape": _ints_tuple, "output": _ints_tuple,
+    "weight_shape": _ints_tuple, "constant_shape": _ints_tuple,
+    "normalized_shape": _size, "split_size_or_sections": _size, "op": _text,
 }
 
 

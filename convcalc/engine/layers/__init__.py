@@ -1,13 +1,22 @@
-"""Layer specs: immutable records of what the user wrote, and their figures."""
+"""Layer specs: immutable records of what the user wrote, and their figures (one module per family)."""
 
 from .base import Figures, Layer, Shape
 from .conv import Conv, ConvTranspose
-from .elementwise import ACTIVATION_FLOPS, Activation, BatchNorm, Dropout
-from .merge import Add, Concat, Merge
+from .elementwise import ACTIVATION_FLOPS, Activation, Dropout, Identity, PReLU, Softmax, StochasticDepth
+from .layout import ChannelShuffle, Permute, PixelShuffle, PixelUnshuffle, Reduce, Reshape, Squeeze, Transpose, Unsqueeze
+from .merge import Add, Arithmetic, Concat, Div, Merge, Mul, Sub
+from .normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LayerNorm2d, LocalResponseNorm
+from .opaque import Opaque
+from .padding import Pad, ZeroPad
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
-from .reshape import Flatten, Linear, Upsample, ZeroPad
+from .reshape import Flatten, Linear
+from .resample import Upsample
+from .slicing import Chunk, Narrow, Select, Slice, Split
 
 __all__ = [
-    "ACTIVATION_FLOPS", "Activation", "Add", "Concat", "Merge", "AdaptiveAvgPool", "AdaptiveMaxPool", "AvgPool", "BatchNorm", "Conv",
-    "ConvTranspose", "Dropout", "Figures", "Flatten", "Layer", "Linear", "MaxPool", "Shape", "Upsample", "ZeroPad",
+    "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
+    "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Figures", "Flatten", "GroupNorm",
+    "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MaxPool", "Merge",
+    "Mul", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "Reduce", "Reshape", "Select", "Shape",
+    "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "ZeroPad",
 ]

@@ -1,4 +1,4 @@
-"""Layers that keep every position: activations, BatchNorm, Dropout."""
+"""Layers that keep every position: activations, PReLU, Softmax, Identity, Dropout and StochasticDepth."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ShapeError, SpecError
 from ..sizes import volume
+from ..receptive import IDENTITY, Global
 from .base import Figures, Layer, Shape, format_shape
 
 INTERNAL = {"internal": True}
@@ -21,6 +22,13 @@ ACTIVATION_FLOPS = {
     "Sigmoid": 4,  # negate, exp, +1, divide
     "Tanh": 5,  # (e^2x - 1)/(e^2x + 1): multiply, exp, subtract, add, divide
     "Hardswish": 5,  # x * min(max(x + 3, 0), 6) / 6
+    "Hardsigmoid": 4,  # min(max(x + 3, 0), 6) / 6
+    "Hardtanh": 2,  # min(max(x, min_val), max_val)
+    "Mish": 9,  # x * tanh(softplus(x)): exp, +1, log, tanh (5), *x
+    "ELU": 4,  # compare, exp, -1, *alpha
+    "SELU": 5,  # ELU, then *scale
+    "Softplus": 6,  # *beta, exp, +1, log, /beta, compare with threshold
+    "Softsign": 3,  # abs, +1, divide
 }
 GELU_TANH_FLOPS = 13  # x^3 (2), two scalings, add, tanh (5), +1, *x, *0.5
 
@@ -38,6 +46,11 @@ class Activation(Layer):
     negative_slope: float = 0.01
     approximate: str = "none"
     inplace: bool = False
+    alpha: float = 1.0  # ELU
+    beta: float = 1.0  # Softplus
+    threshold: float = 20.0  # Softplus
+    min_val: float = -1.0  # Hardtanh
+    max_val: float = 1.0
 
     def infer(self, shape: Shape) -> Figures:
         if self.function not in ACTIVATION_FLOPS:
@@ -59,50 +72,12 @@ class Activation(Layer):
                 per_element, summary = GELU_TANH_FLOPS, "tanh"
         if self.function == "LeakyReLU" and self.negative_slope != 0.01:
             summary = f"slope={self.negative_slope:g}"
+        if self.function == "Hardtanh":
+            if self.max_val <= self.min_val:
+                raise ShapeError(f"max_val ({self.max_val:g}) must be greater than min_val ({self.min_val:g})",
+                                 hint="e.g. hardtanh:min_val=0,max_val=6", field="max_val")
+            summary = f"[{self.min_val:g}, {self.max_val:g}]"
         return Figures(self.function, shape, 0, 0, per_element * volume(shape), None, (), summary)
-
-
-@dataclass(frozen=True)
-class BatchNorm(Layer):
-    """``torch.nn.BatchNorm1d/2d/3d`` in inference: a per-channel scale and shift.
-
-    Parameters: the affine weight and (unless bias=False) bias, C each.
-
-    >>> BatchNorm().infer((64, 56, 56)).params
-    128
-    """
-
-    num_features: int | None = None
-    eps: float = 1e-5
-    momentum: float | None = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
-    bias: bool = True  # PyTorch 2.13's keyword: affine weight without the bias
-    rank: int | None = field(default=None, metadata=INTERNAL)
-
-    def infer(self, shape: Shape) -> Figures:
-        spatial = len(shape) - 1
-        rank = self.rank or max(spatial, 1)
-        type_name = f"BatchNorm{rank}d"
-        accepted = (0, 1) if rank == 1 else (rank,)
-        if spatial not in accepted:
-            wanted = "channels or channels x length" if rank == 1 else f"channels x {rank} spatial sizes"
-            raise ShapeError(
-                f"{type_name} needs {wanted} but receives {format_shape(shape)}",
-                hint="drop the rank from the layer name (bn) so it follows the input",
-                field="*",
-            )
-        channels = shape[0]
-        if self.num_features is not None and self.num_features != channels:
-            raise ShapeError(
-                f"num_features={self.num_features} but the incoming tensor has {channels} channels",
-                hint="omit num_features to take it from the input, or fix the layer before",
-                field="num_features",
-            )
-        params = (channels + (channels if self.bias else 0)) if self.affine else 0
-        # inference folds mean, variance, weight and bias into x*a + b
-        tensors = ((("weight", channels),) + ((("bias", channels),) if self.bias else ())) if self.affine else ()
-        return Figures(type_name, shape, params, 0, 2 * volume(shape), None, (), "", tensors=tensors)
 
 
 @dataclass(frozen=True)
@@ -124,3 +99,93 @@ class Dropout(Layer):
                 field="p",
             )
         return Figures("Dropout", shape, 0, 0, 0, None, (), f"p={self.p:g}")
+
+
+@dataclass(frozen=True)
+class PReLU(Layer):
+    """``torch.nn.PReLU``: a learned negative slope, one or one per channel.
+
+    >>> PReLU(64).infer((64, 56, 56)).params
+    64
+    """
+
+    num_parameters: int = 1
+    init: float = 0.25
+
+    def infer(self, shape: Shape) -> Figures:
+        channels = shape[0]
+        if self.num_parameters < 1 or self.num_parameters not in (1, channels):
+            raise ShapeError(
+                f"num_parameters={self.num_parameters} must be 1 or the input's {channels} channels",
+                hint=f"use num_parameters=1 or {channels}", field="num_parameters")
+        return Figures("PReLU", shape, self.num_parameters, 0, 2 * volume(shape), None, (),
+                       f"{self.num_parameters} slope(s)", tensors=(("weight", self.num_parameters),))
+
+
+@dataclass(frozen=True)
+class Softmax(Layer):
+    """``torch.nn.Softmax`` and ``LogSoftmax`` along ``dim`` (counting the batch axis, as PyTorch).
+
+    FLOPs: an exponential, a sum and a division (or subtraction) per element.
+
+    >>> Softmax(1).infer((1000,)).flops
+    3000
+    """
+
+    dim: int | None = None
+    log: bool = field(default=False, metadata=INTERNAL)
+
+    def resolved_dim(self, shape: Shape) -> int:
+        """The dim PyTorch uses: as given, or its implicit choice for the input's rank."""
+        ndim = len(shape) + 1
+        return (0 if ndim in (0, 1, 3) else 1) if self.dim is None else self.dim
+
+    def infer(self, shape: Shape) -> Figures:
+        ndim = len(shape) + 1
+        type_name = "LogSoftmax" if self.log else "Softmax"
+        dim = self.resolved_dim(shape)
+        notes = ()
+        if self.dim is None:  # PyTorch's implicit choice, with a deprecation warning
+            notes = (f"dim not given: PyTorch picks dim={dim} for a {ndim}-dimensional input (and warns)",)
+        if not isinstance(dim, int) or not -ndim <= dim < ndim:
+            raise ShapeError(f"dim={dim} is out of range for a {ndim}-dimensional batch of {format_shape(shape)}",
+                             hint=f"use a dim between {-ndim} and {ndim - 1}", field="dim")
+        axis = dim % ndim - 1
+        if axis < 0:
+            raise ShapeError(f"{type_name} over dim 0 mixes the samples of the batch, which convcalc keeps apart",
+                             hint="use dim=1 (channels or features) or a later axis", field="dim")
+        windows = tuple(Global(n) if a + 1 == axis else IDENTITY for a, n in enumerate(shape[1:]))
+        return Figures(type_name, shape, 0, 0, 3 * volume(shape), windows, notes, f"dim={dim}",
+                       mixes_channels=axis == 0)
+
+
+@dataclass(frozen=True)
+class Identity(Layer):
+    """``torch.nn.Identity``: the input, unchanged.
+
+    >>> Identity().infer((3, 8)).output_shape
+    (3, 8)
+    """
+
+    def infer(self, shape: Shape) -> Figures:
+        return Figures("Identity", shape)
+
+
+@dataclass(frozen=True)
+class StochasticDepth(Layer):
+    """torchvision's ``StochasticDepth``: drops whole residual branches in training, the identity at inference.
+
+    >>> StochasticDepth(0.2, "row").infer((96, 56, 56)).flops
+    0
+    """
+
+    p: float = 0.0
+    mode: str = "row"
+
+    def infer(self, shape: Shape) -> Figures:
+        if not 0 <= self.p <= 1:
+            raise ShapeError(f"drop probability has to be between 0 and 1, but got {self.p}",
+                             hint="use p between 0 and 1", field="p")
+        if self.mode not in ("batch", "row"):
+            raise SpecError(f"mode={self.mode!r} is not batch or row", hint="use mode=row", field="mode")
+        return Figures("StochasticDepth", shape, summary=f"p={self.p:g} {self.mode}")

@@ -1,10 +1,11 @@
-"""Layers that join branches: add (residual connections) and concat (U-Net skips)."""
+"""Layers that join branches: elementwise arithmetic with broadcasting (residual sums, gates) and concat."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from ..errors import ShapeError
+from ..errors import ShapeError, SpecError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, format_shape
@@ -31,25 +32,141 @@ class Merge(Layer):
 
 
 @dataclass(frozen=True)
-class Add(Merge):
-    """Elementwise sum of branches of one shape, as a residual connection computes it.
+class Arithmetic(Merge):
+    """Elementwise arithmetic with PyTorch's broadcasting: of two or more branches, or of one
+    branch and a ``scalar``, a learned tensor (``weight_shape``, counted as parameters) or a
+    fixed one (``constant_shape``, a buffer). Operand shapes are written without the batch.
+
+    One FLOP per output element for each operand after the first.
+    """
+
+    scalar: float | None = None
+    weight_shape: tuple[int, ...] | None = None
+    constant_shape: tuple[int, ...] | None = None
+    operation: ClassVar[str] = ""
+    symbol: ClassVar[str] = ""
+
+    def merge(self, shapes: tuple[Shape, ...]) -> Figures:
+        operands = [s for s in (self.weight_shape, self.constant_shape) if s is not None]
+        count = len(shapes) + len(operands) + (self.scalar is not None)
+        if count < 2:
+            kind = self.operation
+            raise ShapeError(
+                f"{kind} joins two or more branches but receives {len(shapes)} (and no scalar or tensor operand)",
+                hint=f'name the branches it reads, e.g. {{"type": "{kind}", "from": ["a", "b"]}}, or give scalar=',
+                field="from",
+            )
+        first = shapes[0]
+        output = first
+        for index, shape in enumerate(shapes[1:], start=1):
+            if len(shape) != len(first):
+                raise ShapeError(
+                    f"{self.operation} of {_branch(self, 0)} ({format_shape(first)}) and {_branch(self, index)} "
+                    f"({format_shape(shape)}): branches of different ranks would broadcast the batch axis of one "
+                    "against a data axis of the other",
+                    hint="give the smaller branch size-1 axes (view or unsqueeze) so the ranks agree", field="from")
+            try:
+                output = self._broadcast(output, shape, _branch(self, index))
+            except ShapeError:
+                raise ShapeError(
+                    f"{self.operation} needs branches of one shape, or shapes that broadcast: {_branch(self, 0)} "
+                    f"gives {format_shape(first)} but {_branch(self, index)} gives {format_shape(shape)} "
+                    f"({_difference(first, shape)})",
+                    hint="make the branches agree, e.g. a 1x1 convolution with the right stride on the shortcut",
+                    field="from") from None
+        for name, operand in (("weight_shape", self.weight_shape), ("constant_shape", self.constant_shape)):
+            if operand is None:
+                continue
+            operand = tuple(operand)
+            if any(n < 1 for n in operand):
+                raise SpecError(f"{name}={format_shape(operand)} must be positive sizes", hint=f"e.g. {name}=64x1x1",
+                                field=name)
+            if len(operand) == len(first) + 1:
+                if operand[0] != 1:
+                    raise ShapeError(
+                        f"{name}={format_shape(operand)} has a leading axis of {operand[0]} where the batch is: "
+                        "it would change the batch", hint="a leading 1 is the batch axis; drop it or make it 1",
+                        field=name)
+                operand = operand[1:]
+            if len(operand) > len(first):
+                raise ShapeError(
+                    f"{name}={format_shape(operand)} has more axes than the input {format_shape(first)}",
+                    hint="give the operand at most as many axes as one sample", field=name)
+            output = self._broadcast(output, operand, name)
+        params = volume(self.weight_shape) if self.weight_shape is not None else 0
+        flops = (count - 1) * volume(output)
+        parts = [f"{len(shapes)} branches"] if len(shapes) > 1 else []
+        if self.scalar is not None:
+            parts.append(f"{self.symbol} {self.scalar:g}")
+        if self.weight_shape is not None:
+            parts.append(f"{self.symbol} weight {format_shape(self.weight_shape)}")
+        if self.constant_shape is not None:
+            parts.append(f"{self.symbol} constant {format_shape(self.constant_shape)}")
+        return Figures(self.operation.capitalize(), output, params, 0, flops, None, (), ", ".join(parts),
+                       broadcast=True, tensors=(("weight", params),) if params else ())
+
+    def _broadcast(self, a: Shape, b: Shape, name: str) -> Shape:
+        """PyTorch's broadcasting of two per-sample shapes (aligned at the right)."""
+        width = max(len(a), len(b))
+        a1, b1 = (1,) * (width - len(a)) + tuple(a), (1,) * (width - len(b)) + tuple(b)
+        out = []
+        for axis, (m, n) in enumerate(zip(a1, b1)):
+            if m != n and 1 not in (m, n):
+                raise ShapeError(
+                    f"{self.operation}: the size of {format_shape(a)} ({m}) must match the size of {name} "
+                    f"{format_shape(b)} ({n}) at non-singleton axis {axis + 1} (axis {axis} differs by {abs(m - n)})",
+                    hint="make the operands agree, or give one of them size 1 on that axis to broadcast it",
+                    field="from")
+            out.append(max(m, n) if 0 not in (m, n) else 0)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Add(Arithmetic):
+    """Elementwise sum with broadcasting: residual connections, biases, gates.
 
     >>> Add().merge(((64, 56, 56), (64, 56, 56))).flops
     200704
     """
 
-    def merge(self, shapes: tuple[Shape, ...]) -> Figures:
-        self._check_count(shapes)
-        first = shapes[0]
-        for index, shape in enumerate(shapes[1:], start=1):
-            if shape != first:
-                raise ShapeError(
-                    f"add needs branches of one shape: {_branch(self, 0)} gives {format_shape(first)} but "
-                    f"{_branch(self, index)} gives {format_shape(shape)} ({_difference(first, shape)})",
-                    hint="make the branches agree, e.g. a 1x1 convolution with the right stride on the shortcut",
-                    field="from",
-                )
-        return Figures("Add", first, 0, 0, (len(shapes) - 1) * volume(first), None, (), f"{len(shapes)} branches")
+    operation: ClassVar[str] = "add"
+    symbol: ClassVar[str] = "+"
+
+
+@dataclass(frozen=True)
+class Sub(Arithmetic):
+    """Elementwise difference with broadcasting.
+
+    >>> Sub(scalar=0.5).merge(((3, 4),)).flops
+    12
+    """
+
+    operation: ClassVar[str] = "sub"
+    symbol: ClassVar[str] = "-"
+
+
+@dataclass(frozen=True)
+class Mul(Arithmetic):
+    """Elementwise product with broadcasting: squeeze-excitation gates, layer scale.
+
+    >>> Mul().merge(((96, 56, 56), (96, 1, 1))).output_shape
+    (96, 56, 56)
+    """
+
+    operation: ClassVar[str] = "mul"
+    symbol: ClassVar[str] = "×"
+
+
+@dataclass(frozen=True)
+class Div(Arithmetic):
+    """Elementwise quotient with broadcasting.
+
+    >>> Div(scalar=2.0).merge(((8,),)).output_shape
+    (8,)
+    """
+
+    operation: ClassVar[str] = "div"
+    symbol: ClassVar[str] = "÷"
 
 
 @dataclass(frozen=True)
@@ -65,6 +182,8 @@ class Concat(Merge):
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:
         self._check_count(shapes)
         ndim = len(shapes[0]) + 1
+        if not isinstance(self.dim, int) or isinstance(self.dim, bool):
+            raise ShapeError(f"dim={self.dim!r} must be one axis", hint="e.g. dim=1 (channels)", field="dim")
         if any(len(s) != len(shapes[0]) for s in shapes):
             raise ShapeError("concat needs branches with the same number of axes",
                              hint="flatten or reshape the branches alike", field="from")

@@ -1,13 +1,13 @@
-"""Layers that change the layout: Flatten, Linear, Upsample and zero padding."""
+"""Flatten, and Linear over the last axis (as PyTorch applies it, per position)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..errors import ShapeError, SpecError
-from ..receptive import IDENTITY, Global, Nearest, Shift
+from ..errors import ShapeError
+from ..receptive import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, format_shape, format_tuple, short, spatial_rank
+from .base import Figures, Layer, Shape, format_shape
 
 INTERNAL = {"internal": True}
 
@@ -98,83 +98,3 @@ class Linear(Layer):
         tensors = (("weight", features * self.out_features),) + ((("bias", self.out_features),) if self.bias else ())
         return Figures("Linear", output, params, macs, flops, windows, notes, summary, mixes_channels=len(shape) == 1,
                        tensors=tensors)
-
-
-@dataclass(frozen=True)
-class Upsample(Layer):
-    """``torch.nn.Upsample`` in nearest mode with an integer scale factor.
-
-    >>> Upsample(scale_factor=2).infer((16, 8, 8)).output_shape
-    (16, 16, 16)
-    """
-
-    size: int | tuple[int, ...] | None = None
-    scale_factor: int | float | tuple[int, ...] | None = None
-    mode: str = "nearest"
-    align_corners: bool | None = None
-
-    def infer(self, shape: Shape) -> Figures:
-        rank = spatial_rank(shape, "Upsample", None)
-        if self.mode != "nearest":
-            raise SpecError(
-                f"mode={self.mode!r} is not supported; convcalc models nearest upsampling",
-                hint="use mode=nearest",
-                field="mode",
-            )
-        if self.size is not None or self.scale_factor is None:
-            raise SpecError(
-                "give scale_factor (an integer), not size",
-                hint="e.g. up:2 or upsample:scale_factor=2",
-                field="size" if self.size is not None else "scale_factor",
-            )
-        factors = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * rank
-        if len(factors) != rank or any(float(f) != int(f) or int(f) < 1 for f in factors):
-            raise SpecError(
-                f"scale_factor={format_tuple(factors)} must be {rank} positive integer(s)",
-                hint="use an integer scale factor such as 2",
-                field="scale_factor",
-            )
-        factors = tuple(int(f) for f in factors)
-        output = (shape[0], *(n * f for n, f in zip(shape[1:], factors)))
-        windows = tuple(Nearest(f) for f in factors)
-        return Figures("Upsample", output, 0, 0, 0, windows, (), f"×{short(factors)} nearest")
-
-
-@dataclass(frozen=True)
-class ZeroPad(Layer):
-    """``torch.nn.ZeroPad1d/2d/3d``: per-side amounts, last axis first, as PyTorch orders them.
-
-    >>> ZeroPad((0, 1, 0, 1)).infer((3, 224, 224)).output_shape
-    (3, 225, 225)
-    """
-
-    padding: int | tuple[int, ...]
-    rank: int | None = field(default=None, metadata=INTERNAL)
-
-    def sides(self, rank: int) -> tuple[tuple[int, int], ...]:
-        """(begin, end) per spatial axis, first axis first."""
-        if isinstance(self.padding, int):
-            return ((self.padding, self.padding),) * rank
-        if len(self.padding) != 2 * rank:
-            raise SpecError(
-                f"padding has {len(self.padding)} values but a {rank}d input needs 1 or {2 * rank} "
-                "(begin and end of each axis, last axis first)",
-                hint="e.g. pad:1 or pad:" + "x".join(["1"] * (2 * rank)),
-                field="padding",
-            )
-        pairs = [(self.padding[2 * i], self.padding[2 * i + 1]) for i in range(rank)]
-        return tuple(reversed(pairs))
-
-    def infer(self, shape: Shape) -> Figures:
-        rank = spatial_rank(shape, f"ZeroPad{self.rank}d" if self.rank else "ZeroPad", self.rank)
-        sides = self.sides(rank)
-        out_sizes = tuple(n + b + e for n, (b, e) in zip(shape[1:], sides))
-        if any(n < 0 for n in out_sizes):
-            raise ShapeError(
-                f"negative padding crops more than the input {format_shape(shape)} has",
-                hint="use smaller negative amounts",
-                field="padding",
-            )
-        windows = tuple(Shift(b) for b, _ in sides)
-        summary = " ".join(f"{b}+{e}" for b, e in sides)
-        return Figures(f"ZeroPad{rank}d", (shape[0], *out_sizes), 0, 0, 0, windows, (), summary)

@@ -1,0 +1,241 @@
+"""Normalization: BatchNorm, LayerNorm (and channels-first LayerNorm2d), GroupNorm,
+InstanceNorm and LocalResponseNorm, in inference.
+
+FLOPs per element: BatchNorm folds into x*a + b (2). The others compute
+statistics at run time: a sum for the mean, a subtraction, a square and a sum
+for the variance, a multiplication by 1/sqrt(var + eps) (5), plus 2 for the
+affine scale and shift. LocalResponseNorm: a square, a sum over ``size``
+channels, scaling, adding k, a power and a division (size + 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ShapeError, SpecError
+from ..receptive import IDENTITY, Global
+from ..sizes import volume
+from .base import Figures, Layer, Shape, format_shape, format_tuple
+
+INTERNAL = {"internal": True}
+STATISTICS_FLOPS = 5
+AFFINE_FLOPS = 2
+
+
+def _affine_tensors(count: int, weight: bool, bias: bool) -> tuple[tuple[str, int], ...]:
+    return ((("weight", count),) if weight else ()) + ((("bias", count),) if weight and bias else ())
+
+
+@dataclass(frozen=True)
+class BatchNorm(Layer):
+    """``torch.nn.BatchNorm1d/2d/3d`` in inference: a per-channel scale and shift.
+
+    Parameters: the affine weight and (unless bias=False) bias, C each.
+
+    >>> BatchNorm().infer((64, 56, 56)).params
+    128
+    """
+
+    num_features: int | None = None
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    bias: bool = True  # PyTorch 2.13's keyword: affine weight without the bias
+    rank: int | None = field(default=None, metadata=INTERNAL)
+
+    def infer(self, shape: Shape) -> Figures:
+        spatial = len(shape) - 1
+        rank = self.rank or max(spatial, 1)
+        type_name = f"BatchNorm{rank}d"
+        accepted = (0, 1) if rank == 1 else (rank,)
+        if spatial not in accepted:
+            wanted = "channels or channels x length" if rank == 1 else f"channels x {rank} spatial sizes"
+            raise ShapeError(
+                f"{type_name} needs {wanted} but receives {format_shape(shape)}",
+                hint="drop the rank from the layer name (bn) so it follows the input",
+                field="*",
+            )
+        channels = shape[0]
+        _check_features(type_name, self.num_features, channels, "num_features")
+        params = (channels + (channels if self.bias else 0)) if self.affine else 0
+        # inference folds mean, variance, weight and bias into x*a + b
+        return Figures(type_name, shape, params, 0, 2 * volume(shape), None, (), "",
+                       tensors=_affine_tensors(channels, self.affine, self.bias))
+
+
+def _check_features(type_name: str, given: int | None, channels: int, name: str) -> None:
+    if given is not None and given != channels:
+        raise ShapeError(
+            f"{name}={given} but the incoming tensor has {channels} channels",
+            hint=f"omit {name} to take it from the input, or fix the layer before",
+            field=name,
+        )
+
+
+@dataclass(frozen=True)
+class LayerNorm(Layer):
+    """``torch.nn.LayerNorm``: normalizes over the last ``len(normalized_shape)`` axes.
+
+    >>> fig = LayerNorm(768).infer((197, 768))
+    >>> fig.params, fig.flops
+    (1536, 1059072)
+    """
+
+    normalized_shape: int | tuple[int, ...]
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def infer(self, shape: Shape) -> Figures:
+        wanted = (self.normalized_shape,) if isinstance(self.normalized_shape, int) else tuple(self.normalized_shape)
+        if not wanted or any(n < 1 for n in wanted):
+            raise SpecError(f"normalized_shape={format_tuple(wanted)} must be positive sizes",
+                            hint="e.g. normalized_shape=768", field="normalized_shape")
+        if len(wanted) > len(shape) or tuple(shape[len(shape) - len(wanted):]) != wanted:
+            raise ShapeError(
+                f"given normalized_shape={list(wanted)}, expected input with shape [*, "
+                f"{', '.join(map(str, wanted))}], but got input of size {format_shape(shape)} (per sample)",
+                hint="normalized_shape names the trailing sizes, e.g. the channels after a permute to channels-last",
+                field="normalized_shape",
+            )
+        first = len(shape) - len(wanted)
+        per_element = STATISTICS_FLOPS + (AFFINE_FLOPS if self.elementwise_affine else 0)
+        windows = tuple(Global(n) if axis + 1 >= first else IDENTITY for axis, n in enumerate(shape[1:]))
+        params = volume(wanted) * (1 + self.bias) if self.elementwise_affine else 0
+        return Figures("LayerNorm", shape, params, 0, per_element * volume(shape), windows, (),
+                       f"over {format_shape(wanted)}", mixes_channels=first == 0,
+                       tensors=_affine_tensors(volume(wanted), self.elementwise_affine, self.bias))
+
+
+@dataclass(frozen=True)
+class LayerNorm2d(Layer):
+    """The channels-first LayerNorm of ConvNeXt (torchvision's and timm's ``LayerNorm2d``):
+    normalizes the channels at every position.
+
+    >>> LayerNorm2d(96).infer((96, 56, 56)).params
+    192
+    """
+
+    normalized_shape: int | tuple[int, ...] | None = None
+    eps: float = 1e-6
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def infer(self, shape: Shape) -> Figures:
+        channels = shape[0]
+        wanted = self.normalized_shape
+        wanted = (wanted,) if isinstance(wanted, int) else wanted
+        if wanted is not None and tuple(wanted) != (channels,):
+            raise ShapeError(f"LayerNorm2d normalizes the {channels} channels, not {format_tuple(tuple(wanted))}",
+                             hint=f"use normalized_shape={channels}, or omit it", field="normalized_shape")
+        if len(shape) < 2:
+            raise ShapeError(f"LayerNorm2d needs channels and spatial sizes but receives {format_shape(shape)}",
+                             hint="use layernorm over the last axis for features", field="*")
+        per_element = STATISTICS_FLOPS + (AFFINE_FLOPS if self.elementwise_affine else 0)
+        params = channels * (1 + self.bias) if self.elementwise_affine else 0
+        return Figures("LayerNorm2d", shape, params, 0, per_element * volume(shape), None, (), "channels",
+                       mixes_channels=True, tensors=_affine_tensors(channels, self.elementwise_affine, self.bias))
+
+
+@dataclass(frozen=True)
+class GroupNorm(Layer):
+    """``torch.nn.GroupNorm``: statistics over each group of channels and every position.
+
+    >>> GroupNorm(32, 256).infer((256, 14, 14)).params
+    512
+    """
+
+    num_groups: int
+    num_channels: int | None = None
+    eps: float = 1e-5
+    affine: bool = True
+    bias: bool = True
+
+    def infer(self, shape: Shape) -> Figures:
+        channels = shape[0]
+        if self.num_groups < 1:
+            raise ShapeError(f"num_groups must be positive (got {self.num_groups})", hint="e.g. num_groups=32",
+                             field="num_groups")
+        declared = channels if self.num_channels is None else self.num_channels
+        if declared % self.num_groups:
+            raise ShapeError(f"num_channels must be divisible by num_groups ({declared} by {self.num_groups})",
+                             hint="pick a group count that divides the channels", field="num_groups")
+        if self.affine and declared != channels:
+            raise ShapeError(f"num_channels={declared} but the incoming tensor has {channels} channels",
+                             hint="omit num_channels to take it from the input", field="num_channels")
+        if channels % self.num_groups:
+            raise ShapeError(f"the input's {channels} channels are not divisible by num_groups={self.num_groups}",
+                             hint="pick a group count that divides the channels", field="num_groups")
+        per_element = STATISTICS_FLOPS + (AFFINE_FLOPS if self.affine else 0)
+        windows = tuple(Global(n) for n in shape[1:])
+        params = channels * (1 + self.bias) if self.affine else 0
+        return Figures("GroupNorm", shape, params, 0, per_element * volume(shape), windows, (),
+                       f"{self.num_groups} groups", mixes_channels=True,
+                       tensors=_affine_tensors(channels, self.affine, self.bias))
+
+
+@dataclass(frozen=True)
+class InstanceNorm(Layer):
+    """``torch.nn.InstanceNorm1d/2d/3d``: statistics per sample and channel over every
+    position (with track_running_stats, the running ones: a per-channel scale and shift).
+
+    >>> InstanceNorm(rank=2).infer((64, 32, 32)).output_shape
+    (64, 32, 32)
+    """
+
+    num_features: int | None = None
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    bias: bool = True
+    rank: int | None = field(default=None, metadata=INTERNAL)
+
+    def infer(self, shape: Shape) -> Figures:
+        rank = self.rank or max(len(shape) - 1, 1)
+        type_name = f"InstanceNorm{rank}d"
+        if len(shape) - 1 != rank:
+            raise ShapeError(f"{type_name} needs channels x {rank} spatial size(s) but receives {format_shape(shape)}",
+                             hint="drop the rank from the layer name (instancenorm) so it follows the input",
+                             field="*")
+        channels = shape[0]
+        notes = ()
+        if self.num_features is not None and self.num_features != channels:
+            if self.affine:
+                _check_features(type_name, self.num_features, channels, "num_features")
+            notes = (f"num_features={self.num_features} differs from the input's {channels} channels; PyTorch only "
+                     "warns, since without affine parameters it does not use the number",)
+        if self.track_running_stats:
+            per_element, windows = 2, None  # running statistics fold into x*a + b
+        else:
+            per_element = STATISTICS_FLOPS + (AFFINE_FLOPS if self.affine else 0)
+            windows = tuple(Global(n) for n in shape[1:])
+        params = channels * (1 + self.bias) if self.affine else 0
+        return Figures(type_name, shape, params, 0, per_element * volume(shape), windows, notes,
+                       "running stats" if self.track_running_stats else "",
+                       tensors=_affine_tensors(channels, self.affine, self.bias))
+
+
+@dataclass(frozen=True)
+class LocalResponseNorm(Layer):
+    """``torch.nn.LocalResponseNorm`` across ``size`` neighbouring channels (AlexNet's).
+
+    >>> LocalResponseNorm(5).infer((96, 55, 55)).flops
+    2904000
+    """
+
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def infer(self, shape: Shape) -> Figures:
+        if not isinstance(self.size, int) or self.size < 1:
+            raise SpecError(f"size={self.size!r} must be a positive integer", hint="e.g. size=5", field="size")
+        if len(shape) < 2:
+            raise ShapeError(f"LocalResponseNorm expects 3D or higher dimensionality input (batch included) but "
+                             f"receives {format_shape(shape)} per sample", hint="apply it to channels x positions",
+                             field="*")
+        return Figures("LocalResponseNorm", shape, 0, 0, (self.size + 5) * volume(shape), None, (),
+                       f"size={self.size}", mixes_channels=True)

@@ -1,0 +1,35 @@
+"""Operations convcalc cannot cost, kept in the network with their traced shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..receptive import Global
+from .base import Figures, Shape, format_shape
+from .merge import Merge
+
+
+@dataclass(frozen=True)
+class Opaque(Merge):
+    """An operation read from a model (attention, a custom kernel) whose output shape is known
+    from the trace but whose MACs and FLOPs convcalc cannot compute: it is marked not counted.
+
+    Its parameters (``params``, from the model's tensors) are exact and counted. Its
+    receptive field is taken as global: every output may read every input position.
+
+    >>> fig = Opaque("aten.scaled_dot_product_attention", (197, 768)).infer((197, 768))
+    >>> fig.counted, fig.output_shape
+    (False, (197, 768))
+    """
+
+    op: str
+    output: tuple[int, ...]
+    params: int = 0
+
+    def merge(self, shapes: tuple[Shape, ...]) -> Figures:
+        first = shapes[0]
+        windows = tuple(Global(n) for n in first[1:])
+        return Figures(self.op, tuple(self.output), self.params, 0, 0, windows,
+                       ("its receptive field is taken as the whole input",),
+                       "from " + ", ".join(format_shape(s) for s in shapes), mixes_channels=True, counted=False,
+                       dims=(None,) * len(self.output))

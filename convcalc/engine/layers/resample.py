@@ -1,0 +1,94 @@
+"""Resampling: ``torch.nn.Upsample`` and ``F.interpolate`` in every mode, to a size or by a scale.
+
+FLOPs per output element: nearest modes 0 (a copy); the linear modes mix
+2 taps per interpolated axis and bicubic 4: t^r multiplications and t^r - 1
+additions for t taps over r axes (bilinear 7, trilinear 15, bicubic 31);
+area averages its bins as adaptive average pooling does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import floor
+
+from ..errors import ShapeError, SpecError
+from ..receptive import Adaptive, Resample
+from ..sizes import adaptive_bins, volume
+from .base import Figures, Layer, Shape, format_shape, format_tuple, short
+
+MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+# the spatial rank each linear mode needs, and the taps it reads per axis
+_LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
+
+
+@dataclass(frozen=True)
+class Upsample(Layer):
+    """``torch.nn.Upsample`` and ``F.interpolate``: to ``size``, or by ``scale_factor`` (any positive number).
+
+    >>> Upsample(scale_factor=2).infer((16, 8, 8)).output_shape
+    (16, 16, 16)
+    >>> fig = Upsample(size=(33, 33), mode="bilinear").infer((21, 9, 9))
+    >>> fig.output_shape, fig.flops
+    ((21, 33, 33), 160083)
+    """
+
+    size: int | tuple[int, ...] | None = None
+    scale_factor: float | tuple[float, ...] | None = None
+    mode: str = "nearest"
+    align_corners: bool | None = None
+    recompute_scale_factor: bool | None = None
+
+    def infer(self, shape: Shape) -> Figures:
+        rank = len(shape) - 1
+        if not 1 <= rank <= 3:
+            raise ShapeError(
+                f"Only 3D, 4D and 5D input tensors are supported (got {rank + 2}D, {format_shape(shape)} per sample)",
+                hint="give channels and 1 to 3 spatial sizes", field="*")
+        if self.mode not in MODES:
+            raise SpecError(f"mode={self.mode!r} is not one of {', '.join(MODES)}", hint="e.g. mode=bilinear",
+                            field="mode")
+        if self.mode in _LINEAR and _LINEAR[self.mode] != rank:
+            raise ShapeError(f"got {rank + 2}D input, but {self.mode} mode needs {_LINEAR[self.mode] + 2}D input",
+                             hint="pick the mode for the input's rank: linear, bilinear or trilinear", field="mode")
+        if self.align_corners is not None and self.mode not in _LINEAR:
+            raise ShapeError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear", hint="drop align_corners", field="align_corners")
+        if (self.size is None) == (self.scale_factor is None):
+            raise SpecError("either size or scale_factor should be defined" if self.size is None else
+                            "only one of size or scale_factor should be defined",
+                            hint="e.g. up:2 (a scale) or upsample:size=64x64", field="size")
+        sizes = shape[1:]
+        scales: tuple[float | None, ...] = (None,) * rank
+        if self.size is not None:
+            out = self._per_axis(self.size, rank, "size")
+        else:
+            factors = self._per_axis(self.scale_factor, rank, "scale_factor")
+            out = tuple(floor(float(n) * float(f)) for n, f in zip(sizes, factors))
+            if not self.recompute_scale_factor:
+                scales = tuple(float(f) for f in factors)
+        if any(n < 1 for n in out):
+            raise ShapeError(
+                f"input and output sizes should be greater than 0, but got input {format_tuple(sizes)} and output "
+                f"{format_tuple(out)}", hint="use a larger size or scale_factor", field="size")
+        align = bool(self.align_corners)
+        if self.mode == "area":
+            windows = tuple(Adaptive(n, o) for n, o in zip(sizes, out))
+            bins = [sum(e - s for s, e in adaptive_bins(n, o)) for n, o in zip(sizes, out)]
+            flops = shape[0] * volume(bins)
+        else:
+            windows = tuple(Resample(n, o, self.mode, align, sc) for n, o, sc in zip(sizes, out, scales))
+            taps = 4 if self.mode == "bicubic" else 2 if self.mode in _LINEAR else 0
+            flops = (2 * taps ** rank - 1) * shape[0] * volume(out) if taps else 0
+        scaled = f"×{short(tuple(f'{float(f):g}' for f in factors))}" if self.size is None else f"→{short(out)}"
+        summary = f"{scaled} {self.mode}" + (" align_corners" if align else "")
+        return Figures("Upsample", (shape[0], *out), 0, 0, flops, windows, (), summary)
+
+    @staticmethod
+    def _per_axis(value, rank: int, name: str) -> tuple:
+        values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+        if len(values) != rank:
+            raise ShapeError(
+                f"input and output must have the same number of spatial dimensions, but got input with {rank} "
+                f"spatial dimension(s) and {name}={format_tuple(values)}",
+                hint=f"give one value or {rank}", field=name)
+        return values

@@ -1,0 +1,176 @@
+"""Pieces of an axis: slice, narrow, chunk, split and select (dims count the batch axis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ShapeError
+from ..receptive import IDENTITY, Shift, Sliding
+from .base import Figures, Layer, Shape, format_tuple
+from .layout import batch_dim
+
+
+@dataclass(frozen=True)
+class Slice(Layer):
+    """One piece of an axis: ``x[..., start:end:step]`` (``narrow``, ``chunk``, ``split`` and
+    ``select`` are written in its terms by their own kinds).
+
+    >>> Slice(1, 0, 58).infer((116, 28, 28)).output_shape
+    (58, 28, 28)
+    """
+
+    dim: int
+    start: int | None = None
+    end: int | None = None
+    step: int = 1
+
+    def piece(self, n: int) -> tuple[int, int, int]:
+        """(start, length, step) of the slice on an axis of ``n``, clamped as Python slices are."""
+        if self.step < 1:
+            raise ShapeError(f"slice step must be positive (got {self.step})", hint="use step=1 or more",
+                             field="step")
+        start, end, step = slice(self.start, self.end, self.step).indices(n)
+        return start, max(0, -(-(end - start) // step)), step
+
+    def locate(self, shape: Shape) -> tuple[int, int, int, int]:
+        """(axis, start, length, step) of the piece in a per-sample ``shape``."""
+        axis = batch_dim(self.dim, shape)
+        return (axis, *self.piece(shape[axis]))
+
+    def infer(self, shape: Shape) -> Figures:
+        axis, start, length, step = self.locate(shape)
+        return _piece("Slice", shape, axis, start, length, step, f"dim {self.dim}: {start}+{length}")
+
+
+def _piece(type_name: str, shape: Shape, axis: int, start: int, length: int, step: int = 1,
+           summary: str = "") -> Figures:
+    output = shape[:axis] + (length,) + shape[axis + 1:]
+    windows = tuple(Sliding(1, step, -start) if a + 1 == axis else IDENTITY for a in range(len(shape) - 1))
+    return Figures(type_name, output, windows=windows, summary=summary)
+
+
+@dataclass(frozen=True)
+class Narrow(Layer):
+    """``torch.narrow``: ``length`` units from ``start`` along ``dim``.
+
+    >>> Narrow(2, 1, 5).infer((3, 8, 8)).output_shape
+    (3, 5, 8)
+    """
+
+    dim: int
+    start: int
+    length: int
+
+    def locate(self, shape: Shape) -> tuple[int, int, int, int]:
+        """(axis, start, length, step) of the piece in a per-sample ``shape``."""
+        axis = batch_dim(self.dim, shape)
+        n = shape[axis]
+        if not -n <= self.start <= n:
+            raise ShapeError(f"start ({self.start}) out of range for an axis of {n}", hint=f"use 0..{n}",
+                             field="start")
+        start = self.start % n if n and self.start < 0 else self.start
+        if self.length < 0 or start + self.length > n:
+            raise ShapeError(f"start ({start}) + length ({self.length}) exceeds dimension size ({n})",
+                             hint="use a shorter length or an earlier start", field="length")
+        return axis, start, self.length, 1
+
+    def infer(self, shape: Shape) -> Figures:
+        axis, start, length, _ = self.locate(shape)
+        return _piece("Narrow", shape, axis, start, length, 1, f"dim {self.dim}: {start}+{length}")
+
+
+@dataclass(frozen=True)
+class Chunk(Layer):
+    """Piece ``index`` of ``torch.chunk(x, chunks, dim)``: chunks of ceil(n / chunks) units.
+
+    >>> Chunk(2, 1, 1).infer((116, 28, 28)).output_shape
+    (58, 28, 28)
+    """
+
+    chunks: int
+    dim: int = 0
+    index: int = 0
+
+    def locate(self, shape: Shape) -> tuple[int, int, int, int]:
+        """(axis, start, length, step) of the piece in a per-sample ``shape``."""
+        if self.chunks < 1:
+            raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {self.chunks}",
+                             hint="e.g. chunks=2", field="chunks")
+        axis = batch_dim(self.dim, shape)
+        n = shape[axis]
+        size = -(-n // self.chunks)
+        count = -(-n // size) if size else 1
+        return _indexed(shape, axis, [(k * size, min(size, n - k * size)) for k in range(count)], self.index)
+
+    def infer(self, shape: Shape) -> Figures:
+        axis, start, length, _ = self.locate(shape)
+        return _piece("Chunk", shape, axis, start, length, 1, f"{self.chunks} chunks [{self.index}]")
+
+
+@dataclass(frozen=True)
+class Split(Layer):
+    """Piece ``index`` of ``torch.split(x, split_size_or_sections, dim)``.
+
+    >>> Split((16, 48), 1, 1).infer((64, 8, 8)).output_shape
+    (48, 8, 8)
+    """
+
+    split_size_or_sections: int | tuple[int, ...]
+    dim: int = 0
+    index: int = 0
+
+    def locate(self, shape: Shape) -> tuple[int, int, int, int]:
+        """(axis, start, length, step) of the piece in a per-sample ``shape``."""
+        axis = batch_dim(self.dim, shape)
+        n = shape[axis]
+        sizes = self.split_size_or_sections
+        if isinstance(sizes, int):
+            if sizes < 1:
+                raise ShapeError(f"split expects split_size be non-negative, but got split_size={sizes}",
+                                 hint="give a positive size", field="split_size_or_sections")
+            pieces = [(k, min(sizes, n - k)) for k in range(0, max(n, 1), sizes)]
+        else:
+            if sum(sizes) != n or any(s < 0 for s in sizes):
+                raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                                 f"at dimension {self.dim}), but got split_sizes={list(sizes)}",
+                                 hint="make the sections add up to the axis", field="split_size_or_sections")
+            starts = [sum(sizes[:k]) for k in range(len(sizes))]
+            pieces = list(zip(starts, sizes))
+        return _indexed(shape, axis, pieces, self.index)
+
+    def infer(self, shape: Shape) -> Figures:
+        axis, start, length, _ = self.locate(shape)
+        return _piece("Split", shape, axis, start, length, 1,
+                      f"{format_tuple(self.split_size_or_sections)} [{self.index}]")
+
+
+def _indexed(shape: Shape, axis: int, pieces, index: int) -> tuple[int, int, int, int]:
+    if not 0 <= index < len(pieces):
+        raise ShapeError(f"the axis of {shape[axis]} gives {len(pieces)} piece(s); index {index} is out of range",
+                         hint=f"use index 0..{len(pieces) - 1}", field="index")
+    start, length = pieces[index]
+    return axis, start, length, 1
+
+
+@dataclass(frozen=True)
+class Select(Layer):
+    """``x.select(dim, index)`` (``x[:, i]``): one unit of an axis, which disappears.
+
+    >>> Select(1, 0).infer((3, 8, 8)).output_shape
+    (8, 8)
+    """
+
+    dim: int
+    index: int
+
+    def infer(self, shape: Shape) -> Figures:
+        axis = batch_dim(self.dim, shape)
+        n = shape[axis]
+        if not -n <= self.index < n:
+            raise ShapeError(f"select(): index {self.index} out of range for tensor of size {n} at dimension "
+                             f"{self.dim}", hint=f"use an index in {-n}..{n - 1}", field="index")
+        index = self.index % n
+        dims = tuple(a for a in range(len(shape)) if a != axis)
+        windows = tuple(Shift(-index) if a + 1 == axis else IDENTITY for a in range(len(shape) - 1))
+        return Figures("Select", tuple(shape[a] for a in dims), windows=windows, summary=f"dim {self.dim}[{index}]",
+                       dims=dims)

@@ -1,0 +1,153 @@
+"""Layout and resampling on NumPy arrays: flatten, padding, interpolation, pixel and channel shuffles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.errors import SpecError
+from ..engine.layers import Flatten, Pad, Upsample, ZeroPad
+from ..readers.values import coerce
+from .checks import checked, tensor
+
+
+def flatten(x, start_dim=1, end_dim=-1):
+    """Merge axes start_dim..end_dim (counting the batch axis), as ``torch.flatten``."""
+    x = tensor(x, spatial=False)
+    shape = Flatten(coerce("start_dim", start_dim), coerce("end_dim", end_dim)).infer(x.shape[1:]).output_shape
+    return x.reshape((x.shape[0], *shape))
+
+
+def upsample(x, scale_factor, mode="nearest"):
+    """Upsampling by ``scale_factor``, as ``torch.nn.functional.interpolate`` (see ``interpolate``)."""
+    return interpolate(x, scale_factor=scale_factor, mode=mode)
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+    """``torch.nn.functional.interpolate`` in every mode, index for index as ATen's CPU kernels compute
+    (source positions in the input's precision; linear modes read 2 neighbours, bicubic 4)."""
+    x = tensor(x)
+    spec = Upsample(None if size is None else coerce("size", size),
+                    None if scale_factor is None else coerce("scale_factor", scale_factor),
+                    coerce("mode", mode), align_corners, recompute_scale_factor)
+    out = checked(spec, x.shape[1:]).output_shape[1:]
+    rank = x.ndim - 2
+    if spec.mode == "area":
+        from .pooling import adaptive_avg_pool
+
+        return adaptive_avg_pool(x, out)
+    factors = spec.scale_factor if isinstance(spec.scale_factor, tuple) else (spec.scale_factor,) * rank
+    real = np.float32 if x.dtype == np.float32 else np.float64
+    for axis, (n, o) in enumerate(zip(x.shape[2:], out)):
+        scale = None if spec.size is not None or recompute_scale_factor else float(factors[axis])
+        x = _resample_axis(x, axis + 2, n, o, spec.mode, bool(align_corners), scale, real)
+    return np.ascontiguousarray(x)
+
+
+def _ratio(n, o, mode, align, scale, real):
+    if align and mode not in ("nearest", "nearest-exact"):
+        return real((n - 1) / (o - 1)) if o > 1 else real(0)
+    return real(1.0 / scale) if scale else real(n / o)
+
+
+def _resample_axis(x, axis, n, o, mode, align, scale, real):
+    positions = np.arange(o)
+    ratio = _ratio(n, o, mode, align, scale, real)
+    if mode in ("nearest", "nearest-exact"):
+        if o == n:
+            index = positions
+        elif mode == "nearest" and o == 2 * n:
+            index = positions >> 1
+        else:
+            offset = real(0.5) if mode == "nearest-exact" else real(0)
+            index = np.minimum(np.floor((positions.astype(real) + offset) * ratio).astype(np.int64), n - 1)
+        return np.take(x, index, axis=axis)
+    source = ratio * positions.astype(real) if align else ratio * (positions.astype(real) + real(0.5)) - real(0.5)
+    shape = [1] * x.ndim
+    shape[axis] = o
+    if mode == "bicubic":
+        first = np.floor(source).astype(np.int64)
+        t = (source - first).astype(real)
+        weights = _cubic_weights(t, real)
+        return sum(np.take(x, np.clip(first - 1 + k, 0, n - 1), axis=axis) * weights[k].reshape(shape)
+                   for k in range(4))
+    source = np.maximum(source, real(0))
+    first = source.astype(np.int64)
+    lam = np.clip(source - first, 0, 1).astype(real)
+    second = first + (first < n - 1)
+    low, high = np.take(x, first, axis=axis), np.take(x, second, axis=axis)
+    return low * (1 - lam).reshape(shape) + high * lam.reshape(shape)
+
+
+def _cubic_weights(t, real):
+    a = real(-0.75)
+    def near(u):  # |u| <= 1
+        return ((a + 2) * u - (a + 3)) * u * u + 1
+    def far(u):  # 1 < |u| < 2
+        return ((a * u - 5 * a) * u + 8 * a) * u - 4 * a
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def pad_mode(x, pad, mode="constant", value=0.0):
+    """``torch.nn.functional.pad`` with a mode: constant (value; negative amounts crop), reflect,
+    replicate or circular; amounts for the last axis first."""
+    x = tensor(x, spatial=False)
+    amounts = (pad,) * (2 * (x.ndim - 2)) if isinstance(pad, int) else tuple(pad)
+    rank = len(amounts) // 2
+    checked(Pad(amounts, value, mode), x.shape[1:])
+    sides = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(rank)][::-1]
+    first = x.ndim - rank
+    grow = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in sides]
+    numpy_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    extra = {"constant_values": value} if mode == "constant" else {}
+    y = np.pad(x, grow, mode=numpy_mode, **extra)
+    crop = [slice(None)] * first + [slice(max(-b, 0), y.shape[first + i] - max(-e, 0)) for i, (b, e) in enumerate(sides)]
+    return np.ascontiguousarray(y[tuple(crop)])
+
+
+def pixel_shuffle(x, upscale_factor):
+    """(*, C r^2, H, W) -> (*, C, H r, W r), as ``torch.nn.functional.pixel_shuffle``."""
+    x = tensor(x, spatial=False)
+    r = upscale_factor
+    *lead, c, h, w = x.shape
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    k = len(lead)
+    y = y.transpose(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return np.ascontiguousarray(y.reshape(*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """(*, C, H r, W r) -> (*, C r^2, H, W), as ``torch.nn.functional.pixel_unshuffle``."""
+    x = tensor(x, spatial=False)
+    r = downscale_factor
+    *lead, c, h, w = x.shape
+    y = x.reshape(*lead, c, h // r, r, w // r, r)
+    k = len(lead)
+    y = y.transpose(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return np.ascontiguousarray(y.reshape(*lead, c * r * r, h // r, w // r))
+
+
+def channel_shuffle(x, groups):
+    """Interleave the channels (axis 1) of ``groups`` groups, as ``torch.nn.ChannelShuffle``."""
+    x = tensor(x, spatial=False)
+    b, c, *rest = x.shape
+    y = x.reshape(b, groups, c // groups, *rest).swapaxes(1, 2)
+    return np.ascontiguousarray(y.reshape(x.shape))
+
+
+def pad(x, pad):
+    """Zero padding, as ``torch.nn.functional.pad(x, pad)``: amounts for the last
+    axis first (left, right, top, bottom, ...); negative amounts crop."""
+    x = tensor(x)
+    rank = x.ndim - 2
+    amounts = tuple(coerce("padding", tuple(pad)) if not isinstance(pad, int) else (pad,) * (2 * rank))
+    if len(amounts) % 2 or len(amounts) > 2 * rank:
+        raise SpecError(f"pad has {len(amounts)} values; give pairs for at most {rank} axes, last axis first",
+                        hint="e.g. (1, 1) pads the last axis by one on each side", field="padding")
+    amounts = amounts + (0,) * (2 * rank - len(amounts))
+    spec = ZeroPad(amounts, rank=rank)
+    checked(spec, x.shape[1:])
+    sides = spec.sides(rank)
+    grow = [(0, 0), (0, 0)] + [(max(b, 0), max(e, 0)) for b, e in sides]
+    y = np.pad(x, grow) if any(b or e for b, e in grow) else x
+    crop = (slice(None), slice(None), *(slice(max(-b, 0), y.shape[i + 2] - max(-e, 0)) for i, (b, e) in enumerate(sides)))
+    return np.ascontiguousarray(y[crop])
