@@ -26,6 +26,7 @@ _EXPORTS = {
                     "engine.layers"),
     **dict.fromkeys(("load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape"),
                     "readers"),
+    "from_torch": "readers.pytorch",
 }
 
 
@@ -56,5 +57,5 @@ __all__ = [
     "Activation", "AdaptiveAvgPool", "AdaptiveMaxPool", "Analysis", "AvgPool", "BatchNorm", "Conv", "ConvTranspose",
     "ConvcalcError", "Dropout", "Flatten", "Layer", "LayerReport", "Linear", "MaxPool", "Network", "Origin",
     "ResourceError", "ShapeError", "SpecError", "Totals", "Upsample", "ZeroPad", "__version__", "analyse",
-    "analyse_tokens", "load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape",
+    "analyse_tokens", "from_torch", "load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape",
 ]

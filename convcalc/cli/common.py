@@ -41,8 +41,8 @@ def read_text(path: str) -> str:
         raise SpecError(f"{path!r} is not UTF-8 text", hint="give a JSON document saved as UTF-8", field="file") from None
 
 
-def network_from(input_shape, layers, file, batch, dtype, preset=None) -> "Network":
-    """The network from tokens, a document or a preset, with --batch and --dtype applied."""
+def network_from(input_shape, layers, file, batch, dtype, preset=None, model=None, model_args=None) -> "Network":
+    """The network from tokens, a document, a preset or a PyTorch model, with --batch and --dtype applied."""
     from ..engine.analysis import Network
     from ..readers import load_document, parse_layer, parse_shape
 
@@ -50,11 +50,25 @@ def network_from(input_shape, layers, file, batch, dtype, preset=None) -> "Netwo
         raise SpecError(f"--batch must be a positive integer (got {batch})", hint="e.g. --batch 8", field="batch")
     if dtype is not None and dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown --dtype {dtype!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}", field="dtype")
+    sources = [name for name, given in (("tokens", layers), ("-f", file is not None), ("--preset", preset is not None),
+                                        ("--model", model is not None)) if given]
+    if len(sources) > 1:
+        raise SpecError(f"give the layers one way, not {' and '.join(sources)}: tokens, -f FILE, --preset NAME or "
+                        "--model MODULE:NAME", hint="drop all but one (INPUT alone replaces the input shape)",
+                        field="file")
+    if model_args and model is None:
+        raise SpecError("--model-arg goes with --model", hint="e.g. --model torchvision.models:resnet18 "
+                        "--model-arg num_classes=10", field="model_arg")
+    if model is not None:
+        if input_shape is None:
+            raise SpecError("a PyTorch model carries no input size", hint="give it, e.g. convcalc shape --model "
+                            "torchvision.models:resnet18 3x224x224", field="input")
+        from ..readers.pytorch import from_torch, load_model
+        from ..readers.pytorch.spec import parse_model_args
+
+        module = load_model(model, parse_model_args(model_args))
+        return from_torch(module, parse_shape(input_shape), batch=batch or 1, dtype=dtype or "float32")
     if preset is not None or file is not None:
-        if layers or (preset is not None and file is not None):
-            raise SpecError(
-                "give the layers one way: tokens, -f FILE or --preset NAME",
-                hint="drop the layer tokens (INPUT alone replaces the input shape)", field="file")
         given = None if input_shape is None else parse_shape(input_shape)
         if preset is not None:
             from ..presets import load_preset

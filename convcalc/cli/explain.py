@@ -11,7 +11,7 @@ from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import app
 from .common import fail, network_from, output_format
-from .options import BATCH, FILE, FORMAT, INPUT, JSON, LAYERS, PRESET
+from .options import BATCH, FILE, FORMAT, INPUT, JSON, LAYERS, MODEL, MODEL_ARG, PRESET
 from .show import show
 
 EXPLAIN_EXAMPLES = """
@@ -33,6 +33,8 @@ def explain_command(
     layers: Optional[List[str]] = LAYERS,
     file: Optional[str] = FILE,
     preset: Optional[str] = PRESET,
+    model: Optional[str] = MODEL,
+    model_arg: Optional[List[str]] = MODEL_ARG,
     batch: Optional[int] = BATCH,
     at: Optional[str] = typer.Option(None, "--at", help="The output position to draw, e.g. 0,1 [default: 0]."),
     matrix: bool = typer.Option(False, "--matrix", help="Write the (single-layer) convolution as a matrix."),
@@ -50,7 +52,7 @@ def explain_command(
             if not all(p.strip().isdigit() for p in parts):
                 raise SpecError(f"--at {at!r} is not an output position", hint="e.g. --at 0,1", field="at")
             position = tuple(int(p) for p in parts)
-        network = network_from(input_shape, layers, file, batch, None, preset)
+        network = network_from(input_shape, layers, file, batch, None, preset, model, model_arg)
         lines = explain(network, at=position)
         if matrix:
             if len(network.layers) != 1:

@@ -42,3 +42,7 @@ PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc pr
 JSON = typer.Option(False, "--json", help="Print the JSON object (shorthand for --format json).")
 FORMAT = typer.Option(None, "--format", help="table (the default), json, ndjson (an object per row), csv or markdown.",
                       case_sensitive=False)
+MODEL = typer.Option(None, "--model", "-m", help="A PyTorch model: MODULE:NAME or FILE.py:NAME, an nn.Module, class or "
+                                               "factory (imports and runs that code; needs torch).")
+MODEL_ARG = typer.Option(None, "--model-arg", help="KEY=VALUE passed to the model's class or factory (JSON values), "
+                                                   "repeatable.")

@@ -11,7 +11,7 @@ from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import app
 from .common import fail, network_from, one_input, output_format
-from .options import BATCH, FILE, FORMAT, INPUT, INPUT_OPTION, JSON, LAYERS, PRESET
+from .options import BATCH, FILE, FORMAT, INPUT, INPUT_OPTION, JSON, LAYERS, MODEL, MODEL_ARG, PRESET
 from .show import show
 
 RUN_EXAMPLES = """
@@ -31,6 +31,8 @@ def run(
     layers: Optional[List[str]] = LAYERS,
     file: Optional[str] = FILE,
     preset: Optional[str] = PRESET,
+    model: Optional[str] = MODEL,
+    model_arg: Optional[List[str]] = MODEL_ARG,
     input_option: Optional[str] = INPUT_OPTION,
     batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
@@ -45,7 +47,7 @@ def run(
     """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
     try:
         fmt = output_format(as_json, output)
-        network = network_from(one_input(input_shape, input_option), layers, file, batch, dtype, preset)
+        network = network_from(one_input(input_shape, input_option), layers, file, batch, dtype, preset, model, model_arg)
         from ..engine.units import parse_bytes
 
         limit = None if memory_limit is None else parse_bytes(memory_limit)

@@ -13,7 +13,7 @@ from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
 from .common import fail, network_from, one_input, output_format
-from .options import BATCH, FILE, FORMAT, INPUT, INPUT_OPTION, JSON, LAYERS, PRESET
+from .options import BATCH, FILE, FORMAT, INPUT, INPUT_OPTION, JSON, LAYERS, MODEL, MODEL_ARG, PRESET
 from .show import show
 
 SHAPE_EXAMPLES = """
@@ -72,6 +72,8 @@ def shape(
     layers: Optional[List[str]] = LAYERS,
     file: Optional[str] = FILE,
     preset: Optional[str] = PRESET,
+    model: Optional[str] = MODEL,
+    model_arg: Optional[List[str]] = MODEL_ARG,
     input_option: Optional[str] = INPUT_OPTION,
     stream: Optional[str] = typer.Option(
         None, "--stream", help="Read one JSON document per line (- for stdin), print one JSON result per line."
@@ -87,7 +89,7 @@ def shape(
     try:
         fmt = output_format(as_json, output)
         if stream is not None:
-            if input_shape is not None or layers or file is not None or preset is not None:
+            if input_shape is not None or layers or file is not None or preset is not None or model is not None:
                 raise SpecError("--stream reads whole documents; give no input shape, layers, -f or --preset with it",
                                 hint="put each network on its own line of the stream", field="stream")
             network_from("1", None, None, batch, dtype)  # checks --batch and --dtype once
@@ -102,7 +104,7 @@ def shape(
             raise SpecError(f"--depth must be at least 1 (got {depth})", hint="e.g. --depth 1", field="depth")
         from ..engine.analysis import analyse
 
-        analysis = analyse(network_from(input_shape, layers, file, batch, dtype, preset))
+        analysis = analyse(network_from(input_shape, layers, file, batch, dtype, preset, model, model_arg))
     except ConvcalcError as err:
         fail(err, OutputFormat.json if as_json else output)
     from ..output.reports import shape_table

@@ -21,15 +21,6 @@ class Merge(Layer):
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _check_count(self, shapes) -> None:
-        if len(shapes) < 2:
-            kind = type(self).__name__.lower()
-            raise ShapeError(
-                f"{kind} joins two or more branches but receives {len(shapes)}",
-                hint=f'name the branches it reads, e.g. {{"type": "{kind}", "from": ["a", "b"]}}',
-                field="from",
-            )
-
 
 @dataclass(frozen=True)
 class Arithmetic(Merge):
@@ -180,7 +171,7 @@ class Concat(Merge):
     dim: int = 1
 
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:
-        self._check_count(shapes)
+        # one branch is allowed, as torch.cat allows a list of one (DenseNet's first layer)
         ndim = len(shapes[0]) + 1
         if not isinstance(self.dim, int) or isinstance(self.dim, bool):
             raise ShapeError(f"dim={self.dim!r} must be one axis", hint="e.g. dim=1 (channels)", field="dim")

@@ -1,0 +1,305 @@
+"""Capturing a PyTorch module's real graph with ``torch.export`` and reading it as a ``Network``.
+
+The module is exported in evaluation mode, non-strict, on an input of zeros
+(the export runs it on fake tensors: no real forward pass). Every ATen call
+becomes a layer named after the module that made it (``layer1.0.conv1``; a
+functional call inside a block is ``layer1.0.add``), with the module
+hierarchy as its ``path``. The traced output shape of every layer is kept as
+``expect``: the analysis computes its own and fails loudly if they differ.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, replace
+
+from ...engine import layers as L
+from ...engine.errors import SpecError
+from ...engine.network import Network
+from .aten import ALIASES, FIRST_OF_TUPLE, OPERATORS, PIECES, Act, Call, Const, Param, Unsupported
+
+# Traced with two samples, so the batch axis is told apart from a size-1 axis.
+TRACE_BATCH = 2
+
+
+def import_torch():
+    """torch, or a usage error saying how to get it."""
+    try:
+        import torch
+    except ImportError:
+        raise SpecError("reading a PyTorch model needs PyTorch, which is not installed",
+                        hint="install it, e.g. pip install torch (convcalc itself does not need it)",
+                        field="model") from None
+    return torch
+
+
+def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -> Network:
+    """A PyTorch module's graph as a ``Network``, for an input of ``input_shape`` per sample.
+
+    >>> import torch                                      # doctest: +SKIP
+    >>> net = from_torch(torch.nn.Conv2d(3, 8, 3), (3, 32, 32))   # doctest: +SKIP
+    >>> net.layers[0].name                                # doctest: +SKIP
+    'conv'
+    """
+    torch = import_torch()
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(f"expected a torch.nn.Module, got {type(module).__name__}",
+                        hint="pass the model instance (or a class or factory with --model)", field="model")
+    shape = tuple(input_shape)
+    if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+        raise SpecError(f"input shape {shape!r} must be positive sizes, channels first, without the batch",
+                        hint="e.g. (3, 224, 224)", field="input")
+    program = _export(torch, module, shape)
+    layers, frozen = _read(torch, module, program, shape)
+    return Network(shape, tuple(layers), batch, dtype, frozenset(frozen))
+
+
+def _export(torch, module, shape):
+    was_training = module.training
+    module.eval()
+    errors = []
+    try:
+        for trace_batch in (TRACE_BATCH, 1):
+            example = torch.zeros((trace_batch, *shape))
+            try:
+                program = torch.export.export(module, (example,), strict=False)
+                return program, trace_batch
+            except Exception as err:  # noqa: BLE001 - the user's model may raise anything while traced
+                errors.append(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+    finally:
+        module.train(was_training)
+    raise SpecError(f"torch.export could not capture the model for an input of {'x'.join(map(str, shape))}: "
+                    f"{errors[0]}", hint="check the input shape (channels first, no batch); a model whose forward "
+                    "branches on values cannot be captured", field="model")
+
+
+@dataclass
+class _Pieces:
+    """The result of chunk, split or unbind: layers are made when its pieces are read."""
+
+    op: str
+    args: dict
+    source: Act
+    name: str
+    path: tuple[str, ...]
+
+
+def _arguments(node, resolve) -> dict:
+    schema = node.target._schema
+    values = {}
+    for i, argument in enumerate(schema.arguments):
+        if i < len(node.args):
+            value = node.args[i]
+        elif argument.name in node.kwargs:
+            value = node.kwargs[argument.name]
+        elif argument.has_default_value():
+            value = argument.default_value
+        else:
+            value = None
+        values[argument.name] = resolve(value)
+    return values
+
+
+def _op_name(target) -> str:
+    name = getattr(getattr(target, "overloadpacket", None), "__name__", None) or getattr(target, "__name__", str(target))
+    return name[:-1] if name.endswith("_") and not name.endswith("__") else name
+
+
+def _read(torch, module, exported, shape):
+    program, trace_batch = exported
+    specs = {spec.arg.name: spec for spec in program.graph_signature.input_specs if hasattr(spec.arg, "name")}
+    trainable = {name: p.requires_grad for name, p in module.named_parameters(remove_duplicate=False)}
+    names = _Namer(module, program.graph)
+    values: dict = {}
+    layers: list = []
+    frozen: set[str] = set()
+
+    def resolve(value):
+        if isinstance(value, torch.fx.Node):
+            return values.get(value.name)
+        if isinstance(value, (list, tuple)):
+            return type(value)(resolve(v) for v in value)
+        return value
+
+    def per_sample(val, where: str) -> tuple[int, ...]:
+        dims = tuple(int(n) for n in val.shape)
+        if not dims or dims[0] != trace_batch:
+            raise Unsupported(f"{where} does not keep the batch first")
+        return dims[1:]
+
+    def add(spec, node, call_reads, weights, expect, name=None, path=None):
+        name = name or names.name(node)
+        path = names.path(node) if path is None else path
+        layers.append(replace(spec, name=name, inputs=tuple(call_reads), path=path, expect=expect,
+                              weights=tuple(weights)))
+        return Act(name, expect)
+
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            spec = specs.get(node.name)
+            val = node.meta.get("val")
+            kind = spec.kind.name if spec is not None else "USER_INPUT"
+            if kind == "USER_INPUT":
+                values[node.name] = Act("input", shape)
+            elif kind == "PARAMETER":
+                values[node.name] = Param(spec.target, tuple(val.shape))
+                if not trainable.get(spec.target, True):
+                    frozen.add(spec.target)
+            elif kind == "BUFFER":
+                values[node.name] = Param(spec.target, tuple(val.shape), buffer=True)
+            else:
+                values[node.name] = Const(tuple(getattr(val, "shape", ())))
+            continue
+        if node.op != "call_function":
+            continue
+        val = node.meta.get("val")
+        if node.target is operator.getitem:
+            source, index = values.get(node.args[0].name), node.args[1]
+            if isinstance(source, _Pieces):
+                spec = _piece(source, index)
+                values[node.name] = add(spec, node, [source.source.ref], (), per_sample(val, node.name),
+                                        name=f"{source.name}.{index}", path=source.path)
+            elif isinstance(source, tuple) and index == 0:
+                values[node.name] = source[0]
+            continue
+        if not hasattr(node.target, "_schema"):
+            if not isinstance(val, torch.Tensor):
+                values[node.name] = val if isinstance(val, (int, float)) else None
+                continue
+            op, args = _op_name(node.target), {f"arg{i}": resolve(a) for i, a in enumerate(node.args)}
+        else:
+            op, args = _op_name(node.target), _arguments(node, resolve)
+        tensor_val = val[0] if isinstance(val, (tuple, list)) and val else val
+        if not isinstance(tensor_val, torch.Tensor):
+            values[node.name] = val if isinstance(val, (int, float)) else None
+            continue
+        acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
+        if not acts:  # made inside forward from constants (zeros, arange): a fixed tensor
+            values[node.name] = Const(tuple(tensor_val.shape))
+            continue
+        if op in ALIASES:
+            first = acts[0]
+            values[node.name] = Act(first.ref, per_sample(tensor_val, node.name))
+            continue
+        if op in PIECES:
+            values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
+            continue
+        try:
+            expect = per_sample(tensor_val, node.name)
+            if op not in OPERATORS:
+                raise Unsupported(op)
+            call = Call(op, args, trace_batch)
+            spec = OPERATORS[op](call)
+            result = add(spec, node, call.reads, call.weights, expect)
+        except Unsupported:
+            result = _opaque(node, op, args, acts, tensor_val, trace_batch, add)
+        values[node.name] = (result,) if op in FIRST_OF_TUPLE else result
+    output = next(n for n in program.graph.nodes if n.op == "output")
+    results = [values.get(n.name) for n in _flat(output.args) if isinstance(n, torch.fx.Node)]
+    results = [r for r in results if isinstance(r, Act)]
+    if not results or results[-1].ref == "input":
+        raise SpecError("the model's output does not depend on its input", hint="check the model", field="model")
+    return _prune(layers, [r.ref for r in results]), frozen
+
+
+def _opaque(node, op, args, acts, val, trace_batch, add):
+    dims = tuple(int(n) for n in val.shape)
+    total = 1
+    for n in dims:
+        total *= n
+    if dims and dims[0] == trace_batch:
+        output = dims[1:]
+    else:  # the batch is no longer first: keep the elements per sample, flat
+        output = (total // trace_batch,)
+    params = [a for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer]
+    count = 0
+    for p in params:
+        size = 1
+        for n in p.shape:
+            size *= n
+        count += size
+    spec = L.Opaque(f"aten.{op}" if hasattr(node.target, "_schema") else op, output, count)
+    return add(spec, node, [a.ref for a in dict.fromkeys(acts)], (), output)
+
+
+def _piece(pieces: _Pieces, index: int):
+    args, dim = pieces.args, int(pieces.args.get("dim", 0))
+    if pieces.op == "chunk":
+        return L.Chunk(int(args["chunks"]), dim, index)
+    if pieces.op == "split":
+        size = args["split_size"]
+        return L.Split(int(size) if isinstance(size, int) else tuple(int(s) for s in size), dim, index)
+    if pieces.op == "split_with_sizes":
+        return L.Split(tuple(int(s) for s in args["split_sizes"]), dim, index)
+    if pieces.op == "unbind":
+        return L.Select(dim, index)
+    raise SpecError(f"cannot read piece {index} of {pieces.op}", hint="report the model", field="model")
+
+
+def _flat(values):
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            yield from _flat(value)
+        else:
+            yield value
+
+
+def _prune(layers, outputs):
+    """Layers whose output reaches the model's output, in order (the last output last)."""
+    by_name = {layer.name: layer for layer in layers}
+    needed, stack = set(), list(outputs)
+    while stack:
+        ref = stack.pop()
+        if ref in needed or ref not in by_name:
+            continue
+        needed.add(ref)
+        stack.extend(by_name[ref].inputs or ())
+    kept = [layer for layer in layers if layer.name in needed]
+    last = outputs[-1]
+    return [layer for layer in kept if layer.name != last] + [by_name[last]]
+
+
+class _Namer:
+    """Layer names and paths from the module stack torch.export records on every node."""
+
+    def __init__(self, module, graph) -> None:
+        self.module = module
+        self.counts: dict[str, list] = {}
+        self.used: dict[str, int] = {}
+        for node in graph.nodes:
+            if node.op == "call_function":
+                self.counts.setdefault(self._owner(node), []).append(_op_name(node.target))
+
+    @staticmethod
+    def _stack(node) -> list[str]:
+        stack = node.meta.get("nn_module_stack") or {}
+        return [fqn for fqn, _ in stack.values() if fqn]
+
+    def _owner(self, node) -> str:
+        stack = self._stack(node)
+        return stack[-1] if stack else ""
+
+    def _is_leaf(self, fqn: str) -> bool:
+        if not fqn:
+            return False
+        try:
+            return not any(True for _ in self.module.get_submodule(fqn).children())
+        except AttributeError:
+            return False
+
+    def _single(self, fqn: str) -> bool:
+        ops = self.counts.get(fqn, [])
+        return self._is_leaf(fqn) and len(set(ops)) == 1
+
+    def name(self, node) -> str:
+        owner, op = self._owner(node), _op_name(node.target)
+        base = owner if self._single(owner) else (f"{owner}.{op}" if owner else op)
+        count = self.used.get(base, 0)
+        self.used[base] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    def path(self, node) -> tuple[str, ...]:
+        stack = self._stack(node)
+        if stack and self._single(stack[-1]):
+            stack = stack[:-1]
+        return tuple(stack)

@@ -1,0 +1,69 @@
+"""torchvision's model definitions for the tests, without its compiled operators.
+
+torchvision 0.28's compiled extension does not load with the CPU build of
+torch 2.13 this project pins, and ``import torchvision`` then fails while
+registering fake kernels for ``torchvision::nms`` and ``qnms`` (detection
+operators no classification or segmentation model uses). Declaring those two
+operators' schemas first, with no kernels at all, lets the package import, and
+every model definition then builds and runs on plain torch operators. A call to
+``nms`` would still fail loudly: nothing here pretends to implement it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@functools.lru_cache(maxsize=None)
+def torchvision():
+    """The torchvision package, importable (see above), or a skip when it is not installed."""
+    try:
+        import torchvision as tv  # a matching build imports as is
+        return tv
+    except ImportError:
+        pytest.skip("torchvision is not installed")
+    except RuntimeError:
+        pass
+    import sys
+
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[name]  # the half-imported package
+    library = torch.library.Library("torchvision", "DEF")  # noqa: F841 - kept alive by the cache below
+    library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _LIBRARIES.append(library)
+    import torchvision as tv
+
+    return tv
+
+
+_LIBRARIES: list = []
+
+SEGMENTATION = {"fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
+
+
+def build(name: str):
+    """A torchvision model with random weights (no download), in evaluation mode."""
+    tv = torchvision()
+    if name in SEGMENTATION:
+        return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None).eval()
+    extra = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    return getattr(tv.models, name)(weights=None, **extra).eval()
+
+
+def published(name: str):
+    """torchvision's published (parameters, GFLOPS) for the model's first weights, or None.
+
+    torchvision's "GFLOPS" count multiply-adds, as convcalc's MACs do.
+    """
+    tv = torchvision()
+    try:
+        weights = tv.models.get_model_weights(name)
+    except ValueError:
+        return None
+    meta = next(iter(weights)).meta
+    return meta.get("num_params"), meta.get("_ops")
