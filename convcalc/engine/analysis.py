@@ -115,7 +115,8 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
                 trainable_params=None if trainable == params else trainable,
             )
         )
-    return Analysis(network, tuple(reports))
+    nodes = {i: node for i, node in node_of.items() if i != INPUT}
+    return Analysis(network, tuple(reports), graph if receptive_fields else None, nodes)
 
 
 def _figures(layer, incoming: tuple[Shape, ...]) -> Figures:

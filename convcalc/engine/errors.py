@@ -132,6 +132,10 @@ class ShapeError(ConvcalcError):
     """A well-formed layer that PyTorch would refuse for the shape it receives."""
 
 
+class BatchAxisError(ShapeError):
+    """An operation on the batch axis (moving, merging or reducing it), which convcalc keeps apart."""
+
+
 class ResourceError(ConvcalcError):
     """A computation refused because it would need more than allowed (memory)."""
 
@@ -140,4 +144,4 @@ class ConsistencyError(ConvcalcError):
     """The backend and the analysis disagree: a bug in convcalc, not in the input."""
 
 
-__all__ = ["ConsistencyError", "ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"]
+__all__ = ["BatchAxisError", "ConsistencyError", "ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"]

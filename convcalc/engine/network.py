@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .layers import Layer, Shape
 from .receptive import ReceptiveField
@@ -75,6 +75,21 @@ class Analysis:
 
     network: Network
     layers: tuple[LayerReport, ...]
+    # the receptive-field graph and each layer's node in it, for field_of
+    graph: object = field(default=None, compare=False, repr=False)
+    nodes: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def field_of(self, layer: int, unit: int, axis: int) -> tuple[int, int] | None:
+        """The first and last network-input positions along input ``axis`` that output unit ``unit`` of
+        layer ``layer`` (numbered from 1) reads, padding counted as positions; None if it reads none.
+
+        >>> from convcalc import analyse_tokens
+        >>> analyse_tokens("1x16", "conv:1,k=3,p=1", "conv:1,k=3,s=2").field_of(2, 1, 0)
+        (1, 5)
+        """
+        if self.graph is None or layer - 1 not in self.nodes:
+            raise ValueError(f"no receptive fields for layer {layer} (analysed without them?)")
+        return self.graph.bounds(self.nodes[layer - 1], unit, axis)
 
     @property
     def output_shape(self) -> Shape:

@@ -162,13 +162,11 @@ class Resample:
         # as padded positions count as positions.
         inside = 0 <= o < self.out
         if self.mode in ("nearest", "nearest-exact"):
-            if self.out == n:
-                return (o,)
-            if self.mode == "nearest" and self.out == 2 * n:
-                return (o >> 1,)
             position = _f32(o * self._ratio()) if self.mode == "nearest" else _f32(_f32(o + 0.5) * self._ratio())
             index = int(position // 1)
             return (min(index, n - 1) if inside else index,)
+        if self.out == n and inside and self.mode != "bicubic":  # ATen copies a same-size input as it is
+            return (o,)
         ratio = self._ratio()
         cubic = self.mode == "bicubic"
         if self.align_corners:

@@ -53,14 +53,11 @@ def _resample_axis(x, axis, n, o, mode, align, scale, real):
     positions = np.arange(o)
     ratio = _ratio(n, o, mode, align, scale, real)
     if mode in ("nearest", "nearest-exact"):
-        if o == n:
-            index = positions
-        elif mode == "nearest" and o == 2 * n:
-            index = positions >> 1
-        else:
-            offset = real(0.5) if mode == "nearest-exact" else real(0)
-            index = np.minimum(np.floor((positions.astype(real) + offset) * ratio).astype(np.int64), n - 1)
+        offset = real(0.5) if mode == "nearest-exact" else real(0)
+        index = np.minimum(np.floor((positions.astype(real) + offset) * ratio).astype(np.int64), n - 1)
         return np.take(x, index, axis=axis)
+    if o == n and mode != "bicubic":  # ATen copies a same-size input as it is
+        return x
     source = ratio * positions.astype(real) if align else ratio * (positions.astype(real) + real(0.5)) - real(0.5)
     shape = [1] * x.ndim
     shape[axis] = o

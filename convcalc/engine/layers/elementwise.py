@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import ShapeError, SpecError
+from ..errors import BatchAxisError, ShapeError, SpecError
 from ..sizes import volume
 from ..receptive import IDENTITY, Global
 from .base import Figures, Layer, Shape, format_shape
@@ -152,7 +152,7 @@ class Softmax(Layer):
                              hint=f"use a dim between {-ndim} and {ndim - 1}", field="dim")
         axis = dim % ndim - 1
         if axis < 0:
-            raise ShapeError(f"{type_name} over dim 0 mixes the samples of the batch, which convcalc keeps apart",
+            raise BatchAxisError(f"{type_name} over dim 0 mixes the samples of the batch, which convcalc keeps apart",
                              hint="use dim=1 (channels or features) or a later axis", field="dim")
         windows = tuple(Global(n) if a + 1 == axis else IDENTITY for a, n in enumerate(shape[1:]))
         return Figures(type_name, shape, 0, 0, 3 * volume(shape), windows, notes, f"dim={dim}",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ShapeError, SpecError
+from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import IDENTITY, Global, Nearest, Sliding
 from ..sizes import volume
 from .base import Figures, Layer, Shape, format_shape, format_tuple
@@ -31,7 +31,7 @@ def batch_dim(dim: int, shape: Shape, name: str = "dim", *, extra: int = 0) -> i
             hint=f"use a dim between {-ndim} and {ndim - 1}", field=name)
     axis = dim % ndim - 1
     if axis < 0:
-        raise ShapeError(f"{name}={dim} is the batch axis, which convcalc keeps apart",
+        raise BatchAxisError(f"{name}={dim} is the batch axis, which convcalc keeps apart",
                          hint="use dim=1 (channels) or a later axis", field=name)
     return axis
 
@@ -104,7 +104,7 @@ class Permute(Layer):
             raise ShapeError(f"dims={format_tuple(self.dims)} is not a permutation of 0..{ndim - 1}",
                              hint="name every axis once", field="dims")
         if order[0] != 0:
-            raise ShapeError("permute would move the batch axis, which convcalc keeps first",
+            raise BatchAxisError("permute would move the batch axis, which convcalc keeps first",
                              hint="keep 0 first, e.g. dims=0x2x3x1", field="dims")
         dims = tuple(d - 1 for d in order[1:])
         output = tuple(shape[d] for d in dims)
@@ -218,6 +218,11 @@ class ChannelShuffle(Layer):
 
 def _pixel_shuffle(shape: Shape, r: int, unshuffle: bool) -> Figures:
     name, field = ("pixel_unshuffle", "downscale_factor") if unshuffle else ("pixel_shuffle", "upscale_factor")
+    if len(shape) == 2 and r == 1:
+        return Figures("PixelUnshuffle" if unshuffle else "PixelShuffle", shape, summary="×1")
+    if len(shape) == 2:
+        raise BatchAxisError(f"{name} of {format_shape(shape)} per sample takes the batch as its channels",
+                             hint="give the input a channel axis", field="*")
     if len(shape) < 3:
         raise ShapeError(f"{name} expects input to have at least 3 dimensions, but got input with "
                          f"{len(shape) + 1} dimension(s)", hint="apply it to channels x height x width", field="*")
@@ -289,7 +294,7 @@ class Reduce(Layer):
         if self.function not in ("mean", "sum"):
             raise SpecError(f"unknown reduction {self.function!r}", hint="use mean or sum", field="*")
         if self.dim is None or self.dim == ():
-            raise ShapeError(f"{self.function} over every axis also reduces the batch, which convcalc keeps apart",
+            raise BatchAxisError(f"{self.function} over every axis also reduces the batch, which convcalc keeps apart",
                              hint="name the axes, e.g. dim=2x3", field="dim")
         dims = (self.dim,) if isinstance(self.dim, int) else tuple(self.dim)
         axes = {batch_dim(d, shape) for d in dims}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import ShapeError, SpecError
+from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, format_shape
@@ -51,7 +51,7 @@ class Arithmetic(Merge):
         output = first
         for index, shape in enumerate(shapes[1:], start=1):
             if len(shape) != len(first):
-                raise ShapeError(
+                raise BatchAxisError(
                     f"{self.operation} of {_branch(self, 0)} ({format_shape(first)}) and {_branch(self, index)} "
                     f"({format_shape(shape)}): branches of different ranks would broadcast the batch axis of one "
                     "against a data axis of the other",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import ShapeError, SpecError
+from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, format_shape, format_tuple
@@ -195,6 +195,19 @@ class InstanceNorm(Layer):
     def infer(self, shape: Shape) -> Figures:
         rank = self.rank or max(len(shape) - 1, 1)
         type_name = f"InstanceNorm{rank}d"
+        positions = volume(shape[1:]) if len(shape) == rank + 1 else volume(shape)
+        if not self.track_running_stats and positions == 1 and len(shape) in (rank, rank + 1):
+            raise ShapeError(f"expected more than 1 spatial element to take statistics over, got {format_shape(shape)}",
+                             hint="instance statistics need at least 2 positions per channel", field="*")
+        if len(shape) == rank:
+            # PyTorch reads a tensor without a channel axis as one unbatched sample, whose "channels" are
+            # the batch: the same normalization per sample, but checked against the batch size
+            if self.affine or self.track_running_stats:
+                raise BatchAxisError(f"{type_name} reads {format_shape(shape)} per sample as an unbatched input "
+                                     "whose channels are the batch", hint="give the input a channel axis",
+                                     field="*")
+            return Figures(type_name, shape, 0, 0, STATISTICS_FLOPS * volume(shape),
+                           tuple(Global(n) for n in shape[1:]), (), "unbatched", mixes_channels=True)
         if len(shape) - 1 != rank:
             raise ShapeError(f"{type_name} needs channels x {rank} spatial size(s) but receives {format_shape(shape)}",
                              hint="drop the rank from the layer name (instancenorm) so it follows the input",
@@ -202,7 +215,7 @@ class InstanceNorm(Layer):
         channels = shape[0]
         notes = ()
         if self.num_features is not None and self.num_features != channels:
-            if self.affine:
+            if self.affine or self.track_running_stats:  # the weights or running statistics have the wrong size
                 _check_features(type_name, self.num_features, channels, "num_features")
             notes = (f"num_features={self.num_features} differs from the input's {channels} channels; PyTorch only "
                      "warns, since without affine parameters it does not use the number",)

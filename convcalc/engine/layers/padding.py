@@ -6,9 +6,9 @@ positions count as positions for receptive fields, as in the literature.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ..errors import ShapeError, SpecError
+from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import Shift
 from .base import Figures, Layer, Shape, format_shape, spatial_rank
 
@@ -49,6 +49,9 @@ class ZeroPad(Layer):
         return _sides(self.padding, rank)
 
     def infer(self, shape: Shape) -> Figures:
+        if self.rank is not None and len(shape) != self.rank + 1:  # ZeroPadNd pads the last N axes of any tensor
+            figures = Pad(self.padding, 0.0, "constant", rank=self.rank).infer(shape)
+            return replace(figures, type=f"ZeroPad{self.rank}d")
         rank = spatial_rank(shape, f"ZeroPad{self.rank}d" if self.rank else "ZeroPad", self.rank)
         sides = self.sides(rank)
         out_sizes = tuple(n + b + e for n, (b, e) in zip(shape[1:], sides))
@@ -86,7 +89,10 @@ class Pad(Layer):
         else:
             rank = self.rank or len(shape) - 1
         type_name = f"{_CLASS[self.mode]}{rank}d"
-        if rank < 1 or len(shape) < rank or (self.rank is not None and len(shape) not in (rank, rank + 1)):
+        if self.mode == "constant" and len(shape) == rank - 1:
+            raise BatchAxisError(f"{type_name} of {format_shape(shape)} per sample would pad the batch axis",
+                                 hint="give the input more axes, or pad fewer", field="*")
+        if rank < 1 or len(shape) < rank or (self.mode != "constant" and len(shape) not in (rank, rank + 1)):
             raise ShapeError(f"{type_name} pads {rank} axes but receives {format_shape(shape)}",
                              hint="drop the rank from the layer name so it follows the input", field="*")
         sides = _sides(self.padding, rank)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ShapeError
+from ..errors import BatchAxisError, ShapeError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, format_shape
@@ -42,7 +42,7 @@ class Flatten(Layer):
                 field="start_dim",
             )
         if start == 0:
-            raise ShapeError(
+            raise BatchAxisError(
                 "flattening the batch axis (start_dim=0) changes the batch, which convcalc keeps separate",
                 hint="use start_dim=1",
                 field="start_dim",

@@ -218,7 +218,7 @@ def cat(call: Call):
     tensors = call.args["tensors"]
     if not all(isinstance(t, Act) for t in tensors):
         raise Unsupported("cat of tensors that do not depend on the input")
-    call.reads.extend(t.ref for t in tensors)
+    call.reads.extend(tensors)
     return L.Concat(int(call.args["dim"]))
 
 

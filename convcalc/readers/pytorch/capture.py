@@ -14,7 +14,7 @@ import operator
 from dataclasses import dataclass, replace
 
 from ...engine import layers as L
-from ...engine.errors import SpecError
+from ...engine.errors import BatchAxisError, ConsistencyError, ConvcalcError, SpecError
 from ...engine.network import Network
 from .aten import ALIASES, FIRST_OF_TUPLE, OPERATORS, PIECES, Act, Call, Const, Param, Unsupported
 
@@ -177,20 +177,20 @@ def _read(torch, module, exported, shape):
         if not acts:  # made inside forward from constants (zeros, arange): a fixed tensor
             values[node.name] = Const(tuple(tensor_val.shape))
             continue
-        if op in ALIASES:
-            first = acts[0]
-            values[node.name] = Act(first.ref, per_sample(tensor_val, node.name))
-            continue
-        if op in PIECES:
-            values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
-            continue
         try:
             expect = per_sample(tensor_val, node.name)
+            if op in ALIASES:
+                values[node.name] = Act(acts[0].ref, expect)
+                continue
+            if op in PIECES:
+                values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
+                continue
             if op not in OPERATORS:
                 raise Unsupported(op)
             call = Call(op, args, trace_batch)
             spec = OPERATORS[op](call)
-            result = add(spec, node, call.reads, call.weights, expect)
+            _check(spec, node, [a.shape for a in call.reads])
+            result = add(spec, node, [a.ref for a in call.reads], call.weights, expect)
         except Unsupported:
             result = _opaque(node, op, args, acts, tensor_val, trace_batch, add)
         values[node.name] = (result,) if op in FIRST_OF_TUPLE else result
@@ -200,6 +200,19 @@ def _read(torch, module, exported, shape):
     if not results or results[-1].ref == "input":
         raise SpecError("the model's output does not depend on its input", hint="check the model", field="model")
     return _prune(layers, [r.ref for r in results]), frozen
+
+
+def _check(spec, node, shapes) -> None:
+    """convcalc's rules on the traced input shapes: an operation on the batch axis cannot be
+    described per sample (so it is not counted); any other refusal of what PyTorch ran is a bug."""
+    try:
+        spec.merge(tuple(shapes)) if isinstance(spec, L.Merge) else spec.infer(shapes[0])
+    except BatchAxisError as err:
+        raise Unsupported(str(err)) from None
+    except ConvcalcError as err:
+        raise ConsistencyError(f"{node.name} ({node.target}): PyTorch ran it, but convcalc's rules refuse it: "
+                               f"{err.message}: this is a bug in convcalc", hint="please report it with the model",
+                               field="model") from None
 
 
 def _opaque(node, op, args, acts, val, trace_batch, add):

@@ -36,7 +36,7 @@ class Call:
     op: str
     args: dict
     batch: int = 1  # the traced batch, which reshapes name as their first size
-    reads: list = field(default_factory=list)  # the activations read, in order
+    reads: list = field(default_factory=list)  # the activations read, in order (Act)
     weights: list = field(default_factory=list)  # (role, parameter name)
 
     def act(self, name: str | None = None) -> Act:
@@ -46,7 +46,7 @@ class Call:
         value = self.args[name]
         if not isinstance(value, Act):
             raise Unsupported(f"{self.op}: {name} is not computed from the input")
-        self.reads.append(value.ref)
+        self.reads.append(value)
         return value
 
     def weight(self, name: str, role: str) -> Param | None:

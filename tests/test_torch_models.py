@@ -1,0 +1,320 @@
+"""Real PyTorch models through ``--model`` / ``convcalc.from_torch``, against PyTorch itself:
+parameters against the unique parameters' ``numel``, MACs against ``FlopCounterMode`` / 2,
+output shapes against forward hooks, receptive fields against a brute-force NaN probe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from convcalc import ConvcalcError, analyse, from_torch  # noqa: E402
+from convcalc.cli import app  # noqa: E402
+
+from .torchvision_models import build  # noqa: E402
+
+ZOO = [
+    "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
+    "densenet121", "densenet161", "densenet169", "densenet201", "googlenet", "inception_v3",
+    "squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "mobilenet_v2",
+    "mobilenet_v3_small", "mobilenet_v3_large", "mnasnet0_5", "mnasnet1_0", "efficientnet_b0", "efficientnet_b1",
+    "efficientnet_b2", "efficientnet_b3", "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf", "convnext_tiny",
+    "fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
+]
+
+
+class Generator(nn.Module):
+    """The DCGAN generator (Radford et al.), as in PyTorch's examples: 100-d noise to 3x64x64."""
+
+    def __init__(self, nz=100, ngf=64):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh(),
+        )
+
+    def forward(self, x):
+        return self.main(x)
+
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, cin, cout):
+        super().__init__(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True),
+                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
+
+
+class Up(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+        self.conv = DoubleConv(cin, cout)
+
+    def forward(self, x, skip):
+        x = self.up(x)
+        dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
+        x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        return self.conv(torch.cat([skip, x], dim=1))
+
+
+class UNet(nn.Module):
+    """A U-Net with bilinear upsampling and torch.cat skips (the widely used PyTorch U-Net's layout)."""
+
+    def __init__(self, channels=3, classes=2, width=16):
+        super().__init__()
+        w = width
+        self.inc = DoubleConv(channels, w)
+        self.downs = nn.ModuleList([nn.Sequential(nn.MaxPool2d(2), DoubleConv(a, b))
+                                    for a, b in ((w, 2 * w), (2 * w, 4 * w), (4 * w, 4 * w))])
+        self.ups = nn.ModuleList([Up(8 * w, 2 * w), Up(4 * w, w), Up(2 * w, w)])
+        self.outc = nn.Conv2d(w, classes, 1)
+
+    def forward(self, x):
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up in self.ups:
+            x = up(x, skips.pop())
+        return self.outc(x)
+
+
+def _oracle(model, shape):
+    """PyTorch's own figures: unique parameters, FlopCounterMode's MACs, and every leaf module's outputs."""
+    outputs: dict[str, list] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if name and not any(True for _ in module.children()):
+            hooks.append(module.register_forward_hook(
+                lambda m, i, o, name=name: outputs.setdefault(name, []).append(tuple(o.shape[1:]))
+                if isinstance(o, torch.Tensor) else None))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(torch.zeros(1, *shape))
+    for hook in hooks:
+        hook.remove()
+    out = out["out"] if isinstance(out, dict) else out
+    params = sum(p.numel() for p in model.parameters())
+    return params, counter.get_total_flops() // 2, tuple(out.shape[1:]), outputs
+
+
+def _check_model(model, shape):
+    analysis = analyse(from_torch(model, shape))
+    params, macs, output, leaves = _oracle(model, shape)
+    assert analysis.totals.params == params
+    assert analysis.totals.macs == macs
+    assert analysis.output_shape == output
+    assert analysis.totals.uncounted_layers == 0
+    by_name = {r.name: r for r in analysis.layers}
+    matched = 0
+    for name, shapes in leaves.items():
+        for call, seen in enumerate(shapes):
+            report = by_name.get(name if call == 0 else f"{name}_{call}")
+            if report is not None:
+                assert report.output_shape == seen, (name, call)
+                matched += 1
+    assert matched >= len(analysis.layers) // 2  # most layers are single-operation modules
+    return analysis
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+def test_torchvision_zoo_matches_pytorch(name):
+    _check_model(build(name), (3, 299, 299) if name == "inception_v3" else (3, 224, 224))
+
+
+@pytest.mark.parametrize("model, shape", [(Generator(), (100, 1, 1)), (UNet(), (3, 96, 96))],
+                         ids=["dcgan_generator", "unet_bilinear"])
+def test_generative_and_segmentation_models_match_pytorch(model, shape):
+    analysis = _check_model(model.eval(), shape)
+    assert analysis.output_shape[1:] == shape[1:] or shape == (100, 1, 1)
+
+
+def test_resnet18_names_paths_and_figures():
+    analysis = analyse(from_torch(build("resnet18"), (3, 224, 224)))
+    names = [r.name for r in analysis.layers]
+    assert names[:5] == ["conv1", "bn1", "relu", "maxpool", "layer1.0.conv1"]
+    add = next(r for r in analysis.layers if r.name == "layer1.0.add")
+    assert add.type == "Add" and add.path == ("layer1", "layer1.0") and len(add.inputs) == 2
+    assert analysis.totals.params == 11_689_512 and analysis.totals.macs == 1_814_073_344  # torchvision: 1.814 G
+
+
+def _nan_probe(model, shape, module_name, axis):
+    """For each input position along ``axis`` (of the per-sample spatial axes), the output units of
+    ``module_name`` that become NaN when that input slice is NaN: brute-force dependence."""
+    size = shape[1 + axis]
+    x = torch.zeros(size, *shape)
+    for r in range(size):
+        index = [r] + [slice(None)] * len(shape)
+        index[2 + axis] = r
+        x[tuple(index)] = float("nan")
+    captured = {}
+    module = model.get_submodule(module_name)
+    hook = module.register_forward_hook(lambda m, i, o: captured.setdefault("y", o))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    y = captured["y"]
+    reduce_dims = tuple(d for d in range(1, y.ndim) if d != 2 + axis)
+    return torch.isnan(y).any(dim=reduce_dims)  # [input position, output unit]
+
+
+@pytest.mark.parametrize("model_name, shape, layer", [
+    ("resnet18", (3, 64, 64), "layer3.0.bn2"),
+    ("resnet18", (3, 64, 64), "layer2.1.bn2"),
+    ("mobilenet_v3_small", (3, 64, 64), "features.4.block.0.1"),
+    ("unet", (3, 48, 48), "ups.1.conv.4"),
+    ("dcgan", (100, 4, 4), "main.10"),
+])
+def test_receptive_fields_over_real_graphs_equal_brute_force(model_name, shape, layer):
+    model = {"unet": UNet, "dcgan": Generator}.get(model_name, lambda: build(model_name))().eval()
+    for p in model.parameters():  # positive weights: no accidental cancellation hides a dependence
+        p.data.uniform_(0.1, 1.0)
+    analysis = analyse(from_torch(model, shape))
+    index = next(r.index for r in analysis.layers if r.name == layer)
+    size = shape[1]
+    depends = _nan_probe(model, shape, layer, 0)
+    checked_global = False
+    for unit in range(depends.shape[1]):
+        seen = torch.nonzero(depends[:, unit]).flatten().tolist()
+        bounds = analysis.field_of(index, unit, 0)
+        assert bounds is not None and seen
+        lo, hi = bounds
+        if lo >= 0 and hi <= size - 1:
+            assert (min(seen), max(seen)) == (lo, hi), (unit, seen, bounds)
+        else:  # the field reaches into padding: the real inputs read lie inside it
+            assert max(lo, 0) <= min(seen) and max(seen) <= min(hi, size - 1), (unit, seen, bounds)
+            if lo <= 0 and hi >= size - 1 and model_name == "mobilenet_v3_small":
+                assert seen == list(range(size))  # the squeeze-excitation gate reads every position
+                checked_global = True
+    if model_name == "mobilenet_v3_small":
+        assert checked_global
+
+
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8, 4)
+        self.head.weight.requires_grad_(False)
+
+    def forward(self, x):
+        return self.head(self.conv(self.conv(x)).mean((2, 3)))
+
+
+def test_tied_parameters_count_once_and_frozen_ones_are_not_trainable():
+    model = Tied()
+    analysis = analyse(from_torch(model, (8, 16, 16)))
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters()) == 8 * 8 * 9 + 8 + 32 + 4
+    assert analysis.totals.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    second = [r for r in analysis.layers if r.type == "Conv2d"][1]
+    assert second.params == 0 and any("shared with layer 1" in note for note in second.notes)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 8, 16, 16))
+    assert analysis.totals.macs == counter.get_total_flops() // 2  # both uses of the conv are work
+
+
+class WithAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Conv2d(3, 16, 4, stride=4)
+        self.attention = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, x):
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        out, _ = self.attention(tokens, tokens, tokens, need_weights=False)
+        return out
+
+
+def test_operations_convcalc_cannot_cost_are_kept_and_marked_not_counted():
+    model = WithAttention().eval()
+    analysis = analyse(from_torch(model, (3, 32, 32)))
+    assert analysis.output_shape == (64, 16)
+    assert analysis.totals.uncounted_layers >= 1
+    uncounted = [r for r in analysis.layers if not r.counted]
+    assert all(r.macs == 0 and any("not counted" in n for n in r.notes) for r in uncounted)
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    data = analysis.to_dict()
+    assert data["totals"]["uncounted_layers"] == len(uncounted)
+    assert any(layer["counted"] is False for layer in data["layers"])
+
+
+def test_the_command_line_reads_a_model_file(tmp_path):
+    source = tmp_path / "net.py"
+    source.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, width=8):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, width, 3, padding=1)\n"
+        "        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(width, width, 1), nn.Sigmoid())\n\n"
+        "    def forward(self, x):\n"
+        "        x = torch.relu(self.conv(x))\n"
+        "        return x * self.gate(x)\n")
+    result = CliRunner().invoke(app, ["shape", "--model", f"{source}:Net", "--model-arg", "width=16", "3x32x32",
+                                      "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["output_shape"] == [16, 32, 32]
+    assert [layer["name"] for layer in data["layers"]] == ["conv", "relu", "gate.0", "gate.1", "gate.2", "mul"]
+    assert data["totals"]["params"] == 3 * 16 * 9 + 16 + 16 * 16 + 16
+
+
+def test_the_command_line_reads_a_torchvision_factory():
+    build("efficientnet_b0")  # makes torchvision importable here (see torchvision_models)
+    result = CliRunner().invoke(app, ["shape", "--model", "torchvision.models:efficientnet_b0", "3x224x224", "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["totals"]["params"] == 5_288_548 and data["output_shape"] == [1000]
+    depth = CliRunner().invoke(app, ["shape", "--model", "torchvision.models:resnet18", "3x224x224", "--depth", "1"])
+    assert depth.exit_code == 0 and "layer1 (" in depth.stdout
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "no_such_module_here:Net", "3x8x8"], "cannot import 'no_such_module_here'"),
+    (["--model", "json:dumps", "3x8x8"], "failed"),
+    (["--model", "torch.nn:Conv2d", "3x8x8"], "calling Conv2d() failed"),
+    (["--model", "torch.nn:Identity"], "carries no input size"),
+    (["--model", "torch.nn:ReLU", "3x8x8", "conv:4,k=3"], "give the layers one way"),
+    (["3x8x8", "relu", "--model-arg", "a=1"], "--model-arg goes with --model"),
+    (["--model", "nocolon", "3x8x8"], "is not MODULE:NAME"),
+])
+def test_bad_model_arguments_are_one_line_usage_errors(arguments, message):
+    result = CliRunner().invoke(app, ["shape", *arguments])
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_pytorch_the_route_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    result = CliRunner().invoke(app, ["shape", "--model", "torchvision.models:resnet18", "3x224x224"])
+    assert result.exit_code == 2 and "needs PyTorch" in result.stderr and "pip install torch" in result.stderr
+
+
+def test_a_disagreement_with_the_traced_shape_is_a_loud_failure():
+    from dataclasses import replace
+
+    from convcalc import Network, parse_layer
+
+    layer = replace(parse_layer("conv:4,k=3"), name="features.0", expect=(4, 7, 7))
+    with pytest.raises(ConvcalcError, match=r"features.0 \(Conv2d\): convcalc's rules give 4x6x6 but the traced "
+                                            r"model gives 4x7x7"):
+        analyse(Network((3, 8, 8), (layer,)))
