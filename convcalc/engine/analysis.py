@@ -91,8 +91,8 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         notes += tuple(f"parameter {name!r} is shared with layer {owners[name] + 1}, which counts it"
                        for name in shared)
         if not figures.counted:
-            notes += (f"{figures.type} is not counted: convcalc cannot compute its MACs and FLOPs "
-                      "(shapes are the traced ones; the totals leave it out)",)
+            notes += (f"{figures.type} is not counted: convcalc cannot compute its MACs and FLOPs (its shapes are "
+                      "the traced ones, its receptive field is taken as the whole input; the totals leave it out)",)
         batch = network.batch
         reports.append(
             LayerReport(

@@ -18,6 +18,12 @@ def _footer(analysis: Analysis) -> tuple[str, ...]:
     totals, network = analysis.totals, analysis.network
     lines = [f"batch {network.batch}, {network.dtype}: activations {human_bytes(totals.activation_bytes)}, "
              f"parameters {human_bytes(totals.param_bytes)}"]
+    if totals.trainable_params != totals.params:
+        lines.append(f"parameters: {totals.params:,}, of which {totals.trainable_params:,} trainable "
+                     f"and {totals.params - totals.trainable_params:,} frozen (requires_grad=False)")
+    if totals.uncounted_layers:
+        lines.append(f"? {totals.uncounted_layers} layer(s) convcalc cannot cost: their MACs and FLOPs are unknown, "
+                     "and the totals leave them out")
     for r in analysis.layers:
         lines.extend(f"note (layer {r.index}): {note}" for note in r.notes)
     return tuple(lines)
@@ -42,14 +48,26 @@ def shape_table(analysis: Analysis, depth: int | None = None) -> Table:
             number = f"{group[0].index}-{last.index}"
         sums = [sum(r.params for r in group), sum(r.macs for r in group), sum(r.flops for r in group)]
         fields = (per_axis_text(rf.size), per_axis_text(rf.jump))
-        rows.append((number, label, format_shape(last.output_shape), *map(human, sums), *fields))
-        exact.append((number, label, format_shape(last.output_shape), *map(str, sums), *fields))
+        unknown = _unknown(group)
+        rows.append((number, label, format_shape(last.output_shape), human(sums[0]),
+                     *(unknown(human(n)) for n in sums[1:]), *fields))
+        exact.append((number, label, format_shape(last.output_shape), str(sums[0]),
+                      *(unknown(str(n)) for n in sums[1:]), *fields))
     totals = analysis.totals
     figures = (totals.params, totals.macs, totals.flops)
     total = ("", "total", format_shape(analysis.output_shape), *map(human, figures), "", "")
     columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
     return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis),
                  tuple(exact), ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", ""))
+
+
+def _unknown(group):
+    """How a MACs or FLOPs cell reads when some layers of the row cannot be costed: ? or n+?."""
+    if all(r.counted for r in group):
+        return lambda text: text
+    if not any(r.counted for r in group):
+        return lambda text: "?"
+    return lambda text: f"{text}+?"
 
 
 def _groups(reports, depth: int | None):

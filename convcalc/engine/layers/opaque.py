@@ -29,7 +29,6 @@ class Opaque(Merge):
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:
         first = shapes[0]
         windows = tuple(Global(n) for n in first[1:])
-        return Figures(self.op, tuple(self.output), self.params, 0, 0, windows,
-                       ("its receptive field is taken as the whole input",),
+        return Figures(self.op, tuple(self.output), self.params, 0, 0, windows, (),
                        "from " + ", ".join(format_shape(s) for s in shapes), mixes_channels=True, counted=False,
                        dims=(None,) * len(self.output))

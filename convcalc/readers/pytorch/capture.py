@@ -199,7 +199,9 @@ def _read(torch, module, exported, shape):
     results = [r for r in results if isinstance(r, Act)]
     if not results or results[-1].ref == "input":
         raise SpecError("the model's output does not depend on its input", hint="check the model", field="model")
-    return _prune(layers, [r.ref for r in results]), frozen
+    outputs = [r.ref for r in results]
+    layers = _collapse_opaque_modules(layers, outputs, module)
+    return _prune(layers, outputs), frozen
 
 
 def _check(spec, node, shapes) -> None:
@@ -233,6 +235,52 @@ def _opaque(node, op, args, acts, val, trace_batch, add):
         count += size
     spec = L.Opaque(f"aten.{op}" if hasattr(node.target, "_schema") else op, output, count)
     return add(spec, node, [a.ref for a in dict.fromkeys(acts)], (), output)
+
+
+def _collapse_opaque_modules(layers, outputs, module):
+    """A leaf module with an operation convcalc cannot cost (attention) becomes one not-counted layer,
+    named after the module, rather than a run of its internal operations."""
+    owners = {}
+    for layer in layers:
+        if isinstance(layer, L.Opaque) and layer.path:
+            owners.setdefault(layer.path[-1], None)  # the module whose forward made the operation
+    for owner in owners:
+        group = [layer for layer in layers if owner in layer.path]
+        names = {layer.name for layer in group}
+        read_outside = {ref for layer in layers if layer.name not in names for ref in (layer.inputs or ())}
+        ends = [layer for layer in group if layer.name in read_outside or layer.name in outputs]
+        if len(ends) != 1:
+            continue  # several results leave the module: keep its operations
+        end = ends[0]
+        inputs = tuple(dict.fromkeys(ref for layer in group for ref in (layer.inputs or ()) if ref not in names))
+        params = sum(_count(shape) for shape in _module_parameters(module, owner))
+        kind = type(module.get_submodule(owner)).__name__
+        merged = L.Opaque(kind, end.expect, params, name=owner, inputs=inputs,
+                          path=end.path[:end.path.index(owner)], expect=end.expect)
+        rename = {end.name: owner}
+        rebuilt = []
+        for layer in layers:
+            if layer.name in names:
+                if layer is end:
+                    rebuilt.append(merged)
+                continue
+            if layer.inputs and any(ref in rename for ref in layer.inputs):
+                layer = replace(layer, inputs=tuple(rename.get(ref, ref) for ref in layer.inputs))
+            rebuilt.append(layer)
+        layers = rebuilt
+        outputs[:] = [rename.get(ref, ref) for ref in outputs]
+    return layers
+
+
+def _module_parameters(module, fqn: str):
+    return [tuple(p.shape) for p in module.get_submodule(fqn).parameters()]
+
+
+def _count(shape) -> int:
+    total = 1
+    for n in shape:
+        total *= n
+    return total
 
 
 def _piece(pieces: _Pieces, index: int):
