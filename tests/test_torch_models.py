@@ -318,3 +318,36 @@ def test_a_disagreement_with_the_traced_shape_is_a_loud_failure():
     with pytest.raises(ConvcalcError, match=r"features.0 \(Conv2d\): convcalc's rules give 4x6x6 but the traced "
                                             r"model gives 4x7x7"):
         analyse(Network((3, 8, 8), (layer,)))
+
+
+@pytest.mark.slow
+def test_the_readme_zoo_table_is_what_convcalc_computes():
+    from pathlib import Path
+
+    from .zoo_table import HEADER, MODELS, row
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert HEADER in readme
+    for name in MODELS:
+        assert row(name) in readme, name
+
+
+def test_every_output_of_a_model_is_kept():
+    model = build("lraspp_mobilenet_v3_large")  # one output; fcn with its auxiliary head has two
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Conv2d(3, 8, 3)
+            self.main = nn.Conv2d(8, 2, 1)
+            self.aux = nn.Conv2d(8, 4, 1)
+
+        def forward(self, x):
+            y = self.body(x)
+            return {"out": self.main(y), "aux": self.aux(y)}
+
+    net = from_torch(TwoHeads(), (3, 16, 16))
+    analysis = analyse(net)
+    assert net.outputs == ("aux",) and analysis.layers[-1].name == "main" and analysis.output_shape == (2, 14, 14)
+    assert analysis.totals.params == sum(p.numel() for p in TwoHeads().parameters())
+    assert analyse(from_torch(model, (3, 64, 64))).output_shape == (21, 64, 64)

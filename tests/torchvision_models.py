@@ -46,12 +46,19 @@ _LIBRARIES: list = []
 SEGMENTATION = {"fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
 
 
-def build(name: str):
-    """A torchvision model with random weights (no download), in evaluation mode."""
+def build(name: str, *, published_layout: bool = False):
+    """A torchvision model with random weights (no download), in evaluation mode.
+
+    By default without auxiliary heads; ``published_layout`` builds them as torchvision's
+    published weights do (segmentation models with their auxiliary head, Inception v3
+    with its auxiliary classifier).
+    """
     tv = torchvision()
     if name in SEGMENTATION:
-        return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None).eval()
-    extra = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+        aux = {"aux_loss": True} if published_layout and not name.startswith("lraspp") else {}
+        return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None, **aux).eval()
+    extra = {"aux_logits": published_layout and name == "inception_v3", "init_weights": False} if name in (
+        "googlenet", "inception_v3") else {}
     return getattr(tv.models, name)(weights=None, **extra).eval()
 
 

@@ -46,10 +46,11 @@ def resolve_sources(layers) -> list[tuple]:
     return sources
 
 
-def dependency_order(layers, sources) -> list[int]:
+def dependency_order(layers, sources, outputs=()) -> list[int]:
     """Layers in an order where each comes after what it reads (document order where free).
 
-    Refuses cycles, and layers whose output nothing reads (the last layer is the output).
+    Refuses cycles, and layers whose output nothing reads (the last layer is the output, and so
+    are the layers named in ``outputs``, a model's further results).
     """
     readers: dict[int, list[int]] = {i: [] for i in range(len(layers))}
     waiting = {}
@@ -76,7 +77,7 @@ def dependency_order(layers, sources) -> list[int]:
                         field="from", layer=stuck[0] + 1, origin=first.origin)
     output = len(layers) - 1
     for i in range(len(layers) - 1):
-        if not readers[i] and i != output:
+        if not readers[i] and i != output and layers[i].name not in outputs:
             raise SpecError(f"layer {label(layers, i)!r}'s output is never used",
                             hint="read it with from in a later layer, or remove it; the last layer is the output",
                             field="name", layer=i + 1, origin=layers[i].origin)

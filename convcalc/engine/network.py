@@ -14,7 +14,9 @@ class Network:
     graph where layers name what they read (see ``analyse``).
 
     ``frozen`` names the parameter tensors that are not trained (PyTorch's
-    ``requires_grad=False``), by the names layers give in ``weights``.
+    ``requires_grad=False``), by the names layers give in ``weights``. The last
+    layer is the output; ``outputs`` names further layers whose results the
+    network also returns (a segmentation model's auxiliary head).
     """
 
     input_shape: Shape
@@ -22,6 +24,7 @@ class Network:
     batch: int = 1
     dtype: str = "float32"
     frozen: frozenset[str] = frozenset()
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key
 
-DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "description")
+DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "description")
 
 
 def _layer_origin(obj: dict, where: str) -> Origin:
@@ -133,7 +133,11 @@ def parse_document(obj) -> Network:
             raise err.located(layer=i + 1)
         sources = None if item.sources is None else tuple(item.sources)
         specs.append(replace(layer, name=item.name, inputs=sources, path=item.path))
-    return Network(tuple(shape), tuple(specs), batch, dtype)
+    outputs = obj.get("outputs", [])
+    if not isinstance(outputs, list) or not all(isinstance(n, str) for n in outputs):
+        raise SpecError(f"outputs must be a list of layer names (got {json.dumps(outputs)})",
+                        hint='e.g. "outputs": ["aux"] (the last layer is always an output)', field="outputs")
+    return Network(tuple(shape), tuple(specs), batch, dtype, outputs=tuple(outputs))
 
 
 def load_document(text: str, input_shape: tuple[int, ...] | None = None) -> Network:

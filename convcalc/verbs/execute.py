@@ -332,7 +332,7 @@ def execute(network: Network, *, seed: int = 0, repeat: int = 1, progress=None) 
     analysis = analyse(network)
     dtype = np.dtype(network.dtype)
     sources = resolve_sources(network.layers)
-    order = dependency_order(network.layers, sources)
+    order = dependency_order(network.layers, sources, network.outputs)
     reports = {r.index - 1: r for r in analysis.layers}
     check_memory("this run", {"activations": network.batch * dtype.itemsize * _live_peak(network, sources, order,
                                                                                           reports)})

@@ -50,8 +50,8 @@ def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -
         raise SpecError(f"input shape {shape!r} must be positive sizes, channels first, without the batch",
                         hint="e.g. (3, 224, 224)", field="input")
     program = _export(torch, module, shape)
-    layers, frozen = _read(torch, module, program, shape)
-    return Network(shape, tuple(layers), batch, dtype, frozenset(frozen))
+    layers, frozen, outputs = _read(torch, module, program, shape)
+    return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs)
 
 
 def _export(torch, module, shape):
@@ -199,9 +199,11 @@ def _read(torch, module, exported, shape):
     results = [r for r in results if isinstance(r, Act)]
     if not results or results[-1].ref == "input":
         raise SpecError("the model's output does not depend on its input", hint="check the model", field="model")
-    outputs = [r.ref for r in results]
+    # the first result is the network's output (the last layer); the others are further outputs
+    outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
     layers = _collapse_opaque_modules(layers, outputs, module)
-    return _prune(layers, outputs), frozen
+    outputs = outputs[1:] + outputs[:1]
+    return _prune(layers, outputs), frozen, tuple(outputs[:-1])
 
 
 def _check(spec, node, shapes) -> None:
