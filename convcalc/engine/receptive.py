@@ -172,7 +172,7 @@ class Resample:
         if self.align_corners:
             real = _f32(ratio * o)
         else:
-            real = _f32(_f32(ratio * _f32(o + 0.5)) - 0.5)
+            real = _f32(ratio * (o + 0.5) - 0.5)  # one rounding: ATen's kernels compile to a fused multiply-add
             if not cubic and real < 0 and inside:
                 real = 0.0
         first = int(real // 1)

@@ -58,7 +58,9 @@ def _resample_axis(x, axis, n, o, mode, align, scale, real):
         return np.take(x, index, axis=axis)
     if o == n and mode != "bicubic":  # ATen copies a same-size input as it is
         return x
-    source = ratio * positions.astype(real) if align else ratio * (positions.astype(real) + real(0.5)) - real(0.5)
+    # one rounding, as ATen's fused multiply-add computes the source position
+    exact = np.float64(ratio) * positions if align else np.float64(ratio) * (positions + 0.5) - 0.5
+    source = exact.astype(real)
     shape = [1] * x.ndim
     shape[axis] = o
     if mode == "bicubic":
