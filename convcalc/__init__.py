@@ -27,6 +27,7 @@ _EXPORTS = {
     **dict.fromkeys(("load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape"),
                     "readers"),
     "from_torch": "readers.pytorch",
+    "from_onnx": "readers.onnx",
 }
 
 
@@ -57,5 +58,5 @@ __all__ = [
     "Activation", "AdaptiveAvgPool", "AdaptiveMaxPool", "Analysis", "AvgPool", "BatchNorm", "Conv", "ConvTranspose",
     "ConvcalcError", "Dropout", "Flatten", "Layer", "LayerReport", "Linear", "MaxPool", "Network", "Origin",
     "ResourceError", "ShapeError", "SpecError", "Totals", "Upsample", "ZeroPad", "__version__", "analyse",
-    "analyse_tokens", "from_torch", "load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape",
+    "analyse_tokens", "from_onnx", "from_torch", "load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape",
 ]

@@ -6,5 +6,6 @@ from . import run  # noqa: F401
 from . import compare  # noqa: F401
 from . import solve  # noqa: F401
 from . import explain  # noqa: F401
+from . import convert  # noqa: F401
 from . import presets  # noqa: F401
 from . import completion  # noqa: F401

@@ -27,18 +27,26 @@ def fail(err: ConvcalcError, output) -> None:
     raise typer.Exit(int(ExitCode.REFUSED if refused else ExitCode.USAGE))
 
 
-def read_text(path: str) -> str:
+def read_bytes(path: str) -> bytes:
+    """A file's bytes (- for stdin)."""
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
             return handle.read()
     except OSError as err:
         raise SpecError(
             f"cannot read {path!r}: {err.strerror}", hint="check the path, or give - to read stdin", field="file"
         ) from None
+
+
+def read_text(path: str, data: bytes | None = None) -> str:
+    data = read_bytes(path) if data is None else data
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SpecError(f"{path!r} is not UTF-8 text", hint="give a JSON document saved as UTF-8", field="file") from None
+        raise SpecError(f"{path!r} is neither UTF-8 text nor an ONNX model",
+                        hint="give a JSON or YAML document, print(model) text, or an .onnx file", field="file") from None
 
 
 def network_from(input_shape, layers, file, batch, dtype, preset=None, model=None, model_args=None) -> "Network":
@@ -75,7 +83,14 @@ def network_from(input_shape, layers, file, batch, dtype, preset=None, model=Non
 
             network = load_preset(preset)
         else:
-            network = load_document(read_text(file), given)
+            data = read_bytes(file)
+            from ..readers.onnx import looks_like_onnx
+
+            if looks_like_onnx(data):  # told apart by content, whatever the file is called
+                from ..readers.onnx import from_onnx
+
+                return from_onnx(data, batch=batch, input_shape=given, dtype=dtype or "float32")
+            network = load_document(read_text(file, data), given)
         shape = network.input_shape if given is None else given
         return replace(network, input_shape=shape, batch=batch or network.batch, dtype=dtype or network.dtype)
     if input_shape is None:

@@ -13,7 +13,18 @@ from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
 from .common import fail, network_from, one_input, output_format
-from .options import BATCH, FILE, FORMAT, INPUT, INPUT_OPTION, JSON, LAYERS, MODEL, MODEL_ARG, PRESET
+from .options import (
+    BATCH,
+    FILE,
+    FORMAT,
+    INPUT,
+    INPUT_OPTION,
+    JSON,
+    LAYERS,
+    MODEL,
+    MODEL_ARG,
+    PRESET,
+)
 from .show import show
 
 SHAPE_EXAMPLES = """

@@ -36,6 +36,10 @@ def resolve_sources(layers) -> list[tuple]:
                 found.append(INPUT)
             elif isinstance(wanted, int) and 0 <= wanted < len(layers) and wanted != i:
                 found.append(wanted)  # an unnamed layer, by position (documents' blocks refer so)
+            elif (isinstance(wanted, str) and wanted[:1] == "#" and wanted[1:].isdigit()
+                  and 0 < int(wanted[1:]) <= len(layers) and int(wanted[1:]) - 1 != i
+                  and layers[int(wanted[1:]) - 1].name is None):
+                found.append(int(wanted[1:]) - 1)  # an unnamed layer, as reports label it: #n
             elif wanted in names:
                 found.append(names[wanted])
             else:

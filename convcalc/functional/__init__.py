@@ -17,19 +17,53 @@ from __future__ import annotations
 
 from ..backend.memory import memory_limit, release_scratch, set_memory_limit
 from .activation import (
-    ACTIVATIONS, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, mish, prelu, relu, relu6, selu,
-    sigmoid, silu, softmax, softplus, softsign, tanh,
+    ACTIVATIONS,
+    elu,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    mish,
+    prelu,
+    relu,
+    relu6,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+    tanh,
 )
 from .convolution import conv, conv_transpose, linear
-from .layout import channel_shuffle, flatten, interpolate, pad, pad_mode, pixel_shuffle, pixel_unshuffle, upsample
-from .normalization import batch_norm, group_norm, instance_norm, layer_norm, layer_norm2d, local_response_norm
+from .layout import (
+    channel_shuffle,
+    flatten,
+    interpolate,
+    onnx_resize,
+    pad,
+    pad_mode,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+)
+from .normalization import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    layer_norm2d,
+    local_response_norm,
+)
 from .pooling import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool
 
 __all__ = [
     "ACTIVATIONS", "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "batch_norm", "channel_shuffle", "conv",
     "conv_transpose", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
     "interpolate", "layer_norm", "layer_norm2d", "leaky_relu", "linear", "local_response_norm", "log_softmax",
-    "max_pool", "memory_limit", "mish", "pad", "pad_mode", "pixel_shuffle", "pixel_unshuffle", "prelu",
+    "max_pool", "memory_limit", "mish", "onnx_resize", "pad", "pad_mode", "pixel_shuffle", "pixel_unshuffle", "prelu",
     "release_scratch", "relu", "relu6", "selu", "set_memory_limit", "sigmoid", "silu", "softmax", "softplus",
     "softsign", "tanh", "upsample",
 ]

@@ -144,7 +144,14 @@ def log_softmax(x, dim):
     return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
 
 
+def erf(x):
+    """The error function."""
+    x = tensor(x, spatial=False)
+    return (1 - _erfc(x)).astype(x.dtype, copy=False)
+
+
 ACTIVATIONS.update({
+    "Erf": erf,
     "Hardsigmoid": hardsigmoid, "Hardtanh": hardtanh, "Mish": mish, "ELU": elu, "SELU": selu, "Softplus": softplus,
     "Softsign": softsign,
 })

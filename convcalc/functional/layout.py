@@ -77,6 +77,36 @@ def _resample_axis(x, axis, n, o, mode, align, scale, real):
     return low * (1 - lam).reshape(shape) + high * lam.reshape(shape)
 
 
+def onnx_resize(x, sizes, mode="nearest", coordinate="half_pixel", rounding="round_prefer_floor", scales=None):
+    """ONNX's Resize over the spatial axes, as onnxruntime computes it (float32 source positions)."""
+    from ..engine.layers import OnnxResize
+
+    x = tensor(x)
+    figures = checked(OnnxResize(tuple(sizes), mode, coordinate, rounding, scales), x.shape[1:])
+    real = np.float32 if x.dtype == np.float32 else np.float64
+    for axis, window in enumerate(figures.windows):
+        n, o = window.size, window.out
+        shape = [1] * x.ndim
+        shape[axis + 2] = o
+        if mode == "nearest":
+            x = np.take(x, [window.reads(i)[0] for i in range(o)], axis=axis + 2)
+            continue
+        source = np.array([window._original(i) for i in range(o)], dtype=np.float64)
+        if mode == "linear":
+            source = np.clip(source, 0, n - 1)
+            first = np.floor(source).astype(np.int64)
+            lam = (source - first).astype(real)
+            second = np.minimum(first + 1, n - 1)
+            x = np.take(x, first, axis=axis + 2) * (1 - lam).reshape(shape) + \
+                np.take(x, second, axis=axis + 2) * lam.reshape(shape)
+        else:
+            first = np.floor(source).astype(np.int64)
+            weights = _cubic_weights((source - first).astype(real), real)
+            x = sum(np.take(x, np.clip(first - 1 + k, 0, n - 1), axis=axis + 2) * weights[k].reshape(shape)
+                    for k in range(4))
+    return np.ascontiguousarray(x.astype(real, copy=False))
+
+
 def _cubic_weights(t, real):
     a = real(-0.75)
     def near(u):  # |u| <= 1

@@ -18,7 +18,9 @@ from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key
 
-DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "description")
+DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "frozen", "description")
+# Keys of a layer object besides its arguments: wiring, and what convert writes to keep a network exact.
+LAYER_KEYS = ("type", "name", "from", "path", "tensors", "remark")
 
 
 def _layer_origin(obj: dict, where: str) -> Origin:
@@ -56,7 +58,7 @@ def parse_layer_object(obj, where: str = "layer"):
             origin=origin,
         )
     kind = lookup_kind(kind_name, origin)
-    arguments = {key: value for key, value in obj.items() if key not in ("type", "name", "from")}
+    arguments = {key: value for key, value in obj.items() if key not in LAYER_KEYS}
     # spans are looked up by PyTorch's names, whatever key was written
     origin = Origin(origin.text, tuple((canonical_key(kind, k), s) for k, s in origin.spans), where=where)
     return build_layer(kind, arguments, origin)
@@ -132,12 +134,36 @@ def parse_document(obj) -> Network:
         except SpecError as err:
             raise err.located(layer=i + 1)
         sources = None if item.sources is None else tuple(item.sources)
-        specs.append(replace(layer, name=item.name, inputs=sources, path=item.path))
+        extra = _layer_extras(item.entry, item.where, i + 1)
+        specs.append(replace(layer, name=item.name, inputs=sources, path=extra.pop("path", item.path), **extra))
     outputs = obj.get("outputs", [])
     if not isinstance(outputs, list) or not all(isinstance(n, str) for n in outputs):
         raise SpecError(f"outputs must be a list of layer names (got {json.dumps(outputs)})",
                         hint='e.g. "outputs": ["aux"] (the last layer is always an output)', field="outputs")
-    return Network(tuple(shape), tuple(specs), batch, dtype, outputs=tuple(outputs))
+    frozen = obj.get("frozen", [])
+    if not isinstance(frozen, list) or not all(isinstance(n, str) for n in frozen):
+        raise SpecError(f"frozen must be a list of parameter names (got {json.dumps(frozen)})",
+                        hint='e.g. "frozen": ["fc.weight"]', field="frozen")
+    return Network(tuple(shape), tuple(specs), batch, dtype, frozenset(frozen), tuple(outputs))
+
+
+def _layer_extras(entry: dict, where: str, index: int) -> dict:
+    """The keys convert writes besides a layer's arguments: its path, its parameter tensors' names, notes."""
+    extra = {}
+    for key, kind in (("path", str), ("remark", str)):
+        if key in entry:
+            value = entry[key]
+            if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+                raise SpecError(f"{where}.{key} must be a list of strings", hint=f'e.g. "{key}": ["layer1"]',
+                                field=key, layer=index)
+            extra[key] = tuple(value)
+    if "tensors" in entry:
+        value = entry["tensors"]
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise SpecError(f"{where}.tensors must map roles to parameter names",
+                            hint='e.g. "tensors": {"weight": "conv1.weight"}', field="tensors", layer=index)
+        extra["weights"] = tuple(value.items())
+    return extra
 
 
 def load_document(text: str, input_shape: tuple[int, ...] | None = None) -> Network:

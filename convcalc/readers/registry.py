@@ -45,8 +45,9 @@ CONV_FIELDS = ("in_channels", "out_channels", "kernel_size", "stride", "padding"
                "padding_mode")
 CONVT_FIELDS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding", "groups", "bias",
                 "dilation", "padding_mode", "output_size")
-MAXPOOL_FIELDS = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
-AVGPOOL_FIELDS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+# "onnx" (last: it is no PyTorch argument) selects ONNX's pooling rules, which allow any padding
+MAXPOOL_FIELDS = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode", "onnx")
+AVGPOOL_FIELDS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override", "onnx")
 BN_FIELDS = ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias")
 ACTIVATION_FIELDS = {
     "ReLU": ("inplace",),
@@ -64,6 +65,7 @@ ACTIVATION_FIELDS = {
     "SELU": ("inplace",),
     "Softplus": ("beta", "threshold"),
     "Softsign": (),
+    "Erf": (),
 }
 ACTIVATION_TOKEN_POSITIONAL = {"LeakyReLU": ("negative_slope",), "GELU": ("approximate",), "ELU": ("alpha",),
                                "Hardtanh": ("min_val", "max_val")}
@@ -166,6 +168,8 @@ def _build_kinds() -> dict[str, Kind]:
     add(Kind("select", L.Select, ("dim", "index"), ("dim", "index"), None, ("dim", "index")), "select")
     for function in ("mean", "sum"):
         add(Kind(function, L.Reduce, ("dim", "keepdim"), ("dim",), extra={"function": function}), function)
+    add(Kind("resize", L.OnnxResize, ("sizes", "mode", "coordinate", "rounding", "scales"), ("sizes",), None,
+             ("sizes",)), "resize")
     add(Kind("opaque", L.Opaque, ("op", "output", "params"), ("op",), None, ("op", "output")), "opaque")
     add(kinds["silu"], "swish")
     add(kinds["hardswish"], "hswish")

@@ -204,6 +204,7 @@ COERCERS = {
     "dim": _dim, "dims": _ints_tuple, "shape": _ints_tuple, "output": _ints_tuple,
     "weight_shape": _ints_tuple, "constant_shape": _ints_tuple,
     "normalized_shape": _size, "split_size_or_sections": _size, "op": _text,
+    "onnx": _boolean, "sizes": _ints_tuple, "coordinate": _text, "rounding": _text, "scales": _scale,
 }
 
 

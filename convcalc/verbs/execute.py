@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import functional as F
 from ..backend.memory import check_memory
+from ..engine import layers as L
 from ..engine.analysis import (
     INPUT,
     Analysis,
@@ -26,7 +27,6 @@ from ..engine.analysis import (
     resolve_sources,
 )
 from ..engine.errors import ConsistencyError, ConvcalcError, SpecError
-from ..engine import layers as L
 from ..engine.layers import Layer
 from ..engine.layers.base import format_shape, per_axis
 
@@ -256,6 +256,7 @@ PREPARERS = {
     L.Linear: _linear,
     L.Upsample: lambda l, *_: lambda x: F.interpolate(x, l.size, l.scale_factor, l.mode, l.align_corners,
                                                       l.recompute_scale_factor),
+    L.OnnxResize: lambda l, *_: lambda x: F.onnx_resize(x, l.sizes, l.mode, l.coordinate, l.rounding, l.scales),
     L.ZeroPad: _zero_pad,
     L.Pad: _pad,
     L.Permute: _reshaped,

@@ -2,21 +2,46 @@
 
 from .base import Figures, Layer, Shape
 from .conv import Conv, ConvTranspose
-from .elementwise import ACTIVATION_FLOPS, Activation, Dropout, Identity, PReLU, Softmax, StochasticDepth
-from .layout import ChannelShuffle, Permute, PixelShuffle, PixelUnshuffle, Reduce, Reshape, Squeeze, Transpose, Unsqueeze
+from .elementwise import (
+    ACTIVATION_FLOPS,
+    Activation,
+    Dropout,
+    Identity,
+    PReLU,
+    Softmax,
+    StochasticDepth,
+)
+from .layout import (
+    ChannelShuffle,
+    Permute,
+    PixelShuffle,
+    PixelUnshuffle,
+    Reduce,
+    Reshape,
+    Squeeze,
+    Transpose,
+    Unsqueeze,
+)
 from .merge import Add, Arithmetic, Concat, Div, Merge, Mul, Sub
-from .normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LayerNorm2d, LocalResponseNorm
+from .normalization import (
+    BatchNorm,
+    GroupNorm,
+    InstanceNorm,
+    LayerNorm,
+    LayerNorm2d,
+    LocalResponseNorm,
+)
 from .opaque import Opaque
 from .padding import Pad, ZeroPad
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
+from .resample import OnnxResize, Upsample
 from .reshape import Flatten, Linear
-from .resample import Upsample
 from .slicing import Chunk, Narrow, Select, Slice, Split
 
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
     "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Figures", "Flatten", "GroupNorm",
     "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MaxPool", "Merge",
-    "Mul", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "Reduce", "Reshape", "Select", "Shape",
+    "Mul", "Narrow", "OnnxResize", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "Reduce", "Reshape", "Select", "Shape",
     "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "ZeroPad",
 ]

@@ -6,10 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import Origin, ShapeError, SpecError
-from ..receptive import Adaptive, Broadcast, Global, Nearest, Resample, Scatter, Shift, Sliding
+from ..receptive import (
+    Adaptive,
+    Broadcast,
+    Global,
+    Nearest,
+    OnnxResample,
+    Resample,
+    Scatter,
+    Shift,
+    Sliding,
+)
 
 Shape = tuple[int, ...]
-Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample
+Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample | OnnxResample
 
 
 @dataclass(frozen=True)

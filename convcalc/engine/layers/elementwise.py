@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BatchAxisError, ShapeError, SpecError
-from ..sizes import volume
 from ..receptive import IDENTITY, Global
+from ..sizes import volume
 from .base import Figures, Layer, Shape, format_shape
 
 INTERNAL = {"internal": True}
@@ -29,6 +29,7 @@ ACTIVATION_FLOPS = {
     "SELU": 5,  # ELU, then *scale
     "Softplus": 6,  # *beta, exp, +1, log, /beta, compare with threshold
     "Softsign": 3,  # abs, +1, divide
+    "Erf": 1,  # the error function (ONNX graphs spell GELU out with it)
 }
 GELU_TANH_FLOPS = 13  # x^3 (2), two scalings, add, tanh (5), +1, *x, *0.5
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from math import floor
 
 from ..errors import ShapeError, SpecError
-from ..receptive import Adaptive, Resample
+from ..receptive import Adaptive, OnnxResample, Resample
 from ..sizes import adaptive_bins, volume
 from .base import Figures, Layer, Shape, format_shape, format_tuple, short
 
@@ -92,3 +92,34 @@ class Upsample(Layer):
                 f"spatial dimension(s) and {name}={format_tuple(values)}",
                 hint=f"give one value or {rank}", field=name)
         return values
+
+
+@dataclass(frozen=True)
+class OnnxResize(Layer):
+    """ONNX's Resize to ``sizes`` (per spatial axis), with its coordinate transformation and rounding.
+
+    >>> OnnxResize((8, 8), "linear", "half_pixel").infer((21, 4, 4)).output_shape
+    (21, 8, 8)
+    """
+
+    sizes: tuple[int, ...]
+    mode: str = "nearest"
+    coordinate: str = "half_pixel"
+    rounding: str = "round_prefer_floor"
+    scales: tuple[float, ...] | None = None  # as given (None: out/in)
+
+    def infer(self, shape: Shape) -> Figures:
+        rank = len(shape) - 1
+        if len(self.sizes) != rank or any(n < 1 for n in self.sizes):
+            raise ShapeError(f"Resize to {format_tuple(self.sizes)} does not fit the input {format_shape(shape)}",
+                             hint="give one positive size per spatial axis", field="sizes")
+        if self.mode not in ("nearest", "linear", "cubic"):
+            raise SpecError(f"mode={self.mode!r} is not nearest, linear or cubic", hint="use ONNX's modes",
+                            field="mode")
+        scales = self.scales or tuple(o / n for o, n in zip(self.sizes, shape[1:]))
+        windows = tuple(OnnxResample(n, o, self.mode, self.coordinate, sc, self.rounding)
+                        for n, o, sc in zip(shape[1:], self.sizes, scales))
+        taps = {"nearest": 0, "linear": 2, "cubic": 4}[self.mode]
+        flops = (2 * taps ** rank - 1) * shape[0] * volume(self.sizes) if taps else 0
+        return Figures("Resize", (shape[0], *self.sizes), 0, 0, flops, windows, (),
+                       f"→{short(self.sizes)} {self.mode} {self.coordinate}")

@@ -16,7 +16,17 @@ from dataclasses import dataclass, replace
 from ...engine import layers as L
 from ...engine.errors import BatchAxisError, ConsistencyError, ConvcalcError, SpecError
 from ...engine.network import Network
-from .aten import ALIASES, FIRST_OF_TUPLE, OPERATORS, PIECES, Act, Call, Const, Param, Unsupported
+from .aten import (
+    ALIASES,
+    FIRST_OF_TUPLE,
+    OPERATORS,
+    PIECES,
+    Act,
+    Call,
+    Const,
+    Param,
+    Unsupported,
+)
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
 TRACE_BATCH = 2

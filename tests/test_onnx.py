@@ -1,0 +1,281 @@
+"""ONNX files in, without any framework: every node's output shape against onnxruntime, MACs
+against FlopCounterMode of the exported module, parameters against the file's initializers, and
+ONNX's own semantics (auto_pad, asymmetric pads, ceil_mode, count_include_pad, output_shape,
+Resize, Pad and Clip inputs, Gemm's transposes, axes as inputs) on hand-built graphs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from convcalc import analyse  # noqa: E402
+from convcalc.cli import app  # noqa: E402
+from convcalc.readers.onnx import from_onnx  # noqa: E402
+
+runner = CliRunner()
+
+
+def _ort_shapes(data: bytes, shape) -> dict:
+    """Every node output's shape (batch dropped), by running the model with all of them as outputs."""
+    model = onnx.load_model_from_string(data)
+    known = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        for name in node.output:
+            if name and name not in known:
+                model.graph.output.append(helper.make_empty_tensor_value_info(name))
+                known.add(name)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    values = session.run(None, feed)
+    return {o.name: v.shape for o, v in zip(session.get_outputs(), values)}
+
+
+def check_against_onnxruntime(data: bytes, shape, **options):
+    """convcalc's shape for every layer named after a node equals onnxruntime's for that node's output."""
+    network = from_onnx(data, **options)
+    analysis = analyse(network)
+    shapes = _ort_shapes(data, shape)
+    nodes = {n.name: n for n in onnx.load_model_from_string(data).graph.node}
+    compared = 0
+    for report in analysis.layers:
+        node = nodes.get(report.name)
+        if node is not None and node.output[0] in shapes:
+            got = shapes[node.output[0]]
+            assert (shape[0], *report.output_shape) == tuple(got), (report.name, report.output_shape, got)
+            compared += 1
+    assert compared, "no layer was compared"
+    return analysis
+
+
+def _model(nodes, input_shape, initializers=(), opset=17, output="y"):
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_shape))],
+        [helper.make_empty_tensor_value_info(output)],
+        [numpy_helper.from_array(np.asarray(v), name) for name, v in initializers])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return model.SerializeToString()
+
+
+def _weights(*shape):
+    return np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("attrs", [
+    dict(auto_pad="SAME_UPPER", strides=[2, 2]),
+    dict(auto_pad="SAME_LOWER", strides=[2, 2]),
+    dict(auto_pad="SAME_LOWER", strides=[1, 3]),  # (onnxruntime refuses SAME with dilation)
+    dict(auto_pad="VALID", dilations=[2, 3]),
+    dict(pads=[0, 1, 2, 0], strides=[2, 1]),  # asymmetric: a pad layer and the convolution
+    dict(pads=[1, 1, 1, 1], group=2),
+])
+def test_conv_semantics(attrs):
+    data = _model([helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3], **attrs)],
+                  (1, 4, 11, 10), [("w", _weights(6, 4 // attrs.get("group", 1), 3, 3)), ("b", _weights(6))])
+    analysis = check_against_onnxruntime(data, (1, 4, 11, 10))
+    assert analysis.totals.params == 6 * (4 // attrs.get("group", 1)) * 9 + 6
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[3, 3])),  # ONNX's default stride is 1, not the kernel
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[2, 2, 2, 2])),  # more padding than PyTorch allows
+])
+def test_pooling_semantics(op, attrs):
+    data = _model([helper.make_node(op, ["x"], ["y"], name="pool", **attrs)], (1, 2, 9, 8))
+    analysis = check_against_onnxruntime(data, (1, 2, 9, 8))
+    if op == "AveragePool":
+        layer = analysis.network.layers[-1]
+        assert layer.count_include_pad is bool(attrs.get("count_include_pad", 0))
+
+
+@pytest.mark.parametrize("attrs", [
+    dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
+    dict(strides=[2, 2], output_shape=[15, 16]),
+    dict(strides=[2, 2], auto_pad="SAME_UPPER"),
+    dict(strides=[3, 2], pads=[0, 1, 2, 0]),
+])
+def test_conv_transpose_semantics(attrs):
+    data = _model([helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", kernel_shape=[3, 3], **attrs)],
+                  (1, 4, 7, 8), [("w", _weights(4, 5, 3, 3))])
+    analysis = check_against_onnxruntime(data, (1, 4, 7, 8))
+    assert analysis.totals.macs == 4 * 7 * 8 * 5 * 9  # per input element, as convcalc counts it
+
+
+@pytest.mark.parametrize("mode, coordinate, how", [
+    ("nearest", "asymmetric", {"scales": [1, 1, 2.0, 2.0]}),
+    ("nearest", "half_pixel", {"scales": [1, 1, 1.5, 0.5]}),
+    ("linear", "half_pixel", {"sizes": [1, 6, 13, 7]}),
+    ("linear", "align_corners", {"sizes": [1, 6, 13, 7]}),
+    ("linear", "pytorch_half_pixel", {"scales": [1, 1, 2.0, 3.0]}),
+    ("cubic", "half_pixel", {"scales": [1, 1, 2.0, 2.0]}),
+])
+def test_resize_semantics_and_receptive_fields(mode, coordinate, how):
+    scales = np.array(how.get("scales", []), np.float32)
+    sizes = np.array(how.get("sizes", []), np.int64)
+    inputs = ["x", "", "scales"] + (["sizes"] if sizes.size else [])
+    initializers = [("scales", scales)] + ([("sizes", sizes)] if sizes.size else [])
+    data = _model([helper.make_node("Resize", inputs, ["y"], name="resize", mode=mode,
+                                    coordinate_transformation_mode=coordinate)], (1, 6, 6, 5), initializers)
+    analysis = check_against_onnxruntime(data, (1, 6, 6, 5))
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    # the backend computes what onnxruntime computes
+    import convcalc.functional as F
+
+    x = np.random.default_rng(3).standard_normal((1, 6, 6, 5)).astype(np.float32)
+    layer = analysis.network.layers[0]
+    ours = F.onnx_resize(x, layer.sizes, layer.mode, layer.coordinate, layer.rounding, layer.scales)
+    np.testing.assert_allclose(ours, session.run(None, {"x": x})[0], rtol=1e-5, atol=1e-5)
+    # which inputs each output reads, probed through onnxruntime: channel r has NaN at position r
+    for axis, size in ((0, 6), (1, 5)):
+        x = np.zeros((1, 6, 6, 5), np.float32)
+        for r in range(size):
+            index = [0, r, slice(None), slice(None)]
+            index[2 + axis] = r
+            x[tuple(index)] = np.nan
+        y = session.run(None, {"x": x})[0][0]
+        depends = np.isnan(y).any(axis=2 if axis == 0 else 1)[:size]  # [input position, output unit]
+        for unit in range(depends.shape[1]):
+            seen = np.flatnonzero(depends[:, unit])
+            assert (seen.min(), seen.max()) == analysis.field_of(1, unit, axis), (axis, unit)
+
+
+def test_pad_clip_gemm_and_reductions_with_inputs():
+    nodes = [
+        helper.make_node("Pad", ["x", "pads", "value"], ["p"], name="pad", mode="reflect"),
+        helper.make_node("Clip", ["p", "low", "high"], ["c"], name="clip"),
+        helper.make_node("ReduceMean", ["c", "axes"], ["m"], name="mean", keepdims=0),
+        helper.make_node("Gemm", ["m", "w", "b"], ["y"], name="fc", transB=1),
+    ]
+    initializers = [("pads", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)), ("value", np.array(0, np.float32)),
+                    ("low", np.array(0, np.float32)), ("high", np.array(6, np.float32)),
+                    ("axes", np.array([2, 3], np.int64)), ("w", _weights(10, 3)), ("b", _weights(10))]
+    data = _model(nodes, (1, 3, 6, 6), initializers, opset=18)
+    analysis = check_against_onnxruntime(data, (1, 3, 6, 6))
+    assert [r.type for r in analysis.layers] == ["ReflectionPad2d", "ReLU6", "Mean", "Linear"]
+    assert analysis.totals.params == 40 and analysis.totals.macs == 30
+
+
+def test_shape_plumbing_is_evaluated_not_read_as_layers():
+    # ShuffleNet's channel shuffle, as exporters write it: Shape -> Gather -> Div -> Concat -> Reshape
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+        helper.make_node("Concat", ["n1", "rest"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["r"], name="view"),
+        helper.make_node("Transpose", ["r"], ["t"], name="swap", perm=[0, 2, 1, 3, 4]),
+        helper.make_node("Reshape", ["t", "back"], ["y"], name="merge"),
+    ]
+    initializers = [("zero", np.array(0, np.int64)), ("axes0", np.array([0], np.int64)),
+                    ("rest", np.array([2, 4, 5, 5], np.int64)), ("back", np.array([0, -1, 5, 5], np.int64))]
+    graph_input = (2, 8, 5, 5)
+    data = _model(nodes, graph_input, initializers)
+    analysis = check_against_onnxruntime(data, graph_input)
+    assert [r.name for r in analysis.layers] == ["view", "swap", "merge"]
+
+
+def test_a_symbolic_batch_takes_batch_and_other_symbols_need_input():
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", 8])],
+                              [helper.make_empty_tensor_value_info("y")])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    with pytest.raises(Exception, match=r"axis 2 is symbolic \(H\)"):
+        from_onnx(data)
+    network = from_onnx(data, batch=4, input_shape=(3, 16, 8))
+    assert network.batch == 4 and network.input_shape == (3, 16, 8)
+
+
+torch = pytest.importorskip("torch")
+
+from .torchvision_models import build  # noqa: E402
+
+EXPORTED = ["resnet18", "mobilenet_v3_small", "shufflenet_v2_x0_5", "convnext_tiny", "lraspp_mobilenet_v3_large",
+            "densenet121", "inception_v3", "squeezenet1_0"]
+
+
+def _export(model, shape, training=False) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
+    model.train(training)
+    torch.onnx.export(model, (torch.zeros(1, *shape),), buffer, dynamo=False, opset_version=17, training=mode,
+                      do_constant_folding=not training)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPORTED)
+def test_exported_torchvision_models_against_onnxruntime_and_pytorch(name):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    shape = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
+    model = build(name)
+    data = _export(model, shape)
+    analysis = check_against_onnxruntime(data, (1, *shape))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(torch.zeros(1, *shape))
+    assert analysis.totals.macs == counter.get_total_flops() // 2
+    file = onnx.load_model_from_string(data)
+    used = {name for node in file.graph.node for name in node.input}
+    float_initializers = {t.name: int(np.prod(t.dims)) for t in file.graph.initializer
+                          if t.data_type == TensorProto.FLOAT and t.name in used}
+    counted = {name for r in analysis.network.layers for _, name in r.weights}
+    assert analysis.totals.params == sum(float_initializers[n] for n in counted)
+    assert counted <= set(float_initializers)
+
+
+def test_training_mode_export_keeps_batch_norm_and_its_statistics_are_not_parameters():
+    model = build("resnet18")
+    data = _export(model, (3, 64, 64), training=True)
+    analysis = check_against_onnxruntime(data, (1, 3, 64, 64))
+    assert any(r.type == "BatchNorm2d" for r in analysis.layers)
+    # unfolded, the parameters are the module's own: running means and variances are buffers
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+
+
+def test_convert_round_trips_onnx_presets_and_pytorch_models(tmp_path):
+    sources = [["--preset", name] for name in ("alexnet", "resnet50", "mobilenet_v2", "unet")]
+    onnx_file = tmp_path / "model.bin"  # recognised by content, whatever the extension
+    onnx_file.write_bytes(_export(build("mobilenet_v3_small"), (3, 96, 96)))
+    sources.append(["-f", str(onnx_file)])
+    sources.append(["--model", "torch.nn:Conv2d", "--model-arg", "in_channels=3", "--model-arg", "out_channels=4",
+                    "--model-arg", "kernel_size=3", "3x16x16"])
+    for source in sources:
+        direct = runner.invoke(app, ["shape", *source, "--json"])
+        assert direct.exit_code == 0, (source, direct.stderr)
+        document = tmp_path / "net.yaml"
+        converted = runner.invoke(app, ["convert", *source, "-o", str(document)])
+        assert converted.exit_code == 0, converted.stderr
+        again = runner.invoke(app, ["shape", "-f", str(document), "--json"])
+        assert again.exit_code == 0, again.stderr
+        assert json.loads(again.stdout) == json.loads(direct.stdout), source
+
+
+def test_without_the_onnx_package_the_error_says_how_to_install_it(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError("No module named 'onnx'")
+        return real_import(name, *args, **kwargs)
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_model([helper.make_node("Relu", ["x"], ["y"], name="relu")], (1, 3, 4, 4)))
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    result = runner.invoke(app, ["shape", "-f", str(path)])
+    assert result.exit_code == 2 and 'pip install "convcalc[onnx]"' in result.stderr
