@@ -237,6 +237,20 @@ def test_exported_torchvision_models_against_onnxruntime_and_pytorch(name):
     assert counted <= set(float_initializers)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "shufflenet_v2_x0_5"])
+def test_the_dynamo_exporter_files_read_too(name):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build(name)
+    data = torch.onnx.export(model, (torch.zeros(1, 3, 224, 224),), dynamo=True, verbose=False).model_proto \
+        .SerializeToString()
+    analysis = check_against_onnxruntime(data, (1, 3, 224, 224))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 224, 224))
+    assert analysis.totals.macs == counter.get_total_flops() // 2
+
+
 def test_training_mode_export_keeps_batch_norm_and_its_statistics_are_not_parameters():
     model = build("resnet18")
     data = _export(model, (3, 64, 64), training=True)
@@ -247,12 +261,17 @@ def test_training_mode_export_keeps_batch_norm_and_its_statistics_are_not_parame
 
 
 def test_convert_round_trips_onnx_presets_and_pytorch_models(tmp_path):
-    sources = [["--preset", name] for name in ("alexnet", "resnet50", "mobilenet_v2", "unet")]
+    from convcalc.presets import preset_names
+
+    sources = [["--preset", name] for name in preset_names()]
     onnx_file = tmp_path / "model.bin"  # recognised by content, whatever the extension
     onnx_file.write_bytes(_export(build("mobilenet_v3_small"), (3, 96, 96)))
     sources.append(["-f", str(onnx_file)])
     sources.append(["--model", "torch.nn:Conv2d", "--model-arg", "in_channels=3", "--model-arg", "out_channels=4",
                     "--model-arg", "kernel_size=3", "3x16x16"])
+    build("shufflenet_v2_x0_5")  # makes torchvision importable (see torchvision_models)
+    sources.append(["--model", "torchvision.models:shufflenet_v2_x0_5", "3x64x64"])
+    sources.append(["--model", "torchvision.models:convnext_tiny", "3x64x64"])
     for source in sources:
         direct = runner.invoke(app, ["shape", *source, "--json"])
         assert direct.exit_code == 0, (source, direct.stderr)

@@ -108,7 +108,13 @@ def _oracle(model, shape):
 
 
 def _check_model(model, shape):
-    analysis = analyse(from_torch(model, shape))
+    network = from_torch(model, shape)
+    analysis = analyse(network)
+    # convert writes a document that reads back to the same figures, names, paths and receptive fields
+    from convcalc import load_document
+    from convcalc.output.document import network_to_yaml
+
+    assert analyse(load_document(network_to_yaml(network))).to_dict() == analysis.to_dict()
     params, macs, output, leaves = _oracle(model, shape)
     assert analysis.totals.params == params
     assert analysis.totals.macs == macs

@@ -150,7 +150,16 @@ def reshape(node: Node):
         target = [full[i] if n == 0 and i < len(full) else n for i, n in enumerate(target)]
     if not target or target[0] not in (node.batch, -1) or (target[0] == -1 and -1 in target[1:]):
         raise Unsupported("a Reshape that moves the batch")
-    return [(L.Reshape(tuple(target[1:])), [x])]
+    rest = target[1:]
+    known = 1
+    for n in rest:
+        known *= n if n != -1 else 1
+    total = 1
+    for n in x.shape:
+        total *= n
+    if not rest or known == 0 or total % known or (-1 not in rest and known != total):
+        raise Unsupported("a Reshape that merges the batch with other axes")
+    return [(L.Reshape(tuple(rest)), [x])]
 
 
 def transpose(node: Node):
