@@ -18,24 +18,21 @@ from ..readers.registry import KINDS
 _BASE = {f.name for f in fields(Layer)}
 
 
-def _kind_name(layer: Layer) -> str:
-    """The name under which the registry builds this layer (a PyTorch class name when it has a rank)."""
-    cls = type(layer)
-    best = None
-    for name, kind in KINDS.items():
+def _kind(layer: Layer):
+    """The registry's kind that builds this layer: its rank's PyTorch class name when it has one, and of
+    the kinds that build it, the one fixing the fewest arguments (so every argument can be written)."""
+    cls, rank = type(layer), getattr(layer, "rank", None)
+    candidates = []
+    for kind in dict.fromkeys(KINDS.values()):
         build = getattr(kind.build, "func", kind.build)
-        if build is not cls or getattr(kind.build, "args", ()):
+        if build is not cls or getattr(kind.build, "args", ()) or kind.rank != rank:
             continue
         if any(getattr(layer, key, None) != value for key, value in kind.extra.items()):
             continue
-        rank = getattr(layer, "rank", None)
-        if kind.rank != rank and not (kind.rank is None and rank is None):
-            continue
-        if best is None or (kind.rank is not None and name == kind.name.lower()):
-            best = kind.name
-    if best is None:
+        candidates.append(kind)
+    if not candidates:
         raise ValueError(f"no kind writes {cls.__name__}")  # a layer class missing from the registry: a bug
-    return best
+    return min(candidates, key=lambda kind: len(kind.extra))
 
 
 def _plain(value):
@@ -46,10 +43,11 @@ def _plain(value):
 
 def layer_to_dict(layer: Layer, previous: str | None) -> dict:
     """One layer as a document object (``previous``: the label of the layer written before it)."""
-    entry: dict = {"type": _kind_name(layer)}
+    kind = _kind(layer)
+    entry: dict = {"type": kind.name}
     if layer.name is not None:
         entry["name"] = layer.name
-    extra_keys = {key for kind in KINDS.values() for key in kind.extra}
+    extra_keys = set(kind.extra)  # fixed by the kind's name (the activation function, the padding mode)
     for f in fields(layer):
         if f.name in _BASE or not f.init or f.name in extra_keys:
             continue
