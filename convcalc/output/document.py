@@ -23,7 +23,7 @@ def _kind(layer: Layer):
     the kinds that build it, the one fixing the fewest arguments (so every argument can be written)."""
     cls, rank = type(layer), getattr(layer, "rank", None)
     candidates = []
-    for kind in dict.fromkeys(KINDS.values()):
+    for kind in {id(kind): kind for kind in KINDS.values()}.values():
         build = getattr(kind.build, "func", kind.build)
         if build is not cls or getattr(kind.build, "args", ()) or kind.rank != rank:
             continue
