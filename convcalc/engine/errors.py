@@ -72,6 +72,17 @@ class ConvcalcError(Exception):
             return None
         return self.origin.text, span
 
+    def _shown(self) -> tuple[str, tuple[int, int] | None]:
+        """The origin text as shown (control characters escaped, long text cut around the cause) and the span in it."""
+        text = self.origin.text if self.origin is not None else ""
+        under = self.underline()
+        shown, positions = visible(text)
+        if under is None:
+            return _clip(shown, None)
+        start, end = under[1]
+        start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+        return _clip(shown, (positions[start], positions[end]))
+
     def describe(self) -> str:
         """The one-line summary: where (layer, document path, quoted text), then what is wrong."""
         where = []
@@ -81,7 +92,7 @@ class ConvcalcError(Exception):
             if self.origin.where:
                 where.append(f"({self.origin.where})" if where else self.origin.where)
             if self.origin.text:
-                where.append(f"'{self.origin.text}'")
+                where.append(f"'{self._shown()[0]}'")
         elif self.field is not None:
             where.append(self.field)
         prefix = " ".join(where)
@@ -97,21 +108,21 @@ class ConvcalcError(Exception):
                                         ^^^^^^
         hint: give an explicit padding, e.g. p=1
         """
-        line = f"error: {self.describe()}"
+        line = f"error: {visible(self.describe())[0]}"
         lines = [line]
-        under = self.underline()
-        if under is not None:
-            text, (start, end) = under
-            column = line.find(f"'{text}'") + 1
+        shown, span = self._shown()
+        if span is not None and shown:
+            column = line.find(f"'{shown}'") + 1
             if column > 0:
+                start, end = span
                 lines.append(" " * (column + start) + "^" * max(end - start, 1))
         if self.hint:
-            lines.append(f"hint: {self.hint}")
+            lines.append(f"hint: {visible(self.hint)[0]}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """The error as the JSON object convcalc prints under ``"error"``."""
-        out: dict = {"type": type(self).__name__, "message": self.describe()}
+        out: dict = {"type": type(self).__name__, "message": visible(self.describe())[0]}
         if self.hint:
             out["hint"] = self.hint
         out["layer"] = self.layer
@@ -122,6 +133,38 @@ class ConvcalcError(Exception):
             out["token"] = text
             out["span"] = [start, end]
         return out
+
+
+def visible(text: str) -> tuple[str, list[int]]:
+    """``text`` with control characters escaped (so no input can drive the terminal), and where
+    each original position lands in it (one more entry, for the end).
+
+    >>> visible("a\x1b[2Jb")
+    ('a\\\\x1b[2Jb', [0, 1, 5, 6, 7, 8, 9])
+    """
+    out, positions, length = [], [], 0
+    for ch in text:
+        positions.append(length)
+        code = ord(ch)
+        piece = ch if ch.isprintable() or ch == " " else (f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
+        out.append(piece)
+        length += len(piece)
+    positions.append(length)
+    return "".join(out), positions
+
+
+def _clip(text: str, span, width: int = 120) -> tuple[str, tuple[int, int] | None]:
+    """A long text cut to a window around the span (or its start), marked with ..."""
+    if len(text) <= width:
+        return text, span
+    start, end = span if span is not None else (0, 0)
+    first = max(0, min(start - 20, len(text) - width))
+    last = min(len(text), first + width)
+    cut = ("..." if first else "") + text[first:last] + ("..." if last < len(text) else "")
+    shift = 3 if first else 0
+    if span is None:
+        return cut, None
+    return cut, (start - first + shift, min(end, last) - first + shift)
 
 
 class SpecError(ConvcalcError):

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd, prod
 
+from .errors import ResourceError
+from .windows import extremes
 from .windows import (  # noqa: F401 - the windows are part of this module's API
     IDENTITY,
     MAX_POSITIONS,
@@ -54,6 +56,10 @@ class ReceptiveField:
     def padding(self) -> tuple[Fraction, ...]:
         """Effective padding: how far unit 0's field reaches before input unit 0."""
         return tuple(Fraction(s - 1, 2) - c for s, c in zip(self.size, self.centre))
+
+
+# Positions examined for one unit after a transposed convolution, where fields can have gaps.
+MAX_READS = 1_000_000
 
 
 class FieldGraph:
@@ -146,13 +152,24 @@ class FieldGraph:
             return self._memo[key]
         lows, highs = [], []
         for source, windows in zip(self.sources[node], self.windows[node]):
-            reads = (unit,) if windows is None else windows[axis].reads(unit)
-            if not reads:
+            if windows is None:
+                ends = (unit, unit)
+            else:
+                ends = extremes(windows[axis], unit)
+            if ends is None:
                 continue
-            if self.monotone[node]:
-                low, high = self._bounds(source, reads[0], axis), self._bounds(source, reads[-1], axis)
+            if self.monotone[source]:
+                # every unit of the source reads something and fields move right with the unit: the
+                # first and last unit read bound the field, however many there are
+                low, high = self._bounds(source, ends[0], axis), self._bounds(source, ends[1], axis)
                 lows.append(low[0]), highs.append(high[1])
             else:
+                reads = (unit,) if windows is None else windows[axis].reads(unit)
+                if len(reads) > MAX_READS:
+                    raise ResourceError(
+                        f"a receptive field after a transposed convolution would examine {len(reads):,} positions "
+                        f"for one unit (the limit is {MAX_READS:,})", hint="use smaller kernels after the "
+                        "transposed convolution", field="kernel_size")
                 for r in reads:
                     found = self._bounds(source, r, axis)
                     if found is not None:

@@ -7,7 +7,7 @@ which configurations are allowed and say why not.
 
 from __future__ import annotations
 
-from math import prod
+from math import gcd, prod
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:
@@ -80,3 +80,31 @@ def volume(sizes) -> int:
     147
     """
     return prod(sizes)
+
+
+def adaptive_bin_total(size: int, out: int) -> int:
+    """The sizes of all ``out`` adaptive-pooling bins over ``size`` inputs, added up, in closed form:
+    size + out - gcd(size, out) (the bins overlap where a boundary falls inside an input).
+
+    >>> adaptive_bin_total(5, 3), sum(end - start for start, end in adaptive_bins(5, 3))
+    (7, 7)
+    """
+    return size + out - gcd(size, out) if out else 0
+
+
+def common_divisors(a: int, b: int, most: int = 12) -> list[int]:
+    """The common divisors of ``a`` and ``b``, at most ``most`` of them, found in O(sqrt(gcd)).
+
+    >>> common_divisors(32, 48), common_divisors(10**12, 10**12 + 2)
+    ([1, 2, 4, 8, 16], [1, 2])
+    """
+    g = gcd(a, b)
+    small, large, d = [], [], 1
+    while d * d <= g and d <= 10**6:  # the search itself stays bounded for any size
+        if g % d == 0:
+            small.append(d)
+            if d != g // d:
+                large.append(g // d)
+        d += 1
+    found = small + large[::-1]
+    return found if len(found) <= most else found[: most // 2] + found[-(most // 2):]

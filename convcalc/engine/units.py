@@ -8,11 +8,15 @@ _PREFIXES = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 
 
 def human(n: int) -> str:
-    """Three significant digits and a decimal prefix; small numbers as they are.
+    """Three significant digits and a decimal prefix; small numbers as they are; past the
+    prefixes, a power of ten (computed on the digits, so no number is too large).
 
-    >>> human(1_814_073_856), human(11_689_512), human(9472), human(640)
-    ('1.81 G', '11.7 M', '9.47 K', '640')
+    >>> human(1_814_073_856), human(11_689_512), human(9472), human(640), human(7 * 10**400)
+    ('1.81 G', '11.7 M', '9.47 K', '640', '7.00e400')
     """
+    if abs(n) >= 10**15:
+        digits = str(abs(n))
+        return f"{'-' if n < 0 else ''}{digits[0]}.{digits[1:3]}e{len(digits) - 1}"
     for scale, prefix in _PREFIXES:
         if abs(n) >= scale:
             value = n / scale
@@ -27,6 +31,8 @@ def human_bytes(n: int) -> str:
     >>> human_bytes(3_211_264), human_bytes(512)
     ('3.06 MiB', '512 B')
     """
+    if n >= 2**50:
+        return f"{human(n)} B"
     for scale, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
@@ -68,10 +74,9 @@ def parse_bytes(text: str) -> int | None:
     """
     number = text.strip().rstrip("bBiIkKmMgGtT ")
     unit = text.strip()[len(number):].strip().lower()
-    try:
-        value = float(number)
-    except ValueError:
-        return None
-    if unit not in _BYTE_UNITS or value < 0:
+    if not number or len(number) > 30 or not all(c in "0123456789." for c in number) or number.count(".") > 1:
+        return None  # plain decimal digits only: no inf, nan, exponents or other scripts' digits
+    value = float(number)
+    if unit not in _BYTE_UNITS or value * _BYTE_UNITS[unit] >= 2**62:
         return None
     return int(value * _BYTE_UNITS[unit])

@@ -34,6 +34,19 @@ class Sliding:
         return range(first, first + self.dilation * (self.kernel - 1) + 1, self.dilation)
 
 
+def extremes(window, o: int) -> tuple[int, int] | None:
+    """The first and last input unit ``window``'s output ``o`` reads (None if none), without listing them."""
+    if isinstance(window, Scatter):
+        return window.extremes(o)
+    if isinstance(window, Sliding):
+        first = o * window.stride - window.pad_begin
+        return first, first + window.dilation * (window.kernel - 1)
+    if isinstance(window, Global):
+        return (0, window.size - 1) if window.size else None
+    reads = window.reads(o)
+    return (reads[0], reads[-1]) if len(reads) else None
+
+
 @dataclass(frozen=True)
 class Scatter:
     """A transposed convolution: output o reads input i where i*s - p + t*d = o for a tap t."""
@@ -49,6 +62,20 @@ class Scatter:
     def reads(self, o: int) -> list[int]:
         taps = (o + self.padding - t * self.dilation for t in range(self.kernel - 1, -1, -1))
         return [q // self.stride for q in taps if q % self.stride == 0]
+
+    def extremes(self, o: int) -> tuple[int, int] | None:
+        """The first and last input unit output ``o`` reads, in O(1) whatever the kernel: the taps t
+        with t*d = o + p (mod s) form one residue class, whose smallest and largest members give them."""
+        q, s, d, k = o + self.padding, self.stride, self.dilation, self.kernel
+        g = gcd(d, s)
+        if (q % s) % g:
+            return None
+        step = s // g
+        first_tap = ((q % s) // g) * pow(d // g, -1, step) % step if step > 1 else 0
+        if first_tap >= k:
+            return None
+        last_tap = first_tap + (k - 1 - first_tap) // step * step
+        return (q - last_tap * d) // s, (q - first_tap * d) // s
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 
 from ..engine.errors import Origin, SpecError
+from ..engine.limits import MAX_DIGITS, MAX_INTEGER
 from .build import build_layer, lookup_kind
 from .constructor import parse_constructor
 from .registry import canonical_key
 from .values import read_text_value
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_SIZE = re.compile(r"\d+")
+_SIZE = re.compile(r"[0-9]+")
 
 
 def parse_layer(token: str):
@@ -77,7 +78,10 @@ def split_token(text: str):
                 key = positional.pop(0)
             if key in arguments:
                 raise SpecError(f"{key} is given twice", hint="give each argument once", origin=origin, span=span)
-            arguments[key] = read_text_value(raw.strip())
+            try:
+                arguments[key] = read_text_value(raw.strip())
+            except SpecError as err:
+                raise SpecError(err.message, hint=err.hint, origin=origin, span=span) from None
             spans.append((canonical_key(kind, key), span))
     return kind, arguments, Origin(text, tuple(spans))
 
@@ -92,7 +96,12 @@ def parse_shape(text: str) -> tuple[int, ...]:
     offset = 0
     sizes = []
     for part in text.split("x"):
-        if not _SIZE.fullmatch(part) or int(part) < 1:
+        if not _SIZE.fullmatch(part) or len(part) > MAX_DIGITS or int(part) < 1 or int(part) > MAX_INTEGER:
+            if _SIZE.fullmatch(part) and int(part[:MAX_DIGITS + 1]) >= 1:
+                raise SpecError(
+                    f"{part[:24]}{'...' if len(part) > 24 else ''} is too large a size in the input shape: "
+                    "PyTorch's sizes are 64-bit integers", hint="give sizes below 2^62", field="input",
+                    origin=origin, span=(offset, offset + max(len(part), 1)))
             raise SpecError(
                 f"{part!r} is not a positive size in the input shape {text!r}",
                 hint="write channels x spatial sizes, e.g. 3x224x224 (2d), 64x16000 (1d), 16x8x56x56 (3d)",

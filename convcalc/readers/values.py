@@ -7,9 +7,11 @@ argument accepts and raises a ``SpecError`` naming the field otherwise.
 
 from __future__ import annotations
 
+import math
 import re
 
 from ..engine.errors import SpecError
+from ..engine.limits import MAX_DIGITS, MAX_INTEGER
 
 _INT = re.compile(r"[+-]?\d+")
 _TUPLE = re.compile(r"(?:[+-]?\d+|none|\?)(?:x(?:[+-]?\d+|none|\?))+", re.IGNORECASE)
@@ -32,6 +34,9 @@ def read_text_value(text: str):
     ((3, 5), True, 'same', 0.5)
     """
     lowered = text.lower()
+    if any(len(part.lstrip("+-")) > MAX_DIGITS for part in lowered.split("x") if part.lstrip("+-").isdecimal()):
+        raise SpecError(f"{_clip(text)} has more than {MAX_DIGITS} digits: PyTorch's sizes are 64-bit integers",
+                        hint="give a smaller value")
     if _INT.fullmatch(text):
         return int(text)
     if text == "?":
@@ -48,8 +53,23 @@ def read_text_value(text: str):
         return text
 
 
+def _clip(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[:width] + "..."
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_magnitudes(name: str, value) -> None:
+    """Integers within PyTorch's 64 bits and finite numbers, anywhere in a value."""
+    for item in value if isinstance(value, (tuple, list)) else (value,):
+        if _is_int(item) and abs(item) > MAX_INTEGER:
+            raise SpecError(f"{name}={_clip(str(item))} is out of range: PyTorch's sizes are 64-bit integers",
+                            hint=f"give {name} below 2^62", field=name)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise SpecError(f"{name}={item} is not a finite number", hint=f"give {name} as a finite number",
+                            field=name)
 
 
 def _ints(value, *, allow_none_items=False) -> bool:
@@ -214,4 +234,5 @@ def coerce(name: str, value):
     >>> coerce("kernel_size", [3, 5]), coerce("padding", "SAME")
     ((3, 5), 'same')
     """
+    _check_magnitudes(name, value)
     return COERCERS[name](name, value, None)

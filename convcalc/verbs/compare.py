@@ -24,7 +24,7 @@ from ..engine.errors import ShapeError, SpecError
 from ..engine.layers import Conv, Layer, Shape
 from ..engine.layers.base import per_axis, spatial_rank
 from ..engine.schema import analysis_to_dict, encode_fraction
-from ..engine.sizes import volume
+from ..engine.sizes import common_divisors, volume
 
 VARIANTS = ("standard", "depthwise_separable", "grouped", "spatially_separable", "flattened", "shufflenet_unit")
 COMPARE_SCHEMA = "convcalc.compare/1"
@@ -79,10 +79,9 @@ def default_groups(in_channels: int, out_channels: int) -> int | None:
     >>> default_groups(32, 64), default_groups(3, 64)
     (16, None)
     """
-    for g in range(in_channels - 1, 1, -1):
-        if in_channels % g == 0 and out_channels % g == 0:
-            return g
-    return None
+    # the largest common divisor below in_channels, found among the common divisors (bounded work)
+    below = [g for g in common_divisors(in_channels, out_channels, most=10**9) if 1 < g < in_channels]
+    return max(below) if below else None
 
 
 def _on_axis(value, rank: int, axis: int, other):

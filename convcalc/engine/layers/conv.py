@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..errors import ShapeError, SpecError
 from ..receptive import Scatter, Sliding
 from ..sizes import (
+    common_divisors,
     conv_output_size,
     effective_kernel,
     same_padding,
@@ -42,7 +43,7 @@ def _check_channels(type_name: str, given: int | None, incoming: int, out: int, 
         raise ShapeError(f"groups must be a positive integer (got {groups})", hint="use g=1 for a dense convolution", field="groups")
     for name, count in (("in_channels", incoming), (out_name, out)):
         if count % groups:
-            divisors = [g for g in range(1, min(incoming, out) + 1) if incoming % g == 0 and out % g == 0]
+            divisors = common_divisors(incoming, out)
             raise ShapeError(
                 f"groups={groups} does not divide {name}={count}",
                 hint=f"groups must divide both {incoming} input and {out} output channels: one of {divisors}",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ShapeError
 from ..receptive import IDENTITY, Adaptive, Sliding
-from ..sizes import adaptive_bins, pool_output_size, volume
+from ..sizes import adaptive_bin_total, pool_output_size, volume
 from .base import (
     Figures,
     Layer,
@@ -150,7 +150,7 @@ def _adaptive(layer, shape: Shape, base: str, is_max: bool) -> Figures:
             field="*",
         )
     windows = tuple(Adaptive(n, o) if o else IDENTITY for n, o in zip(sizes, out_sizes))
-    bin_sums = [sum(end - start for start, end in adaptive_bins(n, o)) for n, o in zip(sizes, out_sizes)]
+    bin_sums = [adaptive_bin_total(n, o) for n, o in zip(sizes, out_sizes)]
     output = (shape[0], *out_sizes)
     # Summed over outputs, the bins' volumes factor into per-axis sums.
     window_elements = shape[0] * volume(bin_sums)

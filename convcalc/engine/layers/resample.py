@@ -13,7 +13,7 @@ from math import floor
 
 from ..errors import ShapeError, SpecError
 from ..receptive import Adaptive, OnnxResample, Resample
-from ..sizes import adaptive_bins, volume
+from ..sizes import adaptive_bin_total, volume
 from .base import Figures, Layer, Shape, format_shape, format_tuple, short
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
@@ -73,7 +73,7 @@ class Upsample(Layer):
         align = bool(self.align_corners)
         if self.mode == "area":
             windows = tuple(Adaptive(n, o) for n, o in zip(sizes, out))
-            bins = [sum(e - s for s, e in adaptive_bins(n, o)) for n, o in zip(sizes, out)]
+            bins = [adaptive_bin_total(n, o) for n, o in zip(sizes, out)]
             flops = shape[0] * volume(bins)
         else:
             windows = tuple(Resample(n, o, self.mode, align, sc) for n, o, sc in zip(sizes, out, scales))

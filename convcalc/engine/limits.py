@@ -1,0 +1,38 @@
+"""The limits that keep convcalc's work and memory bounded by the size of its input, never by the
+numbers written in it: each is documented, named in its refusal, and raised by an environment variable."""
+
+from __future__ import annotations
+
+import os
+
+# PyTorch's sizes and arguments are 64-bit integers: larger ones are errors, not work.
+MAX_INTEGER = 2**62
+MAX_DIGITS = 19
+
+
+def limit(name: str, default: int) -> int:
+    """A limit's value: ``CONVCALC_<NAME>`` from the environment when set to a positive integer, else the default.
+
+    >>> limit("MAX_LAYERS", 1_000_000) > 0
+    True
+    """
+    text = os.environ.get(f"CONVCALC_{name}", "")
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_INTEGER else default
+
+
+def max_layers() -> int:
+    """Layers a network may have once its blocks are expanded."""
+    return limit("MAX_LAYERS", 1_000_000)
+
+
+def max_document_bytes() -> int:
+    """Bytes a document (or ONNX file, or stream line) may have."""
+    return limit("MAX_DOCUMENT_BYTES", 256 * 2**20)
+
+
+def max_document_values() -> int:
+    """Values (objects, lists, scalars) a document may hold once YAML aliases are expanded."""
+    return limit("MAX_DOCUMENT_VALUES", 20_000_000)
+
+
+MAX_NESTING = 64  # how deep lists and objects may nest in a document
