@@ -13,7 +13,8 @@ from convcalc import ConvcalcError, Network, analyse, parse_layer
 from convcalc.cli import app
 from convcalc.readers.tokens import split_token
 from convcalc.presets import load_preset
-from convcalc.verbs.solve import plan_receptive_field, solve, solve_input, template_of
+from convcalc.verbs.plan import plan_receptive_field, solve_input
+from convcalc.verbs.solve import solve, template_of
 
 runner = CliRunner()
 SHORT = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "output_padding": "op"}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 from enum import IntEnum
 
 import typer
@@ -42,9 +44,55 @@ def main(
 
 
 def run_app() -> None:
-    """Entry point of the console script (``convcalc/cli/__init__`` has registered the commands)."""
+    """Entry point of the console script (``convcalc/cli/__init__`` has registered the commands).
+
+    Output that cannot be written is never reported as success: a closed pipe (``| head``) ends
+    quietly with the status ``cat`` gets there (141); any other failed write (a closed stdout, a
+    full disk) is an error, exit 1.
+    """
     if "_CONVCALC_COMPLETE" in os.environ:  # a shell asking for completions: only then load that machinery
         from typer._completion_classes import completion_init
 
         completion_init()
-    app(prog_name="convcalc")
+    if sys.stdout is None:  # started with its standard output closed
+        print("error: cannot write the output: standard output is closed", file=sys.stderr)
+        raise SystemExit(int(ExitCode.REFUSED))
+    try:
+        app(prog_name="convcalc")
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0
+    except OSError as err:  # a write that failed for another reason than a closed pipe
+        code = _write_failed(err)
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Typer saw the pipe close while writing
+        code = _quiet_pipe()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _quiet_pipe()
+    except OSError as err:
+        code = _write_failed(err)
+    raise SystemExit(code)
+
+
+def _write_failed(err: OSError) -> int:
+    if err.errno == errno.EPIPE:
+        return _quiet_pipe()
+    print(f"error: cannot write the output: {err.strerror or err}", file=sys.stderr)
+    _silence_stdout()
+    return int(ExitCode.REFUSED)
+
+
+def _quiet_pipe() -> int:
+    """The reader went away: stop writing, quietly, with the status cat gets there (128 + SIGPIPE)."""
+    _silence_stdout()
+    return 141
+
+
+def _silence_stdout() -> None:
+    # so the interpreter's last flush finds nowhere to fail
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -49,7 +49,7 @@ def explain_command(
         position = None
         if at is not None:
             parts = at.replace("x", ",").split(",")
-            if not all(p.strip().isdigit() for p in parts):
+            if not all(p.strip().isascii() and p.strip().isdigit() and len(p.strip()) <= 18 for p in parts):
                 raise SpecError(f"--at {at!r} is not an output position", hint="e.g. --at 0,1", field="at")
             position = tuple(int(p) for p in parts)
         network = network_from(input_shape, layers, file, batch, None, preset, model, model_arg)

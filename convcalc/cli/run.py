@@ -58,6 +58,9 @@ def run(
     """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
     try:
         fmt = output_format(as_json, output)
+        if not 0 <= seed < 2**63:
+            raise SpecError(f"--seed {seed} is not a seed", hint="give a non-negative integer below 2^63, e.g. --seed 3",
+                            field="seed")
         network = network_from(one_input(input_shape, input_option), layers, file, batch, dtype, preset, model, model_arg)
         from ..engine.units import parse_bytes
 

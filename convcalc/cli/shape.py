@@ -46,35 +46,61 @@ Examples:
 """
 
 
+def _lines(handle, limit: int):
+    """(number, bytes or None) for each line, reading at most ``limit`` bytes of any line into memory:
+    a longer line is read to its end and given as None."""
+    number = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):  # skip the rest of the over-long line
+                line = handle.readline(1 << 20)
+            yield number, None
+            continue
+        yield number, line
+
+
 def _stream(path: str, batch, dtype) -> int:
-    """One document a line in, one result a line out; a bad line gives an error object."""
+    """One document a line in, one result a line out; a bad line gives an error object with its line
+    number, and the lines after it still come through."""
     from ..engine.analysis import Network, analyse
+    from ..engine.limits import max_document_bytes
     from ..readers import load_document
 
-    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    handle = sys.stdin.buffer if path == "-" else open(path, "rb")
     failed = False
+    limit = max_document_bytes()
     try:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+        for number, raw in _lines(handle, limit):
             try:
+                if raw is None:
+                    raise SpecError(f"the line is longer than the limit of {limit:,} bytes",
+                                    hint="raise it with CONVCALC_MAX_DOCUMENT_BYTES", field="document")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise SpecError(f"the line is not UTF-8 (byte {err.start + 1} is 0x{raw[err.start]:02x})",
+                                    hint="write documents as UTF-8 text", field="document") from None
+                if not line.strip():
+                    continue
                 network = load_document(line)
                 network = Network(network.input_shape, network.layers, batch or network.batch, dtype or network.dtype)
                 result = analyse(network).to_dict()
             except ConvcalcError as err:
                 failed = True
                 result = {"error": {**err.to_dict(), "line": number}}
-            except Exception as err:  # noqa: BLE001 - one line's failure must not lose the others
+            except Exception as err:  # noqa: BLE001 - one line's failure must not lose the others (a bug if seen)
                 failed = True
                 result = {"error": {"type": "InternalError", "message": f"internal error: {err!r}", "line": number,
                                     "layer": None, "field": None}}
             print(json.dumps(result), flush=True)
     finally:
-        if handle is not sys.stdin:
+        if path != "-":
             handle.close()
     return int(ExitCode.REFUSED if failed else ExitCode.OK)
-
-
 
 
 @app.command(epilog=SHAPE_EXAMPLES)
@@ -104,11 +130,13 @@ def shape(
                 raise SpecError("--stream reads whole documents; give no input shape, layers, -f or --preset with it",
                                 hint="put each network on its own line of the stream", field="stream")
             network_from("1", None, None, batch, dtype)  # checks --batch and --dtype once
-            try:
-                code = _stream(stream, batch, dtype)
-            except OSError as err:
-                raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
-                                field="stream") from None
+            if stream != "-":
+                try:
+                    open(stream, "rb").close()
+                except OSError as err:
+                    raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
+                                    field="stream") from None
+            code = _stream(stream, batch, dtype)  # failed writes go up to run_app: they are not bad input
             raise typer.Exit(code)
         input_shape = one_input(input_shape, input_option)
         if depth is not None and depth < 1:

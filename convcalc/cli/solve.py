@@ -41,7 +41,8 @@ def _parse_ranges(texts) -> dict:
         key, _, span = text.partition("=")
         low, dots, high = span.partition("..")
         name = {"out": "out_channels", "input": "input"}.get(key.strip(), SHORT_KEYS.get(key.strip(), key.strip()))
-        if not dots or not low.strip().isdigit() or not high.strip().isdigit() or int(low) > int(high):
+        plain = all(part.strip().isascii() and part.strip().isdigit() and len(part.strip()) <= 18 for part in (low, high))
+        if not dots or not plain or int(low) > int(high):
             raise SpecError(f"--range {text!r} is not NAME=LOW..HIGH", hint="e.g. --range p=0..32", field="range")
         from ..verbs.solve import DEFAULT_RANGES
 
@@ -85,7 +86,8 @@ def solve_command(
     from ..output.render import Table
     from ..readers import parse_layer
     from ..readers.tokens import split_token
-    from ..verbs.solve import plan_receptive_field, solve, solve_input, template_of
+    from ..verbs.plan import plan_receptive_field, solve_input
+    from ..verbs.solve import solve, template_of
 
     try:
         fmt = output_format(as_json, output)

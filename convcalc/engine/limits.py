@@ -13,7 +13,7 @@ MAX_DIGITS = 19
 def limit(name: str, default: int) -> int:
     """A limit's value: ``CONVCALC_<NAME>`` from the environment when set to a positive integer, else the default.
 
-    >>> limit("MAX_LAYERS", 1_000_000) > 0
+    >>> limit("MAX_LAYERS", 500_000) > 0
     True
     """
     text = os.environ.get(f"CONVCALC_{name}", "")
@@ -22,7 +22,7 @@ def limit(name: str, default: int) -> int:
 
 def max_layers() -> int:
     """Layers a network may have once its blocks are expanded."""
-    return limit("MAX_LAYERS", 1_000_000)
+    return limit("MAX_LAYERS", 500_000)
 
 
 def max_document_bytes() -> int:
@@ -32,7 +32,7 @@ def max_document_bytes() -> int:
 
 def max_document_values() -> int:
     """Values (objects, lists, scalars) a document may hold once YAML aliases are expanded."""
-    return limit("MAX_DOCUMENT_VALUES", 20_000_000)
+    return limit("MAX_DOCUMENT_VALUES", 10_000_000)
 
 
 MAX_NESTING = 64  # how deep lists and objects may nest in a document

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..engine.errors import SpecError
+from ..engine.limits import max_layers
 
 _REFERENCE = re.compile(r"\$([A-Za-z_]\w*)(?:\s*([*/])\s*(\d+))?")
 _MAX_DEPTH = 16
@@ -108,6 +109,9 @@ def _expand(entries, blocks, where, path, out, rename, first_source, depth, alia
         if name is not None and not isinstance(name, str):
             raise SpecError(f"{here}.name must be a string (got {name!r})", hint='e.g. "name": "conv1"', field="name")
         out.append(Expanded(entry, here, path, None if name is None else rename(name), source))
+        if len(out) > max_layers():
+            raise SpecError(f"the network has more than {max_layers():,} layers once its blocks are expanded",
+                            hint="raise the limit with CONVCALC_MAX_LAYERS", field="repeat")
 
 
 def _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases) -> None:

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from ..engine.analysis import DTYPE_BYTES, Network
 from ..engine.errors import Origin, SpecError
+from ..engine.limits import MAX_DIGITS, MAX_NESTING, max_document_bytes, max_document_values
 from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key
@@ -170,27 +171,107 @@ def load_document(text: str, input_shape: tuple[int, ...] | None = None) -> Netw
     """A network document as JSON, YAML or print(model) text (told apart by content).
 
     ``input_shape`` is needed for print(model) text, which carries none.
-    Malformed text is a SpecError with the line and column.
+    Malformed text is a SpecError with the line and column; documents beyond the
+    limits (size, nesting, values after YAML aliases, layers) are refused by name.
     """
     from .printed import load_printed, looks_printed
 
-    if looks_printed(text):
-        return load_printed(text, input_shape)
+    if len(text) > max_document_bytes():
+        raise SpecError(f"the document has {len(text):,} characters, more than the limit of {max_document_bytes():,}",
+                        hint="raise it with CONVCALC_MAX_DOCUMENT_BYTES", field="document")
+    try:
+        if looks_printed(text):
+            return load_printed(text, input_shape)
+        return parse_document(_values(text))
+    except RecursionError:
+        raise SpecError(f"the document nests more than {MAX_NESTING} levels deep",
+                        hint="flatten it; networks need a few levels", field="document") from None
+
+
+def _values(text: str):
+    """The document's data, from JSON or YAML, checked to be plain data within the limits."""
     if text.lstrip().startswith(("{", "[")):
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
         except json.JSONDecodeError as err:
             raise _syntax_error("JSON", err.msg, text, err.lineno, err.colno) from None
-        return parse_document(obj)
-    import yaml  # only documents written in YAML pay for importing it
+    else:
+        import yaml  # only documents written in YAML pay for importing it
 
-    try:
-        obj = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        raise _syntax_error("YAML", getattr(err, "problem", None) or str(err), text, line, column) from None
-    return parse_document(obj)
+        try:
+            obj = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            raise _syntax_error("YAML", getattr(err, "problem", None) or str(err), text, line, column) from None
+        except ValueError as err:  # an integer too long for Python to convert, say
+            raise SpecError(f"invalid YAML: {str(err)[:120]}", hint="check the document's numbers",
+                            field="document") from None
+    _check_plain(obj)
+    return obj
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise SpecError(f"the number {text[:24]}{'...' if len(text) > 24 else ''} has more than {MAX_DIGITS} digits: "
+                        "PyTorch's sizes are 64-bit integers", hint="give a smaller value", field="document")
+    return int(text)
+
+
+def _no_constant(name: str):
+    raise SpecError(f"{name} is not a number a network can use", hint="give finite numbers", field="document")
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _check_plain(obj) -> None:
+    """Plain data only (objects with string keys, lists, strings, numbers, booleans, null), at most
+    MAX_NESTING deep and max_document_values() values once YAML aliases are expanded, without cycles.
+
+    YAML aliases share one object, so each is checked once and the expanded size is counted, not
+    walked: a few hundred bytes of aliases that expand to billions of values cost microseconds."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+
+    def size(value, depth: int, where: str) -> int:
+        if isinstance(value, _PLAIN):
+            if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+                raise SpecError(f"{where} is {value}, not a finite number", hint="give finite numbers", field=where)
+            return 1
+        if not isinstance(value, (dict, list)):
+            raise SpecError(f"{where} is a {type(value).__name__}, which a network document cannot hold",
+                            hint="use objects, lists, strings, numbers, booleans and null", field=where)
+        key = id(value)
+        if key in on_path:
+            raise SpecError(f"{where} contains itself (a YAML alias to an enclosing value)",
+                            hint="remove the self-reference", field=where)
+        if key in sizes:
+            return sizes[key]
+        if depth >= MAX_NESTING:
+            raise SpecError(f"the document nests more than {MAX_NESTING} levels deep (at {where})",
+                            hint="flatten it; networks need a few levels", field="document")
+        on_path.add(key)
+        total = 1
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if not isinstance(name, str):
+                    raise SpecError(f"{where} has the key {name!r}, which is not a string", hint="quote the key",
+                                    field=where)
+                total += size(item, depth + 1, f"{where}.{name}")
+        else:
+            for index, item in enumerate(value):
+                total += size(item, depth + 1, f"{where}[{index}]")
+        on_path.discard(key)
+        if total > max_document_values():
+            raise SpecError(f"the document holds more than {max_document_values():,} values once its YAML aliases "
+                            "are expanded", hint="raise the limit with CONVCALC_MAX_DOCUMENT_VALUES", field="document")
+        sizes[key] = total
+        return total
+
+    size(obj, 0, "document")
+
+
 
 
 def _syntax_error(language: str, problem: str, text: str, line: int, column: int) -> SpecError:

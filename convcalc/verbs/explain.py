@@ -187,6 +187,10 @@ def landing(layer: ConvTranspose, sizes, position) -> set:
 def _overlap_drawing(layer, shape, at=None) -> list[str]:
     if not isinstance(layer, ConvTranspose) or len(shape) - 1 not in (1, 2):
         return []
+    out = layer.infer(shape).output_shape[1:]
+    kernel = per_axis(layer.kernel_size, len(shape) - 1, "kernel_size")
+    if any(n > DRAW_LIMIT for n in out) or prod(kernel) > DRAW_LIMIT ** 2:
+        return []  # checked before anything is built: the drawing's size is bounded, not the input's
     counts = overlap_counts(layer, shape[1:])
     rows = counts if len(shape) == 3 else [counts]
     if len(rows) > DRAW_LIMIT or len(rows[0]) > DRAW_LIMIT:
@@ -336,10 +340,11 @@ def matrix_lines(layer, shape) -> list[str]:
     if not isinstance(layer, Conv) or shape[0] != 1 or layer.out_channels != 1 or layer.padding_mode != "zeros":
         raise SpecError("--matrix draws a single-channel convolution with zero padding",
                         hint="e.g. convcalc explain 1x4x4 conv:1,k=3 --matrix", field="matrix")
-    matrix = convolution_matrix(layer, shape[1:])
-    if len(matrix) > MATRIX_LIMIT or len(matrix[0]) > MATRIX_LIMIT:
-        raise SpecError(f"the matrix would be {len(matrix)} x {len(matrix[0])}; --matrix draws up to "
+    rows, columns = prod(layer.infer(shape).output_shape[1:]), prod(shape[1:])
+    if rows > MATRIX_LIMIT or columns > MATRIX_LIMIT:  # refused before the matrix is built
+        raise SpecError(f"the matrix would be {rows:,} x {columns:,}; --matrix draws up to "
                         f"{MATRIX_LIMIT} x {MATRIX_LIMIT}", hint="use a smaller input, e.g. 1x4x4", field="matrix")
+    matrix = convolution_matrix(layer, shape[1:])
     width = max(len(str(v)) for row in matrix for v in row)
     draw = lambda rows: ["  " + " ".join(str(v).rjust(width) if v else ".".rjust(width) for v in row)  # noqa: E731
                          for row in rows]

@@ -94,6 +94,13 @@ def spatial_rank(shape: Shape, type_name: str, rank: int | None, *, minimum: int
             hint=f"drop the rank from the layer name so it follows the input, or give a {rank}d input",
             field="*",
         )
+    if rank is None and have > 3:
+        raise ShapeError(
+            f"{type_name} works on 1 to 3 spatial axes, as PyTorch's {type_name}1d/2d/3d do, but receives "
+            f"{format_shape(shape)} ({have} spatial)",
+            hint="check the input shape: channels first, then the spatial sizes, without the batch",
+            field="*",
+        )
     if have < minimum:
         raise ShapeError(
             f"{type_name} needs channels and at least {minimum} spatial size(s) "

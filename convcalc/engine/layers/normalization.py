@@ -46,6 +46,9 @@ class BatchNorm(Layer):
 
     def infer(self, shape: Shape) -> Figures:
         spatial = len(shape) - 1
+        if self.rank is None and spatial > 3:
+            raise ShapeError(f"BatchNorm works on 0 to 3 spatial axes (BatchNorm1d/2d/3d) but receives "
+                             f"{format_shape(shape)}", hint="check the input shape", field="*")
         rank = self.rank or max(spatial, 1)
         type_name = f"BatchNorm{rank}d"
         accepted = (0, 1) if rank == 1 else (rank,)
@@ -193,6 +196,9 @@ class InstanceNorm(Layer):
     rank: int | None = field(default=None, metadata=INTERNAL)
 
     def infer(self, shape: Shape) -> Figures:
+        if self.rank is None and len(shape) - 1 > 3:
+            raise ShapeError(f"InstanceNorm works on 1 to 3 spatial axes (InstanceNorm1d/2d/3d) but receives "
+                             f"{format_shape(shape)}", hint="check the input shape", field="*")
         rank = self.rank or max(len(shape) - 1, 1)
         type_name = f"InstanceNorm{rank}d"
         positions = volume(shape[1:]) if len(shape) == rank + 1 else volume(shape)
