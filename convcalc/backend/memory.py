@@ -8,8 +8,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..engine.errors import ResourceError
-from ..engine.units import human_bytes
+from ..engine.errors import ResourceError, SpecError
+from ..engine.units import human_bytes, parse_bytes
 
 # A tile buffer of about this size keeps the copied columns cache-friendly
 # while giving the matrix multiply enough columns to run at full speed.
@@ -41,8 +41,12 @@ def memory_limit() -> int:
     if _limit is not None:
         return _limit
     env = os.environ.get("CONVCALC_MEMORY_LIMIT")
-    if env and env.isdigit():
-        return int(env)
+    if env:
+        limit = parse_bytes(env)
+        if limit is None:
+            raise SpecError(f"CONVCALC_MEMORY_LIMIT={env[:40]!r} is not a memory size",
+                            hint="give bytes or a size such as 2GiB, 500MB", field="memory_limit")
+        return limit
     return machine_memory() // 2
 
 

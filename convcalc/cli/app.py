@@ -64,6 +64,14 @@ def run_app() -> None:
         code = done.code if isinstance(done.code, int) else 0
     except OSError as err:  # a write that failed for another reason than a closed pipe
         code = _write_failed(err)
+    except MemoryError:
+        print("error: the machine ran out of memory for this command",
+              "hint: use a smaller input or batch, or lower the limits (see the README's limits)", sep="\n",
+              file=sys.stderr)
+        code = int(ExitCode.REFUSED)
+    except RecursionError:
+        print("error: the input nests too deeply to read", "hint: flatten it", sep="\n", file=sys.stderr)
+        code = int(ExitCode.USAGE)
     if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Typer saw the pipe close while writing
         code = _quiet_pipe()
     try:

@@ -28,16 +28,35 @@ def fail(err: ConvcalcError, output) -> None:
 
 
 def read_bytes(path: str) -> bytes:
-    """A file's bytes (- for stdin)."""
-    if path == "-":
-        return sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    """A file's bytes (- for stdin), read only up to the document limit (ONNX files: 2 GiB, protobuf's own)."""
+    from ..engine.limits import max_document_bytes
+
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        handle = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as err:
         raise SpecError(
             f"cannot read {path!r}: {err.strerror}", hint="check the path, or give - to read stdin", field="file"
         ) from None
+    try:
+        data = handle.read(64)
+        limit = 2**31 if data[:1] == b"\x08" else max_document_bytes()
+        parts = [data]
+        size = len(data)
+        while size <= limit:
+            chunk = handle.read(min(1 << 24, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise SpecError(f"cannot read {path!r}: {err.strerror}", hint="check the path", field="file") from None
+    finally:
+        if path != "-":
+            handle.close()
+    if size > limit:
+        raise SpecError(f"{path!r} is larger than the document limit of {limit:,} bytes",
+                        hint="raise it with CONVCALC_MAX_DOCUMENT_BYTES", field="file")
+    return b"".join(parts)
 
 
 def read_text(path: str, data: bytes | None = None) -> str:

@@ -74,8 +74,12 @@ class Execution:
 
 
 def _uniform(rng, shape, fan_in, dtype):
+    # drawn in the target dtype: no float64 staging copy (the memory check counts what is really made)
     bound = 1 / sqrt(max(fan_in, 1))
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    values = rng.random(shape, dtype=np.dtype(dtype))
+    values *= 2 * bound
+    values -= bound
+    return values
 
 
 # Each preparer draws a layer's parameters for an input like ``x`` and returns
@@ -335,10 +339,13 @@ def execute(network: Network, *, seed: int = 0, repeat: int = 1, progress=None) 
     sources = resolve_sources(network.layers)
     order = dependency_order(network.layers, sources, network.outputs)
     reports = {r.index - 1: r for r in analysis.layers}
-    check_memory("this run", {"activations": network.batch * dtype.itemsize * _live_peak(network, sources, order,
-                                                                                          reports)})
+    # what is alive at once: the activations still to be read, and one layer's parameters
+    check_memory("this run", {
+        "activations": network.batch * dtype.itemsize * _live_peak(network, sources, order, reports),
+        "parameters of the largest layer": max((r.params * dtype.itemsize for r in analysis.layers), default=0),
+    })
     rng = np.random.default_rng(seed)
-    outputs = {INPUT: rng.standard_normal((network.batch, *network.input_shape)).astype(dtype)}
+    outputs = {INPUT: rng.standard_normal((network.batch, *network.input_shape), dtype=dtype)}
     readers = _reader_counts(sources)
     runs = []
     for i in order:
