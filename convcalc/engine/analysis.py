@@ -73,10 +73,16 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         if figures.broadcast:
             per_source = [_broadcast(places[s], shapes[s], figures.output_shape) for s in sources[i]]
         places[i] = _places(figures, sources[i], places, shapes, per_source)
-        if receptive_fields:
+        passes_through = (len(sources[i]) == 1 and figures.output_shape == shapes[sources[i][0]]
+                          and places[i] == places[sources[i][0]] and all(w is IDENTITY for w in per_source[0]))
+        if receptive_fields and passes_through:
+            # position for position (activations, normalization by running statistics, dropout): the same
+            # field, without a node of its own; most layers of a deep network are such layers
+            node_of[i] = node_of[sources[i][0]]
+            field = fields[sources[i][0]] or graph.measure(node_of[i], _units(figures.output_shape, places[i]))
+        elif receptive_fields:
             node_of[i] = graph.add(tuple(node_of[s] for s in sources[i]), per_source)
-            units = tuple(1 if p is None else figures.output_shape[p] for p in places[i])
-            field = graph.measure(node_of[i], units)
+            field = graph.measure(node_of[i], _units(figures.output_shape, places[i]))
         else:
             field = ReceptiveField((0,) * rank, (None,) * rank, (Fraction(0),) * rank, (False,) * rank)
         fields[i] = field
@@ -117,6 +123,11 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         )
     nodes = {i: node for i, node in node_of.items() if i != INPUT}
     return Analysis(network, tuple(reports), graph if receptive_fields else None, nodes)
+
+
+def _units(shape: Shape, place: tuple) -> tuple[int, ...]:
+    """How many output units lie along each network-input axis (1 once an axis is gone)."""
+    return tuple(1 if p is None else shape[p] for p in place)
 
 
 def _figures(layer, incoming: tuple[Shape, ...]) -> Figures:

@@ -4,17 +4,21 @@ numbers written in it: each is documented, named in its refusal, and raised by a
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 # PyTorch's sizes and arguments are 64-bit integers: larger ones are errors, not work.
 MAX_INTEGER = 2**62
 MAX_DIGITS = 19
 
 
+@lru_cache(maxsize=None)
 def limit(name: str, default: int) -> int:
     """A limit's value: ``CONVCALC_<NAME>`` from the environment when set to a positive integer, else the default.
 
     >>> limit("MAX_LAYERS", 500_000) > 0
     True
+
+    Read once per process (limits are asked for per layer).
     """
     text = os.environ.get(f"CONVCALC_{name}", "")
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_INTEGER else default

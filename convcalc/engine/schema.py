@@ -50,6 +50,14 @@ def receptive_field_to_dict(field) -> dict:
 def analysis_to_dict(analysis) -> dict:
     network = analysis.network
     totals = analysis.totals
+    fields: dict[int, dict] = {}  # layers that pass positions through share their field: encode it once
+
+    def field_of(field) -> dict:
+        key = id(field)
+        if key not in fields:
+            fields[key] = receptive_field_to_dict(field)
+        return fields[key]
+
     return {
         "schema": SHAPE_SCHEMA,
         "input_shape": list(network.input_shape),
@@ -72,7 +80,7 @@ def analysis_to_dict(analysis) -> dict:
                 "param_bytes": r.param_bytes,
                 "trainable_params": r.trainable,
                 "counted": r.counted,
-                "receptive_field": receptive_field_to_dict(r.receptive_field),
+                "receptive_field": field_of(r.receptive_field),
                 "notes": list(r.notes),
             }
             for r in analysis.layers

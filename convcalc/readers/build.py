@@ -27,7 +27,7 @@ def lookup_kind(name: str, origin: Origin | None = None) -> Kind:
     return kind
 
 
-def build_layer(kind: Kind, arguments: dict, origin: Origin | None):
+def build_layer(kind: Kind, arguments: dict, origin: Origin | None, **wiring):
     """Check each argument for the kind and build the spec.
 
     ``arguments`` maps keys as written (short or PyTorch names) to values.
@@ -60,4 +60,4 @@ def build_layer(kind: Kind, arguments: dict, origin: Origin | None):
                 field="*",
                 origin=origin,
             )
-    return kind.make(resolved, origin)
+    return kind.make(resolved, origin, **wiring)

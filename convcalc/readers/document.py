@@ -10,35 +10,55 @@ described in ``convcalc.readers.blocks``.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 from ..engine.analysis import DTYPE_BYTES, Network
 from ..engine.errors import Origin, SpecError
 from ..engine.limits import MAX_DIGITS, MAX_NESTING, max_document_bytes, max_document_values
 from .blocks import expand
 from .build import build_layer, lookup_kind
-from .registry import canonical_key
+from .registry import canonical_key, find_kind
 
 DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "frozen", "description")
 # Keys of a layer object besides its arguments: wiring, and what convert writes to keep a network exact.
 LAYER_KEYS = ("type", "name", "from", "path", "tensors", "remark")
 
 
-def _layer_origin(obj: dict, where: str) -> Origin:
-    """A compact one-line rendering of the layer object, with each key's span, for carets."""
-    parts, spans, offset = [], [], 1
-    for key, value in obj.items():
-        piece = f"{json.dumps(key)}: {json.dumps(value)}"
-        spans.append((str(key), (offset, offset + len(piece))))
-        parts.append(piece)
-        offset += len(piece) + 2
-    text = "{" + ", ".join(parts) + "}"
-    type_span = next((span for key, span in spans if key == "type"), (0, len(text)))
-    return Origin(text, (("*", type_span), *spans), where=where)
+class _DocumentOrigin:
+    """Where a layer object came from, rendered as compact one-line text with each key's span only when
+    an error needs it: a document of a million layers makes a million of these, and rarely an error."""
+
+    def __init__(self, obj: dict, where: str, kind=None) -> None:
+        self._obj, self.where, self._kind = obj, where, kind
+        self._rendered = None
+
+    def _render(self):
+        if self._rendered is None:
+            parts, spans, offset = [], [], 1
+            for key, value in self._obj.items():
+                piece = f"{json.dumps(key)}: {json.dumps(value)}"
+                name = canonical_key(self._kind, str(key)) if self._kind is not None else str(key)
+                spans.append((name, (offset, offset + len(piece))))
+                parts.append(piece)
+                offset += len(piece) + 2
+            text = "{" + ", ".join(parts) + "}"
+            type_span = next((span for key, span in spans if key == "type"), (0, len(text)))
+            self._rendered = (text, (("*", type_span), *spans))
+        return self._rendered
+
+    @property
+    def text(self) -> str:
+        return self._render()[0]
+
+    @property
+    def spans(self):
+        return self._render()[1]
+
+    def span_of(self, name: str | None):
+        return Origin.span_of(self, name)
 
 
-def parse_layer_object(obj, where: str = "layer"):
-    """One layer object of a document into a layer spec (``name`` and ``from`` aside).
+def parse_layer_object(obj, where: str = "layer", **wiring):
+    """One layer object of a document into a layer spec (``wiring``: its name, inputs and path).
 
     >>> parse_layer_object({"type": "Conv2d", "out_channels": 64, "kernel_size": 3}).rank
     2
@@ -49,20 +69,18 @@ def parse_layer_object(obj, where: str = "layer"):
             hint='write each layer as an object, e.g. {"type": "Conv2d", "out_channels": 64, "kernel_size": 3}',
             field=where,
         )
-    origin = _layer_origin(obj, where)
     kind_name = obj.get("type")
     if not isinstance(kind_name, str):
         raise SpecError(
             f"{where} has no \"type\" naming its kind" if kind_name is None else f"{where}.type must be a string",
             hint='add e.g. "type": "Conv2d", or "block": NAME for a block',
             field="type",
-            origin=origin,
+            origin=_DocumentOrigin(obj, where),
         )
-    kind = lookup_kind(kind_name, origin)
+    kind = find_kind(kind_name) or lookup_kind(kind_name, _DocumentOrigin(obj, where))
     arguments = {key: value for key, value in obj.items() if key not in LAYER_KEYS}
     # spans are looked up by PyTorch's names, whatever key was written
-    origin = Origin(origin.text, tuple((canonical_key(kind, k), s) for k, s in origin.spans), where=where)
-    return build_layer(kind, arguments, origin)
+    return build_layer(kind, arguments, _DocumentOrigin(obj, where, kind), **wiring)
 
 
 def _check_blocks(blocks) -> dict:
@@ -130,13 +148,14 @@ def parse_document(obj) -> Network:
                         field="layers")
     specs = []
     for i, item in enumerate(expand(layers, _check_blocks(obj.get("blocks")))):
+        sources = None if item.sources is None else tuple(item.sources)
+        extra = _layer_extras(item.entry, item.where, i + 1) if _has_extras(item.entry) else {}
         try:
-            layer = parse_layer_object(item.entry, item.where)
+            layer = parse_layer_object(item.entry, item.where, name=item.name, inputs=sources,
+                                       path=extra.pop("path", item.path), **extra)
         except SpecError as err:
             raise err.located(layer=i + 1)
-        sources = None if item.sources is None else tuple(item.sources)
-        extra = _layer_extras(item.entry, item.where, i + 1)
-        specs.append(replace(layer, name=item.name, inputs=sources, path=extra.pop("path", item.path), **extra))
+        specs.append(layer)
     outputs = obj.get("outputs", [])
     if not isinstance(outputs, list) or not all(isinstance(n, str) for n in outputs):
         raise SpecError(f"outputs must be a list of layer names (got {json.dumps(outputs)})",
@@ -146,6 +165,10 @@ def parse_document(obj) -> Network:
         raise SpecError(f"frozen must be a list of parameter names (got {json.dumps(frozen)})",
                         hint='e.g. "frozen": ["fc.weight"]', field="frozen")
     return Network(tuple(shape), tuple(specs), batch, dtype, frozenset(frozen), tuple(outputs))
+
+
+def _has_extras(entry) -> bool:
+    return isinstance(entry, dict) and ("path" in entry or "remark" in entry or "tensors" in entry)
 
 
 def _layer_extras(entry: dict, where: str, index: int) -> dict:

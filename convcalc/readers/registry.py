@@ -7,7 +7,7 @@ constructor text, JSON documents), so they accept and refuse the same things.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable
 
 from ..engine import layers as L
@@ -30,12 +30,14 @@ class Kind:
     required: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)  # fixed arguments, e.g. the activation function
 
-    def make(self, arguments: dict, origin) -> Layer:
+    def make(self, arguments: dict, origin, **wiring) -> Layer:
+        """The layer spec; ``wiring`` sets what the base Layer holds (name, inputs, path, ...)."""
         if self.rank is not None and "rank" in _internal(self.build):
             arguments = {**arguments, "rank": self.rank}
-        return self.build(**self.extra, **arguments, origin=origin)
+        return self.build(**self.extra, **arguments, origin=origin, **wiring)
 
 
+@lru_cache(maxsize=None)
 def _internal(build) -> tuple[str, ...]:
     cls = build.func if isinstance(build, partial) else build
     return tuple(f for f in getattr(cls, "__dataclass_fields__", {}) if f == "rank")
