@@ -20,7 +20,7 @@ Examples:
 
   convcalc compare 32x56x56 --out 64 -k 3 -p 1 --no-bias --groups 4
 
-  convcalc compare 144x56x56 conv:144,k=3,p=1 --run --batch 8 --repeat 3 --json
+  convcalc compare 144x56x56 conv:144,k=3,p=1 --run --batch 8 --json
 """
 
 
@@ -54,13 +54,13 @@ def compare_command(
     layer: Optional[str] = typer.Argument(None, metavar="LAYER", help="A convolution token, e.g. conv:64,k=3,p=1."),
     out: Optional[int] = typer.Option(None, "--out", help="out_channels, when no LAYER token is given."),
     kernel_size: Optional[str] = typer.Option(None, "-k", "--kernel-size", help="Kernel size, e.g. 3 or 3x5."),
-    stride: Optional[str] = typer.Option(None, "-s", "--stride", help="Stride [default: 1]."),
+    stride: Optional[str] = typer.Option(None, "-s", "--stride", help="Stride (default: 1)."),
     padding: Optional[str] = typer.Option(None, "-p", "--padding", help="Padding: int, per-axis, same or valid."),
-    dilation: Optional[str] = typer.Option(None, "-d", "--dilation", help="Dilation [default: 1]."),
-    bias: Optional[bool] = typer.Option(None, "--bias/--no-bias", help="Bias in every convolution [default: bias]."),
+    dilation: Optional[str] = typer.Option(None, "-d", "--dilation", help="Dilation (default: 1)."),
+    bias: Optional[bool] = typer.Option(None, "--bias/--no-bias", help="Bias in every convolution (default: bias)."),
     groups: Optional[int] = typer.Option(None, "--groups", "-g",
-                                         help="Groups of the grouped and ShuffleNet variants [default: the largest "
-                                              "below in_channels dividing both channel counts]."),
+                                         help="Groups of the grouped and ShuffleNet variants (default: the largest "
+                                              "below in_channels dividing both channel counts)."),
     run: bool = typer.Option(False, "--run", help="Also time every variant with the NumPy backend."),
     batch: Optional[int] = BATCH,
     repeat: int = typer.Option(1, "--repeat", help="With --run: runs per layer; the median time counts."),

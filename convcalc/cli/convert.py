@@ -17,9 +17,10 @@ Examples:
 
   convcalc convert --preset resnet18 > resnet18.yaml
 
-  convcalc convert -f model.onnx -o model.yaml          (an ONNX file, read without any framework)
+  # an ONNX file, read without any framework
+  convcalc convert -f model.onnx -o model.yaml
 
-  convcalc convert --model torchvision.models:resnet50 3x224x224 -o resnet50.yaml
+  convcalc convert --model torchvision.models:resnet50 3x224x224
 """
 
 
@@ -34,7 +35,7 @@ def convert_command(
     input_option: Optional[str] = INPUT_OPTION,
     batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type recorded in the document."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the document to FILE [default: stdout]."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the document to FILE (default: stdout)."),
 ) -> None:
     """Write any network (tokens, a document, print(model) text, an ONNX file, a preset, a PyTorch model) as a
     convcalc YAML document that reads back to the same figures."""

@@ -19,11 +19,13 @@ Examples:
 
   convcalc explain 3x224x224 conv:64,k=7,s=2,p=3
 
-  convcalc explain 1x5x5 conv:1,k=3,s=2,p=1 maxpool:k=2,s=2,p=1,ceil_mode=true --at 1,1
+  convcalc explain 1x5x5 conv:1,k=3,s=2,p=1 maxpool:2,p=1,ceil=true --at 1,1
 
-  convcalc explain 1x4x4 convT:1,k=3,s=2,p=1,op=1       (the overlap map: checkerboard warning)
+  # the overlap map, with the checkerboard warning
+  convcalc explain 1x4x4 convT:1,k=3,s=2,p=1,op=1
 
-  convcalc explain 1x4x4 conv:1,k=3 --matrix            (the convolution as a matrix, seed 000)
+  # the convolution as a matrix
+  convcalc explain 1x4x4 conv:1,k=3 --matrix
 """
 
 
@@ -36,7 +38,7 @@ def explain_command(
     model: Optional[str] = MODEL,
     model_arg: Optional[List[str]] = MODEL_ARG,
     batch: Optional[int] = BATCH,
-    at: Optional[str] = typer.Option(None, "--at", help="The output position to draw, e.g. 0,1 [default: 0]."),
+    at: Optional[str] = typer.Option(None, "--at", help="The output position to draw, e.g. 0,1 (default: 0)."),
     matrix: bool = typer.Option(False, "--matrix", help="Write the (single-layer) convolution as a matrix."),
     as_json: bool = JSON,
     output: Optional[OutputFormat] = FORMAT,

@@ -34,13 +34,15 @@ LAYERS = typer.Argument(
     None, metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2.",
     autocompletion=_complete_layer,
 )
-FILE = typer.Option(None, "--file", "-f", help="Read a JSON network document (- for stdin).")
-BATCH = typer.Option(None, "--batch", "-b", help="Batch size [default: 1, or the document's].")
+FILE = typer.Option(None, "--file", "-f", help="Read a network: a JSON or YAML document, print(model) text or an ONNX "
+                                               "file (- for stdin).")
+BATCH = typer.Option(None, "--batch", "-b", help="Batch size (default: 1, or the document's).")
 INPUT_OPTION = typer.Option(None, "--input", "-i", help="The input shape, as INPUT (needed for print(model) text).")
 PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc presets); INPUT, if given, replaces "
                                               "its input shape.", autocompletion=_complete_preset)
 JSON = typer.Option(False, "--json", help="Print the JSON object (shorthand for --format json).")
-FORMAT = typer.Option(None, "--format", help="table (the default), json, ndjson (an object per row), csv or markdown.",
+FORMAT = typer.Option(None, "--format", metavar="FORMAT",
+                      help="table (the default), json, ndjson (an object per row), csv or markdown.",
                       case_sensitive=False)
 MODEL = typer.Option(None, "--model", "-m", help="A PyTorch model: MODULE:NAME or FILE.py:NAME, an nn.Module, class or "
                                                "factory (imports and runs that code; needs torch).")

@@ -28,9 +28,9 @@ from .show import show
 RUN_EXAMPLES = """
 Examples:
 
-  convcalc run 3x224x224 conv:64,k=7,s=2,p=3 bn relu maxpool:k=3,s=2,p=1 --batch 8
+  convcalc run 3x224x224 conv:64,k=7,s=2,p=3 bn relu --batch 8
 
-  convcalc run 64x16x16 convT:32,k=4,s=2,p=1 --dtype float64 --seed 3 --json
+  convcalc run 64x16x16 convT:32,k=4,s=2,p=1 --dtype float64 --json
 
   convcalc run -f net.json --repeat 5 --memory-limit 2GiB
 """
@@ -50,7 +50,7 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights."),
     repeat: int = typer.Option(1, "--repeat", help="Run each layer this many times; report the median time."),
     memory_limit: Optional[str] = typer.Option(
-        None, "--memory-limit", help="Refuse anything needing more memory, e.g. 2GiB [default: half the free memory]."
+        None, "--memory-limit", help="Refuse anything needing more memory, e.g. 2GiB (default: half the free memory)."
     ),
     as_json: bool = JSON,
     output: Optional[OutputFormat] = FORMAT,

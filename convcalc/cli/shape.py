@@ -30,19 +30,23 @@ from .show import show
 SHAPE_EXAMPLES = """
 Examples:
 
-  convcalc shape 3x224x224 conv:64,k=7,s=2,p=3,bias=false bn relu maxpool:k=3,s=2,p=1
+  convcalc shape 3x224x224 conv:64,k=7,s=2,p=3 bn relu maxpool:k=3,s=2,p=1
 
   convcalc shape 64x16000 conv:64,k=3,p=same --json
 
-  convcalc shape 3x224x224 "Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), bias=False)"
+  convcalc shape 3x224x224 "Conv2d(3, 64, kernel_size=7, stride=2)"
 
-  convcalc shape -f net.json          (a JSON network document; - reads stdin)
+  # a document: JSON, YAML, print(model) text or ONNX; - reads stdin
+  convcalc shape -f net.yaml
 
-  convcalc shape --stream sweep.ndjson   (one document per line in, one result per line out)
+  # one document per line in, one result per line out
+  convcalc shape --stream sweep.ndjson
 
-  convcalc shape --preset resnet50 3x320x320   (a shipped network on another input)
+  # a shipped network on another input
+  convcalc shape --preset resnet50 3x320x320
 
-  python -c "import torch; print(model)" | convcalc shape -f - --input 3x224x224   (print(model) text)
+  # a PyTorch model (needs torch), folded by its top-level modules
+  convcalc shape --model torchvision.models:resnet18 3x224x224 --depth 1
 """
 
 

@@ -21,15 +21,19 @@ Examples:
 
   convcalc solve 64x16x16 convT:32,k=3,s=2,p=1,op=? --target 32x32x32
 
-  convcalc solve 3x224x224 conv:64,k=?,s=2,p=? --target 64x112x112 --range k=1..7
+  convcalc solve 3x64x64 conv:16,k=?,s=2,p=? -t 16x32x32 --range k=1..7
 
-  convcalc solve 3x225x225 conv:64,k=3,s=2,p=same_upper      (TensorFlow's SAME as PyTorch layers)
+  # TensorFlow's SAME as PyTorch layers
+  convcalc solve 3x225x225 conv:64,k=3,s=2,p=same_upper
 
-  convcalc solve 3x224x224 conv:64,k=3,s=2,p=1 --undo        (transposed layers that undo it)
+  # transposed layers that undo it
+  convcalc solve 3x224x224 conv:64,k=3,s=2,p=1 --undo
 
-  convcalc solve 3x?x? --preset unet --range input=1..256    (the input sizes a network accepts)
+  # the input sizes a network accepts
+  convcalc solve 3x?x? --preset unet --range input=1..256
 
-  convcalc solve 64x64x64 conv:64,k=3,p=same,d=? --receptive-field 61   (a dilation schedule)
+  # a dilation schedule
+  convcalc solve 64x64x64 conv:64,k=3,p=same,d=? --receptive-field 61
 """
 
 

@@ -49,21 +49,90 @@ def render_plain(table: Table) -> str:
     return "\n".join(lines + list(table.footer))
 
 
+# Columns whose text may be shortened with an ellipsis when the terminal is narrow: descriptions,
+# never numbers or shapes.
+ABBREVIABLE = ("layer", "layers", "description", "line")
+# Width Rich adds per column (a space each side, one rule) and for the table's outer rule.
+_PER_COLUMN, _OUTER = 3, 1
+
+
+def fit_columns(table: Table, width: int) -> list[str]:
+    """The columns shown at ``width``: every number whole, descriptions shortened first; then the
+    columns most to the right (after the first two) left out, until the table fits.
+
+    >>> t = Table(("#", "layer", "output", "params", "RF"), frozenset({"#", "params", "RF"}),
+    ...           (("1", "Conv2d 3→64 k=7 s=2 p=3 bias=False", "64x112x112", "9.41 K", "7"),), None, ())
+    >>> fit_columns(t, 80), fit_columns(t, 40)
+    (['#', 'layer', 'output', 'params', 'RF'], ['#', 'layer', 'output', 'params'])
+    """
+    body = [*table.rows, *([table.total] if table.total else [])]
+    widths = {name: max([len(name)] + [len(row[i]) for row in body]) for i, name in enumerate(table.columns)}
+    shown = list(table.columns)
+
+    def needed(columns) -> int:
+        return sum(min(widths[c], 12) if c in ABBREVIABLE else widths[c] for c in columns) + \
+            _PER_COLUMN * len(columns) + _OUTER
+
+    while needed(shown) > width and len(shown) > 2:
+        removable = [c for c in shown[2:] if c not in ABBREVIABLE]
+        if not removable:
+            break
+        shown.remove(removable[-1])
+    return shown
+
+
 def render_rich(table: Table, console) -> None:
-    """Print the table with Rich on ``console``."""
+    """Print the table with Rich on ``console``: at any width every number is whole (descriptions are
+    shortened, then columns left out and named in a note, and at last rows are stacked)."""
+    import os
+
     from rich.table import Table as RichTable
 
-    rich = RichTable(header_style="bold")
-    for name in table.columns:
-        rich.add_column(name, justify="right" if name in table.right else "left", no_wrap=name != "layer")
+    plain = bool(os.environ.get("NO_COLOR"))  # no colour means no bold or dim either
+    shown = fit_columns(table, console.width)
+    index = [table.columns.index(c) for c in shown]
+    body = [*table.rows, *([table.total] if table.total else [])]
+    widths = [max([len(table.columns[i])] + [len(row[i]) for row in body]) for i in index]
+    rigid = sum(w for c, w in zip(shown, widths) if c not in ABBREVIABLE)
+    too_few = len(shown) < min(4, len(table.columns))  # a table that lost most of its columns says little
+    if too_few or rigid + _PER_COLUMN * len(shown) + _OUTER + 3 > console.width:
+        _render_stacked(table, console, plain)
+        return
+    # what the descriptions may take: the width left once every number has its full width
+    spare = console.width - rigid - _PER_COLUMN * len(shown) - _OUTER
+    flexible = [c for c in shown if c in ABBREVIABLE]
+    share = {c: max(3, spare // len(flexible)) for c in flexible} if flexible else {}
+    rich = RichTable(header_style="" if plain else "bold")
+    for name, width in zip(shown, widths):
+        shorten = name in ABBREVIABLE
+        rich.add_column(name, justify="right" if name in table.right else "left", no_wrap=True,
+                        overflow="ellipsis" if shorten else "fold",
+                        min_width=None if shorten else width, max_width=min(width, share[name]) if shorten else None)
     for row in table.rows:
-        rich.add_row(*row)
+        rich.add_row(*(row[i] for i in index))
     if table.total:
         rich.add_section()
-        rich.add_row(*table.total, style="bold")
+        rich.add_row(*(table.total[i] for i in index), style="" if plain else "bold")
     console.print(rich)
+    left_out = [c for c in table.columns if c not in shown]
+    if left_out:
+        console.print(f"left out at {console.width} columns: {', '.join(left_out)} (widen the terminal, or use "
+                      "--format csv or --json for every column)", style="" if plain else "dim", highlight=False)
     for line in table.footer:
-        console.print(line, style="dim", highlight=False)
+        console.print(line, style="" if plain else "dim", highlight=False)
+
+
+def _render_stacked(table: Table, console, plain: bool) -> None:
+    """One row after another as "column: value" lines, for terminals too narrow for any table."""
+    body = [*table.rows, *([table.total] if table.total else [])]
+    label = max(len(c) for c in table.columns)
+    for row in body:
+        for name, cell in zip(table.columns, row):
+            if cell:
+                console.print(f"{name.rjust(label)}: {cell}", highlight=False)
+        console.print("")
+    for line in table.footer:
+        console.print(line, style="" if plain else "dim", highlight=False)
 
 
 def render_csv(table: Table) -> str:
