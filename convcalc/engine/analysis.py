@@ -87,6 +87,8 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
             field = ReceptiveField((0,) * rank, (None,) * rank, (Fraction(0),) * rank, (False,) * rank)
         fields[i] = field
         notes = layer.remark + figures.notes
+        if not reports:
+            notes = input_hints(network.input_shape) + notes
         if len(sources[i]) > 1 and receptive_fields:
             notes += _misalignment([fields[s] for s in sources[i]], [label(layers, s) for s in sources[i]],
                                    per_source)
@@ -123,6 +125,28 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         )
     nodes = {i: node for i, node in node_of.items() if i != INPUT}
     return Analysis(network, tuple(reports), graph if receptive_fields else None, nodes)
+
+
+def input_hints(shape: Shape) -> tuple[str, ...]:
+    """Notes for input shapes that look channels-last or batch-included (the analysis still takes
+    them as written: they may be right).
+
+    >>> input_hints((224, 224, 3))[0].split("; ")[1]
+    'did you mean 3x224x224? (channels come first, as in PyTorch)'
+    >>> input_hints((1, 3, 224, 224))[0].split("; ")[1]
+    "did you mean 3x224x224 with --batch 1? (convcalc takes one sample's shape)"
+    >>> input_hints((3, 224, 224))
+    ()
+    """
+    text = "x".join(map(str, shape))
+    if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] > 4 and shape[1] > 4:
+        fixed = "x".join(map(str, (shape[-1], *shape[:-1])))
+        return (f"the input {text} looks channels-last; did you mean {fixed}? (channels come first, as in PyTorch)",)
+    if len(shape) == 4 and shape[1] in (1, 3, 4) and shape[0] <= 256 and min(shape[2:]) > 4:
+        fixed = "x".join(map(str, shape[1:]))
+        return (f"the input {text} looks like it includes the batch; did you mean {fixed} with --batch {shape[0]}? "
+                "(convcalc takes one sample's shape)",)
+    return ()
 
 
 def _units(shape: Shape, place: tuple) -> tuple[int, ...]:

@@ -62,7 +62,7 @@ def fit_columns(table: Table, width: int) -> list[str]:
 
     >>> t = Table(("#", "layer", "output", "params", "RF"), frozenset({"#", "params", "RF"}),
     ...           (("1", "Conv2d 3→64 k=7 s=2 p=3 bias=False", "64x112x112", "9.41 K", "7"),), None, ())
-    >>> fit_columns(t, 80), fit_columns(t, 40)
+    >>> fit_columns(t, 80), fit_columns(t, 45)
     (['#', 'layer', 'output', 'params', 'RF'], ['#', 'layer', 'output', 'params'])
     """
     body = [*table.rows, *([table.total] if table.total else [])]

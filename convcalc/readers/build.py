@@ -27,6 +27,31 @@ def lookup_kind(name: str, origin: Origin | None = None) -> Kind:
     return kind
 
 
+# Other frameworks' names for PyTorch's arguments (Keras, TensorFlow): named in hints, never accepted.
+FOREIGN_KEYS = {"filters": "out_channels", "kernel": "kernel_size", "strides": "stride", "dilation_rate": "dilation",
+                "use_bias": "bias", "units": "out_features", "pool_size": "kernel_size", "rate": "p",
+                "kernel_shape": "kernel_size", "pads": "padding", "dilations": "dilation", "group": "groups",
+                "axis": "dim", "momentum_": "momentum", "epsilon": "eps", "size_divisor": "groups"}
+
+
+def nearest_argument(kind: Kind, key: str) -> str | None:
+    """The argument of ``kind`` a misspelled or foreign ``key`` most likely means, or None.
+
+    >>> from convcalc.readers.registry import find_kind
+    >>> nearest_argument(find_kind("conv"), "kernal"), nearest_argument(find_kind("conv"), "filters")
+    ('kernel_size', 'out_channels')
+    """
+    foreign = FOREIGN_KEYS.get(key.lower())
+    if foreign is not None and foreign in kind.fields:
+        return foreign
+    names = list(kind.fields)
+    close = get_close_matches(key.lower(), names, n=1, cutoff=0.6)
+    if not close:  # kernal -> kernel_size: compare with the names' first words too
+        heads = {name.split("_")[0]: name for name in names}
+        close = [heads[h] for h in get_close_matches(key.lower(), list(heads), n=1, cutoff=0.6)]
+    return close[0] if close else None
+
+
 def build_layer(kind: Kind, arguments: dict, origin: Origin | None, **wiring):
     """Check each argument for the kind and build the spec.
 
@@ -37,10 +62,11 @@ def build_layer(kind: Kind, arguments: dict, origin: Origin | None, **wiring):
         name = canonical_key(kind, key)
         if name not in kind.fields:
             accepted = ", ".join(kind.fields) or "no arguments"
+            nearest = nearest_argument(kind, key)
             raise SpecError(
-                f"{kind.name} has no argument {key!r}",
+                f"{kind.name} has no argument {key!r}" + (f"; did you mean {nearest}?" if nearest else ""),
                 hint=f"{kind.name} takes {accepted}",
-                field=key,
+                field=name,
                 origin=origin,
             )
         if name in resolved:
@@ -48,7 +74,7 @@ def build_layer(kind: Kind, arguments: dict, origin: Origin | None, **wiring):
         try:
             resolved[name] = coerce(name, value)
         except SpecError as err:
-            err.field = key
+            err.field = name  # the span is recorded under PyTorch's name, whatever key was written
             raise err.located(origin=origin)
     for name in kind.required:
         if name not in resolved:

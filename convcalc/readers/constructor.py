@@ -76,4 +76,20 @@ def parse_constructor(text: str):
             raise SpecError(f"{keyword.arg} is given twice", hint="give each argument once", origin=origin, span=span)
         arguments[keyword.arg] = _literal(keyword.value, text, origin)
         spans.append((keyword.arg, span))
-    return build_layer(kind, arguments, Origin(text, tuple(spans)))
+    try:
+        return build_layer(kind, arguments, Origin(text, tuple(spans)))
+    except SpecError as err:
+        name = tree.func.id
+        if name[-2:] in ("1D", "2D", "3D") and name[:-2] in ("Conv", "ConvTranspose", "Conv2DTranspose"):
+            # Keras spells it Conv2D(filters, kernel_size, ...); PyTorch's order starts with in_channels
+            err.hint = (f"{err.hint}; {name} is Keras's spelling, whose arguments are (filters, kernel_size): "
+                        f"PyTorch's {name[:-1]}d takes (in_channels, out_channels, kernel_size), "
+                        f"e.g. conv:{_first_int(tree.args)},k=3")
+        raise
+
+
+def _first_int(nodes) -> str:
+    for node in nodes:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return str(node.value)
+    return "64"

@@ -55,7 +55,8 @@ def split_token(text: str):
     positional = list(kind.token_positional)
     if name_end >= 0:
         offset = name_end + 1
-        for part in text[name_end + 1 :].split(","):
+        parts = text[name_end + 1 :].split(",")
+        for index, part in enumerate(parts):
             span = (offset, offset + len(part))
             offset += len(part) + 1
             if not part:
@@ -69,9 +70,24 @@ def split_token(text: str):
             else:
                 raw = key
                 if not positional:
+                    previous = list(arguments)[-1] if arguments else None
+                    if previous is not None and read_text_value(raw.strip()) is not None and raw.strip() and \
+                            (raw.strip().lstrip("-").isdigit()):
+                        more = []
+                        for later in parts[index:]:
+                            if not later.strip().lstrip("-").isdigit():
+                                break
+                            more.append(later.strip())
+                        written = "pad" if kind.name == "pad" and previous == "padding" else previous
+                        joined = "x".join([_show_value(arguments[previous]), *more])
+                        hint = (f"per-axis values are joined by x, not commas: "
+                                f"{kind.name}:{joined}" if written == "pad" else
+                                f"per-axis values are joined by x, not commas: {previous}={joined}")
+                    else:
+                        hint = f"name it, e.g. k={raw}" if kind.fields else f"{kind.name} takes no arguments"
                     raise SpecError(
                         f"unexpected value {raw!r}: {kind.name} takes no more bare values",
-                        hint=f"name it, e.g. k={raw}" if kind.fields else f"{kind.name} takes no arguments",
+                        hint=hint,
                         origin=origin,
                         span=span,
                     )
@@ -84,6 +100,10 @@ def split_token(text: str):
                 raise SpecError(err.message, hint=err.hint, origin=origin, span=span) from None
             spans.append((canonical_key(kind, key), span))
     return kind, arguments, Origin(text, tuple(spans))
+
+
+def _show_value(value) -> str:
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
