@@ -30,15 +30,17 @@ def presets_command(
     from ..output.render import Table
     from ..presets import load_preset, preset_description, preset_names
 
-    rows, data = [], []
+    rows, exact, data = [], [], []
     for name in preset_names():
         network = load_preset(name)
         totals = analyse(network).totals
         rows.append((name, "x".join(map(str, network.input_shape)), human(totals.params), human(totals.macs),
                      preset_description(name)))
+        exact.append((*rows[-1][:2], str(totals.params), str(totals.macs), rows[-1][4]))
         data.append({"name": name, "input_shape": list(network.input_shape), "params": totals.params,
                      "macs": totals.macs, "description": preset_description(name)})
     columns = ("preset", "input", "params", "MACs", "description")
     table = Table(columns, frozenset({"params", "MACs"}), tuple(rows), None,
-                  ("use: convcalc shape --preset NAME [INPUT]",))
+                  ("figures at each preset's own input size; use: convcalc shape --preset NAME [INPUT]",),
+                  tuple(exact))
     show(table, {"schema": "convcalc.presets/1", "presets": data}, fmt, data)

@@ -149,10 +149,14 @@ def solve_command(
     rows = tuple((*[_value_text(s.values.get(k)) for k in keys],
                   " → ".join(f"{r.type} {r.summary}".strip() for r in s.layers)) for s in result.solutions)
     footer = [f"{len(result.solutions)} solution(s) among {result.searched:,} candidates"]
-    if not result.solutions:
-        footer.append("no solution; nearest reachable: " + ", ".join("x".join(map(str, s)) for s in result.nearest))
-        print("error: " + footer[-1], file=sys.stderr)
     data = result.to_dict()
+    if not result.solutions:  # said once, on stderr; the data formats still get their (empty) result
+        print("error: no solution; nearest reachable: "
+              + ", ".join("x".join(map(str, s)) for s in result.nearest), file=sys.stderr)
+        print(f"hint: {footer[0]}; widen --range or change the layers", file=sys.stderr)
+        if fmt is not OutputFormat.table:
+            show(Table((*keys, "layers"), frozenset(keys), rows, None, ()), data, fmt, data["solutions"])
+        raise typer.Exit(int(ExitCode.REFUSED))
     show(Table((*keys, "layers"), frozenset(keys), rows, None, tuple(footer)), data, fmt, data["solutions"])
     raise typer.Exit(int(ExitCode.OK if result.solutions else ExitCode.REFUSED))
 

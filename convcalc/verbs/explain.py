@@ -11,6 +11,7 @@ from itertools import product
 from math import prod
 
 from ..engine.analysis import Analysis, analyse
+from ..engine.errors import SpecError
 from ..engine.layers import (
     AdaptiveAvgPool,
     AdaptiveMaxPool,
@@ -124,6 +125,20 @@ def _position(at, rank: int) -> tuple[int, ...]:
     return at + (0,) * (rank - len(at))
 
 
+def check_position(at, output_shape) -> None:
+    """Refuse an --at position outside the output (drawing it would show an empty window)."""
+    if at is None:
+        return
+    sizes = output_shape[1:]
+    if len(at) > len(sizes):
+        raise SpecError(f"--at has {len(at)} values but the output has {len(sizes)} spatial axes",
+                        hint=f"give at most {len(sizes)}, e.g. --at {','.join(['0'] * len(sizes))}", field="at")
+    for axis, (value, size) in enumerate(zip(at, sizes)):
+        if value >= size:
+            raise SpecError(f"--at {','.join(map(str, at))} is outside the output: axis {axis} has {size} positions "
+                            f"(0 to {size - 1})", hint=f"use a position below {size} on that axis", field="at")
+
+
 def _window_drawing(layer, shape, at) -> list[str]:
     """The padded input with the taps of one output marked."""
     if not isinstance(layer, (Conv, MaxPool, AvgPool)) or len(shape) - 1 not in (1, 2):
@@ -228,7 +243,7 @@ def _modes_1d(layer, shape) -> list[str]:
         return []
     (k,), (d,) = per_axis(layer.kernel_size, 1, "k"), per_axis(layer.dilation, 1, "d")
     n, reach = shape[1], d * (k - 1)
-    return ["1-D modes (seed 004), stride 1:",
+    return ["1-D padding modes, stride 1:",
             f"  full : pad {reach} each side (convcalc's p=full) -> {n} + {reach} = {n + reach}",
             f"  same : pad {reach} in all (p=same)           -> {n}",
             f"  valid: no padding (p=valid)                -> {n} - {reach} = {n - reach}"]
@@ -275,6 +290,8 @@ def explain(network, *, at=None) -> list[str]:
     ('H: floor((224 + 2*3 - 1*(7-1) - 1) / 2) + 1 = 112', 'params: 64 x 3 x 7 x 7 + 64 = 9,472')
     """
     analysis = analyse(network)
+    if analysis.layers:
+        check_position(at, analysis.layers[0].output_shape)
     lines = []
     previous = None
     for layer, report in zip(network.layers, analysis.layers):
@@ -305,7 +322,7 @@ MATRIX_LIMIT = 64
 
 
 def convolution_matrix(layer: Conv, sizes) -> list[list[int]]:
-    """The convolution as a matrix (seed 000): row per output, column per input, the
+    """The convolution as a matrix: row per output, column per input, the
     entry the number (1, 2, ...) of the kernel tap that joins them, 0 where none does.
 
     With the kernel's taps as its weights, ``matrix @ x`` is the convolution, and
