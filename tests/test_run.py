@@ -24,10 +24,11 @@ def test_run_table():
     result = invoke("run", *NET, "--batch", "2")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["#", "layer", "output", "ms", "GFLOP/s", "mean", "std", "min", "max"]
+    assert lines[0].split() == ["#", "layer", "output", "ms", "±", "GFLOP/s", "mean", "std", "min", "max"]
     relu = lines[3].split()
     assert relu[1] == "ReLU" and float(relu[-2]) == 0.0  # its minimum
-    assert "seed 0, median of 1 run(s) per layer" in lines
+    footer = next(line for line in lines if line.startswith("seed 0;"))
+    assert "warm run(s) per layer, chosen automatically after a warm-up" in footer
 
 
 def test_run_json_adds_measurements_to_the_shape_schema():
@@ -75,9 +76,11 @@ def test_bad_run_input_exits_2(args, message):
 
 
 def test_a_disagreement_with_the_analysis_is_reported_as_a_bug(monkeypatch):
-    broken = dict(execute_module.PREPARERS)
+    import convcalc.verbs.preparers as preparers
+
+    broken = dict(preparers.PREPARERS)
     broken[type(parse_layer("relu"))] = lambda layer, x, rng: (lambda x: x[..., :-1])
-    monkeypatch.setattr(execute_module, "PREPARERS", broken)
+    monkeypatch.setattr(preparers, "PREPARERS", broken)
     result = invoke("run", "3x8x8", "relu")
     assert result.exit_code == 1
     assert "this is a bug in convcalc" in result.stderr and "3x8x7" in result.stderr

@@ -63,7 +63,8 @@ def compare_command(
                                               "below in_channels dividing both channel counts)."),
     run: bool = typer.Option(False, "--run", help="Also time every variant with the NumPy backend."),
     batch: Optional[int] = BATCH,
-    repeat: int = typer.Option(1, "--repeat", help="With --run: runs per layer; the median time counts."),
+    repeat: Optional[int] = typer.Option(None, "--repeat", help="With --run: warm runs per layer (default: "
+                                                                "automatic); the median counts."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64 with --run."),
     as_json: bool = JSON,
     output: Optional[OutputFormat] = FORMAT,

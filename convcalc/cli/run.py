@@ -48,7 +48,8 @@ def run(
     batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights."),
-    repeat: int = typer.Option(1, "--repeat", help="Run each layer this many times; report the median time."),
+    repeat: Optional[int] = typer.Option(None, "--repeat", help="Time each layer this many warm runs (default: "
+                                                                "automatic, as timeit chooses); the median counts."),
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", help="Refuse anything needing more memory, e.g. 2GiB (default: half the free memory)."
     ),
@@ -95,7 +96,7 @@ class _progress:
             from ..engine.analysis import analyse
 
             try:
-                work = analyse(network).totals.macs * repeat
+                work = analyse(network).totals.macs * (repeat or 5)
             except ConvcalcError:
                 work = 0  # execute reports the error
             if work >= self.LONG_MACS:

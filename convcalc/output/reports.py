@@ -86,14 +86,18 @@ def run_table(execution) -> Table:
     """Per layer: output shape, time, achieved GFLOP/s and a summary of the values."""
     rows = []
     for (r, layer, output), run in zip(_layer_cells(execution.analysis), execution.runs):
-        rows.append((str(r.index), layer, output, f"{run.seconds * 1e3:.3f}",
+        rows.append((str(r.index), layer, output, f"{run.seconds * 1e3:.3f}", f"{run.spread:.0%}",
                      "" if run.gflops is None else f"{run.gflops:.1f}",
                      f"{run.mean:.4g}", f"{run.std:.4g}", f"{run.minimum:.4g}", f"{run.maximum:.4g}"))
     analysis = execution.analysis
-    total = ("", "total", format_shape(analysis.output_shape), f"{execution.seconds * 1e3:.3f}",
+    total = ("", "total", format_shape(analysis.output_shape), f"{execution.seconds * 1e3:.3f}", "",
              f"{2 * analysis.totals.macs / execution.seconds / 1e9:.1f}" if execution.seconds else "", "", "", "", "")
-    columns = ("#", "layer", "output", "ms", "GFLOP/s", "mean", "std", "min", "max")
-    footer = (f"seed {execution.seed}, median of {execution.repeat} run(s) per layer",) + _footer(analysis)
+    columns = ("#", "layer", "output", "ms", "±", "GFLOP/s", "mean", "std", "min", "max")
+    counts = sorted({run.runs for run in execution.runs})
+    how = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}") + " warm run(s)"
+    how += " per layer, chosen automatically" if execution.repeat is None else " per layer"
+    footer = (f"seed {execution.seed}; ms: the median of {how} after a warm-up; ±: their spread "
+              "(interquartile range / median)",) + _footer(analysis)
     return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, footer)
 
 

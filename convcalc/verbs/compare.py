@@ -198,7 +198,7 @@ def compare(input_shape: Shape, layer: Conv, *, groups: int | None = None, batch
     return Comparison(tuple(input_shape), layer, groups, tuple(results))
 
 
-def time_variants(comparison: Comparison, *, repeat: int = 1, seed: int = 0) -> Comparison:
+def time_variants(comparison: Comparison, *, repeat: int | None = None, seed: int = 0) -> Comparison:
     """Run every applicable variant with the NumPy backend and record its time."""
     from .execute import execute
 
