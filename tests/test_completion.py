@@ -40,3 +40,23 @@ def test_completes_commands_options_kinds_and_presets():
 def test_unknown_shell():
     result = CliRunner().invoke(app, ["completion", "tcsh"])
     assert result.exit_code == 2 and "use one of bash, zsh, fish" in result.stderr
+
+
+def bash_completes(line: str) -> list[str]:
+    """What real bash offers: the committed script, called as bash calls it (COMP_LINE, COMP_POINT)."""
+    script = (f"source {ROOT / FILES['bash']}\nCOMP_LINE={line!r}; COMP_POINT=${{#COMP_LINE}}\n"
+              "_convcalc_completion convcalc\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line]
+
+
+@pytest.mark.skipif(subprocess.run(["which", "bash"], capture_output=True).returncode, reason="bash not installed")
+def test_bash_completes_after_colon_and_equals_with_its_default_word_breaks():
+    # bash breaks words at ':' and '=': it replaces only what follows them, so that is what is offered
+    assert "kernel_size=" in bash_completes("convcalc shape 3x8x8 conv:")
+    assert bash_completes("convcalc shape 3x8x8 conv:64,ker") == ["64,kernel_size="]
+    assert bash_completes("convcalc shape 3x8x8 conv:64,k=3,pa") == ["3,padding=", "3,padding_mode="]
+    assert {"maxpool", "maxpool2d"} <= set(bash_completes("convcalc shape 3x8x8 maxp"))
+    assert bash_completes("convcalc shape --preset res") == ["resnet18", "resnet50"]
