@@ -101,3 +101,13 @@ def test_no_color_means_no_bold_or_dim(monkeypatch):
     console = Console(width=100, force_terminal=True, record=True)
     render_rich(shape_table(analyse_tokens("3x8x8", "conv:4,k=3")), console)
     assert "\x1b[1m" in console.export_text(styles=True)  # the check can fail: styles are there otherwise
+
+
+def test_the_readme_captures_are_what_an_80_column_terminal_shows():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    captures = re.findall(r"```terminal\n\$ convcalc ([^\n]+)\n(.*?)\n```", readme, re.S)
+    assert len(captures) >= 2
+    for command, shown in captures:
+        assert run_in_pty(command.split(), 80).rstrip("\n") == shown, command

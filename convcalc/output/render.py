@@ -24,6 +24,8 @@ class Table:
     # The same cells with exact numbers instead of human units, for CSV.
     exact_rows: tuple[tuple[str, ...], ...] | None = None
     exact_total: tuple[str, ...] | None = None
+    # Columns to leave out first, in order, when a terminal is too narrow (then the rightmost).
+    optional: tuple[str, ...] = ()
 
 
 def render_plain(table: Table) -> str:
@@ -77,7 +79,8 @@ def fit_columns(table: Table, width: int) -> list[str]:
         removable = [c for c in shown[2:] if c not in ABBREVIABLE]
         if not removable:
             break
-        shown.remove(removable[-1])
+        preferred = [c for c in table.optional if c in removable]
+        shown.remove(preferred[0] if preferred else removable[-1])
     return shown
 
 

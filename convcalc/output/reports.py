@@ -58,7 +58,8 @@ def shape_table(analysis: Analysis, depth: int | None = None) -> Table:
     total = ("", "total", format_shape(analysis.output_shape), *map(human, figures), "", "")
     columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
     return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis),
-                 tuple(exact), ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", ""))
+                 tuple(exact), ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", ""),
+                 optional=("jump", "FLOPs"))
 
 
 def _unknown(group):
@@ -98,7 +99,8 @@ def run_table(execution) -> Table:
     how += " per layer, chosen automatically" if execution.repeat is None else " per layer"
     footer = (f"seed {execution.seed}; ms: the median of {how} after a warm-up; ±: their spread "
               "(interquartile range / median)",) + _footer(analysis)
-    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, footer)
+    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, footer,
+                 optional=("std", "min", "max", "mean", "±"))
 
 
 def compare_table(comparison) -> Table:
@@ -136,4 +138,5 @@ def compare_table(comparison) -> Table:
     if timed:
         footer.insert(1, "times: NumPy backend, all layers of a variant; fewer MACs need not mean less time "
                          "(depthwise layers are memory-bound)")
-    return Table(columns, frozenset(columns) - {"variant", "layers"}, tuple(rows), None, tuple(footer), tuple(exact))
+    return Table(columns, frozenset(columns) - {"variant", "layers"}, tuple(rows), None, tuple(footer), tuple(exact),
+                 optional=("activations", "1/C_out + 1/K", "FLOPs"))

@@ -28,7 +28,7 @@ from ..engine.sizes import effective_kernel
 from ..engine.units import per_axis_text
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-DRAW_LIMIT = 40  # largest padded size drawn per axis
+DRAW_LIMIT = 39  # largest padded size drawn per axis: "  " + 39 cells and spaces fit 80 columns
 
 
 def _n(value: int) -> str:
