@@ -1,12 +1,21 @@
-"""convcalc's NumPy backend against PyTorch on CPU, layer by layer.
+"""convcalc's NumPy backend against PyTorch on CPU, layer by layer, measured so a re-run agrees.
 
-    python benchmarks/conv_vs_torch.py [--quick] [--markdown]
+    python benchmarks/conv_vs_torch.py [--rounds 5] [--quick] [--markdown]
 
-Each backend runs in its own process (their thread pools fight when mixed in
-one). Prints per layer and batch: GFLOP/s of each (2 x MACs / time), the
-ratio convcalc/torch, and convcalc's peak temporary memory beyond the output
-(on a first call, the work buffers it keeps for later calls included);
-then the geometric mean of the ratio per category. Needs torch installed.
+The two engines run interleaved, round after round (torch, convcalc, convcalc,
+torch, ... : the order alternates), each round in a fresh process of its own
+(their thread pools fight when mixed in one). Each process times every layer:
+a warm-up, then the median of repeated calls. Each engine's figure for a layer
+is its best median over the rounds; its spread is (worst - best) / best over the
+rounds. Where an engine's spread exceeds 15% the machine was too noisy and the
+script says the ratios are not to be trusted.
+
+Prints per layer and batch: GFLOP/s of each (2 x MACs / time), the ratio
+convcalc/torch (above 1: convcalc is faster), both spreads, convcalc's
+throughput as a fraction of NumPy's own float32 GEMM measured in the same run
+(a 2048 x 2048 matmul: the machine's practical limit, so progress can be judged
+without torch), and convcalc's peak temporary memory beyond the output; then the
+geometric mean of the ratio per category against its target. Needs torch.
 """
 
 from __future__ import annotations
@@ -111,47 +120,99 @@ def macs(shape, spec, batch) -> int:
     return batch * layer.infer(shape).macs
 
 
+NOISE = 0.15  # an engine's spread over the rounds above this: the ratios are not to be trusted
+GEMM_SIZE = 2048
+
+
+def gemm_gflops(np) -> float:
+    """NumPy's float32 matrix multiply throughput on this machine, best of a few."""
+    a = np.random.default_rng(0).standard_normal((GEMM_SIZE, GEMM_SIZE), dtype=np.float32)
+    a @ a
+    best = min(_once(lambda: a @ a) for _ in range(5))
+    return 2 * GEMM_SIZE**3 / best / 1e9
+
+
+def _once(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def _round(backend: str, batches: str, quick: bool) -> dict:
+    command = [sys.executable, __file__, "--backend", backend, "--batches", batches] + (["--quick"] if quick else [])
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["numpy", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="shorter timing budget per layer")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each engine (at least 5)")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     budget = 0.3 if args.quick else 1.0
     if args.backend:
-        print(json.dumps(measure(args.backend, batches, budget)))
+        results = measure(args.backend, batches, budget)
+        if args.backend == "numpy":
+            import numpy as np
+            from threadpoolctl import threadpool_info
+
+            results["_gemm"] = gemm_gflops(np)
+            results["_blas"] = ", ".join(f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info())
+        print(json.dumps(results))
         return
-    runs = {}
-    for backend in ("numpy", "torch"):
-        command = [sys.executable, __file__, "--backend", backend, "--batches", args.batches] + (["--quick"] if args.quick else [])
-        runs[backend] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    rows, ratios = [], {}
+    rounds: dict[str, list[dict]] = {"numpy": [], "torch": []}
+    for r in range(max(args.rounds, 1)):
+        for backend in (("torch", "numpy") if r % 2 == 0 else ("numpy", "torch")):
+            rounds[backend].append(_round(backend, args.batches, args.quick))
+            print(f"round {r + 1}/{args.rounds}: {backend} done", file=sys.stderr)
+    gemm = max(run["_gemm"] for run in rounds["numpy"])
+    rows, ratios, noisy = [], {}, []
     for name, category, shape, spec in SUITE:
         for batch in batches:
             key = f"{name}|{batch}"
             flops = 2 * macs(shape, spec, batch)
-            ours, theirs = runs["numpy"][key], runs["torch"][key]
-            ratio = theirs["seconds"] / ours["seconds"]
+            best, spread = {}, {}
+            for backend, runs in rounds.items():
+                times = [run[key]["seconds"] for run in runs]
+                best[backend], spread[backend] = min(times), (max(times) - min(times)) / min(times)
+                if spread[backend] > NOISE:
+                    noisy.append(f"{backend} {name} batch {batch} ({spread[backend]:.0%})")
+            ratio = best["torch"] / best["numpy"]
             ratios.setdefault(category, []).append(ratio)
-            rows.append((name, str(batch), f"{flops / ours['seconds'] / 1e9:.1f}", f"{flops / theirs['seconds'] / 1e9:.1f}",
-                         f"{ratio:.2f}", f"{ours['peak'] / 2**20:.1f}"))
-    header = ("layer", "batch", "convcalc GFLOP/s", "torch GFLOP/s", "ratio", "peak temp MiB")
-    summary = [(category, f"{math.exp(statistics.fmean(math.log(r) for r in values)):.2f}", f">= {TARGETS[category]}")
+            ours = flops / best["numpy"] / 1e9
+            rows.append((name, str(batch), f"{ours:.1f}", f"{flops / best['torch'] / 1e9:.1f}", f"{ratio:.2f}",
+                         f"{spread['numpy']:.0%}", f"{spread['torch']:.0%}", f"{ours / gemm:.0%}",
+                         f"{rounds['numpy'][0][key]['peak'] / 2**20:.1f}"))
+    header = ("layer", "batch", "convcalc GFLOP/s", "torch GFLOP/s", "ratio", "spread convcalc", "spread torch",
+              "of GEMM", "peak temp MiB")
+    summary = [(category, f"{math.exp(statistics.fmean(math.log(r) for r in values)):.2f}", f">= {TARGETS[category]}",
+                "met" if math.exp(statistics.fmean(math.log(r) for r in values)) >= TARGETS[category] else "not met")
                for category, values in ratios.items()]
+    machine = (f"{args.rounds} interleaved rounds per engine, best median of each; NumPy float32 GEMM "
+               f"{GEMM_SIZE}x{GEMM_SIZE}: {gemm:.0f} GFLOP/s ({rounds['numpy'][0]['_blas']})")
+    verdict = (f"spread above {NOISE:.0%} for {len(noisy)} measurement(s): the machine was too noisy, do not trust "
+               "these ratios; re-run when it is quiet" if noisy else f"every spread within {NOISE:.0%}")
     if args.markdown:
+        print(machine + "\n")
         print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
         print("\n".join("| " + " | ".join(r) + " |" for r in rows))
-        print("\n| category | geometric mean ratio | target |\n|---|---|---|")
+        print("\n| category | geometric mean ratio | target | |\n|---|---|---|---|")
         print("\n".join("| " + " | ".join(r) + " |" for r in summary))
+        print("\n" + verdict)
         return
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(machine)
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
     print()
-    for category, mean, target in summary:
-        print(f"{category:11s} geometric mean convcalc/torch = {mean}  (target {target})")
+    for category, mean, target, met in summary:
+        print(f"{category:11s} geometric mean convcalc/torch = {mean}  (target {target}: {met})")
+    print(verdict)
+    for item in noisy:
+        print(f"  noisy: {item}")
 
 
 if __name__ == "__main__":

@@ -60,3 +60,40 @@ def test_bash_completes_after_colon_and_equals_with_its_default_word_breaks():
     assert bash_completes("convcalc shape 3x8x8 conv:64,k=3,pa") == ["3,padding=", "3,padding_mode="]
     assert {"maxpool", "maxpool2d"} <= set(bash_completes("convcalc shape 3x8x8 maxp"))
     assert bash_completes("convcalc shape --preset res") == ["resnet18", "resnet50"]
+
+
+def _shell(name: str) -> bool:
+    return subprocess.run(["which", name], capture_output=True).returncode == 0
+
+
+def _path_env() -> dict:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+
+
+@pytest.mark.skipif(not _shell("fish"), reason="fish not installed")
+def test_fish_completes_in_the_real_shell():
+    def fish(line: str) -> list[str]:
+        script = f"source {ROOT / FILES['fish']}; complete -C {line!r}"
+        result = subprocess.run(["fish", "-c", script], capture_output=True, text=True, env=_path_env())
+        assert result.returncode == 0, result.stderr
+        return [row.split("\t")[0] for row in result.stdout.splitlines() if row]
+
+    assert "conv:64,kernel_size=" in fish("convcalc shape 3x8x8 conv:64,k")
+    assert fish("convcalc shape --preset res") == ["resnet18", "resnet50"]
+    assert "maxpool2d" in fish("convcalc shape 3x8x8 maxp")
+
+
+@pytest.mark.skipif(not _shell("zsh"), reason="zsh not installed")
+def test_zsh_completes_in_the_real_shell():
+    # zsh's completion builtins work only inside a completion widget: _arguments is stood in for by a
+    # function printing what it is given, everything else is the committed script run by zsh
+    def zsh(*words: str) -> str:
+        quoted = " ".join(f"'{w}'" for w in words)
+        script = (f"source {ROOT / FILES['zsh']} 2>/dev/null; _arguments() {{ print -l -- \"$@\"; }}; "
+                  f"words=({quoted}); CURRENT={len(words)}; _convcalc_completion")
+        result = subprocess.run(["zsh", "-c", script], capture_output=True, text=True, env=_path_env())
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "conv\\:64,kernel_size=" in zsh("convcalc", "shape", "3x8x8", "conv:64,k")  # zsh does not split at ':'
+    assert "resnet18" in zsh("convcalc", "shape", "--preset", "res")
