@@ -242,3 +242,14 @@ def test_bad_yaml_is_a_clear_error():
 def test_graph_runs_with_the_backend():
     data = json.loads(runner.invoke(app, ["run", "--preset", "unet", "3x32x32", "--json"]).stdout)
     assert data["output_shape"] == [2, 32, 32] and all(l["run"]["seconds"] >= 0 for l in data["layers"])
+
+
+def test_convert_writes_a_resnet_stage_once_as_a_repeated_block():
+    from convcalc.output.document import network_to_yaml
+    from convcalc.presets import load_preset
+
+    network = load_preset("resnet50")
+    text = network_to_yaml(network)
+    assert "{block: layer3_block, name: layer3, repeat: 5, first: 1}" in text  # layer3.1 ... layer3.5
+    assert len(text.splitlines()) < 120 < len(network.layers)  # 175 layers, written in 110 lines
+    assert analyse(load_document(text)).to_dict() == analyse(network).to_dict()

@@ -81,16 +81,129 @@ def network_to_dict(network: Network) -> dict:
         document["batch"] = network.batch
     if network.dtype != "float32":
         document["dtype"] = network.dtype
-    layers, previous = [], None
-    for index, layer in enumerate(network.layers):
-        layers.append(layer_to_dict(layer, previous))
-        previous = layer.name or f"#{index + 1}"
+    blocks, layers = _folded(network.layers)
+    if blocks:
+        document["blocks"] = blocks
     document["layers"] = layers
     if network.outputs:
         document["outputs"] = list(network.outputs)
     if network.frozen:
         document["frozen"] = sorted(network.frozen)
     return document
+
+
+def _folded(specs) -> tuple[dict, list]:
+    """The layer objects, with runs of identical repeated instances (a ResNet stage's blocks, named
+    label.k) written once under ``blocks`` and used with ``repeat``, where that reads back exactly."""
+    blocks: dict = {}
+    entries, previous, index = [], None, 0
+    groups = _instance_groups(specs)
+    g = 0
+    while index < len(specs):
+        run = _repeated_run(specs, groups, g) if g < len(groups) and groups[g][1] == index else None
+        if run is not None:
+            label, first, count, body = run
+            name = f"{label.replace('.', '_')}_block"
+            while name in blocks:
+                name += "_"
+            blocks[name] = {"layers": body}
+            entries.append({"block": name, "name": label, "repeat": count, "first": first})
+            end = groups[g + count - 1][2]
+            previous, index, g = specs[end - 1].name, end, g + count
+            continue
+        if g < len(groups) and groups[g][2] <= index + 1:
+            g += 1
+        entries.append(layer_to_dict(specs[index], previous))
+        previous = specs[index].name or f"#{index + 1}"
+        index += 1
+    return blocks, entries
+
+
+def _instance_groups(specs) -> list[tuple[str, int, int]]:
+    """Consecutive layers inside the same single block instance: (instance, start, end)."""
+    groups: list = []
+    for i, layer in enumerate(specs):
+        key = layer.path[0] if len(layer.path) == 1 else None
+        if key is not None and groups and groups[-1][0] == key and groups[-1][2] == i:
+            groups[-1] = (key, groups[-1][1], i + 1)
+        elif key is not None:
+            groups.append((key, i, i + 1))
+    return groups
+
+
+def _signature(specs, instance: str, start: int, end: int):
+    """An instance's layers relative to it (None when it cannot be written as a block instance)."""
+    if specs[end - 1].name != instance:
+        return None
+    outside = specs[start - 1].name if start else "input"
+    if start and outside is None:
+        return None
+    rows = []
+    for i in range(start, end):
+        layer = specs[i]
+        if layer.weights or layer.remark or layer.expect is not None:
+            return None
+        if layer.name is None:
+            local = None
+        elif i == end - 1:
+            local = ""
+        elif layer.name.startswith(instance + "."):
+            local = layer.name[len(instance) + 1:]
+        else:
+            return None
+        if layer.inputs is None:
+            sources = None
+        else:
+            sources = []
+            for ref in layer.inputs:
+                if isinstance(ref, int):
+                    return None
+                if ref == outside:
+                    sources.append("input")
+                elif ref.startswith(instance + "."):
+                    sources.append(ref[len(instance) + 1:])
+                else:
+                    sources.append(("absolute", ref))
+            sources = tuple(sources)
+        rows.append((layer, local, sources))
+    return rows
+
+
+def _repeated_run(specs, groups, g):
+    """(label, first number, count, block layers) for a run of identical instances starting at group g."""
+    instance, start, end = groups[g]
+    label, dot, number = instance.rpartition(".")
+    if not dot or not number.isdigit():
+        return None
+    first = int(number)
+    base = _signature(specs, instance, start, end)
+    if base is None:
+        return None
+    count = 1
+    while g + count < len(groups):
+        name, s0, e0 = groups[g + count]
+        if name != f"{label}.{first + count}" or s0 != groups[g + count - 1][2]:
+            break
+        other = _signature(specs, name, s0, e0)
+        if other is None or len(other) != len(base) or any(
+                a[0] != b[0] or a[1] != b[1] or a[2] != b[2] for a, b in zip(base, other)):
+            break
+        count += 1
+    if count < 2:
+        return None
+    body = []
+    for layer, local, sources in base:
+        entry = layer_to_dict(layer, None)
+        entry.pop("name", None)
+        entry.pop("from", None)
+        entry.pop("path", None)
+        if local:
+            entry["name"] = local
+        if sources is not None:
+            refs = [ref[1] if isinstance(ref, tuple) else ref for ref in sources]
+            entry["from"] = refs if len(refs) > 1 else refs[0]
+        body.append(entry)
+    return label, first, count, body
 
 
 def network_to_yaml(network: Network) -> str:
@@ -107,10 +220,16 @@ def network_to_yaml(network: Network) -> str:
         return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
 
     document = network_to_dict(network)
-    head = {k: v for k, v in document.items() if k != "layers"}
+    head = {k: v for k, v in document.items() if k not in ("layers", "blocks")}
     _Dumper.add_representer(list, flow_list)
     text = yaml.dump(head, Dumper=_Dumper, sort_keys=False, width=120) if head else ""
     _Dumper.add_representer(dict, flow_dict)
-    body = "".join("- " + yaml.dump(layer, Dumper=_Dumper, sort_keys=False, width=100000).strip() + "\n"
-                   for layer in document["layers"])
-    return text + "layers:\n" + body
+
+    def one_a_line(layers, indent: str) -> str:
+        return "".join(f"{indent}- " + yaml.dump(layer, Dumper=_Dumper, sort_keys=False, width=100000).strip()
+                       + "\n" for layer in layers)
+
+    if "blocks" in document:
+        text += "blocks:\n" + "".join(f"  {name}:\n    layers:\n" + one_a_line(block["layers"], "    ")
+                                      for name, block in document["blocks"].items())
+    return text + "layers:\n" + one_a_line(document["layers"], "")
