@@ -27,7 +27,7 @@ class Network:
     outputs: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a deep network makes one per layer
 class LayerReport:
     """One layer's figures for the whole batch, and its output's receptive field.
 

@@ -24,7 +24,7 @@ _MAX_DEPTH = 16
 INSTANCE_KEYS = ("block", "name", "from", "repeat", "first")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a deep network makes one per layer
 class Expanded:
     """One layer object after expansion, where it was written, and the blocks it sits in.
 

@@ -27,6 +27,8 @@ class _DocumentOrigin:
     """Where a layer object came from, rendered as compact one-line text with each key's span only when
     an error needs it: a document of a million layers makes a million of these, and rarely an error."""
 
+    __slots__ = ("_obj", "where", "_kind", "_rendered")
+
     def __init__(self, obj: dict, where: str, kind=None) -> None:
         self._obj, self.where, self._kind = obj, where, kind
         self._rendered = None

@@ -22,7 +22,7 @@ Shape = tuple[int, ...]
 Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample | OnnxResample
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a deep network makes one per layer
 class Figures:
     """A layer's effect on one sample: output shape, costs and receptive windows.
 
