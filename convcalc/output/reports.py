@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..engine.analysis import Analysis
 from ..engine.layers.base import format_shape
 from ..engine.units import human, human_bytes, per_axis_text
-from ..verbs.compare import describe_layers
 from .render import Table
 
 
@@ -105,6 +104,7 @@ def run_table(execution) -> Table:
 
 def compare_table(comparison) -> Table:
     """Per variant: its layers, params, MACs, FLOPs, activations and ratios to the standard layer."""
+    from ..verbs.compare import describe_layers  # here: `shape` needs none of compare at start-up
     timed = any(r.seconds is not None for r in comparison.results)
     standard_seconds = comparison.standard.seconds
     rows, footer, exact = [], [], []
