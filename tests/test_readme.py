@@ -143,3 +143,12 @@ def test_every_command_line_in_the_readme_runs():
     for command in commands:
         result = _run(command)
         assert result.exit_code == 0, (command, result.stderr)
+
+
+def test_the_json_schema_example_is_what_the_program_prints():
+    import json
+
+    example = re.search(r"For\n`(convcalc shape [^`]+)`[^\n]*\n[^\n]*\n\n```json\n(.*?)```", README, re.S)
+    result = _run(example.group(1))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json.loads(example.group(2))
