@@ -86,3 +86,26 @@ def dependency_order(layers, sources, outputs=()) -> list[int]:
                             hint="read it with from in a later layer, or remove it; the last layer is the output",
                             field="name", layer=i + 1, origin=layers[i].origin)
     return order
+
+
+def reaching(layers, outputs) -> list:
+    """The layers whose output reaches one of ``outputs`` (names), in order, with the last of
+    ``outputs`` moved last: it is the network's output. Readers drop what a model computes
+    but never uses.
+
+    >>> from dataclasses import replace
+    >>> from convcalc.engine.layers import Identity
+    >>> a, b, c = (replace(Identity(), name=n, inputs=("input",)) for n in "abc")
+    >>> [layer.name for layer in reaching([a, b, c], ["c", "a"])]
+    ['c', 'a']
+    """
+    by_name = {layer.name: layer for layer in layers}
+    needed, stack = set(), list(outputs)
+    while stack:
+        ref = stack.pop()
+        if ref in needed or ref not in by_name:
+            continue
+        needed.add(ref)
+        stack.extend(by_name[ref].inputs or ())
+    last = outputs[-1]
+    return [layer for layer in layers if layer.name in needed and layer.name != last] + [by_name[last]]

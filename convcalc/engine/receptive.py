@@ -27,7 +27,6 @@ from fractions import Fraction
 from math import gcd, prod
 
 from .errors import ResourceError
-from .windows import extremes
 from .windows import (  # noqa: F401 - the windows are part of this module's API
     IDENTITY,
     MAX_POSITIONS,
@@ -40,6 +39,7 @@ from .windows import (  # noqa: F401 - the windows are part of this module's API
     Scatter,
     Shift,
     Sliding,
+    extremes,
 )
 
 

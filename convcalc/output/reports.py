@@ -104,7 +104,9 @@ def run_table(execution) -> Table:
 
 def compare_table(comparison) -> Table:
     """Per variant: its layers, params, MACs, FLOPs, activations and ratios to the standard layer."""
-    from ..verbs.compare import describe_layers  # here: `shape` needs none of compare at start-up
+    from ..verbs.compare import (
+        describe_layers,  # here: `shape` needs none of compare at start-up
+    )
     timed = any(r.seconds is not None for r in comparison.results)
     standard_seconds = comparison.standard.seconds
     rows, footer, exact = [], [], []

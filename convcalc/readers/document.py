@@ -13,7 +13,12 @@ import json
 
 from ..engine.analysis import DTYPE_BYTES, Network
 from ..engine.errors import Origin, SpecError
-from ..engine.limits import MAX_DIGITS, MAX_NESTING, max_document_bytes, max_document_values
+from ..engine.limits import (
+    MAX_DIGITS,
+    MAX_NESTING,
+    max_document_bytes,
+    max_document_values,
+)
 from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key, find_kind

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...engine import layers as L
 from ...engine.errors import ConvcalcError, SpecError
+from ...engine.graph import reaching
 from ...engine.network import Network
 from ..pytorch.values import Act, Unsupported
 from .node import Node
@@ -76,10 +77,8 @@ def from_onnx(source, *, batch: int | None = None, input_shape=None, dtype: str 
     refs = list(dict.fromkeys(v.ref for v in outputs if isinstance(v, Act) and v.ref != "input"))
     if not refs:
         raise SpecError("the model's output does not depend on its input", hint="check the model", field="file")
-    from ..pytorch.capture import _prune
-
     ordered = refs[1:] + refs[:1]
-    return Network(shape, tuple(_prune(layers, ordered)), batch or file_batch or 1, dtype, outputs=tuple(ordered[:-1]))
+    return Network(shape, tuple(reaching(layers, ordered)), batch or file_batch or 1, dtype, outputs=tuple(ordered[:-1]))
 
 
 def _read(path) -> bytes:

@@ -11,6 +11,7 @@ pad and a convolution, say), each as (spec, activations read).
 from __future__ import annotations
 
 from ...engine import layers as L
+from ...engine.sizes import volume
 from ..pytorch.values import Act, Unsupported
 from .geometry import conv, conv_transpose, pool, resize
 from .node import Node
@@ -151,12 +152,7 @@ def reshape(node: Node):
     if not target or target[0] not in (node.batch, -1) or (target[0] == -1 and -1 in target[1:]):
         raise Unsupported("a Reshape that moves the batch")
     rest = target[1:]
-    known = 1
-    for n in rest:
-        known *= n if n != -1 else 1
-    total = 1
-    for n in x.shape:
-        total *= n
+    known, total = volume(n for n in rest if n != -1), volume(x.shape)
     if not rest or known == 0 or total % known or (-1 not in rest and known != total):
         raise Unsupported("a Reshape that merges the batch with other axes")
     return [(L.Reshape(tuple(rest)), [x])]

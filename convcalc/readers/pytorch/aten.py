@@ -10,6 +10,7 @@ This module never imports torch: the capture hands it plain values.
 from __future__ import annotations
 
 from ...engine import layers as L
+from ...engine.sizes import volume
 from .values import Act, Call, Const, Param, Unsupported
 
 __all__ = ["ALIASES", "FIRST_OF_TUPLE", "OPERATORS", "PIECES", "Act", "Call", "Const", "Param", "Unsupported"]
@@ -134,7 +135,7 @@ def elu(call: Call):
 def prelu(call: Call):
     call.act()
     w = call.weight("weight", "weight")
-    return L.PReLU(max(1, _volume(w.shape)))
+    return L.PReLU(max(1, volume(w.shape)))
 
 
 def softmax(call: Call):
@@ -229,7 +230,7 @@ def reshape(call: Call):
     if not sizes or (sizes[0] != call.batch and not (sizes[0] == -1 and -1 not in sizes[1:])):
         raise Unsupported("a reshape that moves the batch")
     rest = sizes[1:]
-    if sizes[0] == -1 and _volume(rest) != _volume(x.shape):
+    if sizes[0] == -1 and volume(rest) != volume(x.shape):
         raise Unsupported("a reshape that moves the batch")
     return L.Reshape(rest)
 
@@ -318,13 +319,6 @@ def pad_mode(mode: str):
         return L.Pad(_ints(call.args["padding"]), 0.0, mode)
 
     return build
-
-
-def _volume(shape) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
 
 
 # operator name (the overload packet) -> builder

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 
 from ...engine import layers as L
 from ...engine.errors import BatchAxisError, ConsistencyError, ConvcalcError, SpecError
+from ...engine.graph import reaching
 from ...engine.network import Network
+from ...engine.sizes import volume
 from .aten import (
     ALIASES,
     FIRST_OF_TUPLE,
@@ -213,7 +215,7 @@ def _read(torch, module, exported, shape):
     outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
     layers = _collapse_opaque_modules(layers, outputs, module)
     outputs = outputs[1:] + outputs[:1]
-    return _prune(layers, outputs), frozen, tuple(outputs[:-1])
+    return reaching(layers, outputs), frozen, tuple(outputs[:-1])
 
 
 def _check(spec, node, shapes) -> None:
@@ -231,20 +233,11 @@ def _check(spec, node, shapes) -> None:
 
 def _opaque(node, op, args, acts, val, trace_batch, add):
     dims = tuple(int(n) for n in val.shape)
-    total = 1
-    for n in dims:
-        total *= n
     if dims and dims[0] == trace_batch:
         output = dims[1:]
     else:  # the batch is no longer first: keep the elements per sample, flat
-        output = (total // trace_batch,)
-    params = [a for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer]
-    count = 0
-    for p in params:
-        size = 1
-        for n in p.shape:
-            size *= n
-        count += size
+        output = (volume(dims) // trace_batch,)
+    count = sum(volume(a.shape) for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer)
     spec = L.Opaque(f"aten.{op}" if hasattr(node.target, "_schema") else op, output, count)
     return add(spec, node, [a.ref for a in dict.fromkeys(acts)], (), output)
 
@@ -265,7 +258,7 @@ def _collapse_opaque_modules(layers, outputs, module):
             continue  # several results leave the module: keep its operations
         end = ends[0]
         inputs = tuple(dict.fromkeys(ref for layer in group for ref in (layer.inputs or ()) if ref not in names))
-        params = sum(_count(shape) for shape in _module_parameters(module, owner))
+        params = sum(p.numel() for p in module.get_submodule(owner).parameters())
         kind = type(module.get_submodule(owner)).__name__
         merged = L.Opaque(kind, end.expect, params, name=owner, inputs=inputs,
                           path=end.path[:end.path.index(owner)], expect=end.expect)
@@ -282,17 +275,6 @@ def _collapse_opaque_modules(layers, outputs, module):
         layers = rebuilt
         outputs[:] = [rename.get(ref, ref) for ref in outputs]
     return layers
-
-
-def _module_parameters(module, fqn: str):
-    return [tuple(p.shape) for p in module.get_submodule(fqn).parameters()]
-
-
-def _count(shape) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
 
 
 def _piece(pieces: _Pieces, index: int):
@@ -315,21 +297,6 @@ def _flat(values):
             yield from _flat(value)
         else:
             yield value
-
-
-def _prune(layers, outputs):
-    """Layers whose output reaches the model's output, in order (the last output last)."""
-    by_name = {layer.name: layer for layer in layers}
-    needed, stack = set(), list(outputs)
-    while stack:
-        ref = stack.pop()
-        if ref in needed or ref not in by_name:
-            continue
-        needed.add(ref)
-        stack.extend(by_name[ref].inputs or ())
-    kept = [layer for layer in layers if layer.name in needed]
-    last = outputs[-1]
-    return [layer for layer in kept if layer.name != last] + [by_name[last]]
 
 
 class _Namer:
