@@ -298,3 +298,15 @@ def test_without_the_onnx_package_the_error_says_how_to_install_it(monkeypatch, 
     monkeypatch.setattr(builtins, "__import__", no_onnx)
     result = runner.invoke(app, ["shape", "-f", str(path)])
     assert result.exit_code == 2 and 'pip install "convcalc[onnx]"' in result.stderr
+
+
+def test_constants_built_from_the_input_shape_are_bounded_before_allocation():
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ConstantOfShape", ["s"], ["c"]),
+             helper.make_node("Add", ["x", "c"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_empty_tensor_value_info("y")])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    assert from_onnx(data, input_shape=(3, 4, 4)).layers[-1].name == "add"
+    with pytest.raises(Exception, match="would make a constant of 30,000,000,000 elements"):
+        from_onnx(data, input_shape=(3, 100000, 100000))  # 1 x 3 x 10^5 x 10^5

@@ -39,4 +39,12 @@ def max_document_values() -> int:
     return limit("MAX_DOCUMENT_VALUES", 10_000_000)
 
 
+def max_trace_bytes() -> int:
+    """Bytes of the example input a PyTorch model is captured with (two samples of float32)."""
+    return limit("MAX_TRACE_BYTES", 2**30)
+
+
+# Elements a constant computed inside an ONNX graph (ConstantOfShape, Expand, Range) may have.
+MAX_CONSTANT_ELEMENTS = 10_000_000
+
 MAX_NESTING = 64  # how deep lists and objects may nest in a document

@@ -17,7 +17,9 @@ import numpy as np
 from ...engine import layers as L
 from ...engine.errors import ConvcalcError, SpecError
 from ...engine.graph import reaching
+from ...engine.limits import MAX_CONSTANT_ELEMENTS
 from ...engine.network import Network
+from ...engine.sizes import volume
 from ..pytorch.values import Act, Unsupported
 from .node import Node
 from .ops import ALIASES, OPERATORS
@@ -253,6 +255,11 @@ class _Reader:
 
     def _evaluate(self, node, inputs, attrs) -> None:
         arrays = [None if v is None else v.array for v in inputs]
+        made = _made_elements(node.op_type, arrays)
+        if made > MAX_CONSTANT_ELEMENTS:  # checked before NumPy allocates it
+            raise SpecError(f"node {node.name or node.output[0]!r} ({node.op_type}) would make a constant of "
+                            f"{made:,} elements, over the limit of {MAX_CONSTANT_ELEMENTS:,}",
+                            hint="check the input shape (--input)", field="file")
         try:
             results = _FOLD[node.op_type](arrays, attrs)
         except KeyError:
@@ -267,6 +274,19 @@ class _Reader:
         source = inputs[0].initializer if node.op_type in ALIASES and inputs and inputs[0] is not None else None
         for output, result in zip(node.output, results):
             self.values[output] = Const(np.asarray(result), source)
+
+
+def _made_elements(op: str, arrays) -> int:
+    """How many elements an operator that builds a tensor from numbers would make."""
+    try:
+        if op in ("ConstantOfShape", "Expand") and arrays[-1] is not None:
+            return volume(max(int(n), 1) for n in np.asarray(arrays[-1]).reshape(-1))
+        if op == "Range":
+            start, limit, delta = (float(np.asarray(a).reshape(-1)[0]) for a in arrays[:3])
+            return int(abs((limit - start) / delta)) + 1 if delta else 0
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0
+    return 0
 
 
 def _constant(attrs):

@@ -14,8 +14,15 @@ import operator
 from dataclasses import dataclass, replace
 
 from ...engine import layers as L
-from ...engine.errors import BatchAxisError, ConsistencyError, ConvcalcError, SpecError
+from ...engine.errors import (
+    BatchAxisError,
+    ConsistencyError,
+    ConvcalcError,
+    ResourceError,
+    SpecError,
+)
 from ...engine.graph import reaching
+from ...engine.limits import max_trace_bytes
 from ...engine.network import Network
 from ...engine.sizes import volume
 from .aten import (
@@ -61,6 +68,12 @@ def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -
     if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
         raise SpecError(f"input shape {shape!r} must be positive sizes, channels first, without the batch",
                         hint="e.g. (3, 224, 224)", field="input")
+    needed = TRACE_BATCH * volume(shape) * 4
+    if needed > max_trace_bytes():  # refused before anything is allocated
+        raise ResourceError(f"capturing the model needs an example input of {needed:,} bytes for "
+                            f"{'x'.join(map(str, shape))}, over the limit of {max_trace_bytes():,}",
+                            hint="use a smaller input (shapes scale), or raise CONVCALC_MAX_TRACE_BYTES",
+                            field="input")
     program = _export(torch, module, shape)
     layers, frozen, outputs = _read(torch, module, program, shape)
     return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs)
@@ -72,7 +85,7 @@ def _export(torch, module, shape):
     errors = []
     try:
         for trace_batch in (TRACE_BATCH, 1):
-            example = torch.zeros((trace_batch, *shape))
+            example = torch.zeros((trace_batch, *shape))  # export runs on fake copies of it
             try:
                 program = torch.export.export(module, (example,), strict=False)
                 return program, trace_batch
