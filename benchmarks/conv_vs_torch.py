@@ -1,6 +1,6 @@
 """convcalc's NumPy backend against PyTorch on CPU, layer by layer, measured so a re-run agrees.
 
-    python benchmarks/conv_vs_torch.py [--rounds 5] [--quick] [--markdown]
+    python benchmarks/conv_vs_torch.py [--rounds 5] [--quick] [--markdown] [--only CATEGORY]
 
 The two engines run interleaved, round after round (torch, convcalc, convcalc,
 torch, ... : the order alternates), each round in a fresh process of its own
@@ -70,7 +70,7 @@ def _time(call, budget: float) -> float:
     return statistics.median(times)
 
 
-def measure(backend: str, batches, budget: float) -> dict:
+def measure(backend: str, batches, budget: float, only: str | None = None) -> dict:
     import numpy as np
 
     results = {}
@@ -84,7 +84,7 @@ def measure(backend: str, batches, budget: float) -> dict:
         import tracemalloc
 
         import convcalc.functional as F
-    for name, _, shape, spec in SUITE:
+    for name, _, shape, spec in _suite(only):
         for batch in batches:
             x, w, b = _arrays(shape, spec, batch, np)
             s, p, d, g = spec.get("s", 1), spec.get("p", 0), spec.get("d", 1), spec.get("g", 1)
@@ -108,6 +108,10 @@ def measure(backend: str, batches, budget: float) -> dict:
                 del out
             results[f"{name}|{batch}"] = {"seconds": _time(call, budget), "peak": peak}
     return results
+
+
+def _suite(only: str | None):
+    return [entry for entry in SUITE if only is None or entry[1] == only]
 
 
 def macs(shape, spec, batch) -> int:
@@ -138,8 +142,9 @@ def _once(call) -> float:
     return time.perf_counter() - start
 
 
-def _round(backend: str, batches: str, quick: bool) -> dict:
+def _round(backend: str, batches: str, quick: bool, only: str | None) -> dict:
     command = [sys.executable, __file__, "--backend", backend, "--batches", batches] + (["--quick"] if quick else [])
+    command += ["--only", only] if only else []
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
@@ -150,11 +155,12 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each engine (at least 5)")
+    parser.add_argument("--only", choices=sorted(TARGETS), help="measure one category's layers only")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     budget = 0.3 if args.quick else 1.0
     if args.backend:
-        results = measure(args.backend, batches, budget)
+        results = measure(args.backend, batches, budget, args.only)
         if args.backend == "numpy":
             import numpy as np
             from threadpoolctl import threadpool_info
@@ -164,13 +170,14 @@ def main() -> None:
         print(json.dumps(results))
         return
     rounds: dict[str, list[dict]] = {"numpy": [], "torch": []}
-    for r in range(max(args.rounds, 1)):
+    args.rounds = max(args.rounds, 5)  # fewer rounds cannot tell noise from a difference
+    for r in range(args.rounds):
         for backend in (("torch", "numpy") if r % 2 == 0 else ("numpy", "torch")):
-            rounds[backend].append(_round(backend, args.batches, args.quick))
+            rounds[backend].append(_round(backend, args.batches, args.quick, args.only))
             print(f"round {r + 1}/{args.rounds}: {backend} done", file=sys.stderr)
     gemm = max(run["_gemm"] for run in rounds["numpy"])
     rows, ratios, noisy = [], {}, []
-    for name, category, shape, spec in SUITE:
+    for name, category, shape, spec in _suite(args.only):
         for batch in batches:
             key = f"{name}|{batch}"
             flops = 2 * macs(shape, spec, batch)
