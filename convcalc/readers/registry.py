@@ -120,8 +120,13 @@ def _build_kinds() -> dict[str, Kind]:
     add(Kind("linear", L.Linear, ("in_features", "out_features", "bias"), ("out_features",), None, ("out_features",)),
         "linear", "fc", "dense")
     add(Kind("flatten", L.Flatten, ("start_dim", "end_dim")), "flatten")
-    add(Kind("dropout", L.Dropout, ("p", "inplace"), ("p",)), "dropout", "dropout1d", "dropout2d", "dropout3d",
-        "alphadropout", "featurealphadropout")
+    add(Kind("dropout", L.Dropout, ("p", "inplace", "variant"), ("p",)), "dropout")
+    for rank in (1, 2, 3):
+        add(Kind(f"Dropout{rank}d", L.Dropout, ("p", "inplace"), ("p",), None, (), {"variant": "feature"}),
+            f"dropout{rank}d")
+    add(Kind("AlphaDropout", L.Dropout, ("p", "inplace"), ("p",), None, (), {"variant": "alpha"}), "alphadropout")
+    add(Kind("FeatureAlphaDropout", L.Dropout, ("p", "inplace"), ("p",), None, (), {"variant": "feature_alpha"}),
+        "featurealphadropout")
     add(Kind("stochasticdepth", L.StochasticDepth, ("p", "mode"), ("p",)), "stochasticdepth")
     add(Kind("identity", L.Identity, ()), "identity")
     add(Kind("upsample", L.Upsample, UPSAMPLE_FIELDS, ("scale_factor",)), "upsample", "up", "interpolate")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import statistics
 import time
+import tracemalloc
+from contextlib import contextmanager
 from dataclasses import dataclass
 from math import prod
 
@@ -48,12 +50,24 @@ class LayerRun:
 
 @dataclass(frozen=True)
 class Execution:
-    """An analysis with the measurements of running it."""
+    """An analysis with the measurements of running it.
+
+    ``live_bytes`` has, per layer in execution order, the activation memory
+    measured while its first call ran: the arrays the run still held (each
+    storage once) plus what the call allocated at its peak (its output and
+    its work buffers, traced by ``tracemalloc``, to which NumPy reports).
+    """
 
     analysis: Analysis
     runs: tuple[LayerRun, ...]
     seed: int
     repeat: int | None = None  # None: automatic
+    live_bytes: tuple[int, ...] = ()
+
+    @property
+    def peak_bytes(self) -> int:
+        """The measured peak of activation memory, work buffers included."""
+        return max(self.live_bytes, default=0)
 
     @property
     def seconds(self) -> float:
@@ -70,8 +84,10 @@ class Execution:
                 "gflops": run.gflops,
                 "output": {"mean": run.mean, "std": run.std, "min": run.minimum, "max": run.maximum},
             }
+        for layer, live in zip(data["layers"], self.live_bytes):
+            layer["run"]["live_bytes"] = live
         data["run"] = {"seed": self.seed, "repeat": self.repeat, "dtype": self.analysis.network.dtype,
-                       "seconds": self.seconds}
+                       "seconds": self.seconds, "peak_bytes": self.peak_bytes}
         return data
 
 
@@ -160,13 +176,16 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
     rng = np.random.default_rng(seed)
     outputs = {INPUT: rng.standard_normal((network.batch, *network.input_shape), dtype=dtype)}
     readers = _reader_counts(sources)
-    runs = []
+    runs, live = [], []
     for i in order:
         layer, report = network.layers[i], reports[i]
         inputs = [outputs[s] for s in sources[i]]
         try:
             call = prepare_layer(layer, inputs[0], rng)
-            y = call(*inputs)  # the warm-up: first calls pay for page faults and caches
+            held = _held_bytes(outputs.values())
+            with _allocations() as allocated:
+                y = call(*inputs)  # the warm-up: first calls pay for page faults and caches
+            live.append(held + allocated())
             times = _timed(call, inputs, repeat)
         except ConvcalcError as err:
             raise err.located(layer=report.index, origin=layer.origin)
@@ -194,4 +213,34 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
                 del outputs[s]
         if progress is not None:
             progress(len(runs), len(network.layers))
-    return Execution(analysis, tuple(runs), seed, repeat)
+    return Execution(analysis, tuple(runs), seed, repeat, tuple(live))
+
+
+def _held_bytes(arrays) -> int:
+    """The bytes of the storages behind ``arrays``, each counted once (views share one)."""
+    owners = {}
+    for array in arrays:
+        while isinstance(array.base, np.ndarray):
+            array = array.base
+        owners[id(array)] = array.nbytes
+    return sum(owners.values())
+
+
+@contextmanager
+def _allocations():
+    """Trace allocations inside the block; yields a function giving the peak
+    bytes allocated above the start. Timed runs happen outside it: tracing
+    slows every allocation."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    else:
+        tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    peak = [0]
+    try:
+        yield lambda: peak[0]
+    finally:
+        peak[0] = max(0, tracemalloc.get_traced_memory()[1] - base)
+        if started:
+            tracemalloc.stop()

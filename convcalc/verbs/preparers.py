@@ -133,20 +133,20 @@ def _slice(layer, x, _rng):
     axis, start, length, step = layer.locate(x.shape[1:])
     index = [slice(None)] * x.ndim
     index[axis + 1] = slice(start, start + (length - 1) * step + 1 if length else start, step)
-    return lambda x: np.ascontiguousarray(x[tuple(index)])
+    return lambda x: x[tuple(index)]  # a view, as in PyTorch
 
 
 def _reshaped(layer, x, _rng):
-    """Layers that only move data: reshape to the analysed output after the right permutation."""
+    """Layers that only move data. Permutations and selections are views, as
+    in PyTorch (a later layer that needs contiguous data copies it); a reshape
+    is a view of contiguous data and a copy of any other."""
     figures = layer.infer(x.shape[1:])
-    if isinstance(layer, L.Permute):
-        return lambda x: np.ascontiguousarray(np.transpose(x, (0, *(d + 1 for d in figures.dims))))
-    if isinstance(layer, L.Transpose):
-        return lambda x: np.ascontiguousarray(np.transpose(x, (0, *(d + 1 for d in figures.dims))))
+    if isinstance(layer, (L.Permute, L.Transpose)):
+        return lambda x: np.transpose(x, (0, *(d + 1 for d in figures.dims)))
     if isinstance(layer, L.Select):
         axis = next(a for a in range(x.ndim - 1) if a not in figures.dims)
-        index = layer.index % x.shape[axis + 1]
-        return lambda x: np.ascontiguousarray(np.take(x, index, axis=axis + 1))
+        index = (slice(None),) * (axis + 1) + (layer.index % x.shape[axis + 1],)
+        return lambda x: x[index]
     return lambda x: x.reshape((x.shape[0], *figures.output_shape))
 
 

@@ -91,6 +91,11 @@ class Dropout(Layer):
 
     p: float = 0.5
     inplace: bool = False
+    # what one random draw drops: an element, or a whole channel (Dropout1d/2d/3d);
+    # alpha: AlphaDropout's (it matters to what training saves, not to the shapes)
+    variant: str = "element"
+
+    VARIANTS = ("element", "feature", "alpha", "feature_alpha")
 
     def infer(self, shape: Shape) -> Figures:
         if not 0 <= self.p <= 1:
@@ -99,7 +104,11 @@ class Dropout(Layer):
                 hint="use p between 0 and 1, e.g. dropout:0.5",
                 field="p",
             )
-        return Figures("Dropout", shape, 0, 0, 0, None, (), f"p={self.p:g}")
+        if self.variant not in self.VARIANTS:
+            raise SpecError(f"dropout variant={self.variant!r} is not one of {', '.join(self.VARIANTS)}",
+                            hint="use variant=feature for Dropout2d", field="variant")
+        variant = "" if self.variant == "element" else f" {self.variant}"
+        return Figures("Dropout", shape, 0, 0, 0, None, (), f"p={self.p:g}{variant}")
 
 
 @dataclass(frozen=True)

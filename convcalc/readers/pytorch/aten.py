@@ -143,9 +143,13 @@ def softmax(call: Call):
     return L.Softmax(int(call.args["dim"]), log=call.op in ("log_softmax", "_log_softmax"))
 
 
+_DROPOUT_VARIANTS = {"dropout": "element", "feature_dropout": "feature", "alpha_dropout": "alpha",
+                     "feature_alpha_dropout": "feature_alpha"}
+
+
 def dropout(call: Call):
     call.act()
-    return L.Dropout(float(call.args["p"]))
+    return L.Dropout(float(call.args["p"]), variant=_DROPOUT_VARIANTS[call.op])
 
 
 def max_pool(call: Call):

@@ -36,6 +36,7 @@ from .aten import (
     Param,
     Unsupported,
 )
+from .names import Namer, in_place, op_name
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
 TRACE_BATCH = 2
@@ -79,10 +80,37 @@ def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -
     return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs)
 
 
+# Modules that drop whole residual branches in training and are the identity
+# in evaluation, where export records nothing for them (torchvision's
+# StochasticDepth; timm's DropPath); their drop probability's attribute.
+_DROP_PATHS = {"StochasticDepth": "p", "DropPath": "drop_prob"}
+
+
+def _drop_paths(module) -> dict:
+    """The stochastic-depth modules of ``module`` by name, with their (p, mode)."""
+    found = {}
+    for name, sub in module.named_modules():
+        attribute = _DROP_PATHS.get(type(sub).__name__)
+        if attribute is not None and isinstance(getattr(sub, attribute, None), (int, float)):
+            found[name] = (float(getattr(sub, attribute)), getattr(sub, "mode", "row"))
+    return found
+
+
+def _mark_drop_paths(torch, module):
+    """Hooks that make each stochastic-depth module record an evaluation-mode
+    dropout (the identity) at its output, so it becomes a layer: what it does
+    is invisible at inference, but autograd saves its noise in training."""
+    def mark(_module, _args, output):
+        return torch.ops.aten.dropout(output, 0.0, False)
+
+    return [sub.register_forward_hook(mark) for sub in module.modules() if type(sub).__name__ in _DROP_PATHS]
+
+
 def _export(torch, module, shape):
     was_training = module.training
     module.eval()
     errors = []
+    hooks = _mark_drop_paths(torch, module)
     try:
         for trace_batch in (TRACE_BATCH, 1):
             example = torch.zeros((trace_batch, *shape))  # export runs on fake copies of it
@@ -93,6 +121,8 @@ def _export(torch, module, shape):
                 errors.append(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
     finally:
         module.train(was_training)
+        for hook in hooks:
+            hook.remove()
     raise SpecError(f"torch.export could not capture the model for an input of {'x'.join(map(str, shape))}: "
                     f"{errors[0]}", hint="check the input shape (channels first, no batch); a model whose forward "
                     "branches on values cannot be captured", field="model")
@@ -125,16 +155,12 @@ def _arguments(node, resolve) -> dict:
     return values
 
 
-def _op_name(target) -> str:
-    name = getattr(getattr(target, "overloadpacket", None), "__name__", None) or getattr(target, "__name__", str(target))
-    return name[:-1] if name.endswith("_") and not name.endswith("__") else name
-
-
 def _read(torch, module, exported, shape):
     program, trace_batch = exported
     specs = {spec.arg.name: spec for spec in program.graph_signature.input_specs if hasattr(spec.arg, "name")}
     trainable = {name: p.requires_grad for name, p in module.named_parameters(remove_duplicate=False)}
-    names = _Namer(module, program.graph)
+    names = Namer(module, program.graph)
+    drop_paths = _drop_paths(module)
     values: dict = {}
     layers: list = []
     frozen: set[str] = set()
@@ -191,9 +217,9 @@ def _read(torch, module, exported, shape):
             if not isinstance(val, torch.Tensor):
                 values[node.name] = val if isinstance(val, (int, float)) else None
                 continue
-            op, args = _op_name(node.target), {f"arg{i}": resolve(a) for i, a in enumerate(node.args)}
+            op, args = op_name(node.target), {f"arg{i}": resolve(a) for i, a in enumerate(node.args)}
         else:
-            op, args = _op_name(node.target), _arguments(node, resolve)
+            op, args = op_name(node.target), _arguments(node, resolve)
         tensor_val = val[0] if isinstance(val, (tuple, list)) and val else val
         if not isinstance(tensor_val, torch.Tensor):
             values[node.name] = val if isinstance(val, (int, float)) else None
@@ -214,6 +240,10 @@ def _read(torch, module, exported, shape):
                 raise Unsupported(op)
             call = Call(op, args, trace_batch)
             spec = OPERATORS[op](call)
+            if op == "dropout" and names.module_of(node) in drop_paths:
+                spec = L.StochasticDepth(*drop_paths[names.module_of(node)])
+            if in_place(node.target) and hasattr(spec, "inplace"):
+                spec = replace(spec, inplace=True)  # autograd saves differently for in-place activations
             _check(spec, node, [a.shape for a in call.reads])
             result = add(spec, node, [a.ref for a in call.reads], call.weights, expect)
         except Unsupported:
@@ -310,49 +340,3 @@ def _flat(values):
             yield from _flat(value)
         else:
             yield value
-
-
-class _Namer:
-    """Layer names and paths from the module stack torch.export records on every node."""
-
-    def __init__(self, module, graph) -> None:
-        self.module = module
-        self.counts: dict[str, list] = {}
-        self.used: dict[str, int] = {}
-        for node in graph.nodes:
-            if node.op == "call_function":
-                self.counts.setdefault(self._owner(node), []).append(_op_name(node.target))
-
-    @staticmethod
-    def _stack(node) -> list[str]:
-        stack = node.meta.get("nn_module_stack") or {}
-        return [fqn for fqn, _ in stack.values() if fqn]
-
-    def _owner(self, node) -> str:
-        stack = self._stack(node)
-        return stack[-1] if stack else ""
-
-    def _is_leaf(self, fqn: str) -> bool:
-        if not fqn:
-            return False
-        try:
-            return not any(True for _ in self.module.get_submodule(fqn).children())
-        except AttributeError:
-            return False
-
-    def _single(self, fqn: str) -> bool:
-        ops = self.counts.get(fqn, [])
-        return self._is_leaf(fqn) and len(set(ops)) == 1
-
-    def name(self, node) -> str:
-        owner, op = self._owner(node), _op_name(node.target)
-        base = owner if self._single(owner) else (f"{owner}.{op}" if owner else op)
-        count = self.used.get(base, 0)
-        self.used[base] = count + 1
-        return base if count == 0 else f"{base}_{count}"
-
-    def path(self, node) -> tuple[str, ...]:
-        stack = self._stack(node)
-        if stack and self._single(stack[-1]):
-            stack = stack[:-1]
-        return tuple(stack)

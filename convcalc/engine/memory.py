@@ -1,0 +1,198 @@
+"""Where the memory goes: the peak of an inference, and what training keeps.
+
+Both follow tensors to their storage, as PyTorch does. A layer that only
+reinterprets its input (reshape, flatten, squeeze, a slice, a permutation)
+makes a view of its input's storage, not a new tensor; a reshape of a
+permuted or sliced tensor copies. An inference keeps each storage until the
+last layer that reads it (or to the end, for the network's outputs): the
+peak of those live bytes is the least memory the activations need.
+
+Training keeps what autograd saves for the backward pass. The rules are
+PyTorch's (``tools/autograd/derivatives.yaml`` and the CPU kernels of
+torch 2.13): a convolution saves its input, ReLU its output, BatchNorm its
+input and two statistics per channel, max pooling its input and its int64
+indices, an add nothing; an in-place activation saves its output where the
+out-of-place one saves its input. Saved tensors that share a storage count
+once. Nothing is saved before the first layer whose input or parameters need
+a gradient. A layer whose rule convcalc does not know (an opaque operation)
+leaves the figure marked as not exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import layers as L
+from .dtypes import DTYPE_BYTES
+from .graph import INPUT, dependency_order, resolve_sources
+from .sizes import volume
+
+__all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "training_memory"]
+
+# Kinds whose output is always a view of their input's storage (PyTorch's
+# views; for Dropout, StochasticDepth and Identity: the input itself, at inference).
+_VIEWS = (L.Squeeze, L.Unsqueeze, L.Permute, L.Transpose, L.Slice, L.Narrow, L.Chunk, L.Split, L.Select)
+# Kinds that view a contiguous input and copy any other (reshape, flatten).
+_RESHAPES = (L.Reshape, L.Flatten)
+# Views whose result is no longer contiguous (taken conservatively: a slice
+# along the leading axis of one sample is contiguous in fact).
+_SCATTERED = (L.Permute, L.Transpose, L.Slice, L.Narrow, L.Chunk, L.Split, L.Select)
+_PASS_THROUGH = (L.Identity, L.Dropout, L.StochasticDepth)
+
+
+@dataclass(frozen=True)
+class InferenceMemory:
+    """Live activation bytes (the input included) while each layer runs, in
+    execution order, and their peak: ``curve[k]`` is the k-th layer's
+    inputs, its new output and everything still to be read."""
+
+    peak_bytes: int
+    peak_layer: int  # numbered from 1; 0 for a network without layers
+    curve: tuple[int, ...]
+    layers: tuple[int, ...]  # the layer index of each point of the curve
+
+
+def _storages(network, sources, order, shapes, itemsize, training: bool) -> tuple[dict, dict]:
+    """Each tensor's storage (a layer index or INPUT) and each storage's bytes."""
+    storage, size = {INPUT: INPUT}, {INPUT: network.batch * volume(network.input_shape) * itemsize}
+    contiguous = {INPUT: True}
+    for i in order:
+        layer = network.layers[i]
+        first = sources[i][0] if sources[i] else INPUT
+        view = isinstance(layer, _VIEWS) or (isinstance(layer, _RESHAPES) and contiguous[first])
+        if isinstance(layer, _PASS_THROUGH):
+            view = not training or _identity_in_training(layer) or getattr(layer, "inplace", False)
+        if training and isinstance(layer, L.Activation) and layer.inplace:
+            view = True
+        if view:
+            storage[i] = storage[first]
+            contiguous[i] = contiguous[first] and not isinstance(layer, _SCATTERED)
+        else:
+            storage[i], size[i], contiguous[i] = i, network.batch * volume(shapes[i]) * itemsize, True
+    return storage, size
+
+
+def _identity_in_training(layer) -> bool:
+    return isinstance(layer, L.Identity) or getattr(layer, "p", 0) == 0
+
+
+def inference_memory(analysis) -> InferenceMemory:
+    """The peak of live activation bytes over an inference, and where it is.
+
+    >>> from convcalc import analyse_tokens
+    >>> memory = inference_memory(analyse_tokens("3x32x32", "conv:8,k=3,p=1", "relu", "flatten"))
+    >>> memory.curve, memory.peak_layer
+    ((45056, 65536, 32768), 2)
+    """
+    network = analysis.network
+    sources = resolve_sources(network.layers)
+    order = dependency_order(network.layers, sources, network.outputs)
+    shapes = {r.index - 1: r.output_shape for r in analysis.layers}
+    storage, size = _storages(network, sources, order, shapes, DTYPE_BYTES[network.dtype], training=False)
+    last_read = {INPUT: -1}
+    for step, i in enumerate(order):
+        last_read[storage[i]] = max(last_read.get(storage[i], -1), step)
+        for s in sources[i]:
+            last_read[storage[s]] = step
+    for kept in (*network.outputs, order[-1] if order else INPUT):
+        last_read[storage[kept]] = len(order)  # the network's results are kept to the end
+    live = size[INPUT]
+    curve = []
+    for step, i in enumerate(order):
+        if storage[i] == i:
+            live += size[i]
+        curve.append(live)
+        for s in {storage[s] for s in sources[i]} | {storage[i]}:
+            if last_read.get(s) == step:
+                live -= size[s]
+    if not curve:
+        return InferenceMemory(size[INPUT], 0, (), ())
+    peak = max(range(len(curve)), key=curve.__getitem__)
+    return InferenceMemory(curve[peak], order[peak] + 1, tuple(curve), tuple(i + 1 for i in order))
+
+
+# Optimizer state per trainable parameter, in parameters' worth (PyTorch's
+# torch.optim; Adam's per-tensor step counters, 4 bytes each, are left out).
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """What one training step holds at once, before the backward pass frees
+    anything: parameters, their gradients, the optimizer's state and the
+    tensors autograd saved in the forward pass. ``exact`` is False when some
+    layer's saved tensors are unknown (they are then left out); ``saved`` has
+    each layer's share (None where unknown), each storage counted at the
+    first layer that saves it."""
+
+    optimizer: str
+    parameter_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    saved_bytes: int
+    saved: tuple[int | None, ...]
+    exact: bool
+
+    @property
+    def total_bytes(self) -> int:
+        return self.parameter_bytes + self.gradient_bytes + self.optimizer_bytes + self.saved_bytes
+
+
+def training_memory(analysis, optimizer: str = "adam") -> TrainingMemory:
+    """The memory of a training step with ``optimizer`` (sgd, momentum, adam, adamw).
+
+    >>> from convcalc import analyse_tokens
+    >>> t = training_memory(analyse_tokens("3x8x8", "conv:4,k=3,p=1", "bn", "relu", "maxpool:k=2"), "sgd")
+    >>> t.saved  # conv: its input; bn: its input, 2 x 4 statistics; relu: its output; maxpool: int64 indices
+    (768, 1056, 1024, 512)
+    """
+    from .errors import SpecError
+    from .saved import saved_by
+
+    if optimizer not in OPTIMIZERS:
+        raise SpecError(f"unknown optimizer {optimizer!r}", hint=f"use one of {', '.join(OPTIMIZERS)}",
+                        field="optimizer")
+    network = analysis.network
+    itemsize = DTYPE_BYTES[network.dtype]
+    sources = resolve_sources(network.layers)
+    order = dependency_order(network.layers, sources, network.outputs)
+    reports = {r.index - 1: r for r in analysis.layers}
+    shapes = {i: r.output_shape for i, r in reports.items()}
+    shapes[INPUT] = tuple(network.input_shape)
+    storage, size = _storages(network, sources, order, shapes, itemsize, training=True)
+    needs_grad = {INPUT: False}
+    seen: set = set()
+    saved, exact = {}, True
+    for i in order:
+        layer, report = network.layers[i], reports[i]
+        inputs_grad = [needs_grad[s] for s in sources[i]]
+        trainable = report.trainable > 0
+        needs_grad[i] = trainable or any(inputs_grad)
+        if not needs_grad[i]:
+            saved[i] = 0
+            continue
+        items = saved_by(layer, [shapes[s] for s in sources[i]], shapes[i], network.batch, itemsize, inputs_grad,
+                         trainable)
+        if items is None:
+            saved[i], exact = None, False
+            continue
+        total = 0
+        for item in items:
+            if item[0] == "new":  # a tensor of that many bytes (statistics, indices, noise)
+                total += item[1]
+                continue
+            key = storage[i] if item[0] == "output" else storage[sources[i][item[1]]]
+            if key not in seen:
+                seen.add(key)
+                total += size[key]
+        saved[i] = total
+    trainable = analysis.totals.trainable_params * itemsize
+    return TrainingMemory(
+        optimizer=optimizer,
+        parameter_bytes=analysis.totals.param_bytes,
+        gradient_bytes=trainable,
+        optimizer_bytes=OPTIMIZERS[optimizer] * trainable,
+        saved_bytes=sum(v for v in saved.values() if v),
+        saved=tuple(saved[r.index - 1] for r in analysis.layers),
+        exact=exact,
+    )
