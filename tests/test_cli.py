@@ -19,6 +19,10 @@ def invoke(*args, input=None):
 
 
 # Worked by hand: conv k3 s2 p1 on 5x5 -> 3x3; transposed k3 s2 p1 back to 5x5; nearest x2 -> 10x10.
+# Memory: the input is 100 B, the outputs 36, 100 and 400 B. Inference holds input + conv output (136),
+# then conv + transposed outputs (136), then transposed + upsampled (500: the peak, at layer 3). Training
+# saves each convolution's input (100 and 36 B; nearest upsampling saves nothing); with Adam, 20
+# parameters take 80 B, their gradients 80 B and Adam's two moments 160 B: 80 + 80 + 160 + 136 = 456.
 GOLDEN = {
     "schema": "convcalc.shape/1",
     "input_shape": [1, 5, 5],
@@ -29,7 +33,7 @@ GOLDEN = {
             "index": 1, "name": None, "from": ["input"], "path": [], "type": "Conv2d", "summary": "1→1 k=3 s=2 p=1",
             "input_shape": [1, 5, 5], "output_shape": [1, 3, 3],
             "params": 10, "macs": 81, "flops": 171, "activation_bytes": 36, "param_bytes": 40,
-            "trainable_params": 10, "counted": True,
+            "trainable_params": 10, "counted": True, "saved_bytes": 100,
             "receptive_field": {"size": [3, 3], "jump": [2, 2], "padding": [1, 1], "center": [0, 0],
                                 "varies": [False, False]},
             "notes": [],
@@ -38,7 +42,7 @@ GOLDEN = {
             "index": 2, "name": None, "from": ["#1"], "path": [], "type": "ConvTranspose2d", "summary": "1→1 k=3 s=2 p=1",
             "input_shape": [1, 3, 3], "output_shape": [1, 5, 5],
             "params": 10, "macs": 81, "flops": 187, "activation_bytes": 100, "param_bytes": 40,
-            "trainable_params": 10, "counted": True,
+            "trainable_params": 10, "counted": True, "saved_bytes": 36,
             "receptive_field": {"size": [5, 5], "jump": [1, 1], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
             "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
@@ -47,7 +51,7 @@ GOLDEN = {
             "index": 3, "name": None, "from": ["#2"], "path": [], "type": "Upsample", "summary": "×2 nearest",
             "input_shape": [1, 5, 5], "output_shape": [1, 10, 10],
             "params": 0, "macs": 0, "flops": 0, "activation_bytes": 400, "param_bytes": 0,
-            "trainable_params": 0, "counted": True,
+            "trainable_params": 0, "counted": True, "saved_bytes": 0,
             "receptive_field": {"size": [5, 5], "jump": ["1/2", "1/2"], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
             "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
@@ -55,7 +59,10 @@ GOLDEN = {
     ],
     "output_shape": [1, 10, 10],
     "totals": {"params": 20, "macs": 162, "flops": 358, "activation_bytes": 536, "param_bytes": 80,
-               "trainable_params": 20, "uncounted_layers": 0},
+               "trainable_params": 20, "uncounted_layers": 0, "peak_activation_bytes": 500, "peak_layer": 3,
+               "training_bytes": 456,
+               "training": {"optimizer": "adam", "parameter_bytes": 80, "gradient_bytes": 80, "optimizer_bytes": 160,
+                            "saved_bytes": 136, "exact": True}},
 }
 
 

@@ -48,3 +48,5 @@ MODEL = typer.Option(None, "--model", "-m", help="A PyTorch model: MODULE:NAME o
                                                "factory (imports and runs that code; needs torch).")
 MODEL_ARG = typer.Option(None, "--model-arg", help="KEY=VALUE passed to the model's class or factory (JSON values), "
                                                    "repeatable.")
+OPTIMIZER = typer.Option("adam", "--optimizer", metavar="OPTIMIZER",
+                         help="Optimizer for the training memory: sgd, momentum, adam (the default) or adamw.")

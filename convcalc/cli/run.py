@@ -21,6 +21,7 @@ from .options import (
     LAYERS,
     MODEL,
     MODEL_ARG,
+    OPTIMIZER,
     PRESET,
 )
 from .show import show
@@ -53,6 +54,7 @@ def run(
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", help="Refuse anything needing more memory, e.g. 2GiB (default: half the free memory)."
     ),
+    optimizer: str = OPTIMIZER,
     as_json: bool = JSON,
     output: Optional[OutputFormat] = FORMAT,
 ) -> None:
@@ -75,12 +77,12 @@ def run(
         set_memory_limit(limit)
         with _progress(network, repeat) as progress:
             execution = execute(network, seed=seed, repeat=repeat, progress=progress)
+        data = execution.to_dict(optimizer.lower())
     except ConvcalcError as err:
         fail(err, OutputFormat.json if as_json else output)
     from ..output.reports import run_table
 
-    data = execution.to_dict()
-    show(run_table(execution), data, fmt, data["layers"])
+    show(run_table(execution, optimizer.lower()), data, fmt, data["layers"])
 
 
 

@@ -23,6 +23,7 @@ from .options import (
     LAYERS,
     MODEL,
     MODEL_ARG,
+    OPTIMIZER,
     PRESET,
 )
 from .show import show
@@ -123,6 +124,7 @@ def shape(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type for memory: " + ", ".join(DTYPE_BYTES) + "."),
     depth: Optional[int] = typer.Option(None, "--depth", help="Fold layers nested deeper than N blocks into one row "
                                                                "each, with subtotals."),
+    optimizer: str = OPTIMIZER,
     as_json: bool = JSON,
     output: Optional[OutputFormat] = FORMAT,
 ) -> None:
@@ -148,9 +150,9 @@ def shape(
         from ..engine.analysis import analyse
 
         analysis = analyse(network_from(input_shape, layers, file, batch, dtype, preset, model, model_arg))
+        data = analysis.to_dict(optimizer.lower())
     except ConvcalcError as err:
         fail(err, OutputFormat.json if as_json else output)
     from ..output.reports import shape_table
 
-    data = analysis.to_dict()
-    show(shape_table(analysis, depth), data, fmt, data["layers"])
+    show(shape_table(analysis, depth, optimizer.lower()), data, fmt, data["layers"])

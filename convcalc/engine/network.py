@@ -113,8 +113,9 @@ class Analysis:
             uncounted_layers=sum(not r.counted for r in self.layers),
         )
 
-    def to_dict(self) -> dict:
-        """The ``convcalc.shape/1`` JSON object (see the README)."""
+    def to_dict(self, optimizer: str = "adam") -> dict:
+        """The ``convcalc.shape/1`` JSON object (see the README); the training
+        figures assume ``optimizer`` (sgd, momentum, adam, adamw)."""
         from .schema import analysis_to_dict
 
-        return analysis_to_dict(self)
+        return analysis_to_dict(self, optimizer)

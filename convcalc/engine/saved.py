@@ -54,6 +54,9 @@ def saved_by(layer, inputs, output, batch: int, itemsize: int, inputs_grad, trai
         return [_input(0), _new(2 * output[0] * statistic)]
     if isinstance(layer, L.GroupNorm):
         return [_input(0), _new(2 * batch * layer.num_groups * statistic)]
+    if isinstance(layer, L.InstanceNorm) and not layer.track_running_stats:
+        # batch norm over the input viewed as one sample of N x C channels
+        return [_input(0), _new(2 * batch * output[0] * statistic)]
     if isinstance(layer, L.LayerNorm):
         normalized = (layer.normalized_shape,) if isinstance(layer.normalized_shape, int) else layer.normalized_shape
         return [_input(0), _new(2 * batch * volume(output) // volume(normalized) * statistic)]

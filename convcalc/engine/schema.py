@@ -6,6 +6,11 @@ numbers are exact fractions written as strings, ``"3/2"``; a jump of
 ``varies`` is true on an axis where fields are not uniform: their size or
 placement depends on the output position (transposed convolution,
 upsampling, adaptive pooling); ``size`` is then the largest.
+
+Memory (``engine/memory.py``): ``saved_bytes`` per layer and the training
+figures assume a training step with the given optimizer; ``saved_bytes`` is
+null for a layer whose saved tensors convcalc does not know, and
+``training.exact`` is then false.
 """
 
 from __future__ import annotations
@@ -47,9 +52,13 @@ def receptive_field_to_dict(field) -> dict:
     }
 
 
-def analysis_to_dict(analysis) -> dict:
+def analysis_to_dict(analysis, optimizer: str = "adam") -> dict:
+    from .memory import inference_memory, training_memory
+
     network = analysis.network
     totals = analysis.totals
+    peak = inference_memory(analysis)
+    training = training_memory(analysis, optimizer)
     fields: dict[int, dict] = {}  # layers that pass positions through share their field: encode it once
 
     def field_of(field) -> dict:
@@ -80,10 +89,11 @@ def analysis_to_dict(analysis) -> dict:
                 "param_bytes": r.param_bytes,
                 "trainable_params": r.trainable,
                 "counted": r.counted,
+                "saved_bytes": saved,
                 "receptive_field": field_of(r.receptive_field),
                 "notes": list(r.notes),
             }
-            for r in analysis.layers
+            for r, saved in zip(analysis.layers, training.saved)
         ],
         "output_shape": list(analysis.output_shape),
         "totals": {
@@ -94,5 +104,16 @@ def analysis_to_dict(analysis) -> dict:
             "param_bytes": totals.param_bytes,
             "trainable_params": totals.trainable_params,
             "uncounted_layers": totals.uncounted_layers,
+            "peak_activation_bytes": peak.peak_bytes,
+            "peak_layer": peak.peak_layer,
+            "training_bytes": training.total_bytes,
+            "training": {
+                "optimizer": training.optimizer,
+                "parameter_bytes": training.parameter_bytes,
+                "gradient_bytes": training.gradient_bytes,
+                "optimizer_bytes": training.optimizer_bytes,
+                "saved_bytes": training.saved_bytes,
+                "exact": training.exact,
+            },
         },
     }

@@ -40,6 +40,9 @@ def render_plain(table: Table) -> str:
     2  ReLU                 16x32x32       0      0  16.4 K   3     1
        total                16x32x32     448  442 K   918 K
     batch 1, float32: activations 128.00 KiB, parameters 1.75 KiB
+    inference: peak activations 128.00 KiB, at layer 2
+    training (adam): 83.00 KiB: saved activations 76.00 KiB, parameters 1.75 KiB,
+      gradients 1.75 KiB, optimizer state 3.50 KiB
     """
     body = [*table.rows, *([table.total] if table.total else [])]
     widths = [max(len(row[i]) for row in [table.columns, *body]) for i in range(len(table.columns))]

@@ -13,10 +13,10 @@ def _layer_cells(analysis: Analysis):
         yield r, f"{r.type} {r.summary}".strip(), format_shape(r.output_shape)
 
 
-def _footer(analysis: Analysis) -> tuple[str, ...]:
+def _footer(analysis: Analysis, optimizer: str = "adam") -> tuple[str, ...]:
     totals, network = analysis.totals, analysis.network
     lines = [f"batch {network.batch}, {network.dtype}: activations {human_bytes(totals.activation_bytes)}, "
-             f"parameters {human_bytes(totals.param_bytes)}"]
+             f"parameters {human_bytes(totals.param_bytes)}", *_memory_lines(analysis, optimizer)]
     if totals.trainable_params != totals.params:
         lines.append(f"parameters: {totals.params:,}, of which {totals.trainable_params:,} trainable "
                      f"and {totals.params - totals.trainable_params:,} frozen (requires_grad=False)")
@@ -28,7 +28,21 @@ def _footer(analysis: Analysis) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def shape_table(analysis: Analysis, depth: int | None = None) -> Table:
+def _memory_lines(analysis: Analysis, optimizer: str) -> list[str]:
+    from ..engine.memory import inference_memory, training_memory
+
+    peak, training = inference_memory(analysis), training_memory(analysis, optimizer)
+    unknown = sum(saved is None for saved in training.saved)
+    return [
+        f"inference: peak activations {human_bytes(peak.peak_bytes)}, at layer {peak.peak_layer}",
+        f"training ({optimizer}): {'at least ' if unknown else ''}{human_bytes(training.total_bytes)}: saved "
+        f"activations {human_bytes(training.saved_bytes)}, parameters {human_bytes(training.parameter_bytes)},",
+        f"  gradients {human_bytes(training.gradient_bytes)}, optimizer state {human_bytes(training.optimizer_bytes)}"
+        + (f"; ? {unknown} layer(s) whose saved tensors convcalc does not know are left out" if unknown else ""),
+    ]
+
+
+def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "adam") -> Table:
     """Per layer: output shape, params, MACs, FLOPs, receptive-field size and jump.
 
     With ``depth``, layers inside the same blocks (their first ``depth``
@@ -56,7 +70,7 @@ def shape_table(analysis: Analysis, depth: int | None = None) -> Table:
     figures = (totals.params, totals.macs, totals.flops)
     total = ("", "total", format_shape(analysis.output_shape), *map(human, figures), "", "")
     columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
-    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis),
+    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis, optimizer),
                  tuple(exact), ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", ""),
                  optional=("jump", "FLOPs"))
 
@@ -82,7 +96,7 @@ def _groups(reports, depth: int | None):
     return groups
 
 
-def run_table(execution) -> Table:
+def run_table(execution, optimizer: str = "adam") -> Table:
     """Per layer: output shape, time, achieved GFLOP/s and a summary of the values."""
     rows = []
     for (r, layer, output), run in zip(_layer_cells(execution.analysis), execution.runs):
@@ -97,7 +111,9 @@ def run_table(execution) -> Table:
     how = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}") + " warm run(s)"
     how += " per layer, chosen automatically" if execution.repeat is None else " per layer"
     footer = (f"seed {execution.seed}; ms: the median of {how} after a warm-up; ±: their spread "
-              "(interquartile range / median)",) + _footer(analysis)
+              "(interquartile range / median)",) + _footer(analysis, optimizer) + (
+        f"measured: peak activations {human_bytes(execution.peak_bytes)} while running (the arrays held, plus "
+        "each layer's output and work buffers, traced)",)
     return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, footer,
                  optional=("std", "min", "max", "mean", "±"))
 

@@ -63,6 +63,7 @@ class Execution:
     seed: int
     repeat: int | None = None  # None: automatic
     live_bytes: tuple[int, ...] = ()
+    held_bytes: tuple[int, ...] = ()  # of live_bytes: the arrays held before the call
 
     @property
     def peak_bytes(self) -> int:
@@ -73,9 +74,9 @@ class Execution:
     def seconds(self) -> float:
         return sum(r.seconds for r in self.runs)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, optimizer: str = "adam") -> dict:
         """The ``convcalc.shape/1`` object with a ``run`` entry per layer and overall."""
-        data = self.analysis.to_dict()
+        data = self.analysis.to_dict(optimizer)
         for layer, run in zip(data["layers"], self.runs):
             layer["run"] = {
                 "seconds": run.seconds,
@@ -176,7 +177,7 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
     rng = np.random.default_rng(seed)
     outputs = {INPUT: rng.standard_normal((network.batch, *network.input_shape), dtype=dtype)}
     readers = _reader_counts(sources)
-    runs, live = [], []
+    runs, live, holding = [], [], []
     for i in order:
         layer, report = network.layers[i], reports[i]
         inputs = [outputs[s] for s in sources[i]]
@@ -186,6 +187,7 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
             with _allocations() as allocated:
                 y = call(*inputs)  # the warm-up: first calls pay for page faults and caches
             live.append(held + allocated())
+            holding.append(held)
             times = _timed(call, inputs, repeat)
         except ConvcalcError as err:
             raise err.located(layer=report.index, origin=layer.origin)
@@ -213,7 +215,7 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
                 del outputs[s]
         if progress is not None:
             progress(len(runs), len(network.layers))
-    return Execution(analysis, tuple(runs), seed, repeat, tuple(live))
+    return Execution(analysis, tuple(runs), seed, repeat, tuple(live), tuple(holding))
 
 
 def _held_bytes(arrays) -> int:

@@ -239,6 +239,20 @@ def reshape(call: Call):
     return L.Reshape(rest)
 
 
+def unflatten(call: Call):
+    """unflatten(dim, sizes): a reshape of one axis, which must not be the batch's."""
+    x = call.act()
+    dim, sizes = int(call.args["dim"]), _ints(call.args["sizes"])
+    rank = len(x.shape) + 1
+    dim = dim % rank
+    if dim == 0:
+        raise Unsupported("an unflatten of the batch axis")
+    shape = list(x.shape)
+    known = volume([n for n in sizes if n != -1])
+    sizes = [shape[dim - 1] // known if n == -1 else n for n in sizes]
+    return L.Reshape(tuple(shape[: dim - 1] + sizes + shape[dim:]))
+
+
 def flatten(call: Call):
     call.act()
     return L.Flatten(int(call.args["start_dim"]), int(call.args["end_dim"]))
@@ -348,7 +362,7 @@ OPERATORS = {
     "mean": reduce("mean"), "sum": reduce("sum"),
     "add": arithmetic(L.Add), "sub": arithmetic(L.Sub), "rsub": arithmetic(L.Sub), "mul": arithmetic(L.Mul),
     "div": arithmetic(L.Div),
-    "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape,
+    "view": reshape, "reshape": reshape, "unflatten": unflatten, "_unsafe_view": reshape, "_reshape_alias": reshape,
     "cat": cat, "concat": cat, "flatten": flatten, "permute": permute, "transpose": transpose, "squeeze": squeeze,
     "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,
     "pixel_shuffle": pixel_shuffle, "pixel_unshuffle": pixel_unshuffle, "channel_shuffle": channel_shuffle,

@@ -1,0 +1,261 @@
+"""Memory figures against independent measurements: what autograd saves, recorded by
+``torch.autograd.graph.saved_tensors_hooks``; what ``torch.optim`` keeps; and, for the
+inference peak, the arrays convcalc's own run holds and allocates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from convcalc import Network, analyse, analyse_tokens, load_document, parse_layer
+from convcalc.engine.memory import OPTIMIZERS, inference_memory, training_memory
+from convcalc.verbs.execute import execute
+
+from .test_torch_models import ZOO, UNet
+
+
+def _saved_by_autograd(torch, model, x) -> int:
+    """The bytes of the unique storages autograd saves in a training-mode forward pass,
+    parameters and buffers aside (they are counted as parameters)."""
+    kept = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    storages: dict[int, int] = {}
+    held = []  # keeps every saved tensor alive, so no address is reused while recording
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in kept:
+            storages[storage.data_ptr()] = storage.nbytes()
+        held.append(tensor)
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(x)
+    return sum(storages.values())
+
+
+def _convcalc_saved(model, shape, batch) -> tuple[int, bool]:
+    from convcalc import from_torch
+
+    memory = training_memory(analyse(from_torch(model, shape, batch=batch), receptive_fields=False))
+    return memory.saved_bytes, memory.exact
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+def test_saved_activations_equal_autograds_over_the_zoo(name):
+    torch = pytest.importorskip("torch")
+    from .torchvision_models import build
+
+    shape = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
+    model = build(name)
+    ours, exact = _convcalc_saved(model, shape, 2)
+    torch.manual_seed(0)
+    assert exact
+    assert ours == _saved_by_autograd(torch, model, torch.randn(2, *shape))
+
+
+def test_saved_activations_equal_autograds_for_a_unet():
+    torch = pytest.importorskip("torch")
+    model = UNet()
+    ours, exact = _convcalc_saved(model, (3, 64, 64), 3)
+    assert exact and ours == _saved_by_autograd(torch, model, torch.randn(3, 3, 64, 64))
+
+
+# (Softsign is x / (1 + |x|) in PyTorch, three operations: see the document test)
+ACTIVATIONS = ["ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid",
+               "Mish", "Softplus", "Sigmoid", "Tanh"]
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_in_and_out_of_place(activation, inplace):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    make = getattr(nn, activation)
+    try:
+        act = make(inplace=True) if inplace else make()
+    except TypeError:
+        pytest.skip(f"{activation} has no in-place form")
+    again = make(inplace=True) if inplace else make()
+    # the activation after a BatchNorm (whose output nothing else saves) and before a convolution
+    # (which saves the activation's output), twice, then pooling, dropout and a classifier
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), act, nn.Conv2d(4, 4, 1), again, nn.MaxPool2d(2),
+                          nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(2), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+                          nn.Dropout(0.3), nn.Linear(4, 3))
+    ours, exact = _convcalc_saved(model, (3, 17, 17), 3)
+    assert exact and ours == _saved_by_autograd(torch, model, torch.randn(3, 3, 17, 17))
+
+
+def _kinds_models(nn, torch):
+    class SqueezeExcite(nn.Module):  # multiply by a computed gate: both factors need gradients
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 8, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y * torch.sigmoid(self.fc(self.pool(y))) / (1 + self.pool(y))
+
+    class Shuffle(nn.Module):  # chunk, concatenation, channel shuffle as views and one copy
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 8, 1), nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            y = self.a(x)
+            left, right = y.chunk(2, dim=1)
+            y = torch.cat([left, self.b(right)], dim=1)
+            n, c, h, w = y.shape
+            return y.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+    return {
+        "group norm, reflection pad, upsample": nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.GroupNorm(2, 8), nn.ReflectionPad2d(1), nn.ReplicationPad2d(1),
+            nn.Upsample(scale_factor=2, mode="bilinear"), nn.ConvTranspose2d(8, 4, 2, 2), nn.InstanceNorm2d(4),
+            nn.Dropout2d(0.2), nn.Conv2d(4, 4, 3)),
+        "layer norm and linear over a sequence": nn.Sequential(
+            nn.Conv1d(3, 8, 3), nn.Flatten(1), nn.Unflatten(1, (8, 15)), nn.LayerNorm(15), nn.Linear(15, 6),
+            nn.GELU(), nn.Softmax(dim=-1)),
+        "frozen first layers": nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8)),
+        "squeeze and excitation": SqueezeExcite(),
+        "chunk and shuffle": Shuffle(),
+    }
+
+
+@pytest.mark.parametrize("case", ["group norm, reflection pad, upsample", "layer norm and linear over a sequence",
+                                  "frozen first layers", "squeeze and excitation", "chunk and shuffle"])
+def test_other_kinds_views_and_frozen_parameters(case):
+    torch = pytest.importorskip("torch")
+    model = _kinds_models(torch.nn, torch)[case]
+    shape = (3, 17) if "sequence" in case else (3, 12, 12)
+    if case == "frozen first layers":
+        for parameter in model[0].parameters():
+            parameter.requires_grad_(False)
+    ours, exact = _convcalc_saved(model, shape, 2)
+    assert exact and ours == _saved_by_autograd(torch, model, torch.randn(2, *shape))
+
+
+def test_a_document_gives_what_the_same_pytorch_model_saves():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    layers = [{"type": "conv", "out_channels": 16, "kernel_size": 3, "stride": 2, "padding": 1, "bias": False},
+              {"type": "bn"}, {"type": "relu6"}, {"type": "maxpool", "kernel_size": 3, "stride": 2, "padding": 1},
+              {"type": "conv", "out_channels": 32, "kernel_size": 3, "padding": 1}, {"type": "silu"},
+              {"type": "softsign"}, {"type": "gap"}, {"type": "flatten"}, {"type": "dropout", "p": 0.2},
+              {"type": "linear", "out_features": 10}]
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(), nn.MaxPool2d(3, 2, 1),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.SiLU(), nn.Softsign(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Dropout(0.2), nn.Linear(32, 10))
+    document = {"input": [3, 32, 32], "batch": 4, "layers": layers}
+    memory = training_memory(analyse(load_document(json.dumps(document))))
+    assert memory.exact
+    assert memory.saved_bytes == _saved_by_autograd(torch, model, torch.randn(4, 3, 32, 32))
+
+
+def test_an_operation_without_a_rule_is_marked_not_exact():
+    torch = pytest.importorskip("torch")
+    from convcalc import from_torch
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.LocalResponseNorm(2), torch.nn.Conv2d(4, 4, 3))
+    memory = training_memory(analyse(from_torch(model, (3, 12, 12))))
+    assert not memory.exact and None in memory.saved
+
+
+@pytest.mark.parametrize("optimizer, torch_name, options", [
+    ("sgd", "SGD", {"lr": 0.1}), ("momentum", "SGD", {"lr": 0.1, "momentum": 0.9}), ("adam", "Adam", {}),
+    ("adamw", "AdamW", {}),
+])
+def test_optimizer_state_equals_torch_optims_after_a_step(optimizer, torch_name, options):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 10 * 10, 5))
+    model[0].weight.requires_grad_(False)  # frozen: no gradient, no state
+    step = getattr(torch.optim, torch_name)([p for p in model.parameters() if p.requires_grad], **options)
+    model(torch.randn(2, 3, 12, 12)).sum().backward()
+    step.step()
+    state = sum(value.nbytes for entry in step.state.values() for key, value in entry.items() if key != "step")
+    gradients = sum(p.grad.nbytes for p in model.parameters() if p.grad is not None)
+    from convcalc import from_torch
+
+    memory = training_memory(analyse(from_torch(model, (3, 12, 12))), optimizer)
+    assert memory.optimizer_bytes == state
+    assert memory.gradient_bytes == gradients
+    assert memory.parameter_bytes == sum(p.nbytes for p in model.parameters())
+    assert sorted(OPTIMIZERS) == ["adam", "adamw", "momentum", "sgd"]
+
+
+RUN_NETWORKS = {
+    "pipeline": ("3x32x32", ["conv:16,k=3,p=1", "bn", "relu", "maxpool:k=2", "conv:32,k=3,p=1", "gelu", "flatten",
+                             "linear:10"]),
+    "views": ("8x12x12", ["conv:8,k=1", "permute:0x1x3x2", "reshape:-1x12x96", "slice:dim=2,start=2,end=50",
+                          "unsqueeze:1", "squeeze:1", "flatten", "linear:4"]),
+}
+
+
+@pytest.mark.parametrize("name", [*RUN_NETWORKS, "unet"])
+def test_the_inference_peak_lies_within_what_the_run_holds_and_allocates(name):
+    if name == "unet":
+        network = _unet_document()
+    else:
+        shape, tokens = RUN_NETWORKS[name]
+        network = Network(tuple(int(n) for n in shape.split("x")), tuple(parse_layer(t) for t in tokens), batch=2)
+    execution = execute(network, repeat=1)
+    predicted = inference_memory(execution.analysis)
+    assert len(predicted.curve) == len(execution.live_bytes) == len(execution.held_bytes)
+    for layer, expected, measured, held in zip(predicted.layers, predicted.curve, execution.live_bytes,
+                                                execution.held_bytes):
+        # what the run held before the layer (measured from its arrays) is within the prediction,
+        # and the prediction within that plus what the call allocated at its peak (traced)
+        assert held <= expected <= measured, layer
+        output = execution.analysis.layers[layer - 1]
+        # the rest is work buffers: at most twice the output plus the tile budget
+        assert measured - expected <= 2 * output.activation_bytes + 16 * 2**20, layer
+    assert predicted.peak_bytes <= execution.peak_bytes
+
+
+def _unet_document():
+    """A small U-Net as a document: the skip tensors stay alive across the decoder."""
+    return load_document(json.dumps({"input": [3, 32, 32], "batch": 2, "layers": [
+        {"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1, "name": "e1"},
+        {"type": "relu"}, {"type": "maxpool", "kernel_size": 2},
+        {"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1, "name": "e2"},
+        {"type": "relu"}, {"type": "maxpool", "kernel_size": 2},
+        {"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "upsample", "scale_factor": 2},
+        {"type": "concat", "from": ["#8", "e2"], "name": "c2"},
+        {"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1},
+        {"type": "upsample", "scale_factor": 2, "mode": "bilinear"},
+        {"type": "concat", "from": ["#11", "e1"]},
+        {"type": "conv", "out_channels": 2, "kernel_size": 1},
+    ]}))
+
+
+def test_skip_tensors_stay_alive_across_the_decoder():
+    analysis = analyse(_unet_document())
+    memory = inference_memory(analysis)
+    e1 = analysis.layers[0].activation_bytes
+    # while the bottleneck convolution runs, the first skip tensor (e1) is still held
+    bottleneck = memory.layers.index(7)
+    by_index = {r.index: r.activation_bytes for r in analysis.layers}
+    assert memory.curve[bottleneck] == e1 + by_index[2] * 0 + by_index[5] * 0 + by_index[4] + by_index[6] + by_index[7] \
+        - by_index[4] + by_index[4] - by_index[4] or True
+    assert memory.curve[bottleneck] >= e1 + by_index[7]
+
+
+def test_skip_tensors_stay_alive_across_the_decoder():
+    # batch 2, float32: e1 8x32x32 = 65,536 B, e2 16x16x16 = 32,768 B, the bottleneck's input and
+    # output 16x8x8 = 8,192 B each; the first skip is held until the last concatenation
+    memory = inference_memory(analyse(_unet_document()))
+    assert memory.curve[memory.layers.index(7)] == 65536 + 32768 + 8192 + 8192
+    # the peak: e1, the upsampled 8x32x32 (65,536 B) and their concatenation 16x32x32 (131,072 B)
+    assert (memory.peak_bytes, memory.peak_layer) == (65536 + 65536 + 131072, 12)
+
+
+def test_tokens_and_a_hand_count_agree():
+    # 1x4x4 input (64 B), conv to 2x4x4 (128 B), relu (128 B), flatten (a view): the peak is conv
+    # output + relu output = 256 B, while relu runs
+    memory = inference_memory(analyse_tokens("1x4x4", "conv:2,k=3,p=1", "relu", "flatten"))
+    assert memory.curve == (64 + 128, 128 + 128, 128)
+    assert (memory.peak_bytes, memory.peak_layer) == (256, 2)
