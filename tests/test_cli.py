@@ -23,6 +23,8 @@ def invoke(*args, input=None):
 # then conv + transposed outputs (136), then transposed + upsampled (500: the peak, at layer 3). Training
 # saves each convolution's input (100 and 36 B; nearest upsampling saves nothing); with Adam, 20
 # parameters take 80 B, their gradients 80 B and Adam's two moments 160 B: 80 + 80 + 160 + 136 = 456.
+# Roofline bytes: input, weights and output once: 100 + 40 + 36, 36 + 40 + 100 and 100 + 400, over which
+# the FLOPs give the intensities 171/176, 187/176 = 17/16 and 0 (no device: no bound).
 GOLDEN = {
     "schema": "convcalc.shape/1",
     "input_shape": [1, 5, 5],
@@ -34,6 +36,7 @@ GOLDEN = {
             "input_shape": [1, 5, 5], "output_shape": [1, 3, 3],
             "params": 10, "macs": 81, "flops": 171, "activation_bytes": 36, "param_bytes": 40,
             "trainable_params": 10, "counted": True, "saved_bytes": 100,
+            "roofline": {"bytes": 176, "intensity": "171/176", "bound": None, "seconds": None},
             "receptive_field": {"size": [3, 3], "jump": [2, 2], "padding": [1, 1], "center": [0, 0],
                                 "varies": [False, False]},
             "notes": [],
@@ -43,6 +46,7 @@ GOLDEN = {
             "input_shape": [1, 3, 3], "output_shape": [1, 5, 5],
             "params": 10, "macs": 81, "flops": 187, "activation_bytes": 100, "param_bytes": 40,
             "trainable_params": 10, "counted": True, "saved_bytes": 36,
+            "roofline": {"bytes": 176, "intensity": "17/16", "bound": None, "seconds": None},
             "receptive_field": {"size": [5, 5], "jump": [1, 1], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
             "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
@@ -52,6 +56,7 @@ GOLDEN = {
             "input_shape": [1, 5, 5], "output_shape": [1, 10, 10],
             "params": 0, "macs": 0, "flops": 0, "activation_bytes": 400, "param_bytes": 0,
             "trainable_params": 0, "counted": True, "saved_bytes": 0,
+            "roofline": {"bytes": 500, "intensity": 0, "bound": None, "seconds": None},
             "receptive_field": {"size": [5, 5], "jump": ["1/2", "1/2"], "padding": [2, 2], "center": [0, 0],
                                 "varies": [True, True]},
             "notes": ["receptive fields differ between output positions (size or placement); the largest size is reported"],
@@ -62,7 +67,8 @@ GOLDEN = {
                "trainable_params": 20, "uncounted_layers": 0, "peak_activation_bytes": 500, "peak_layer": 3,
                "training_bytes": 456,
                "training": {"optimizer": "adam", "parameter_bytes": 80, "gradient_bytes": 80, "optimizer_bytes": 160,
-                            "saved_bytes": 136, "exact": True}},
+                            "saved_bytes": 136, "exact": True},
+               "roofline": None},
 }
 
 

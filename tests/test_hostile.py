@@ -53,6 +53,10 @@ CASES = {
     "infinite memory limit": (["run", "3x8x8", "relu", "--memory-limit", "inf"], 2),
     "huge solve sizes": (["solve", "3x100000000000000000000", "conv:64,k=3,p=?", "--target", "64x7"], 2),
     "concat dim 99": (["shape", "3x8x8", "concat:99"], 2),
+    "peak of 1e400": (["shape", "3x8x8", "relu", "--peak", "1e400", "--bandwidth", "1G"], 2),
+    "infinite bandwidth": (["shape", "3x8x8", "relu", "--device", "t4", "--bandwidth", "inf"], 2),
+    "a 400-digit peak": (["compare", "8x8x8", "conv:8,k=3", "--peak", BIG, "--bandwidth", "1G"], 2),
+    "a device named by escapes": (["shape", "3x8x8", "relu", "--device", "\x1b[2Jt4"], 2),
     # work that would grow with the numbers
     "transposed kernel of 10^9": (["shape", "3x8", "convT:4,k=1000000000"], 0),
     "adaptive pooling of 10^9": (["shape", "3x1000000007", "aap:999999937"], 0),

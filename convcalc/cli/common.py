@@ -133,3 +133,42 @@ def output_format(as_json: bool, output: OutputFormat | None) -> OutputFormat:
         raise SpecError(f"--json and --format {output.value} ask for two formats", hint="give one of them",
                         field="format")
     return OutputFormat.json if as_json else (output or OutputFormat.table)
+
+
+def device_from(name: str | None, peak: str | None, bandwidth: str | None):
+    """The roofline device the options describe, or None when none is given."""
+    if name is None and peak is None and bandwidth is None:
+        return None
+    from ..engine.devices import Device
+    from ..engine.roofline import find_device
+    from ..engine.units import parse_rate
+
+    if name is not None and name.lower() == "measure":
+        from ..backend.machine import measure_machine
+
+        base = measure_machine()[0]
+    elif name is not None:
+        base = find_device(name)
+    elif peak is None or bandwidth is None:
+        raise SpecError("without --device, give both --peak and --bandwidth", hint="e.g. --peak 19.5T --bandwidth "
+                        "2TB/s, or --device a100-80gb", field="device")
+    else:
+        base = None
+    peaks = dict(base.peak) if base is not None else {}
+    if peak is not None:
+        value = parse_rate(peak, "FLOP")
+        if value is None:
+            raise SpecError(f"--peak {peak[:40]!r} is not a throughput", hint="e.g. --peak 19.5T (FLOP/s)",
+                            field="peak")
+        peaks = dict.fromkeys(DTYPE_BYTES, value)  # the user's figure, for whatever dtype is analysed
+    rate = base.bandwidth if base is not None else None
+    if bandwidth is not None:
+        rate = parse_rate(bandwidth, "B")
+        if rate is None:
+            raise SpecError(f"--bandwidth {bandwidth[:40]!r} is not a bandwidth", hint="e.g. --bandwidth 900GB/s",
+                            field="bandwidth")
+    label = base.name if base is not None else "the given device"
+    if base is not None and (peak is not None or bandwidth is not None):
+        label += " (with the given " + " and ".join(
+            word for word, given in (("peak", peak), ("bandwidth", bandwidth)) if given is not None) + ")"
+    return Device(label, peaks, rate, base.source if base is not None else "given on the command line")

@@ -9,8 +9,8 @@ import typer
 from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import app
-from .common import fail, network_from, output_format
-from .options import BATCH, FORMAT, INPUT, JSON
+from .common import device_from, fail, network_from, output_format
+from .options import BANDWIDTH, BATCH, DEVICE, FORMAT, INPUT, JSON, PEAK
 from .show import show
 
 COMPARE_EXAMPLES = """
@@ -21,6 +21,9 @@ Examples:
   convcalc compare 32x56x56 --out 64 -k 3 -p 1 --no-bias --groups 4
 
   convcalc compare 144x56x56 conv:144,k=3,p=1 --run --batch 8 --json
+
+  # the least time each variant can take on a T4: the speed-up to expect
+  convcalc compare 144x56x56 conv:144,k=3,p=1 --device t4
 """
 
 
@@ -66,6 +69,9 @@ def compare_command(
     repeat: Optional[int] = typer.Option(None, "--repeat", help="With --run: warm runs per layer (default: "
                                                                 "automatic); the median counts."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64 with --run."),
+    device: Optional[str] = DEVICE,
+    peak: Optional[str] = PEAK,
+    bandwidth: Optional[str] = BANDWIDTH,
     as_json: bool = JSON,
     output: Optional[OutputFormat] = FORMAT,
 ) -> None:
@@ -88,14 +94,16 @@ def compare_command(
             raise SpecError(f"--groups must be a positive integer (got {groups})", hint="e.g. --groups 4",
                             field="groups")
         comparison = compare(network.input_shape, spec, groups=groups, batch=network.batch, dtype=network.dtype)
+        target = device_from(device, peak, bandwidth)
+        data = comparison.to_dict(target)
         if run:
             from ..backend.memory import set_memory_limit
 
             set_memory_limit(None)
             comparison = time_variants(comparison, repeat=repeat)
+            data = comparison.to_dict(target)
     except ConvcalcError as err:
         fail(err, OutputFormat.json if as_json else output)
     from ..output.reports import compare_table
 
-    data = comparison.to_dict()
-    show(compare_table(comparison), data, fmt, data["variants"])
+    show(compare_table(comparison, target), data, fmt, data["variants"])

@@ -50,3 +50,10 @@ MODEL_ARG = typer.Option(None, "--model-arg", help="KEY=VALUE passed to the mode
                                                    "repeatable.")
 OPTIMIZER = typer.Option("adam", "--optimizer", metavar="OPTIMIZER",
                          help="Optimizer for the training memory: sgd, momentum, adam (the default) or adamw.")
+DEVICE = typer.Option(None, "--device", metavar="DEVICE",
+                      help="Bound each layer's time on a device: a name such as a100-80gb (see the README), or "
+                           "measure (this machine, in a second or two).")
+PEAK = typer.Option(None, "--peak", metavar="FLOPS", help="Peak throughput for the bound, e.g. 19.5T (FLOP/s); "
+                                                          "replaces the device's.")
+BANDWIDTH = typer.Option(None, "--bandwidth", metavar="RATE", help="Memory bandwidth for the bound, e.g. 900GB/s; "
+                                                                   "replaces the device's.")

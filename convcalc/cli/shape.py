@@ -12,7 +12,7 @@ from ..engine.dtypes import DTYPE_BYTES
 from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
-from .common import fail, network_from, one_input, output_format
+from .common import device_from, fail, network_from, one_input, output_format
 from .options import (
     BATCH,
     FILE,
@@ -22,8 +22,11 @@ from .options import (
     JSON,
     LAYERS,
     MODEL,
+    BANDWIDTH,
+    DEVICE,
     MODEL_ARG,
     OPTIMIZER,
+    PEAK,
     PRESET,
 )
 from .show import show
@@ -45,6 +48,9 @@ Examples:
 
   # a shipped network on another input
   convcalc shape --preset resnet50 3x320x320
+
+  # the least time each layer can take on an A100, and the memory over the run
+  convcalc shape --preset mobilenet_v2 --device a100-80gb --chart
 
   # a PyTorch model (needs torch), folded by its top-level modules
   convcalc shape --model torchvision.models:resnet18 3x224x224 --depth 1
@@ -125,6 +131,11 @@ def shape(
     depth: Optional[int] = typer.Option(None, "--depth", help="Fold layers nested deeper than N blocks into one row "
                                                                "each, with subtotals."),
     optimizer: str = OPTIMIZER,
+    device: Optional[str] = DEVICE,
+    peak: Optional[str] = PEAK,
+    bandwidth: Optional[str] = BANDWIDTH,
+    chart: bool = typer.Option(False, "--chart", help="Bars for each row's share of the time bound and of the peak "
+                                                      "memory, and the memory over the run (terminals only)."),
     as_json: bool = JSON,
     output: Optional[OutputFormat] = FORMAT,
 ) -> None:
@@ -150,9 +161,11 @@ def shape(
         from ..engine.analysis import analyse
 
         analysis = analyse(network_from(input_shape, layers, file, batch, dtype, preset, model, model_arg))
-        data = analysis.to_dict(optimizer.lower())
+        target = device_from(device, peak, bandwidth)
+        data = analysis.to_dict(optimizer.lower(), target)
     except ConvcalcError as err:
         fail(err, OutputFormat.json if as_json else output)
     from ..output.reports import shape_table
 
-    show(shape_table(analysis, depth, optimizer.lower()), data, fmt, data["layers"])
+    chart = chart and fmt is OutputFormat.table and sys.stdout.isatty()  # pictures are for people, not pipes
+    show(shape_table(analysis, depth, optimizer.lower(), target, chart), data, fmt, data["layers"])

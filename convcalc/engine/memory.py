@@ -27,7 +27,7 @@ from .dtypes import DTYPE_BYTES
 from .graph import INPUT, dependency_order, resolve_sources
 from .sizes import volume
 
-__all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "training_memory"]
+__all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "training_memory", "view_layers"]
 
 # Kinds whose output is always a view of their input's storage (PyTorch's
 # views; for Dropout, StochasticDepth and Identity: the input itself, at inference).
@@ -70,6 +70,16 @@ def _storages(network, sources, order, shapes, itemsize, training: bool) -> tupl
         else:
             storage[i], size[i], contiguous[i] = i, network.batch * volume(shapes[i]) * itemsize, True
     return storage, size
+
+
+def view_layers(analysis, sources=None, order=None) -> set[int]:
+    """The layers (indices from 0) whose output is a view of their input at inference."""
+    network = analysis.network
+    sources = resolve_sources(network.layers) if sources is None else sources
+    order = dependency_order(network.layers, sources, network.outputs) if order is None else order
+    shapes = {r.index - 1: r.output_shape for r in analysis.layers}
+    storage, _ = _storages(network, sources, order, shapes, DTYPE_BYTES[network.dtype], training=False)
+    return {i for i in order if storage[i] != i}
 
 
 def _identity_in_training(layer) -> bool:

@@ -113,9 +113,10 @@ class Analysis:
             uncounted_layers=sum(not r.counted for r in self.layers),
         )
 
-    def to_dict(self, optimizer: str = "adam") -> dict:
+    def to_dict(self, optimizer: str = "adam", device=None) -> dict:
         """The ``convcalc.shape/1`` JSON object (see the README); the training
-        figures assume ``optimizer`` (sgd, momentum, adam, adamw)."""
+        figures assume ``optimizer`` (sgd, momentum, adam, adamw), and the
+        roofline bounds are on ``device`` (an ``engine.devices.Device``, or None)."""
         from .schema import analysis_to_dict
 
-        return analysis_to_dict(self, optimizer)
+        return analysis_to_dict(self, optimizer, device)

@@ -10,7 +10,9 @@ upsampling, adaptive pooling); ``size`` is then the largest.
 Memory (``engine/memory.py``): ``saved_bytes`` per layer and the training
 figures assume a training step with the given optimizer; ``saved_bytes`` is
 null for a layer whose saved tensors convcalc does not know, and
-``training.exact`` is then false.
+``training.exact`` is then false. ``roofline`` (``engine/roofline.py``) has
+each layer's minimum bytes and arithmetic intensity; its bound and seconds,
+and ``totals.roofline``, are null unless a device is given.
 """
 
 from __future__ import annotations
@@ -52,13 +54,15 @@ def receptive_field_to_dict(field) -> dict:
     }
 
 
-def analysis_to_dict(analysis, optimizer: str = "adam") -> dict:
+def analysis_to_dict(analysis, optimizer: str = "adam", device=None) -> dict:
     from .memory import inference_memory, training_memory
+    from .roofline import roofline
 
     network = analysis.network
     totals = analysis.totals
     peak = inference_memory(analysis)
     training = training_memory(analysis, optimizer)
+    bounds = roofline(analysis, device)
     fields: dict[int, dict] = {}  # layers that pass positions through share their field: encode it once
 
     def field_of(field) -> dict:
@@ -90,10 +94,12 @@ def analysis_to_dict(analysis, optimizer: str = "adam") -> dict:
                 "trainable_params": r.trainable,
                 "counted": r.counted,
                 "saved_bytes": saved,
+                "roofline": {"bytes": bound.bytes, "intensity": encode_fraction(bound.intensity),
+                             "bound": bound.limit, "seconds": bound.seconds},
                 "receptive_field": field_of(r.receptive_field),
                 "notes": list(r.notes),
             }
-            for r, saved in zip(analysis.layers, training.saved)
+            for r, saved, bound in zip(analysis.layers, training.saved, bounds.layers)
         ],
         "output_shape": list(analysis.output_shape),
         "totals": {
@@ -114,6 +120,10 @@ def analysis_to_dict(analysis, optimizer: str = "adam") -> dict:
                 "optimizer_bytes": training.optimizer_bytes,
                 "saved_bytes": training.saved_bytes,
                 "exact": training.exact,
+            },
+            "roofline": None if device is None else {
+                "device": device.name, "peak_flops": bounds.peak, "bandwidth": device.bandwidth,
+                "seconds": bounds.seconds, "memory_bound_share": bounds.memory_share,
             },
         },
     }

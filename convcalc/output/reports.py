@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..engine.analysis import Analysis
 from ..engine.layers.base import format_shape
-from ..engine.units import human, human_bytes, per_axis_text
+from ..engine.units import bar, human, human_bytes, human_seconds, per_axis_text, sparkline
 from .render import Table
 
 
@@ -42,15 +42,31 @@ def _memory_lines(analysis: Analysis, optimizer: str) -> list[str]:
     ]
 
 
-def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "adam") -> Table:
-    """Per layer: output shape, params, MACs, FLOPs, receptive-field size and jump.
+def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "adam", device=None,
+                chart: bool = False) -> Table:
+    """Per layer: output shape, params, MACs, FLOPs, receptive-field size and jump; with a
+    ``device``, each layer's roofline time bound and what limits it.
 
     With ``depth``, layers inside the same blocks (their first ``depth``
-    containers) fold into one row with their subtotals.
+    containers) fold into one row with their subtotals. ``chart`` adds bars for
+    each row's share of the time bound (of the FLOPs, without a device) and of
+    the peak memory, and a sparkline of the memory over the run: for terminals.
     """
+    from ..engine.memory import inference_memory
+    from ..engine.roofline import roofline
+
+    bounds = dict(zip((r.index for r in analysis.layers), roofline(analysis, device).layers))
+    memory = inference_memory(analysis)
+    live = dict(zip(memory.layers, memory.curve))
+    timed = device is not None
     rows = [("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1")]
+    rows[0] += ("", "") if timed else ()
     exact = list(rows)
-    for group in _groups(analysis.layers, depth):
+    groups = _groups(analysis.layers, depth)
+    shares = _chart_shares(groups, bounds, live, memory.peak_bytes, timed) if chart else None
+    if chart:
+        rows = [rows[0] + ("", "")]
+    for position, group in enumerate(groups):
         last = group[-1]
         rf = last.receptive_field
         if len(group) == 1 and (depth is None or not last.path[:depth]):
@@ -62,17 +78,64 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
         sums = [sum(r.params for r in group), sum(r.macs for r in group), sum(r.flops for r in group)]
         fields = (per_axis_text(rf.size), per_axis_text(rf.jump))
         unknown = _unknown(group)
-        rows.append((number, label, format_shape(last.output_shape), human(sums[0]),
-                     *(unknown(human(n)) for n in sums[1:]), *fields))
+        timing = _timing(group, bounds) if timed else ()
+        row = (number, label, format_shape(last.output_shape), human(sums[0]), *(unknown(human(n)) for n in sums[1:]),
+               *fields, *(t[0] for t in timing))
+        rows.append(row + (tuple(bar(share, 8) for share in shares[position]) if chart else ()))
         exact.append((number, label, format_shape(last.output_shape), str(sums[0]),
-                      *(unknown(str(n)) for n in sums[1:]), *fields))
+                      *(unknown(str(n)) for n in sums[1:]), *fields, *(t[1] for t in timing)))
     totals = analysis.totals
     figures = (totals.params, totals.macs, totals.flops)
     total = ("", "total", format_shape(analysis.output_shape), *map(human, figures), "", "")
+    exact_total = ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", "")
     columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
-    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, _footer(analysis, optimizer),
-                 tuple(exact), ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", ""),
-                 optional=("jump", "FLOPs"))
+    footer = _footer(analysis, optimizer)
+    if timed:
+        seconds = sum(b.seconds or 0 for b in bounds.values())
+        total += (human_seconds(seconds), "")
+        exact_total += (repr(seconds), "")
+        columns += ("bound", "limit")
+        footer = _roofline_lines(analysis, device, bounds) + footer
+    if chart:
+        total += ("", "")
+        columns += ("share", "live")
+        footer = (f"share: of the {'time bound' if timed else 'FLOPs'}; live: memory held while the row runs, "
+                  "against the peak",
+                  f"memory over the run: {sparkline(memory.curve, 40)} (peak {human_bytes(memory.peak_bytes)})") \
+            + footer
+    return Table(columns, frozenset(columns) - {"layer", "output", "limit", "share", "live"}, tuple(rows), total,
+                 footer, tuple(exact), exact_total, optional=("jump", "FLOPs", "limit", "RF", "MACs"))
+
+
+def _timing(group, bounds) -> tuple[tuple[str, str], tuple[str, str]]:
+    """A row's (shown, exact) bound and what limits it (most of its time, for several layers)."""
+    known = [bounds[r.index] for r in group if bounds[r.index].seconds is not None]
+    if len(known) < len(group):
+        return ("?", "?"), ("?", "?")
+    seconds = sum(b.seconds for b in known)
+    memory = sum(b.seconds for b in known if b.limit == "memory")
+    limit = "" if not seconds else "memory" if memory * 2 >= seconds else "compute"
+    return (human_seconds(seconds), repr(seconds)), (limit, limit)
+
+
+def _chart_shares(groups, bounds, live, peak, timed) -> list[tuple[float, float]]:
+    """Each row's share of the bound time (of the FLOPs without a device) and its live memory over the peak."""
+    def weight(r):
+        return (bounds[r.index].seconds or 0) if timed else r.flops
+
+    whole = sum(weight(r) for group in groups for r in group) or 1
+    return [(sum(weight(r) for r in group) / whole, max(live.get(r.index, 0) for r in group) / (peak or 1))
+            for group in groups]
+
+
+def _roofline_lines(analysis, device, bounds) -> tuple[str, ...]:
+    from ..engine.roofline import Roofline
+
+    result = Roofline(device, device.peak_for(analysis.network.dtype), tuple(bounds.values()))
+    return (f"roofline on {device.name} ({human(result.peak)}FLOP/s, {human(device.bandwidth)}B/s): at least "
+            f"{human_seconds(result.seconds)},",
+            f"  {result.memory_share:.0%} of it memory-bound. A lower bound, not a prediction: it ignores",
+            "  kernel efficiency, fusion, launch overhead and caches")
 
 
 def _unknown(group):
@@ -118,19 +181,21 @@ def run_table(execution, optimizer: str = "adam") -> Table:
                  optional=("std", "min", "max", "mean", "±"))
 
 
-def compare_table(comparison) -> Table:
-    """Per variant: its layers, params, MACs, FLOPs, activations and ratios to the standard layer."""
+def compare_table(comparison, device=None) -> Table:
+    """Per variant: its layers, params, MACs, FLOPs, activations and ratios to the standard layer;
+    with a roofline ``device``, its time bound and that bound's ratio."""
     from ..verbs.compare import (
         describe_layers,  # here: `shape` needs none of compare at start-up
     )
     timed = any(r.seconds is not None for r in comparison.results)
     standard_seconds = comparison.standard.seconds
+    bounds = comparison.bounds(device) if device is not None else None
     rows, footer, exact = [], [], []
-    for result in comparison.results:
+    for number, result in enumerate(comparison.results):
         name = result.variant.name.replace("_", " ")
         if result.analysis is None:
             row = (name, f"not applicable: {result.variant.reason}", "", "", "", "", "", "")
-            rows.append(row + (("", "") if timed else ()))
+            rows.append(row + (("", "") if bounds else ()) + (("", "") if timed else ()))
             exact.append(rows[-1])
             continue
         totals = result.analysis.totals
@@ -140,6 +205,10 @@ def compare_table(comparison) -> Table:
         exact_row = (name, describe_layers(result), str(totals.params), str(totals.macs), str(totals.flops),
                      str(totals.activation_bytes), str(float(result.ratio_macs)),
                      "" if result.closed_form is None else str(float(result.closed_form)))
+        if bounds:
+            seconds, first = bounds[number][0], bounds[0][0]
+            row += (human_seconds(seconds), f"{seconds / first:.4f}" if first else "")
+            exact_row += (repr(seconds), repr(seconds / first) if first else "")
         if timed:
             ratio = result.seconds / standard_seconds if standard_seconds else None
             timing = (f"{result.seconds * 1e3:.3f}", "" if ratio is None else f"{ratio:.2f}")
@@ -148,6 +217,11 @@ def compare_table(comparison) -> Table:
         exact.append(exact_row)
         footer.extend(f"note ({name}): {note}" for note in result.variant.notes)
     columns = ("variant", "layers", "params", "MACs", "FLOPs", "activations", "MACs ratio", "1/C_out + 1/K")
+    if bounds:
+        columns += ("bound", "bound ratio")
+        footer.append(f"bound: the roofline time on {device.name}, at least what the variant takes; its ratio "
+                      "to the standard layer's predicts the speed-up better than the MACs ratio (a memory-bound "
+                      "variant gains less)")
     if timed:
         columns += ("ms", "time ratio")
     biased = comparison.layer.bias

@@ -68,9 +68,20 @@ class Comparison:
     def standard(self) -> VariantResult:
         return self.results[0]
 
-    def to_dict(self) -> dict:
-        """The ``convcalc.compare/1`` JSON object (see the README)."""
-        return comparison_to_dict(self)
+    def to_dict(self, device=None) -> dict:
+        """The ``convcalc.compare/1`` JSON object (see the README); with a roofline
+        ``device``, each variant's time bound."""
+        return comparison_to_dict(self, device)
+
+    def bounds(self, device) -> list[tuple[float, float] | None]:
+        """Each variant's roofline time bound on ``device`` and its memory-bound share (None: not applicable)."""
+        from ..engine.roofline import roofline
+
+        results = []
+        for result in self.results:
+            line = None if result.analysis is None else roofline(result.analysis, device)
+            results.append(None if line is None else (line.seconds, line.memory_share))
+        return results
 
 
 def default_groups(in_channels: int, out_channels: int) -> int | None:
@@ -222,11 +233,12 @@ __all__ = ["COMPARE_SCHEMA", "Comparison", "VARIANTS", "Variant", "VariantResult
            "default_groups", "describe_layers", "time_variants"]
 
 
-def comparison_to_dict(comparison) -> dict:
+def comparison_to_dict(comparison, device=None) -> dict:
     """The ``convcalc.compare/1`` object: the standard layer and every variant."""
     standard = comparison.standard.analysis
     variants = []
-    for result in comparison.results:
+    bounds = comparison.bounds(device) if device is not None else [None] * len(comparison.results)
+    for result, bound in zip(comparison.results, bounds):
         variant = result.variant
         entry: dict = {"name": variant.name, "applicable": variant.applicable}
         if not variant.applicable:
@@ -248,6 +260,9 @@ def comparison_to_dict(comparison) -> dict:
                 entry["closed_form_ratio"] = float(result.closed_form)
                 entry["closed_form_ratio_exact"] = encode_fraction(result.closed_form)
         entry["notes"] = list(variant.notes)
+        if bound is not None:
+            entry["roofline"] = {"seconds": bound[0], "memory_bound_share": bound[1],
+                                 "ratio": bound[0] / bounds[0][0] if bounds[0][0] else None}
         if result.seconds is not None:
             entry["run"] = {"seconds": result.seconds,
                             "ratio": result.seconds / comparison.standard.seconds if comparison.standard.seconds else None}
@@ -260,4 +275,5 @@ def comparison_to_dict(comparison) -> dict:
         "dtype": standard.network.dtype,
         "bias": comparison.layer.bias,
         "variants": variants,
+        "device": None if device is None else device.name,
     }

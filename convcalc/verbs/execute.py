@@ -74,9 +74,9 @@ class Execution:
     def seconds(self) -> float:
         return sum(r.seconds for r in self.runs)
 
-    def to_dict(self, optimizer: str = "adam") -> dict:
+    def to_dict(self, optimizer: str = "adam", device=None) -> dict:
         """The ``convcalc.shape/1`` object with a ``run`` entry per layer and overall."""
-        data = self.analysis.to_dict(optimizer)
+        data = self.analysis.to_dict(optimizer, device)
         for layer, run in zip(data["layers"], self.runs):
             layer["run"] = {
                 "seconds": run.seconds,

@@ -1,0 +1,136 @@
+"""Is the roofline a lower bound on this machine? Each layer's bound with --device measure
+against its measured time, for convcalc's NumPy backend and for PyTorch on CPU.
+
+    python benchmarks/roofline.py [--batch 1] [--rounds 5]
+
+For the ResNet-50 and MobileNetV2 presets (torchvision's models, layer for layer):
+
+- convcalc: ``convcalc run``'s warm median per layer, the best over the rounds;
+- PyTorch: every leaf module's time in a forward pass (a pre- and a post-hook
+  read the clock around it), warm median per round, the best over the rounds;
+
+then, per layer category, the median of measured / bound and how many layers
+ran faster than their bound (a layer faster than its bound would prove the
+bound wrong: the script lists each one). Layers whose output is a view
+(flatten, dropout at inference) have a bound of 0 and are left out. Needs torch
+and torchvision for the PyTorch half; without them it measures convcalc only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+from convcalc import analyse
+from convcalc.backend.machine import measure_machine
+from convcalc.engine.roofline import roofline
+from convcalc.presets import load_preset
+from convcalc.verbs.execute import execute
+
+PRESETS = ("resnet50", "mobilenet_v2")
+
+
+def category(report) -> str:
+    if report.type.startswith("Conv"):
+        if "g=" in report.summary and report.summary.split("→")[0] == report.summary.split("→")[1].split(" ")[0]:
+            return "depthwise conv"
+        return "1x1 conv" if "k=1" in report.summary else "conv"
+    return report.type
+
+
+def convcalc_times(network, rounds: int) -> dict[int, float]:
+    best: dict[int, float] = {}
+    for _ in range(rounds):
+        for run in execute(network).runs:
+            best[run.index] = min(best.get(run.index, float("inf")), run.seconds)
+    return best
+
+
+def torch_times(name: str, network, batch: int, rounds: int) -> dict[int, float] | None:
+    try:
+        import torch
+        sys.path.insert(0, "tests")
+        from torchvision_models import build  # torchvision without its compiled operators (see that file)
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    model = build(name)
+    by_name = {layer.name: i + 1 for i, layer in enumerate(network.layers) if layer.name}
+    spent: dict[str, list[float]] = defaultdict(list)
+    starts: dict[str, float] = {}
+    hooks = []
+    for module_name, module in model.named_modules():
+        if module_name and not any(True for _ in module.children()):
+            hooks.append(module.register_forward_pre_hook(
+                lambda m, a, n=module_name: starts.__setitem__(n, time.perf_counter())))
+            hooks.append(module.register_forward_hook(
+                lambda m, a, o, n=module_name: spent[n].append(time.perf_counter() - starts[n])))
+    x = torch.randn(batch, 3, 224, 224)
+    best: dict[int, float] = {}
+    with torch.no_grad():
+        for _ in range(rounds):
+            spent.clear()
+            for _ in range(6):
+                model(x)
+            for module_name, times in spent.items():
+                index = by_name.get(module_name)
+                if index is not None:
+                    best[index] = min(best.get(index, float("inf")), statistics.median(times[1:]))
+    for hook in hooks:
+        hook.remove()
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    device, largest = measure_machine()
+    print(f"--device measure: peak {device.peak['float32'] / 1e9:.0f} GFLOP/s float32, bandwidth "
+          f"{device.bandwidth / 1e9:.0f} GB/s (best copy; {largest / 1e9:.0f} GB/s far beyond the caches)")
+    for name in PRESETS:
+        network = load_preset(name)
+        network = type(network)(network.input_shape, network.layers, args.batch, network.dtype, network.frozen,
+                                network.outputs)
+        if name == "resnet50" or name == "mobilenet_v2":
+            try:
+                from convcalc import from_torch  # the torch graph names layers after torchvision's modules
+                sys.path.insert(0, "tests")
+                from torchvision_models import build
+
+                network = from_torch(build(name), (3, 224, 224), batch=args.batch)
+            except Exception:  # noqa: BLE001 - without torch and torchvision: the preset, convcalc only
+                pass
+        analysis = analyse(network)
+        bounds = roofline(analysis, device).layers
+        engines = {"convcalc": convcalc_times(network, args.rounds),
+                   "torch": torch_times(name, network, args.batch, args.rounds)}
+        print(f"\n{name}, batch {args.batch}: measured / bound per layer category (median, and layers faster "
+              "than their bound)")
+        for engine, times in engines.items():
+            if not times:
+                print(f"  {engine}: not measured (needs torch and torchvision)")
+                continue
+            ratios: dict[str, list[float]] = defaultdict(list)
+            faster = []
+            for report, bound in zip(analysis.layers, bounds):
+                if report.index not in times or not bound.seconds:
+                    continue
+                ratio = times[report.index] / bound.seconds
+                ratios[category(report)].append(ratio)
+                if ratio < 1:
+                    faster.append(f"layer {report.index} {report.type} {report.summary}: {ratio:.2f}")
+            summary = ", ".join(f"{kind} {statistics.median(r):.1f} ({len(r)})" for kind, r in sorted(ratios.items()))
+            count = sum(len(r) for r in ratios.values())
+            print(f"  {engine}: {summary}")
+            print(f"  {engine}: {len(faster)} of {count} layers faster than their bound")
+            for line in faster:
+                print(f"    {line}")
+
+
+if __name__ == "__main__":
+    main()
