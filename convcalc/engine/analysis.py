@@ -124,7 +124,7 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
             )
         )
     nodes = {i: node for i, node in node_of.items() if i != INPUT}
-    return Analysis(network, tuple(reports), graph if receptive_fields else None, nodes)
+    return Analysis(network, tuple(reports), graph if receptive_fields else None, nodes, tuple(sources), tuple(order))
 
 
 def input_hints(shape: Shape) -> tuple[str, ...]:

@@ -27,7 +27,8 @@ from .dtypes import DTYPE_BYTES
 from .graph import INPUT, dependency_order, resolve_sources
 from .sizes import volume
 
-__all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "training_memory", "view_layers"]
+__all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "memo", "training_memory",
+           "view_layers", "wiring"]
 
 # Kinds whose output is always a view of their input's storage (PyTorch's
 # views; for Dropout, StochasticDepth and Identity: the input itself, at inference).
@@ -52,9 +53,34 @@ class InferenceMemory:
     layers: tuple[int, ...]  # the layer index of each point of the curve
 
 
-def _storages(network, sources, order, shapes, itemsize, training: bool) -> tuple[dict, dict]:
+def memo(analysis, key, compute):
+    """``compute()``, once per analysis and key: a table and its footer both need the
+    figures, and a deep network makes them cost."""
+    cache = analysis.__dict__.setdefault("_figures", {})  # a frozen dataclass still has its __dict__
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def wiring(analysis) -> tuple:
+    """What each layer reads, and the order the layers run in."""
+    if analysis.order or not analysis.network.layers:
+        return analysis.sources, analysis.order
+    network = analysis.network
+    sources = resolve_sources(network.layers)
+    return sources, dependency_order(network.layers, sources, network.outputs)
+
+
+def _storages(analysis, training: bool) -> tuple[dict, dict]:
     """Each tensor's storage (a layer index or INPUT) and each storage's bytes."""
-    storage, size = {INPUT: INPUT}, {INPUT: network.batch * volume(network.input_shape) * itemsize}
+    return memo(analysis, ("storages", training), lambda: _find_storages(analysis, training))
+
+
+def _find_storages(analysis, training: bool) -> tuple[dict, dict]:
+    network = analysis.network
+    sources, order = wiring(analysis)
+    outputs = {r.index - 1: r.activation_bytes for r in analysis.layers}
+    storage, size = {INPUT: INPUT}, {INPUT: network.batch * volume(network.input_shape) * DTYPE_BYTES[network.dtype]}
     contiguous = {INPUT: True}
     for i in order:
         layer = network.layers[i]
@@ -68,18 +94,14 @@ def _storages(network, sources, order, shapes, itemsize, training: bool) -> tupl
             storage[i] = storage[first]
             contiguous[i] = contiguous[first] and not isinstance(layer, _SCATTERED)
         else:
-            storage[i], size[i], contiguous[i] = i, network.batch * volume(shapes[i]) * itemsize, True
+            storage[i], size[i], contiguous[i] = i, outputs[i], True
     return storage, size
 
 
-def view_layers(analysis, sources=None, order=None) -> set[int]:
+def view_layers(analysis) -> set[int]:
     """The layers (indices from 0) whose output is a view of their input at inference."""
-    network = analysis.network
-    sources = resolve_sources(network.layers) if sources is None else sources
-    order = dependency_order(network.layers, sources, network.outputs) if order is None else order
-    shapes = {r.index - 1: r.output_shape for r in analysis.layers}
-    storage, _ = _storages(network, sources, order, shapes, DTYPE_BYTES[network.dtype], training=False)
-    return {i for i in order if storage[i] != i}
+    storage, _ = _storages(analysis, training=False)
+    return {i for i in wiring(analysis)[1] if storage[i] != i}
 
 
 def _identity_in_training(layer) -> bool:
@@ -94,11 +116,13 @@ def inference_memory(analysis) -> InferenceMemory:
     >>> memory.curve, memory.peak_layer
     ((45056, 65536, 32768), 2)
     """
+    return memo(analysis, "inference", lambda: _inference(analysis))
+
+
+def _inference(analysis) -> InferenceMemory:
     network = analysis.network
-    sources = resolve_sources(network.layers)
-    order = dependency_order(network.layers, sources, network.outputs)
-    shapes = {r.index - 1: r.output_shape for r in analysis.layers}
-    storage, size = _storages(network, sources, order, shapes, DTYPE_BYTES[network.dtype], training=False)
+    sources, order = wiring(analysis)
+    storage, size = _storages(analysis, training=False)
     last_read = {INPUT: -1}
     for step, i in enumerate(order):
         last_read[storage[i]] = max(last_read.get(storage[i], -1), step)
@@ -162,14 +186,30 @@ def training_memory(analysis, optimizer: str = "adam") -> TrainingMemory:
     if optimizer not in OPTIMIZERS:
         raise SpecError(f"unknown optimizer {optimizer!r}", hint=f"use one of {', '.join(OPTIMIZERS)}",
                         field="optimizer")
+    saved, exact = memo(analysis, "saved", lambda: _saved(analysis, saved_by))
+    totals = analysis.totals
+    itemsize = DTYPE_BYTES[analysis.network.dtype]
+    trainable = totals.trainable_params * itemsize
+    return TrainingMemory(
+        optimizer=optimizer,
+        parameter_bytes=totals.param_bytes,
+        gradient_bytes=trainable,
+        optimizer_bytes=OPTIMIZERS[optimizer] * trainable,
+        saved_bytes=sum(v for v in saved if v),
+        saved=saved,
+        exact=exact,
+    )
+
+
+def _saved(analysis, saved_by) -> tuple[tuple, bool]:
+    """Each layer's share of the saved bytes (None where unknown), and whether all are known."""
     network = analysis.network
     itemsize = DTYPE_BYTES[network.dtype]
-    sources = resolve_sources(network.layers)
-    order = dependency_order(network.layers, sources, network.outputs)
+    sources, order = wiring(analysis)
     reports = {r.index - 1: r for r in analysis.layers}
     shapes = {i: r.output_shape for i, r in reports.items()}
     shapes[INPUT] = tuple(network.input_shape)
-    storage, size = _storages(network, sources, order, shapes, itemsize, training=True)
+    storage, size = _storages(analysis, training=True)
     needs_grad = {INPUT: False}
     seen: set = set()
     saved, exact = {}, True
@@ -196,13 +236,4 @@ def training_memory(analysis, optimizer: str = "adam") -> TrainingMemory:
                 seen.add(key)
                 total += size[key]
         saved[i] = total
-    trainable = analysis.totals.trainable_params * itemsize
-    return TrainingMemory(
-        optimizer=optimizer,
-        parameter_bytes=analysis.totals.param_bytes,
-        gradient_bytes=trainable,
-        optimizer_bytes=OPTIMIZERS[optimizer] * trainable,
-        saved_bytes=sum(v for v in saved.values() if v),
-        saved=tuple(saved[r.index - 1] for r in analysis.layers),
-        exact=exact,
-    )
+    return tuple(saved[r.index - 1] for r in analysis.layers), exact

@@ -81,6 +81,9 @@ class Analysis:
     # the receptive-field graph and each layer's node in it, for field_of
     graph: object = field(default=None, compare=False, repr=False)
     nodes: dict = field(default_factory=dict, compare=False, repr=False)
+    # what each layer reads and the order they run in, as analysed (the memory and time figures walk them)
+    sources: tuple = field(default=(), compare=False, repr=False)
+    order: tuple = field(default=(), compare=False, repr=False)
 
     def field_of(self, layer: int, unit: int, axis: int) -> tuple[int, int] | None:
         """The first and last network-input positions along input ``axis`` that output unit ``unit`` of
@@ -103,6 +106,12 @@ class Analysis:
 
     @property
     def totals(self) -> Totals:
+        cache = self.__dict__.setdefault("_figures", {})  # computed once: a frozen dataclass keeps a __dict__
+        if "totals" not in cache:
+            cache["totals"] = self._sum()
+        return cache["totals"]
+
+    def _sum(self) -> Totals:
         return Totals(
             params=sum(r.params for r in self.layers),
             macs=sum(r.macs for r in self.layers),

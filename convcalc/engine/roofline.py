@@ -20,8 +20,8 @@ from fractions import Fraction
 from .devices import DEVICES, Device
 from .dtypes import DTYPE_BYTES
 from .errors import SpecError
-from .graph import dependency_order, resolve_sources
-from .memory import view_layers
+from .graph import INPUT
+from .memory import memo, view_layers, wiring
 from .sizes import volume
 
 __all__ = ["DEVICES", "Bound", "Device", "Roofline", "find_device", "roofline"]
@@ -84,26 +84,28 @@ def roofline(analysis, device: Device | None = None) -> Roofline:
     [(1753344, '903952/6849', 'compute'), (1605632, '1/8', 'memory'), (0, 'None', None)]
     """
     network = analysis.network
-    itemsize = DTYPE_BYTES[network.dtype]
     peak = None
     if device is not None:
         peak = device.peak_for(network.dtype)
         if not peak:
             raise SpecError(f"{device.name} has no published peak for {network.dtype}",
                             hint=f"use --dtype {' or '.join(device.peak)}, or give --peak", field="device")
-    sources = resolve_sources(network.layers)
-    order = dependency_order(network.layers, sources, network.outputs)
-    shapes = {r.index - 1: r.output_shape for r in analysis.layers}
-    shapes["input"] = tuple(network.input_shape)
-    views = view_layers(analysis, sources, order)
+    return memo(analysis, ("roofline", id(device)), lambda: _bounds(analysis, device, peak))
+
+
+def _bounds(analysis, device, peak) -> Roofline:
+    network = analysis.network
+    sources, _ = wiring(analysis)
+    sizes = {r.index - 1: r.activation_bytes for r in analysis.layers}
+    sizes[INPUT] = network.batch * volume(network.input_shape) * DTYPE_BYTES[network.dtype]
+    views = view_layers(analysis)
     bounds = []
     for report in analysis.layers:
         i = report.index - 1
         if i in views:
             bounds.append(Bound(0, None, 0.0 if device is not None else None, None))
             continue
-        moved = (sum(network.batch * volume(shapes[s]) * itemsize for s in sources[i]) + report.param_bytes
-                 + report.activation_bytes)
+        moved = sum(sizes[s] for s in sources[i]) + report.param_bytes + report.activation_bytes
         intensity = Fraction(report.flops, moved) if moved else None
         if device is None or not report.counted:
             bounds.append(Bound(moved, intensity))
