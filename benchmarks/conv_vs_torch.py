@@ -42,6 +42,7 @@ SUITE = [
     ("conv1d 64->64 k3 @16000", "dense", (64, 16000), dict(out=64, k=3, p=1)),
     ("conv3d 16->32 k3 @8x28x28", "dense", (16, 8, 28, 28), dict(out=32, k=3, p=1)),
 ]
+ALLOCATOR_WARMUP = 16 * 2**20  # below glibc's largest dynamic mmap threshold (32 MiB on 64-bit systems)
 TARGETS = {"dense": 0.75, "1x1": 1.0, "transposed": 0.7, "grouped": 0.5, "depthwise": 0.3}
 
 
@@ -74,16 +75,25 @@ def measure(backend: str, batches, budget: float, only: str | None = None) -> di
     import numpy as np
 
     results = {}
+    # Both engines start with the C allocator alike. glibc serves a block above its mmap threshold
+    # with fresh pages (a page fault per 4 KiB on first touch, about 2 ms for a 1.8 MB output) until
+    # freeing such a block raises the threshold to its size; one 16 MiB block freed up front makes a
+    # layer's figure the same whether the suite runs whole or with --only (measured: PyTorch's
+    # depthwise layer took 2.1 ms cold and 0.25 ms once a large convolution had run before it).
     if backend == "torch":
         import torch
         import torch.nn.functional as F
 
         torch.set_num_threads(2)
         torch.set_grad_enabled(False)
+        del_after = torch.ones(ALLOCATOR_WARMUP // 4)
     else:
         import tracemalloc
 
         import convcalc.functional as F
+
+        del_after = np.ones(ALLOCATOR_WARMUP // 4, dtype=np.float32)
+    del del_after
     for name, _, shape, spec in _suite(only):
         for batch in batches:
             x, w, b = _arrays(shape, spec, batch, np)

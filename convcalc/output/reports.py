@@ -175,8 +175,8 @@ def run_table(execution, optimizer: str = "adam") -> Table:
     how += " per layer, chosen automatically" if execution.repeat is None else " per layer"
     footer = (f"seed {execution.seed}; ms: the median of {how} after a warm-up; ±: their spread "
               "(interquartile range / median)",) + _footer(analysis, optimizer) + (
-        f"measured: peak activations {human_bytes(execution.peak_bytes)} while running (the arrays held, plus "
-        "each layer's output and work buffers, traced)",)
+        f"measured while running: peak {human_bytes(execution.peak_bytes)} (the arrays held, each layer's "
+        "output and its work buffers)",)
     return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, footer,
                  optional=("std", "min", "max", "mean", "±"))
 
