@@ -184,7 +184,7 @@ def training_memory(analysis, optimizer: str = "adam") -> TrainingMemory:
     from .saved import saved_by
 
     if optimizer not in OPTIMIZERS:
-        raise SpecError(f"unknown optimizer {optimizer!r}", hint=f"use one of {', '.join(OPTIMIZERS)}",
+        raise SpecError(f"unknown optimizer {optimizer[:40]!r}", hint=f"use one of {', '.join(OPTIMIZERS)}",
                         field="optimizer")
     saved, exact = memo(analysis, "saved", lambda: _saved(analysis, saved_by))
     totals = analysis.totals

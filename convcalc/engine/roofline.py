@@ -67,7 +67,7 @@ def find_device(name: str) -> Device:
     """
     device = DEVICES.get(name.lower())
     if device is None:
-        raise SpecError(f"unknown device {name!r}", hint=f"use one of {', '.join(DEVICES)}, or measure, or give "
+        raise SpecError(f"unknown device {name[:40]!r}", hint=f"use one of {', '.join(DEVICES)}, or measure, or give "
                         "--peak and --bandwidth", field="device")
     return device
 
