@@ -34,6 +34,13 @@ def test_a_layer_bound_worked_by_hand():
     assert (flatten.bytes, flatten.intensity, flatten.seconds) == (0, None, 0.0)  # a view moves nothing
 
 
+def test_each_device_gets_its_own_bounds_from_one_analysis():
+    analysis = analyse_tokens("64x56x56", "conv:64,k=3,p=1")
+    slow = roofline(analysis, Device("slow", {"float32": 10**12}, 10**11)).layers[0].seconds
+    fast = roofline(analysis, Device("fast", {"float32": 10**13}, 10**12)).layers[0].seconds
+    assert (slow, fast) == (231_411_712 / 10**12, 231_411_712 / 10**13)
+
+
 def test_the_totals_sum_the_bounds_and_split_them():
     device = Device("example", {"float32": 10**12}, 10**11)
     result = roofline(analyse_tokens("64x56x56", "conv:64,k=3,p=1", "relu"), device)

@@ -90,7 +90,9 @@ def roofline(analysis, device: Device | None = None) -> Roofline:
         if not peak:
             raise SpecError(f"{device.name} has no published peak for {network.dtype}",
                             hint=f"use --dtype {' or '.join(device.peak)}, or give --peak", field="device")
-    return memo(analysis, ("roofline", id(device)), lambda: _bounds(analysis, device, peak))
+    # keyed by what the device is, not by the object: a freed device's id can come back
+    key = None if device is None else (device.name, tuple(sorted(device.peak.items())), device.bandwidth)
+    return memo(analysis, ("roofline", key), lambda: _bounds(analysis, device, peak))
 
 
 def _bounds(analysis, device, peak) -> Roofline:
