@@ -35,6 +35,9 @@ def test_completes_commands_options_kinds_and_presets():
     assert {"maxpool", "maxpool2d"} <= set(complete("convcalc shape 3x8x8 maxp"))
     assert "conv:64,kernel_size=" in complete("convcalc shape 3x8x8 conv:64,ker")
     assert complete("convcalc shape --preset resnet") == ["resnet18", "resnet50"]
+    assert complete("convcalc shape 3x8x8 relu --device a100") == ["a100-80gb", "a100-40gb"]
+    assert complete("convcalc compare 8x8x8 conv:8,k=3 --device mea") == ["measure"]
+    assert complete("convcalc shape 3x8x8 relu --optimizer ada") == ["adam", "adamw"]
 
 
 def test_unknown_shell():

@@ -48,11 +48,22 @@ MODEL = typer.Option(None, "--model", "-m", help="A PyTorch model: MODULE:NAME o
                                                "factory (imports and runs that code; needs torch).")
 MODEL_ARG = typer.Option(None, "--model-arg", help="KEY=VALUE passed to the model's class or factory (JSON values), "
                                                    "repeatable.")
-OPTIMIZER = typer.Option("adam", "--optimizer", metavar="OPTIMIZER",
-                         help="Optimizer for the training memory: sgd, momentum, adam (the default) or adamw.")
+def _complete_optimizer(incomplete: str) -> list[str]:
+    return [name for name in ("sgd", "momentum", "adam", "adamw") if name.startswith(incomplete)]
+
+
+def _complete_device(incomplete: str) -> list[str]:
+    from ..engine.devices import DEVICES
+
+    return [name for name in (*DEVICES, "measure") if name.startswith(incomplete.lower())]
+
+
+OPTIMIZER = typer.Option("adam", "--optimizer", metavar="OPTIMIZER", show_default=False,
+                         help="Optimizer for the training memory: sgd, momentum, adam (the default) or adamw.",
+                         autocompletion=_complete_optimizer)
 DEVICE = typer.Option(None, "--device", metavar="DEVICE",
                       help="Bound each layer's time on a device: a name such as a100-80gb (see the README), or "
-                           "measure (this machine, in a second or two).")
+                           "measure (this machine, in a second or two).", autocompletion=_complete_device)
 PEAK = typer.Option(None, "--peak", metavar="FLOPS", help="Peak throughput for the bound, e.g. 19.5T (FLOP/s); "
                                                           "replaces the device's.")
 BANDWIDTH = typer.Option(None, "--bandwidth", metavar="RATE", help="Memory bandwidth for the bound, e.g. 900GB/s; "
