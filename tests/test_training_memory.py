@@ -8,7 +8,10 @@ import json
 
 import pytest
 
+from typer.testing import CliRunner
+
 from convcalc import Network, analyse, analyse_tokens, load_document, parse_layer
+from convcalc.cli import app
 from convcalc.engine.memory import OPTIMIZERS, inference_memory, training_memory
 from convcalc.verbs.execute import execute
 
@@ -194,10 +197,12 @@ RUN_NETWORKS = {
 }
 
 
-@pytest.mark.parametrize("name", [*RUN_NETWORKS, "unet"])
+@pytest.mark.parametrize("name", [*RUN_NETWORKS, "unet", "further output"])
 def test_the_inference_peak_lies_within_what_the_run_holds_and_allocates(name):
     if name == "unet":
         network = _unet_document()
+    elif name == "further output":
+        network = _further_output_document()
     else:
         shape, tokens = RUN_NETWORKS[name]
         network = Network(tuple(int(n) for n in shape.split("x")), tuple(parse_layer(t) for t in tokens), batch=2)
@@ -239,6 +244,24 @@ def test_skip_tensors_stay_alive_across_the_decoder():
     assert memory.curve[memory.layers.index(7)] == 65536 + 32768 + 8192 + 8192
     # the peak: e1, the upsampled 8x32x32 (65,536 B) and their concatenation 16x32x32 (131,072 B)
     assert (memory.peak_bytes, memory.peak_layer) == (65536 + 65536 + 131072, 12)
+
+
+def _further_output_document():
+    return load_document(json.dumps({"input": [1, 4, 4], "outputs": ["a"], "layers": [
+        {"type": "conv", "out_channels": 2, "kernel_size": 3, "padding": 1, "name": "a"},
+        {"type": "relu"}, {"type": "relu"}]}))
+
+
+def test_a_further_output_is_kept_to_the_end():
+    # input 64 B; the convolution's 128 B output is also a result of the network, so it is held
+    # while both ReLUs run: 64 + 128, then 128 + 128, then 128 + 128 + 128
+    memory = inference_memory(analyse(_further_output_document()))
+    assert memory.curve == (192, 256, 384) and (memory.peak_bytes, memory.peak_layer) == (384, 3)
+    result = CliRunner().invoke(app, ["shape", "-f", "-", "--json"], input=json.dumps(
+        {"input": [1, 4, 4], "outputs": ["a"], "layers": [
+            {"type": "conv", "out_channels": 2, "kernel_size": 3, "padding": 1, "name": "a"}, {"type": "relu"}]}))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["peak_activation_bytes"] == 256
 
 
 def test_tokens_and_a_hand_count_agree():

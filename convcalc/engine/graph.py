@@ -50,6 +50,17 @@ def resolve_sources(layers) -> list[tuple]:
     return sources
 
 
+def result_layers(layers, outputs=()) -> set[int]:
+    """The layers whose output the network returns: the last one, and those ``outputs`` names.
+
+    >>> from convcalc.engine.layers import Activation
+    >>> sorted(result_layers([Activation("ReLU", name="a"), Activation("ReLU"), Activation("ReLU")], ("a",)))
+    [0, 2]
+    """
+    wanted = set(outputs)
+    return {i for i, layer in enumerate(layers) if layer.name in wanted} | ({len(layers) - 1} if layers else set())
+
+
 def dependency_order(layers, sources, outputs=()) -> list[int]:
     """Layers in an order where each comes after what it reads (document order where free).
 
@@ -79,9 +90,9 @@ def dependency_order(layers, sources, outputs=()) -> list[int]:
         first = layers[stuck[0]]
         raise SpecError(f"layers {cycle} read each other in a cycle", hint="a layer may only read layers that do not read it",
                         field="from", layer=stuck[0] + 1, origin=first.origin)
-    output = len(layers) - 1
-    for i in range(len(layers) - 1):
-        if not readers[i] and i != output and layers[i].name not in outputs:
+    results = result_layers(layers, outputs)
+    for i in range(len(layers)):
+        if not readers[i] and i not in results:
             raise SpecError(f"layer {label(layers, i)!r}'s output is never used",
                             hint="read it with from in a later layer, or remove it; the last layer is the output",
                             field="name", layer=i + 1, origin=layers[i].origin)

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 from . import layers as L
 from .dtypes import DTYPE_BYTES
-from .graph import INPUT, dependency_order, resolve_sources
+from .errors import SpecError
+from .graph import INPUT, dependency_order, resolve_sources, result_layers
+from .saved import saved_by
 from .sizes import volume
 
 __all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "memo", "training_memory",
@@ -128,7 +130,7 @@ def _inference(analysis) -> InferenceMemory:
         last_read[storage[i]] = max(last_read.get(storage[i], -1), step)
         for s in sources[i]:
             last_read[storage[s]] = step
-    for kept in (*network.outputs, order[-1] if order else INPUT):
+    for kept in result_layers(network.layers, network.outputs):
         last_read[storage[kept]] = len(order)  # the network's results are kept to the end
     live = size[INPUT]
     curve = []
@@ -180,13 +182,10 @@ def training_memory(analysis, optimizer: str = "adam") -> TrainingMemory:
     >>> t.saved  # conv: its input; bn: its input, 2 x 4 statistics; relu: its output; maxpool: int64 indices
     (768, 1056, 1024, 512)
     """
-    from .errors import SpecError
-    from .saved import saved_by
-
     if optimizer not in OPTIMIZERS:
         raise SpecError(f"unknown optimizer {optimizer[:40]!r}", hint=f"use one of {', '.join(OPTIMIZERS)}",
                         field="optimizer")
-    saved, exact = memo(analysis, "saved", lambda: _saved(analysis, saved_by))
+    saved, exact = memo(analysis, "saved", lambda: _saved(analysis))
     totals = analysis.totals
     itemsize = DTYPE_BYTES[analysis.network.dtype]
     trainable = totals.trainable_params * itemsize
@@ -201,7 +200,7 @@ def training_memory(analysis, optimizer: str = "adam") -> TrainingMemory:
     )
 
 
-def _saved(analysis, saved_by) -> tuple[tuple, bool]:
+def _saved(analysis) -> tuple[tuple, bool]:
     """Each layer's share of the saved bytes (None where unknown), and whether all are known."""
     network = analysis.network
     itemsize = DTYPE_BYTES[network.dtype]
