@@ -13,21 +13,14 @@ import time
 import tracemalloc
 from contextlib import contextmanager
 from dataclasses import dataclass
-from math import prod
 
 import numpy as np
 
 from ..backend.memory import check_memory
-from ..engine.analysis import (
-    INPUT,
-    Analysis,
-    Network,
-    analyse,
-    dependency_order,
-    resolve_sources,
-)
+from ..engine.analysis import INPUT, Analysis, Network, analyse
 from ..engine.errors import ConsistencyError, ConvcalcError, SpecError
 from ..engine.layers.base import format_shape
+from ..engine.memory import inference_memory
 from .preparers import PREPARERS, prepare_layer  # noqa: F401 - PREPARERS is part of this module's API
 
 RUN_DTYPES = ("float32", "float64")
@@ -100,22 +93,6 @@ def _reader_counts(sources) -> dict:
     return counts
 
 
-def _live_peak(network: Network, sources, order, reports) -> int:
-    """The most elements held at once: outputs still to be read, plus the one being made."""
-    readers = _reader_counts(sources)
-    sizes = {INPUT: prod(network.input_shape)}
-    live, peak = sizes[INPUT], sizes[INPUT]
-    for i in order:
-        sizes[i] = prod(reports[i].output_shape)
-        live += sizes[i]
-        peak = max(peak, live)
-        for s in set(sources[i]):
-            readers[s] -= 1
-            if readers[s] == 0:
-                live -= sizes[s]
-    return peak
-
-
 # Automatic repeats, as timeit chooses them: at least MIN_RUNS warm runs, more until a layer has run
 # for MIN_SECONDS, never more than MAX_RUNS.
 MIN_RUNS, MAX_RUNS, MIN_SECONDS = 3, 50, 0.05
@@ -166,12 +143,11 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
                         field="dtype")
     analysis = analyse(network)
     dtype = np.dtype(network.dtype)
-    sources = resolve_sources(network.layers)
-    order = dependency_order(network.layers, sources, network.outputs)
+    sources, order = analysis.sources, analysis.order
     reports = {r.index - 1: r for r in analysis.layers}
-    # what is alive at once: the activations still to be read, and one layer's parameters
+    # what is alive at once: the activations still to be read (the analysis's peak), and one layer's parameters
     check_memory("this run", {
-        "activations": network.batch * dtype.itemsize * _live_peak(network, sources, order, reports),
+        "activations": inference_memory(analysis).peak_bytes,
         "parameters of the largest layer": max((r.params * dtype.itemsize for r in analysis.layers), default=0),
     })
     rng = np.random.default_rng(seed)
