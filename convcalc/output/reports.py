@@ -55,17 +55,15 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
     from ..engine.memory import inference_memory
     from ..engine.roofline import roofline
 
-    bounds = dict(zip((r.index for r in analysis.layers), roofline(analysis, device).layers))
+    line = roofline(analysis, device)
+    bounds = dict(zip((r.index for r in analysis.layers), line.layers))
     memory = inference_memory(analysis)
     live = dict(zip(memory.layers, memory.curve))
     timed = device is not None
-    rows = [("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1")]
-    rows[0] += ("", "") if timed else ()
-    exact = list(rows)
+    first = ("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1") + ("", "") * timed
+    rows, exact = [first + ("", "") * chart], [first]
     groups = _groups(analysis.layers, depth)
     shares = _chart_shares(groups, bounds, live, memory.peak_bytes, timed) if chart else None
-    if chart:
-        rows = [rows[0] + ("", "")]
     for position, group in enumerate(groups):
         last = group[-1]
         rf = last.receptive_field
@@ -91,11 +89,10 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
     columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
     footer = _footer(analysis, optimizer)
     if timed:
-        seconds = sum(b.seconds or 0 for b in bounds.values())
-        total += (human_seconds(seconds), "")
-        exact_total += (repr(seconds), "")
+        total += (human_seconds(line.seconds), "")
+        exact_total += (repr(line.seconds), "")
         columns += ("bound", "limit")
-        footer = _roofline_lines(analysis, device, bounds) + footer
+        footer = _roofline_lines(line) + footer
     if chart:
         total += ("", "")
         columns += ("share", "live")
@@ -128,13 +125,10 @@ def _chart_shares(groups, bounds, live, peak, timed) -> list[tuple[float, float]
             for group in groups]
 
 
-def _roofline_lines(analysis, device, bounds) -> tuple[str, ...]:
-    from ..engine.roofline import Roofline
-
-    result = Roofline(device, device.peak_for(analysis.network.dtype), tuple(bounds.values()))
-    return (f"roofline on {device.name} ({human(result.peak)}FLOP/s, {human(device.bandwidth)}B/s): at least "
-            f"{human_seconds(result.seconds)},",
-            f"  {result.memory_share:.0%} of it memory-bound. A lower bound, not a prediction: it ignores",
+def _roofline_lines(line) -> tuple[str, ...]:
+    return (f"roofline on {line.device.name} ({human(line.peak)}FLOP/s, {human(line.device.bandwidth)}B/s): at "
+            f"least {human_seconds(line.seconds)},",
+            f"  {line.memory_share:.0%} of it memory-bound. A lower bound, not a prediction: it ignores",
             "  kernel efficiency, fusion, launch overhead and caches")
 
 
