@@ -37,11 +37,12 @@ from convcalc.verbs.execute import execute
 PRESETS = ("resnet50", "mobilenet_v2")
 
 
-def category(report) -> str:
+def category(layer, report) -> str:
     if report.type.startswith("Conv"):
-        if "g=" in report.summary and report.summary.split("→")[0] == report.summary.split("→")[1].split(" ")[0]:
+        if layer.groups > 1 and layer.groups == report.input_shape[0]:
             return "depthwise conv"
-        return "1x1 conv" if "k=1" in report.summary else "conv"
+        kernel = layer.kernel_size if isinstance(layer.kernel_size, tuple) else (layer.kernel_size,)
+        return "1x1 conv" if all(k == 1 for k in kernel) else "conv"
     return report.type
 
 
@@ -112,7 +113,7 @@ def _report(analysis, bounds, engine: str, times) -> None:
         if report.index not in times or not bound.seconds:
             continue
         ratio = times[report.index] / bound.seconds
-        ratios[category(report)].append(ratio)
+        ratios[category(analysis.network.layers[report.index - 1], report)].append(ratio)
         if ratio < 1:
             faster.append(f"layer {report.index} {report.type} {report.summary}: {ratio:.2f}")
     summary = ", ".join(f"{kind} {statistics.median(r):.1f} ({len(r)})" for kind, r in sorted(ratios.items()))

@@ -95,13 +95,12 @@ def compare_command(
                             field="groups")
         comparison = compare(network.input_shape, spec, groups=groups, batch=network.batch, dtype=network.dtype)
         target = device_from(device, peak, bandwidth)
-        data = comparison.to_dict(target)
         if run:
             from ..backend.memory import set_memory_limit
 
             set_memory_limit(None)
             comparison = time_variants(comparison, repeat=repeat)
-            data = comparison.to_dict(target)
+        data = comparison.to_dict(target)
     except ConvcalcError as err:
         fail(err, OutputFormat.json if as_json else output)
     from ..output.reports import compare_table
