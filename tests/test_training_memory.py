@@ -264,6 +264,13 @@ def test_a_further_output_is_kept_to_the_end():
     assert json.loads(result.stdout)["totals"]["peak_activation_bytes"] == 256
 
 
+def test_an_output_no_layer_is_called_is_refused():
+    result = CliRunner().invoke(app, ["shape", "-f", "-"], input=json.dumps(
+        {"input": [1, 4, 4], "outputs": ["nope"], "layers": [{"type": "relu", "name": "a"}]}))
+    assert result.exit_code == 2
+    assert "outputs names 'nope', which no layer is called" in result.stderr and "name one of: a" in result.stderr
+
+
 def test_tokens_and_a_hand_count_agree():
     # 1x4x4 input (64 B), conv to 2x4x4 (128 B), relu (128 B), flatten (a view): the peak is conv
     # output + relu output = 256 B, while relu runs

@@ -90,6 +90,12 @@ def dependency_order(layers, sources, outputs=()) -> list[int]:
         first = layers[stuck[0]]
         raise SpecError(f"layers {cycle} read each other in a cycle", hint="a layer may only read layers that do not read it",
                         field="from", layer=stuck[0] + 1, origin=first.origin)
+    named = {layer.name for layer in layers}
+    for wanted in outputs:
+        if wanted not in named:
+            known = ", ".join(sorted(n for n in named if n)) or "none is named"
+            raise SpecError(f"outputs names {str(wanted)[:40]!r}, which no layer is called",
+                            hint=f"name one of: {known}", field="outputs")
     results = result_layers(layers, outputs)
     for i in range(len(layers)):
         if not readers[i] and i not in results:
