@@ -16,6 +16,13 @@ throughput as a fraction of NumPy's own float32 GEMM measured in the same run
 (a 2048 x 2048 matmul: the machine's practical limit, so progress can be judged
 without torch), and convcalc's peak temporary memory beyond the output; then the
 geometric mean of the ratio per category against its target. Needs torch.
+
+Two more columns say what a backend built on NumPy's matmul can reach: "of
+product" is convcalc's throughput over that of the layer's bare matrix product
+(one sample's im2col product, or col2im for a transposed layer, by NumPy's own
+batched matmul on its own threads, times the batch: the arithmetic without any
+copying), and "product ratio" is the ratio that bare product alone would get
+against torch, the ceiling for such a backend.
 """
 
 from __future__ import annotations
@@ -117,7 +124,30 @@ def measure(backend: str, batches, budget: float, only: str | None = None) -> di
                 tracemalloc.stop()
                 del out
             results[f"{name}|{batch}"] = {"seconds": _time(call, budget), "peak": peak}
+            if backend == "numpy":
+                results[f"{name}|{batch}"]["product"] = batch * _time(_product(shape, spec, np), budget / 2)
     return results
+
+
+def _product(shape, spec, np):
+    """One sample's matrix product as an im2col (or, transposed, col2im) engine
+    runs it: NumPy's own batched matmul over the groups, on its own threads. The
+    layer's arithmetic without any of the copying around it."""
+    from convcalc import Conv, ConvTranspose
+
+    rank = len(shape) - 1
+    g, k = spec.get("g", 1), spec["k"] ** rank
+    if spec.get("t"):
+        rows, depth, columns = spec["out"] // g * k, shape[0] // g, math.prod(shape[1:])
+    else:
+        out = Conv(spec["out"], spec["k"], spec.get("s", 1), spec.get("p", 0), dilation=spec.get("d", 1),
+                   groups=g, rank=rank).infer(shape).output_shape
+        rows, depth, columns = spec["out"] // g, shape[0] // g * k, math.prod(out[1:])
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((g, rows, depth), dtype=np.float32)
+    b = rng.standard_normal((g, depth, columns), dtype=np.float32)
+    c = np.empty((g, rows, columns), dtype=np.float32)
+    return lambda: np.matmul(a, b, out=c)
 
 
 def _suite(only: str | None):
@@ -155,7 +185,10 @@ def _once(call) -> float:
 def _round(backend: str, batches: str, quick: bool, only: str | None) -> dict:
     command = [sys.executable, __file__, "--backend", backend, "--batches", batches] + (["--quick"] if quick else [])
     command += ["--only", only] if only else []
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"the {backend} round failed:\n{done.stderr}")
+    return json.loads(done.stdout)
 
 
 def main() -> None:
@@ -200,11 +233,13 @@ def main() -> None:
             ratio = best["torch"] / best["numpy"]
             ratios.setdefault(category, []).append(ratio)
             ours = flops / best["numpy"] / 1e9
+            product = min(run[key]["product"] for run in rounds["numpy"])
             rows.append((name, str(batch), f"{ours:.1f}", f"{flops / best['torch'] / 1e9:.1f}", f"{ratio:.2f}",
                          f"{spread['numpy']:.0%}", f"{spread['torch']:.0%}", f"{ours / gemm:.0%}",
+                         f"{product / best['numpy']:.0%}", f"{best['torch'] / product:.2f}",
                          f"{rounds['numpy'][0][key]['peak'] / 2**20:.1f}"))
     header = ("layer", "batch", "convcalc GFLOP/s", "torch GFLOP/s", "ratio", "spread convcalc", "spread torch",
-              "of GEMM", "peak temp MiB")
+              "of GEMM", "of product", "product ratio", "peak temp MiB")
     summary = [(category, f"{math.exp(statistics.fmean(math.log(r) for r in values)):.2f}", f">= {TARGETS[category]}",
                 "met" if math.exp(statistics.fmean(math.log(r) for r in values)) >= TARGETS[category] else "not met")
                for category, values in ratios.items()]
