@@ -180,3 +180,29 @@ def test_other_functions_equal_torch():
 def test_gelu_matches_torch_in_float64():
     x = np.linspace(-9, 9, 2001)
     agree(F.gelu(x), TF.gelu(torch.from_numpy(x)), np.float32)
+
+
+@pytest.mark.parametrize("rank, stride, padding, dilation, bias", [
+    (2, 1, 1, 1, True),         # the flat plan: one run per tap
+    (2, 1, 2, 2, False),        # flat, dilated, no bias row
+    (2, 2, 1, 1, True),         # strided: row by row, with zeroed bands
+    (2, 1, 0, 1, True),         # valid padding: smaller output, row by row
+    (1, 1, 3, 1, True),
+    (3, 1, 1, 1, False),
+    (3, 2, 2, 2, True),
+])
+def test_blocks_of_groups_equal_torch(monkeypatch, rank, stride, padding, dilation, bias):
+    # Many groups split into several blocks and work items (a small tile), so every
+    # block after the first reuses the column buffer: its zeroed bands must not leak.
+    import convcalc.backend.convolution as backend
+
+    monkeypatch.setattr(backend, "GROUP_TILE_BYTES", 6000)
+    rng = np.random.default_rng(rank * 100 + stride * 10 + padding)
+    sizes = {1: (40,), 2: (13, 12), 3: (6, 7, 5)}[rank]
+    for groups, per_group in ((24, 1), (8, 2)):
+        x = rng.standard_normal((3, groups * per_group, *sizes)).astype(np.float32)
+        w = rng.standard_normal((groups * 2, per_group, *(3,) * rank)).astype(np.float32)
+        b = rng.standard_normal(groups * 2).astype(np.float32) if bias else None
+        theirs = getattr(TF, f"conv{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
+                                             None if b is None else torch.from_numpy(b), stride, padding, dilation, groups)
+        agree(F.conv(x, w, b, stride, padding, dilation, groups), theirs, np.float32)
