@@ -49,28 +49,42 @@ def convolve(x, weight, bias, stride, pads, dilation, groups, out_sizes) -> np.n
         })
         y = _im2col_by_groups(x, weight, bias, groups, stride, pads, dilation, out_sizes, block)
     else:
-        rows, inner = _tile_rows(channels * prod(kernel), out_sizes, itemsize, n)
+        rows, inner, parts = _tile_rows(channels * prod(kernel), out_sizes, itemsize, n, cout // groups)
         slab_rows = (rows - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
         check_memory("this convolution", {
             "output": output_bytes,
             "tile buffers": WORKERS * itemsize * channels * (prod(kernel) * rows * inner + slab_rows * prod(padded[1:])),
         })
-        y = _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows)
+        y = _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows, parts)
     return y
 
 
-def _tile_rows(column_height: int, out_sizes, itemsize: int, samples: int = 1) -> tuple[int, int]:
-    """How many rows of the first output axis one tile holds, and the columns per row.
+def _tile_rows(column_height: int, out_sizes, itemsize: int, samples: int = 1,
+               channels: int = 1) -> tuple[int, int, int]:
+    """How many rows of the first output axis one tile holds, the columns per
+    row, and into how many parts each tile's output channels are split.
 
     Tiles are about TILE_BYTES, and as many in all as keeps every worker equally
-    busy (an odd tile out leaves one worker idle for a whole tile)."""
+    busy (an odd tile out leaves one worker idle for a whole tile). Where that
+    would cut a tile whose output channels outnumber its positions (a late
+    layer: 512 channels over 7 x 7), the workers share the channels instead:
+    each then reads half the weights rather than all of them for half the
+    positions, and keeps a product wide enough for BLAS (measured with
+    benchmarks/conv_vs_torch.py).
+    """
     inner = prod(out_sizes[1:])
     first = out_sizes[0]
     rows = min(first, max(1, TILE_BYTES // max(1, column_height * inner * itemsize)))
     tiles = -(-first // rows)
+    if (samples * tiles) % WORKERS and channels >= WORKERS * MIN_PART and channels >= rows * inner:
+        return rows, inner, WORKERS
     while (samples * tiles) % WORKERS and tiles < first:
         tiles += 1
-    return -(-first // tiles), inner
+    return -(-first // tiles), inner, 1
+
+
+# The fewest output channels one part of a split tile computes.
+MIN_PART = 32
 
 
 # Grouped layers do little arithmetic per copied byte, so fewer, larger blocks
@@ -133,7 +147,7 @@ def _pointwise(x, weight, bias, groups) -> np.ndarray:
     return y
 
 
-def _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows) -> np.ndarray:
+def _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows, parts=1) -> np.ndarray:
     n, channels = x.shape[:2]
     cout = weight.shape[0]
     kernel = weight.shape[2:]
@@ -144,23 +158,29 @@ def _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows) ->
     padded = tuple(s + b + e for s, (b, e) in zip(x.shape[2:], pads))
     group_bias = None if bias is None else bias.reshape(groups, cout // groups)
 
+    share = -(-(cout // groups) // parts)
+
     def task(item, _worker):
-        i, first = item
+        i, first, part = item
         last = min(first + rows, out_sizes[0])
         count = last - first
         lo = first * stride[0] - pads[0][0]
         hi = lo + (count - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
         slab = _slab(x[i], lo, hi, pads)
         tile = (count, *out_sizes[1:])
-        out = ys[i, :, :, first * inner : last * inner]
+        mine = slice(part * share, (part + 1) * share)  # this part's output channels in each group
+        out = ys[i, :, mine, first * inner : last * inner]
+        weights = w[:, mine]
+        bias_part = None if group_bias is None else group_bias[:, mine]
         flat = _flat_layout((hi - lo, *padded[1:]), kernel, stride, dilation, tile)
         if flat is not None:
-            _columns_flat(slab, w, group_bias, kernel, dilation, tile, flat, out.reshape(groups, cout // groups, *tile))
+            _columns_flat(slab, weights, bias_part, kernel, dilation, tile, flat,
+                          out.reshape(groups, weights.shape[1], *tile))
             return
         view = window_view(slab[None], tile, kernel, stride, dilation)[0]
-        _columns_times(view.reshape(groups, channels // groups, *tile, *kernel), w, group_bias, tile, out)
+        _columns_times(view.reshape(groups, channels // groups, *tile, *kernel), weights, bias_part, tile, out)
 
-    run_parallel(task, product(range(n), range(0, out_sizes[0], rows)))
+    run_parallel(task, product(range(n), range(0, out_sizes[0], rows), range(parts)))
     return y
 
 
