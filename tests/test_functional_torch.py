@@ -206,3 +206,30 @@ def test_blocks_of_groups_equal_torch(monkeypatch, rank, stride, padding, dilati
         theirs = getattr(TF, f"conv{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
                                              None if b is None else torch.from_numpy(b), stride, padding, dilation, groups)
         agree(F.conv(x, w, b, stride, padding, dilation, groups), theirs, np.float32)
+
+
+@pytest.mark.parametrize("rank, stride, padding, groups, bias", [
+    (2, 1, 1, 1, True),      # flat layout
+    (2, 2, 1, 1, False),     # windows
+    (2, 1, 1, 2, True),      # two groups through the row tiles
+    (1, 1, 0, 1, True),
+    (3, 1, 1, 1, True),
+])
+def test_tiles_split_by_output_channels_equal_torch(monkeypatch, rank, stride, padding, groups, bias):
+    # A tile with more output channels than positions is shared by output channel
+    # between the workers; small thresholds make that happen on small tensors,
+    # with an odd channel count so the two parts differ in size.
+    import convcalc.backend.convolution as backend
+
+    monkeypatch.setattr(backend, "MIN_PART", 1)
+    monkeypatch.setattr(backend, "WORKERS", 2)
+    monkeypatch.setattr(backend, "GROUP_TILE_BYTES", 0)
+    sizes = {1: (3,), 2: (3, 2), 3: (2, 2, 1)}[rank]
+    assert backend._tile_rows(4 * 9, sizes, 4, 1, 7)[2] == 2
+    rng = np.random.default_rng(rank * 10 + stride)
+    x = rng.standard_normal((1, 4, *sizes)).astype(np.float32)
+    w = rng.standard_normal((7 * groups, 4 // groups, *(3,) * rank)).astype(np.float32)
+    b = rng.standard_normal(7 * groups).astype(np.float32) if bias else None
+    theirs = getattr(TF, f"conv{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
+                                         None if b is None else torch.from_numpy(b), stride, padding, 1, groups)
+    agree(F.conv(x, w, b, stride, padding, 1, groups), theirs, np.float32)
