@@ -233,3 +233,27 @@ def test_tiles_split_by_output_channels_equal_torch(monkeypatch, rank, stride, p
     theirs = getattr(TF, f"conv{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
                                          None if b is None else torch.from_numpy(b), stride, padding, 1, groups)
     agree(F.conv(x, w, b, stride, padding, 1, groups), theirs, np.float32)
+
+
+@pytest.mark.parametrize("rank, stride, padding, dilation, groups, bias", [
+    (2, 2, 1, 1, 1, True),
+    (2, 3, 0, 2, 2, False),
+    (1, 2, 1, 1, 1, True),
+    (3, 2, 1, 1, 1, False),
+])
+def test_transposed_in_many_tiles_equals_torch(monkeypatch, rank, stride, padding, dilation, groups, bias):
+    # One input row per tile and one output channel per block: every phase's
+    # accumulator is started by a tile's first tap and added to by the others.
+    import convcalc.backend.transposed as backend
+
+    monkeypatch.setattr(backend, "COLUMN_BYTES", 1)
+    monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
+    rng = np.random.default_rng(rank * 10 + stride)
+    sizes = {1: (9,), 2: (5, 4), 3: (3, 4, 2)}[rank]
+    x = rng.standard_normal((2, 2 * groups, *sizes)).astype(np.float32)
+    w = rng.standard_normal((2 * groups, 3, *(4,) * rank)).astype(np.float32)
+    b = rng.standard_normal(3 * groups).astype(np.float32) if bias else None
+    theirs = getattr(TF, f"conv_transpose{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
+                                                   None if b is None else torch.from_numpy(b), stride, padding, 0,
+                                                   groups, dilation)
+    agree(F.conv_transpose(x, w, b, stride, padding, 0, groups, dilation), theirs, np.float32)

@@ -14,12 +14,13 @@ into its interleaved place in the output once.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import product
 from math import prod
 
 import numpy as np
 
-from .memory import TILE_BYTES, check_memory, scratch
+from .memory import check_memory, scratch
 from .workers import WORKERS, run_parallel
 
 # Each work item accumulates a block of output channels in reused buffers of
@@ -27,6 +28,12 @@ from .workers import WORKERS, run_parallel
 # freshly allocated accumulators page-fault on every call (measured: the adds
 # took three times as long into a new array).
 BLOCK_BYTES = 2 * 2**20
+
+
+# The products of one row tile: a few MiB, so that BLAS gets a wide product
+# (measured: 2 MiB tiles cut the benchmark's 16-row layer into 15 rows and 1,
+# and ran 7% slower at batch 8 than whole 16-row tiles).
+COLUMN_BYTES = 4 * 2**20
 
 
 def _axis_plan(size, out, kernel, stride, padding, dilation):
@@ -43,6 +50,20 @@ def _axis_plan(size, out, kernel, stride, padding, dilation):
     return taps, phases, extent
 
 
+@lru_cache(maxsize=256)  # a few tens of microseconds, a measurable share of a small layer
+def _layout(sizes, out_sizes, kernel, stride, padding, dilation):
+    """Each axis's plan; the accumulator's extents and strides; the output
+    phases; and each kernel tap's (index, phase number, shift in the accumulator)."""
+    plans = [_axis_plan(*a) for a in zip(sizes, out_sizes, kernel, stride, padding, dilation)]
+    extents = tuple(p[2] for p in plans)
+    strides = [prod(extents[i + 1:]) for i in range(len(kernel))]
+    phases = list(product(*(range(s) for s in stride)))
+    taps = [(index, phases.index(tuple(p[0][t][0] for p, t in zip(plans, tap))),
+             sum(p[0][t][1] * st for p, t, st in zip(plans, tap, strides)))
+            for index, tap in enumerate(product(*(range(k) for k in kernel)))]
+    return tuple(plans), extents, tuple(strides), tuple(phases), tuple(taps)  # cached: immutable
+
+
 def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilation, groups, out_sizes) -> np.ndarray:
     """``x`` (N, Cin, *S) with ``weight`` (Cin, Cout/groups, *K) to (N, Cout, *out_sizes)."""
     n, cin = x.shape[:2]
@@ -52,15 +73,15 @@ def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilati
     sizes = x.shape[2:]
     rank = len(kernel)
     itemsize = x.dtype.itemsize
-    plans = [_axis_plan(*a) for a in zip(sizes, out_sizes, kernel, stride, padding, dilation)]
-    extents = tuple(p[2] for p in plans)
-    # accumulator strides; one spare first-axis row takes the zeros that
+    plans, extents, strides, phases, taps = _layout(tuple(sizes), tuple(out_sizes), tuple(kernel), tuple(stride),
+                                                    tuple(padding), tuple(dilation))
+    # one spare first-axis row of the accumulator takes the zeros that
     # overhang the end when the last tap's run wraps
-    strides = [prod(extents[i + 1:]) for i in range(rank)]
     grid = prod(extents) + strides[0]
     row = strides[0]  # one first-axis step of a tile, trailing axes padded
     block = _channel_block(per_group_out, groups * n, prod(stride) * grid * itemsize)
-    rows = min(sizes[0], max(1, TILE_BYTES // max(1, block * prod(kernel) * row * itemsize)))
+    rows = min(sizes[0], max(1, COLUMN_BYTES // max(1, block * prod(kernel) * row * itemsize)))
+    rows = -(-sizes[0] // -(-sizes[0] // rows))  # tiles of equal height: no thin last tile
     padded_tile = cin // groups * rows * row * itemsize if extents[1:] != sizes[1:] else 0
     check_memory("this transposed convolution", {
         "output": n * cout * prod(out_sizes) * itemsize,
@@ -72,10 +93,6 @@ def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilati
     # rows are ordered by output channel, so a block of channels is a block of rows
     w = weight.reshape(groups, cin // groups, per_group_out * prod(kernel)).transpose(0, 2, 1)
     xs = x.reshape(n, groups, cin // groups, *sizes)
-    phases = list(product(*(range(s) for s in stride)))
-    taps = [(index, phases.index(tuple(p[0][t][0] for p, t in zip(plans, tap))),
-             sum(p[0][t][1] * st for p, t, st in zip(plans, tap, strides)))
-            for index, tap in enumerate(product(*(range(k) for k in kernel)))]
     reached = {number for _, number, _ in taps}
 
     def task(item, _worker):
@@ -83,7 +100,7 @@ def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilati
         channels = min(block, per_group_out - first_channel)
         height = channels * prod(kernel)
         sums = scratch(len(phases) * channels * grid, x.dtype, slot="accumulator").reshape(len(phases), channels, grid)
-        sums.fill(0)
+        started = set()  # phases whose accumulator holds data
         weights = w[g, first_channel * prod(kernel) : first_channel * prod(kernel) + height]
         for first in range(0, sizes[0], rows):
             count = min(first + rows, sizes[0]) - first
@@ -93,7 +110,15 @@ def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilati
             columns = columns.reshape(channels, len(taps), count * row)
             for index, number, shift in taps:
                 start = shift + first * row
-                sums[number, :, start : start + count * row] += columns[:, index]
+                if number in started:
+                    sums[number, :, start : start + count * row] += columns[:, index]
+                    continue
+                # A phase's first tap is copied, not added, with zeros around it:
+                # no pass to clear the accumulator first.
+                started.add(number)
+                sums[number, :, :start] = 0
+                sums[number, :, start : start + count * row] = columns[:, index]
+                sums[number, :, start + count * row :] = 0
         channel = g * per_group_out + first_channel
         block_bias = None if bias is None else bias[channel : channel + channels].reshape((-1,) + (1,) * rank)
         for number, phase in enumerate(phases):
