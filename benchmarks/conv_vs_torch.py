@@ -124,8 +124,12 @@ def measure(backend: str, batches, budget: float, only: str | None = None) -> di
                 tracemalloc.stop()
                 del out
             results[f"{name}|{batch}"] = {"seconds": _time(call, budget), "peak": peak}
-            if backend == "numpy":
-                results[f"{name}|{batch}"]["product"] = batch * _time(_product(shape, spec, np), budget / 2)
+    # The bare products come last: their large arrays change the C allocator's
+    # state (its mmap and trim thresholds) for whatever runs after them, and the
+    # two engines' processes must have run the same things before each layer.
+    for name, _, shape, spec in _suite(only) if backend == "numpy" else ():
+        for batch in batches:
+            results[f"{name}|{batch}"]["product"] = batch * _time(_product(shape, spec, np), budget / 2)
     return results
 
 
