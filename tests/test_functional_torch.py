@@ -257,3 +257,23 @@ def test_transposed_in_many_tiles_equals_torch(monkeypatch, rank, stride, paddin
                                                    None if b is None else torch.from_numpy(b), stride, padding, 0,
                                                    groups, dilation)
     agree(F.conv_transpose(x, w, b, stride, padding, 0, groups, dilation), theirs, np.float32)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("groups", [1, 4])
+def test_pointwise_with_bias_equals_torch_through_either_product(monkeypatch, direct, groups):
+    # A 1x1 layer's bias goes into BLAS's output first where BLAS can add to it,
+    # else it is added after NumPy's product: both against torch.
+    from convcalc.backend import blas
+
+    if not direct:
+        monkeypatch.setattr(blas, "_entry_points", lambda: None)
+    elif not blas.direct_blas():
+        pytest.skip("this NumPy's BLAS exports no CBLAS entry point convcalc knows")
+    rng = np.random.default_rng(groups)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((3, 8, 5, 6)).astype(dtype)
+        w = rng.standard_normal((12, 8 // groups, 1, 1)).astype(dtype)
+        b = rng.standard_normal(12).astype(dtype)
+        theirs = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), groups=groups)
+        agree(F.conv(x, w, b, groups=groups), theirs, dtype)

@@ -16,6 +16,7 @@ from math import prod
 
 import numpy as np
 
+from .blas import accumulate, direct_blas
 from .memory import TILE_BYTES, check_memory, scratch
 from .workers import WORKERS, run_parallel
 
@@ -137,8 +138,14 @@ def _pointwise(x, weight, bias, groups) -> np.ndarray:
     ys = y.reshape(n, groups, cout // groups, positions)
 
     column_bias = None if bias is None else bias.reshape(groups, cout // groups, 1)
+    fused = column_bias is not None and direct_blas()
 
     def task(i, _worker):
+        if fused:  # the output starts as the bias and BLAS adds the product to it
+            ys[i] = column_bias
+            for g in range(groups):
+                accumulate(w[g], xs[i, g], ys[i, g])
+            return
         np.matmul(w, xs[i], out=ys[i])
         if column_bias is not None:
             ys[i] += column_bias
@@ -291,8 +298,8 @@ def _tap_plan(sizes, out_sizes, kernel, stride, pads, dilation):
 
 
 def _columns_times(source, w, bias, out_sizes, out) -> None:
-    """Copy (g, c, *out, *K) windows into columns (g, c*K, positions); batched matmul
-    into ``out`` (g, cout/g, positions), plus ``bias`` (g, cout/g) while it is in cache."""
+    """Copy (g, c, *out, *K) windows into columns (g, c*K, positions); matrix
+    products into ``out`` (g, cout/g, positions), plus ``bias`` (g, cout/g)."""
     count, per_group = source.shape[:2]
     rank = len(out_sizes)
     order = (0, 1, *range(rank + 2, 2 * rank + 2), *range(2, rank + 2))
@@ -300,7 +307,13 @@ def _columns_times(source, w, bias, out_sizes, out) -> None:
     height = per_group * prod(source.shape[2 + rank :])
     columns = scratch(count * height * positions, source.dtype).reshape(source.transpose(order).shape)
     np.copyto(columns, source.transpose(order))
-    np.matmul(w, columns.reshape(count, height, positions), out=out)
+    matrices = columns.reshape(count, height, positions)
+    if bias is not None and direct_blas():  # the bias first, BLAS adding the product to it
+        out[...] = bias[:, :, None]
+        for g in range(count):
+            accumulate(w[g], matrices[g], out[g])
+        return
+    np.matmul(w, matrices, out=out)
     if bias is not None:
         out += bias[:, :, None]
 
