@@ -261,9 +261,9 @@ def test_transposed_in_many_tiles_equals_torch(monkeypatch, rank, stride, paddin
 
 @pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("groups", [1, 4])
-def test_pointwise_with_bias_equals_torch_through_either_product(monkeypatch, direct, groups):
-    # A 1x1 layer's bias goes into BLAS's output first where BLAS can add to it,
-    # else it is added after NumPy's product: both against torch.
+def test_bias_equals_torch_through_either_product(monkeypatch, direct, groups):
+    # A layer's bias goes into BLAS's output first where BLAS can add to it, else
+    # it is added after NumPy's product: both against torch.
     from convcalc.backend import blas
 
     if not direct:
@@ -277,3 +277,7 @@ def test_pointwise_with_bias_equals_torch_through_either_product(monkeypatch, di
         b = rng.standard_normal(12).astype(dtype)
         theirs = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), groups=groups)
         agree(F.conv(x, w, b, groups=groups), theirs, dtype)
+        # a strided 3x3 layer: its columns are copied window by window, then the same product
+        w3 = rng.standard_normal((12, 8 // groups, 3, 3)).astype(dtype)
+        theirs = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w3), torch.from_numpy(b), 2, 1, 1, groups)
+        agree(F.conv(x, w3, b, 2, 1, 1, groups), theirs, dtype)

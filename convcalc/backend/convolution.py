@@ -166,6 +166,7 @@ def _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows, pa
     group_bias = None if bias is None else bias.reshape(groups, cout // groups)
 
     share = -(-(cout // groups) // parts)
+    fused = bias is not None and direct_blas()  # asked here, before the workers start
 
     def task(item, _worker):
         i, first, part = item
@@ -185,7 +186,7 @@ def _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows, pa
                           out.reshape(groups, weights.shape[1], *tile))
             return
         view = window_view(slab[None], tile, kernel, stride, dilation)[0]
-        _columns_times(view.reshape(groups, channels // groups, *tile, *kernel), weights, bias_part, tile, out)
+        _columns_times(view.reshape(groups, channels // groups, *tile, *kernel), weights, bias_part, tile, out, fused)
 
     run_parallel(task, product(range(n), range(0, out_sizes[0], rows), range(parts)))
     return y
@@ -297,9 +298,10 @@ def _tap_plan(sizes, out_sizes, kernel, stride, pads, dilation):
     return copies, zeros, flat
 
 
-def _columns_times(source, w, bias, out_sizes, out) -> None:
+def _columns_times(source, w, bias, out_sizes, out, fused=False) -> None:
     """Copy (g, c, *out, *K) windows into columns (g, c*K, positions); matrix
-    products into ``out`` (g, cout/g, positions), plus ``bias`` (g, cout/g)."""
+    products into ``out`` (g, cout/g, positions), plus ``bias`` (g, cout/g):
+    with ``fused``, written first for BLAS to add the products to."""
     count, per_group = source.shape[:2]
     rank = len(out_sizes)
     order = (0, 1, *range(rank + 2, 2 * rank + 2), *range(2, rank + 2))
@@ -308,7 +310,7 @@ def _columns_times(source, w, bias, out_sizes, out) -> None:
     columns = scratch(count * height * positions, source.dtype).reshape(source.transpose(order).shape)
     np.copyto(columns, source.transpose(order))
     matrices = columns.reshape(count, height, positions)
-    if bias is not None and direct_blas():  # the bias first, BLAS adding the product to it
+    if bias is not None and fused:
         out[...] = bias[:, :, None]
         for g in range(count):
             accumulate(w[g], matrices[g], out[g])
