@@ -80,10 +80,9 @@ def _leading(array: np.ndarray) -> int | None:
     return max(step // item, 1)
 
 
-def accumulate(a: np.ndarray, b: np.ndarray, c: np.ndarray, add: bool = True) -> None:
-    """``c += a @ b`` (``c = a @ b`` with ``add=False``) for 2-D float32 or
-    float64 views; straight through BLAS when each has contiguous rows that do
-    not overlap, else by NumPy.
+def accumulate(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
+    """``c += a @ b`` for 2-D float32 or float64 views; straight through BLAS
+    when each has contiguous rows that do not overlap, else by NumPy.
 
     >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
     >>> flat = np.arange(12, dtype=np.float32)
@@ -100,12 +99,8 @@ def accumulate(a: np.ndarray, b: np.ndarray, c: np.ndarray, add: bool = True) ->
     function = None if points is None else points.get(c.dtype)
     leading = None if function is None else (_leading(a), _leading(b), _leading(c))
     if leading is None or None in leading or 0 in (m, n, k):
-        product = np.matmul(a, b)
-        if add:
-            c += product
-        else:
-            c[...] = product
+        c += np.matmul(a, b)
         return
     lda, ldb, ldc = leading
     function(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
-             1.0 if add else 0.0, c.ctypes.data, ldc)
+             1.0, c.ctypes.data, ldc)

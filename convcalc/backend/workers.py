@@ -8,7 +8,7 @@ once there are at least two independent pieces (measured in benchmarks/).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 
@@ -58,6 +58,9 @@ def run_parallel(task, items) -> None:
     # small layer's whole work.
     with single_threaded_blas():
         futures = [_pool().submit(share, w) for w in range(1, WORKERS)]
-        share(0)
+        try:
+            share(0)
+        finally:
+            wait(futures)  # even when the caller's share failed: no worker outlives the call
         for future in futures:
             future.result()
