@@ -1,6 +1,7 @@
 """convcalc's NumPy backend against PyTorch on CPU, layer by layer, measured so a re-run agrees.
 
-    python benchmarks/conv_vs_torch.py [--rounds 5] [--quick] [--markdown] [--only CATEGORY]
+    python benchmarks/conv_vs_torch.py [--rounds 5] [--quick] [--markdown] [--only CATEGORY] [--save FILE]
+                                       [--system-allocator]
 
 The two engines run interleaved, round after round (torch, convcalc, convcalc,
 torch, ... : the order alternates), each round in a fresh process of its own
@@ -9,6 +10,16 @@ a warm-up, then the median of repeated calls. Each engine's figure for a layer
 is its best median over the rounds; its spread is (worst - best) / best over the
 rounds. Where an engine's spread exceeds 15% the machine was too noisy and the
 script says the ratios are not to be trusted.
+
+Both engines' processes run with glibc told to keep freed memory for reuse
+(MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ raised): the effect of the
+caching allocator (jemalloc, TCMalloc) that PyTorch's performance tuning guide
+recommends for CPU work. With glibc's defaults PyTorch takes 12,000 to 16,000
+page faults per call on the layers whose buffers exceed glibc's thresholds
+(measured: the 7x7 stem at batch 8 runs in 26 ms instead of 11-12 ms, and its
+rounds alternate between the two), while convcalc, which reuses its own work
+buffers, takes none; the ratios would then credit convcalc with PyTorch's page
+faults. --system-allocator measures with the environment as it is.
 
 Prints per layer and batch: GFLOP/s of each (2 x MACs / time), the ratio
 convcalc/torch (above 1: convcalc is faster), both spreads, convcalc's
@@ -30,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -50,6 +62,9 @@ SUITE = [
     ("conv3d 16->32 k3 @8x28x28", "dense", (16, 8, 28, 28), dict(out=32, k=3, p=1)),
 ]
 ALLOCATOR_WARMUP = 16 * 2**20  # below glibc's largest dynamic mmap threshold (32 MiB on 64-bit systems)
+# glibc keeps freed blocks up to this size in its heap instead of unmapping them,
+# and returns no memory to the system until this much is free at the top of it
+KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(256 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
 TARGETS = {"dense": 0.75, "1x1": 1.0, "transposed": 0.7, "grouped": 0.5, "depthwise": 0.3}
 
 
@@ -137,7 +152,7 @@ def _product(shape, spec, np):
     """One sample's matrix product as an im2col (or, transposed, col2im) engine
     runs it: NumPy's own batched matmul over the groups, on its own threads. The
     layer's arithmetic without any of the copying around it."""
-    from convcalc import Conv, ConvTranspose
+    from convcalc import Conv
 
     rank = len(shape) - 1
     g, k = spec.get("g", 1), spec["k"] ** rank
@@ -186,10 +201,11 @@ def _once(call) -> float:
     return time.perf_counter() - start
 
 
-def _round(backend: str, batches: str, quick: bool, only: str | None) -> dict:
+def _round(backend: str, batches: str, quick: bool, only: str | None, keep_freed: bool) -> dict:
     command = [sys.executable, __file__, "--backend", backend, "--batches", batches] + (["--quick"] if quick else [])
     command += ["--only", only] if only else []
-    done = subprocess.run(command, capture_output=True, text=True)
+    environment = {**os.environ, **KEEP_FREED} if keep_freed else None
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
     if done.returncode:
         sys.exit(f"the {backend} round failed:\n{done.stderr}")
     return json.loads(done.stdout)
@@ -203,6 +219,9 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each engine (at least 5)")
     parser.add_argument("--only", choices=sorted(TARGETS), help="measure one category's layers only")
+    parser.add_argument("--save", metavar="FILE", help="also write every round's raw figures to FILE (JSON)")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="run both engines with glibc's default thresholds (PyTorch then pays page faults)")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     budget = 0.3 if args.quick else 1.0
@@ -220,8 +239,11 @@ def main() -> None:
     args.rounds = max(args.rounds, 5)  # fewer rounds cannot tell noise from a difference
     for r in range(args.rounds):
         for backend in (("torch", "numpy") if r % 2 == 0 else ("numpy", "torch")):
-            rounds[backend].append(_round(backend, args.batches, args.quick, args.only))
+            rounds[backend].append(_round(backend, args.batches, args.quick, args.only, not args.system_allocator))
             print(f"round {r + 1}/{args.rounds}: {backend} done", file=sys.stderr)
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as handle:
+            json.dump(rounds, handle)
     gemm = max(run["_gemm"] for run in rounds["numpy"])
     rows, ratios, noisy = [], {}, []
     for name, category, shape, spec in _suite(args.only):
@@ -247,7 +269,8 @@ def main() -> None:
     summary = [(category, f"{math.exp(statistics.fmean(math.log(r) for r in values)):.2f}", f">= {TARGETS[category]}",
                 "met" if math.exp(statistics.fmean(math.log(r) for r in values)) >= TARGETS[category] else "not met")
                for category, values in ratios.items()]
-    machine = (f"{args.rounds} interleaved rounds per engine, best median of each; NumPy float32 GEMM "
+    allocator = "glibc's defaults" if args.system_allocator else "glibc keeping freed memory"
+    machine = (f"{args.rounds} interleaved rounds per engine, best median of each, {allocator}; NumPy float32 GEMM "
                f"{GEMM_SIZE}x{GEMM_SIZE}: {gemm:.0f} GFLOP/s ({rounds['numpy'][0]['_blas']})")
     verdict = (f"spread above {NOISE:.0%} for {len(noisy)} measurement(s): the machine was too noisy, do not trust "
                "these ratios; re-run when it is quiet" if noisy else f"every spread within {NOISE:.0%}")
