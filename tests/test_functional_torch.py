@@ -235,6 +235,34 @@ def test_tiles_split_by_output_channels_equal_torch(monkeypatch, rank, stride, p
     agree(F.conv(x, w, b, stride, padding, 1, groups), theirs, np.float32)
 
 
+@pytest.mark.parametrize("rank, padding, dilation, groups, bias", [
+    (2, 1, 1, 1, True),           # 3x3, same size: first, middle and last row tiles
+    (2, (4, 1), 1, 1, False),     # rows of padding only: tiles that read no input
+    (2, 2, 2, 1, True),           # dilated
+    (2, "same", 1, 2, True),      # even kernel, unequal padding; two groups through the tiles
+    (1, 1, 1, 1, True),
+    (3, 1, 1, 1, False),
+])
+def test_columns_straight_from_the_input_equal_torch(monkeypatch, rank, padding, dilation, groups, bias):
+    # Stride-1 layers whose trailing axes keep their size copy each tile's
+    # columns from the input itself; one output row per tile makes every tile
+    # a boundary case somewhere (reading above the input, below it, or neither).
+    import convcalc.backend.convolution as backend
+
+    monkeypatch.setattr(backend, "TILE_BYTES", 1)
+    monkeypatch.setattr(backend, "GROUP_TILE_BYTES", 0)
+    kernel = 4 if padding == "same" else 3
+    sizes = {1: (11,), 2: (7, 6), 3: (4, 5, 3)}[rank]
+    rng = np.random.default_rng(rank * 10 + dilation)
+    x = rng.standard_normal((2, 4 * groups, *sizes)).astype(np.float32)
+    w = rng.standard_normal((3 * groups, 4, *(kernel,) * rank)).astype(np.float32)
+    b = rng.standard_normal(3 * groups).astype(np.float32) if bias else None
+    theirs = getattr(TF, f"conv{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
+                                         None if b is None else torch.from_numpy(b), 1, padding, dilation, groups)
+    assert backend._reads_runs(sizes, tuple(theirs.shape[2:]), (1,) * rank)
+    agree(F.conv(x, w, b, 1, padding, dilation, groups), theirs, np.float32)
+
+
 @pytest.mark.parametrize("rank, stride, padding, dilation, groups, bias", [
     (2, 2, 1, 1, 1, True),
     (2, 3, 0, 2, 2, False),
