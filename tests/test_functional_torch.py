@@ -209,7 +209,7 @@ def test_blocks_of_groups_equal_torch(monkeypatch, rank, stride, padding, dilati
 
 
 @pytest.mark.parametrize("rank, stride, padding, groups, bias", [
-    (2, 1, 1, 1, True),      # flat layout
+    (2, 1, 1, 1, True),      # columns straight from the input
     (2, 2, 1, 1, False),     # windows
     (2, 1, 1, 2, True),      # two groups through the row tiles
     (1, 1, 0, 1, True),
@@ -261,6 +261,25 @@ def test_columns_straight_from_the_input_equal_torch(monkeypatch, rank, padding,
                                          None if b is None else torch.from_numpy(b), 1, padding, dilation, groups)
     assert backend._reads_runs(sizes, tuple(theirs.shape[2:]), (1,) * rank)
     agree(F.conv(x, w, b, 1, padding, dilation, groups), theirs, np.float32)
+
+
+@pytest.mark.parametrize("dilation, bias", [(1, True), (2, False)])
+def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bias):
+    # Stride 1 with the trailing axes shrinking (no padding): each tile's slab is
+    # multiplied over its whole grid and the outputs are cropped from it.
+    import convcalc.backend.convolution as backend
+
+    monkeypatch.setattr(backend, "TILE_BYTES", 1)
+    rng = np.random.default_rng(dilation)
+    x = rng.standard_normal((2, 3, 6, 40)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32) if bias else None
+    theirs = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), 1, 0,
+                       dilation)
+    out = tuple(theirs.shape[2:])
+    assert not backend._reads_runs((6, 40), out, (1, 1))
+    assert backend._flat_layout((1 + 2 * dilation, 40), (3, 3), (1, 1), (dilation, dilation), (1, out[1])) is not None
+    agree(F.conv(x, w, b, 1, 0, dilation), theirs, np.float32)
 
 
 @pytest.mark.parametrize("rank, stride, padding, dilation, groups, bias", [
