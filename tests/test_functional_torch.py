@@ -263,6 +263,23 @@ def test_columns_straight_from_the_input_equal_torch(monkeypatch, rank, padding,
     agree(F.conv(x, w, b, 1, padding, dilation, groups), theirs, np.float32)
 
 
+@pytest.mark.parametrize("kernel, groups, bias", [(3, 1, True), (3, 2, False), (1, 1, False), (1, 4, True)])
+def test_several_samples_in_one_product_equal_torch(monkeypatch, kernel, groups, bias):
+    # Layers with few positions a sample put several whole samples side by side
+    # in one product and copy the result back sample by sample.
+    import convcalc.backend.convolution as backend
+
+    monkeypatch.setattr(backend, "GROUP_TILE_BYTES", 0)
+    rng = np.random.default_rng(kernel * 10 + groups)
+    x = rng.standard_normal((6, 8, 3, 4)).astype(np.float32)
+    w = rng.standard_normal((12, 8 // groups, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32) if bias else None
+    assert backend._samples_per_tile(6, 12, 8 * kernel * kernel * 12 * 4) > 1
+    theirs = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), 1,
+                       kernel // 2, 1, groups)
+    agree(F.conv(x, w, b, 1, kernel // 2, 1, groups), theirs, np.float32)
+
+
 @pytest.mark.parametrize("dilation, bias", [(1, True), (2, False)])
 def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bias):
     # Stride 1 with the trailing axes shrinking (no padding): each tile's slab is

@@ -71,10 +71,11 @@ def tap_plan(sizes, out_sizes, kernel, stride, pads, dilation):
     return copies, zeros, flat
 
 
-def columns_from_input(source, groups, kernel, pads, dilation, first, last, out_sizes) -> np.ndarray:
+def columns_from_input(source, groups, kernel, pads, dilation, first, last, out_sizes, into=None) -> np.ndarray:
     """Columns (groups, C/groups * K, positions) of output rows [first, last) of a
     stride-1 layer whose trailing axes keep their size, copied from ``source``
-    (C, *S) one run per tap and channel, zeros where a tap reads padding.
+    (C, *S) one run per tap and channel, zeros where a tap reads padding; into
+    ``into`` (groups, C/groups, *K, positions) if given, else a work buffer.
 
     >>> x = np.arange(1.0, 5.0, dtype=np.float32).reshape(1, 4)
     >>> columns_from_input(x, 1, (3,), ((1, 1),), (1,), 0, 4, (4,))[0].tolist()
@@ -90,7 +91,7 @@ def columns_from_input(source, groups, kernel, pads, dilation, first, last, out_
     copies, zeros, _ = tap_plan(rows, tile, tuple(kernel), (1,) * len(kernel),
                                 ((start - low, high - stop), *map(tuple, pads[1:])), tuple(dilation))
     channels = source.shape[0]
-    columns = scratch(channels * prod(kernel) * prod(tile), source.dtype).reshape(
+    columns = into if into is not None else scratch(channels * prod(kernel) * prod(tile), source.dtype).reshape(
         groups, channels // groups, *kernel, prod(tile))
     flat = source[:, start:stop].reshape(groups, channels // groups, prod(rows))
     for target, origin in copies:
