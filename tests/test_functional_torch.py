@@ -248,6 +248,7 @@ def test_columns_straight_from_the_input_equal_torch(monkeypatch, rank, padding,
     # columns from the input itself; one output row per tile makes every tile
     # a boundary case somewhere (reading above the input, below it, or neither).
     import convcalc.backend.convolution as backend
+    from convcalc.backend.taps import runs_of_input
 
     monkeypatch.setattr(backend, "TILE_BYTES", 1)
     monkeypatch.setattr(backend, "GROUP_TILE_BYTES", 0)
@@ -259,7 +260,7 @@ def test_columns_straight_from_the_input_equal_torch(monkeypatch, rank, padding,
     b = rng.standard_normal(3 * groups).astype(np.float32) if bias else None
     theirs = getattr(TF, f"conv{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
                                          None if b is None else torch.from_numpy(b), 1, padding, dilation, groups)
-    assert backend._reads_runs(sizes, tuple(theirs.shape[2:]), (1,) * rank)
+    assert runs_of_input(sizes, tuple(theirs.shape[2:]), (1,) * rank)
     agree(F.conv(x, w, b, 1, padding, dilation, groups), theirs, np.float32)
 
 
@@ -285,6 +286,7 @@ def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bi
     # Stride 1 with the trailing axes shrinking (no padding): each tile's slab is
     # multiplied over its whole grid and the outputs are cropped from it.
     import convcalc.backend.convolution as backend
+    from convcalc.backend.taps import runs_of_input
 
     monkeypatch.setattr(backend, "TILE_BYTES", 1)
     rng = np.random.default_rng(dilation)
@@ -294,7 +296,7 @@ def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bi
     theirs = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), 1, 0,
                        dilation)
     out = tuple(theirs.shape[2:])
-    assert not backend._reads_runs((6, 40), out, (1, 1))
+    assert not runs_of_input((6, 40), out, (1, 1))
     assert backend._flat_layout((1 + 2 * dilation, 40), (3, 3), (1, 1), (dilation, dilation), (1, out[1])) is not None
     agree(F.conv(x, w, b, 1, 0, dilation), theirs, np.float32)
 

@@ -1,11 +1,13 @@
 """Convolution on NumPy arrays: tiled im2col (by rows, or by blocks of groups for
 grouped and depthwise layers) and a 1x1 fast path.
 
-Zero padding is never applied to the whole input: a row tile copies the slab
-of input it reads, padding included, into a reused buffer, and a block of
-groups copies its columns straight from the input, zeroing the entries that
-read padding. Memory stays bounded by the tile, and the copies happen on the
-worker threads while the data is about to be used.
+Zero padding is never applied to the whole input. A block of groups, and a row
+tile of a stride-1 layer whose trailing axes keep their size, copy their
+columns straight from the input, zeroing the entries that read padding; other
+row tiles copy the slab of input they read, padding included, into a reused
+buffer. Memory stays bounded by the tile, and the copies happen on the worker
+threads while the data is about to be used. Late layers, with few positions a
+sample, put several samples side by side in one product.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from .blas import accumulate, direct_blas
 from .memory import TILE_BYTES, check_memory, scratch
-from .taps import columns_from_input, tap_plan
+from .taps import columns_from_input, runs_of_input, tap_plan
 from .workers import WORKERS, run_parallel
 
 
@@ -56,16 +58,20 @@ def convolve(x, weight, bias, stride, pads, dilation, groups, out_sizes) -> np.n
         y = _im2col_by_groups(x, weight, bias, groups, stride, pads, dilation, out_sizes, block)
     else:
         rows, inner, parts = _tile_rows(channels * prod(kernel), out_sizes, itemsize, n, cout // groups)
-        from_input = _reads_runs(x.shape[2:], out_sizes, stride)
+        # Columns straight from the input where each tap is one run of it: against a
+        # padded slab of input rows and a product over its padded grid cropped into
+        # the output, 8-19% faster on the benchmark's stride-1 layers (3x3 at 56 x 56,
+        # dilated, 7 x 7, 3-d; best of 4-5 alternating processes), as fast in 1-d.
+        from_input = runs_of_input(x.shape[2:], out_sizes, stride)
         slab_rows = 0 if from_input else (rows - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
-        whole = from_input and rows == out_sizes[0] and parts == 1
-        samples = _samples_per_tile(n, prod(out_sizes), channels * prod(kernel) * prod(out_sizes) * itemsize) \
-            if whole else 1
+        samples = 1
+        if from_input and rows == out_sizes[0] and parts == 1:  # whole samples in each tile
+            samples = _samples_per_tile(n, prod(out_sizes), channels * prod(kernel) * prod(out_sizes) * itemsize)
+        tile = channels * (prod(kernel) * rows * inner + slab_rows * prod(padded[1:]))
+        grid = cout * prod(out_sizes) if samples > 1 else 0  # the several samples' product, copied out
         check_memory("this convolution", {
             "output": output_bytes,
-            "tile buffers": WORKERS * itemsize * samples * (channels * (prod(kernel) * rows * inner
-                                                                        + slab_rows * prod(padded[1:]))
-                                                             + (cout * prod(out_sizes) if samples > 1 else 0)),
+            "tile buffers": WORKERS * itemsize * samples * (tile + grid),
         })
         y = _im2col(x, weight, bias, groups, stride, pads, dilation, out_sizes, rows, parts, from_input, samples)
     return y
@@ -86,18 +92,6 @@ def _samples_per_tile(samples: int, positions: int, column_bytes: int) -> int:
         if samples % count == 0 and (samples // count) % WORKERS == 0:
             return count
     return 1
-
-
-def _reads_runs(sizes, out_sizes, stride) -> bool:
-    """Whether each tap's columns are one run of the input per channel (stride 1,
-    trailing axes keeping their size), to be copied straight from it.
-
-    Against a padded slab of input rows copied first and a product over its
-    padded grid, cropped into the output: 8-19% faster on the benchmark's
-    stride-1 layers (3x3 at 56 x 56, 28 x 28 dilated, 7 x 7, 3-d; batch 1 and 8,
-    best of 4-5 alternating processes), as fast on the 1-d layer.
-    """
-    return all(s == 1 for s in stride) and tuple(out_sizes[1:]) == tuple(sizes[1:])
 
 
 def _tile_rows(column_height: int, out_sizes, itemsize: int, samples: int = 1,
@@ -292,7 +286,7 @@ def _im2col_by_groups(x, weight, bias, groups, stride, pads, dilation, out_sizes
         w = np.concatenate([w, bias.reshape(groups, cout // groups, 1)], axis=2)
     ys = y.reshape(n, groups, cout // groups, positions)
     copies, zeros, flat = tap_plan(tuple(x.shape[2:]), tuple(out_sizes), tuple(kernel), tuple(stride),
-                                    tuple(map(tuple, pads)), tuple(dilation))
+                                   tuple(map(tuple, pads)), tuple(dilation))
     depth = w.shape[2]
 
     def task(item, _worker):

@@ -42,7 +42,7 @@ def tap_plan(sizes, out_sizes, kernel, stride, pads, dilation):
     # planes, so each tap is one long run per channel (fast to copy) instead of
     # one short row at a time; the positions where that run wraps round a row
     # edge are exactly those reading padding, zeroed below like the others.
-    flat = all(s == 1 for s in stride) and tuple(out_sizes[1:]) == tuple(sizes[1:])
+    flat = runs_of_input(sizes, out_sizes, stride)
     plane, reach = prod(out_sizes), prod(sizes)
     for tap in product(*(range(k) for k in kernel)):
         if flat:
@@ -69,6 +69,16 @@ def tap_plan(sizes, out_sizes, kernel, stride, pads, dilation):
                     index[2 + rank + a] = band
                     zeros.append(tuple(index))
     return copies, zeros, flat
+
+
+def runs_of_input(sizes, out_sizes, stride) -> bool:
+    """Whether each kernel tap reads one contiguous run of every input channel:
+    stride 1, and the trailing axes keeping their size.
+
+    >>> runs_of_input((56, 56), (56, 56), (1, 1)), runs_of_input((56, 56), (28, 28), (2, 2))
+    (True, False)
+    """
+    return all(s == 1 for s in stride) and tuple(out_sizes[1:]) == tuple(sizes[1:])
 
 
 def columns_from_input(source, groups, kernel, pads, dilation, first, last, out_sizes, into=None) -> np.ndarray:
