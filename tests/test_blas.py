@@ -63,12 +63,18 @@ def test_mismatched_operands_are_refused(mode):
         blas.accumulate(a, np.ones((3, 2), np.float32), np.broadcast_to(np.ones(2, np.float32), (2, 2)))  # read-only
 
 
+def _clear_caches():
+    for cached in (blas._library, blas._entry_points, blas.thread_count_calls):
+        cached.cache_clear()
+
+
 def test_the_environment_turns_direct_blas_off(monkeypatch):
-    blas._entry_points.cache_clear()
+    _clear_caches()
     monkeypatch.setenv("CONVCALC_NO_DIRECT_BLAS", "1")
     try:
         assert not blas.direct_blas()
+        assert blas.thread_count_calls() is None
     finally:
         monkeypatch.delenv("CONVCALC_NO_DIRECT_BLAS")
-        blas._entry_points.cache_clear()
+        _clear_caches()
 

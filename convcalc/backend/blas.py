@@ -26,8 +26,8 @@ _ROW_MAJOR, _NO_TRANS = 101, 111
 
 
 @lru_cache(maxsize=1)
-def _entry_points() -> dict | None:
-    """{dtype: (CBLAS gemm function, integer type)} from NumPy's OpenBLAS, or None."""
+def _library() -> tuple | None:
+    """(library, name prefix, name suffix) of the OpenBLAS NumPy loaded, or None."""
     if os.environ.get("CONVCALC_NO_DIRECT_BLAS"):
         return None
     try:
@@ -42,22 +42,51 @@ def _entry_points() -> dict | None:
         except OSError:
             continue
         for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
-            config = getattr(library, f"{prefix}openblas_get_config{suffix}", None)
-            sgemm = getattr(library, f"{prefix}cblas_sgemm{suffix}", None)
-            dgemm = getattr(library, f"{prefix}cblas_dgemm{suffix}", None)
-            if config is None or sgemm is None or dgemm is None:
-                continue
-            config.restype = ctypes.c_char_p
-            # The integer width is the build's, not the name's: ask the library.
-            integer = ctypes.c_int64 if b"USE64BITINT" in (config() or b"") else ctypes.c_int32
-            found = {}
-            for dtype, function, real in ((np.float32, sgemm, ctypes.c_float), (np.float64, dgemm, ctypes.c_double)):
-                function.restype = None
-                function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real,
-                                     ctypes.c_void_p, integer, ctypes.c_void_p, integer, real, ctypes.c_void_p, integer]
-                found[np.dtype(dtype)] = function
-            return found
+            if all(getattr(library, f"{prefix}{name}{suffix}", None) is not None
+                   for name in ("openblas_get_config", "cblas_sgemm", "cblas_dgemm")):
+                return library, prefix, suffix
     return None
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict | None:
+    """{dtype: CBLAS gemm function} from NumPy's OpenBLAS, or None."""
+    found = _library()
+    if found is None:
+        return None
+    library, prefix, suffix = found
+    config = getattr(library, f"{prefix}openblas_get_config{suffix}")
+    config.restype = ctypes.c_char_p
+    # The integer width is the build's, not the name's: ask the library.
+    integer = ctypes.c_int64 if b"USE64BITINT" in (config() or b"") else ctypes.c_int32
+    points = {}
+    for dtype, name, real in ((np.float32, "cblas_sgemm", ctypes.c_float), (np.float64, "cblas_dgemm", ctypes.c_double)):
+        function = getattr(library, f"{prefix}{name}{suffix}")
+        function.restype = None
+        function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real,
+                             ctypes.c_void_p, integer, ctypes.c_void_p, integer, real, ctypes.c_void_p, integer]
+        points[np.dtype(dtype)] = function
+    return points
+
+
+@lru_cache(maxsize=1)
+def thread_count_calls() -> tuple | None:
+    """OpenBLAS's own (set, get) of its thread count, or None where it is not found.
+
+    A direct call takes a microsecond or two; threadpoolctl's limit, which finds
+    the libraries each time, 13-36 microseconds (measured), a few percent of a
+    small layer.
+    """
+    found = _library()
+    if found is None:
+        return None
+    library, prefix, suffix = found
+    set_count = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
+    get_count = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
+    if set_count is None or get_count is None:
+        return None
+    set_count.argtypes, set_count.restype, get_count.restype = [ctypes.c_int], None, ctypes.c_int
+    return set_count, get_count
 
 
 def direct_blas() -> bool:
