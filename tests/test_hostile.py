@@ -164,3 +164,21 @@ def test_hostile_tokens_never_trace_back(kind, arguments, size, command):
     assert result.exit_code in (0, 1, 2), (token, shape, result.exit_code)
     assert result.exception is None or isinstance(result.exception, SystemExit), (token, shape,
                                                                                    repr(result.exception))
+
+
+@pytest.mark.parametrize("wiring", ["outputs", "from"])
+def test_a_missing_name_among_thousands_gets_a_short_hint(wiring):
+    # The hint names a few layers and counts the rest: the error stays one short
+    # line however many layers the document names.
+    layers = [{"type": "relu", "name": f"layer{i}"} for i in range(20000)]
+    document = {"input": [1, 4, 4], "layers": layers}
+    if wiring == "outputs":
+        document["outputs"] = ["nope" * 1000]
+    else:
+        layers.append({"type": "relu", "from": "nope" * 1000})
+    result = CliRunner().invoke(app, ["shape", "-f", "-"], input=json.dumps(document))
+    assert result.exit_code == 2
+    hint = [line for line in result.stderr.splitlines() if line.startswith("hint:")]
+    named = 20000 + (wiring == "from")  # "from" may also name the input
+    assert len(hint) == 1 and hint[0].endswith(f"(and {named - 8} more)") and len(hint[0]) < 200
+    assert len(result.stderr) < 1000  # the name itself is cut short too

@@ -14,6 +14,26 @@ def label(layers, source) -> str:
     return layers[source].name or f"#{source + 1}"
 
 
+# A hint lists this many names at most: a document may name hundreds of
+# thousands of layers, and the error stays one line.
+HINT_NAMES = 8
+
+
+def naming_hint(names) -> str:
+    """The hint for a name no layer has: a few of the names there are.
+
+    >>> naming_hint(["input", "a", "b"])
+    'name one of: input, a, b'
+    >>> naming_hint([f"l{i}" for i in range(20)])
+    'name one of: l0, l1, l2, l3, l4, l5, l6, l7 (and 12 more)'
+    """
+    names = list(names)
+    if not names:
+        return "name a layer first (none is named)"
+    more = f" (and {len(names) - HINT_NAMES} more)" if len(names) > HINT_NAMES else ""
+    return "name one of: " + ", ".join(names[:HINT_NAMES]) + more
+
+
 def resolve_sources(layers) -> list[tuple]:
     """For each layer, the indices (or INPUT) of the layers it reads."""
     names: dict[str, int] = {}
@@ -43,9 +63,8 @@ def resolve_sources(layers) -> list[tuple]:
             elif wanted in names:
                 found.append(names[wanted])
             else:
-                known = ", ".join([INPUT, *names]) or INPUT
-                raise SpecError(f"from names {wanted!r}, which no layer is called",
-                                hint=f"name one of: {known}", field="from", layer=i + 1, origin=layer.origin)
+                raise SpecError(f"from names {str(wanted)[:40]!r}, which no layer is called",
+                                hint=naming_hint([INPUT, *names]), field="from", layer=i + 1, origin=layer.origin)
         sources.append(tuple(found))
     return sources
 
@@ -93,9 +112,8 @@ def dependency_order(layers, sources, outputs=()) -> list[int]:
     named = {layer.name for layer in layers}
     for wanted in outputs:
         if wanted not in named:
-            known = ", ".join(sorted(n for n in named if n)) or "none is named"
             raise SpecError(f"outputs names {str(wanted)[:40]!r}, which no layer is called",
-                            hint=f"name one of: {known}", field="outputs")
+                            hint=naming_hint(sorted(n for n in named if n)), field="outputs")
     results = result_layers(layers, outputs)
     for i in range(len(layers)):
         if not readers[i] and i not in results:
