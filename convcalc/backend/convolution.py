@@ -19,7 +19,7 @@ import numpy as np
 
 from .blas import accumulate, direct_blas
 from .memory import TILE_BYTES, check_memory, scratch
-from .taps import columns_from_input, runs_of_input, tap_plan
+from .taps import columns_from_input, copy_taps, runs_of_input, tap_plan
 from .workers import WORKERS, run_parallel
 
 
@@ -285,8 +285,8 @@ def _im2col_by_groups(x, weight, bias, groups, stride, pads, dilation, out_sizes
     if bias is not None:
         w = np.concatenate([w, bias.reshape(groups, cout // groups, 1)], axis=2)
     ys = y.reshape(n, groups, cout // groups, positions)
-    copies, zeros, flat = tap_plan(tuple(x.shape[2:]), tuple(out_sizes), tuple(kernel), tuple(stride),
-                                   tuple(map(tuple, pads)), tuple(dilation))
+    plan = tap_plan(tuple(x.shape[2:]), tuple(out_sizes), tuple(kernel), tuple(stride), tuple(map(tuple, pads)),
+                    tuple(dilation))
     depth = w.shape[2]
 
     def task(item, _worker):
@@ -294,16 +294,8 @@ def _im2col_by_groups(x, weight, bias, groups, stride, pads, dilation, out_sizes
         last = min(first + block, groups)
         count = last - first
         matrix = scratch(count * depth * positions, x.dtype).reshape(count, depth, positions)
-        columns = matrix[:, :height].reshape(count, per_group, *kernel, *out_sizes)
         source = x[i, first * per_group : last * per_group].reshape(count, per_group, *x.shape[2:])
-        if flat:
-            into, source = columns.reshape(count, per_group, *kernel, positions), source.reshape(count, per_group, -1)
-        else:
-            into = columns
-        for target, origin in copies:
-            into[target] = source[origin]
-        for target in zeros:
-            columns[target] = 0
+        copy_taps(plan, source, matrix[:, :height].reshape(count, per_group, *kernel, positions), out_sizes)
         if depth > height:
             matrix[:, height] = 1
         np.matmul(w[first:last], matrix, out=ys[i, first:last])

@@ -103,10 +103,18 @@ def columns_from_input(source, groups, kernel, pads, dilation, first, last, out_
     channels = source.shape[0]
     columns = into if into is not None else scratch(channels * prod(kernel) * prod(tile), source.dtype).reshape(
         groups, channels // groups, *kernel, prod(tile))
-    flat = source[:, start:stop].reshape(groups, channels // groups, prod(rows))
-    for target, origin in copies:
-        columns[target] = flat[origin]
-    shaped = columns.reshape(groups, channels // groups, *kernel, *tile)
+    copy_taps((copies, zeros, True), source[:, start:stop].reshape(groups, channels // groups, *rows), columns, tile)
+    return columns.reshape(groups, -1, prod(tile))
+
+
+def copy_taps(plan, source, columns, out_sizes) -> None:
+    """Fill ``columns`` (groups, C/groups, *K, positions) from ``source``
+    (groups, C/groups, *S) as ``plan`` (a tap_plan) says: the copies, then zeros
+    where a tap reads padding."""
+    copies, zeros, flat = plan
+    shaped = columns.reshape(*columns.shape[:-1], *out_sizes)  # a view: the last axis split
+    into, origin = (columns, source.reshape(*source.shape[:2], -1)) if flat else (shaped, source)
+    for target, where in copies:
+        into[target] = origin[where]
     for target in zeros:
         shaped[target] = 0
-    return columns.reshape(groups, -1, prod(tile))
