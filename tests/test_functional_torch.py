@@ -2,6 +2,7 @@
 within 1e-5 of the output's scale, float64 within 1e-10, same refusals."""
 
 import warnings
+from math import prod
 
 import numpy as np
 import pytest
@@ -279,6 +280,63 @@ def test_several_samples_in_one_product_equal_torch(monkeypatch, kernel, groups,
     theirs = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), 1,
                        kernel // 2, 1, groups)
     agree(F.conv(x, w, b, 1, kernel // 2, 1, groups), theirs, np.float32)
+
+
+@pytest.mark.parametrize("sizes, kernel, stride, padding, dilation, bias, dtype", [
+    ((4, 5, 6), 3, 1, 1, 1, True, np.float32),                  # 3x3x3 'same': flat plan on each input row
+    ((7, 6, 5), 3, (2, 1, 1), (0, 1, 2), (1, 2, 1), False, np.float32),  # stride 2 < 3 taps; dilated, shrinking rows
+    ((5, 8, 9), (4, 3, 3), (1, 2, 2), (5, 0, 1), 1, True, np.float64),   # strided rows; output rows of padding only
+    ((9, 13), 3, 1, 1, 1, True, np.float32),                    # 2-d: rows of a wide image
+    ((3, 4, 4), (2, 1, 1), 1, 0, 1, False, np.float64),         # two first-axis taps, no others
+])
+@pytest.mark.parametrize("direct, rows", [(True, 1), (False, 1), (True, 2)])
+def test_columns_shared_by_output_rows_equal_torch(monkeypatch, sizes, kernel, stride, padding, dilation, bias, dtype,
+                                                   direct, rows):
+    # Each input row's columns are copied once per tile and read by every output
+    # row whose first-axis taps reach it. Tiles hold one or two output rows, so
+    # every tile is a boundary case (rows above the input, below it, or padding
+    # only), with the product adding into the bias or not.
+    from convcalc.backend import rows as backend
+    from convcalc.backend import blas
+
+    if not direct:
+        monkeypatch.setattr(blas, "_entry_points", lambda: None)
+    rank = len(sizes)
+    kernel = kernel if isinstance(kernel, tuple) else (kernel,) * rank
+    rng = np.random.default_rng(rank + len(str(padding)))
+    x = rng.standard_normal((2, 4, *sizes)).astype(dtype)
+    w = rng.standard_normal((5, 4, *kernel)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype) if bias else None
+    theirs = getattr(TF, f"conv{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
+                                         None if b is None else torch.from_numpy(b), stride, padding, dilation)
+    out = tuple(theirs.shape[2:])
+    def per_axis(value):
+        return value if isinstance(value, tuple) else (value,) * rank
+
+    pads = tuple((p, p) for p in per_axis(padding))
+    row_bytes = 4 * prod(kernel[1:]) * prod(out[1:]) * x.itemsize
+    monkeypatch.setattr(backend, "ROW_PRODUCT", 1)
+    read = (rows - 1) * per_axis(stride)[0] + kernel[0]  # the input rows a tile of that many output rows reads
+    monkeypatch.setattr(backend, "TILE_BYTES", -(-read * row_bytes // 4))
+    assert backend.rows_per_tile(4, kernel, per_axis(stride), pads, per_axis(dilation), 1, out, x.itemsize, 2) == rows
+    agree(F.conv(x, w, b, stride, padding, dilation), theirs, dtype)
+
+
+def test_columns_shared_by_output_rows_only_where_they_apply():
+    # Dilation or several groups would break the contiguous block of each output
+    # row's columns; a stride as long as the kernel shares no rows; narrow rows
+    # make products too small for BLAS: those layers go the other routes.
+    from convcalc.backend import rows as backend
+
+    plane = (28, 28)
+    args = dict(channels=16, kernel=(3, 3, 3), stride=(1, 1, 1), pads=((1, 1),) * 3, dilation=(1, 1, 1), groups=1,
+                out_sizes=(8, *plane), itemsize=4, samples=2)
+    assert backend.rows_per_tile(**args) == 8
+    assert backend.rows_per_tile(**{**args, "dilation": (2, 1, 1)}) is None
+    assert backend.rows_per_tile(**{**args, "groups": 2}) is None
+    assert backend.rows_per_tile(**{**args, "stride": (3, 1, 1)}) is None
+    assert backend.rows_per_tile(**{**args, "out_sizes": (8, 7, 7)}) is None
+    assert backend.rows_per_tile(**{**args, "channels": 1024}) is None  # three input rows exceed a tile
 
 
 @pytest.mark.parametrize("dilation, bias", [(1, True), (2, False)])
