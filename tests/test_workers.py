@@ -28,16 +28,39 @@ def test_a_failing_share_waits_for_the_other_worker(monkeypatch):
 
 def test_a_failing_worker_raises_in_the_caller(monkeypatch):
     monkeypatch.setattr(workers, "WORKERS", 2)
-    ran = []
+    ran, failed = [], []
+    started = threading.Event()
 
     def task(item, worker):
         if worker == 1:
+            failed.append(item)
+            started.set()
             raise ValueError("the other share failed")
+        started.wait(5)  # the other worker takes an item before the caller takes them all
         ran.append(item)
 
     with pytest.raises(ValueError, match="other share"):
         workers.run_parallel(task, [0, 1, 2, 3])
-    assert ran == [0, 2]
+    assert len(failed) == 1 and sorted(ran + failed) == [0, 1, 2, 3]  # the others still ran, each once
+
+
+def test_a_worker_held_up_leaves_its_items_to_the_other(monkeypatch):
+    # Each worker takes the next item as it finishes one: while the caller is held
+    # on its first item, the other worker runs all the rest.
+    monkeypatch.setattr(workers, "WORKERS", 2)
+    others_done = threading.Event()
+    by_worker = {0: [], 1: []}
+
+    def task(item, worker):
+        by_worker[worker].append(item)
+        if worker == 0 and len(by_worker[0]) == 1:
+            others_done.wait(5)
+        if worker == 1 and len(by_worker[1]) == 5:
+            others_done.set()
+
+    workers.run_parallel(task, range(6))
+    assert len(by_worker[0]) == 1 and len(by_worker[1]) == 5
+    assert sorted(by_worker[0] + by_worker[1]) == list(range(6))
 
 
 @pytest.mark.parametrize("route", ["openblas", "threadpoolctl"])

@@ -22,6 +22,7 @@ from functools import lru_cache
 from .blas import thread_count_calls
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))
+_DONE = object()  # the end of a call's items
 
 _jobs: queue.SimpleQueue = queue.SimpleQueue()
 _threads: list[threading.Thread] = []
@@ -89,18 +90,25 @@ def single_threaded_blas():
 def run_parallel(task, items) -> None:
     """Call ``task(item, worker_index)`` for every item, spread over the workers.
 
-    Each worker takes every WORKERS-th item, so a worker can own a reusable
-    buffer indexed by ``worker_index``. An exception from any worker is raised
-    here, after every worker has finished.
+    Each worker takes the next item as it finishes one, so a worker slowed by
+    the machine, or given a costlier item, does fewer; ``worker_index`` says
+    which worker runs it. An exception from any worker is raised here, after
+    every worker has finished.
     """
     items = list(items)
     if WORKERS == 1 or len(items) < 2:
         for item in items:
             task(item, 0)
         return
+    pending = iter(items)
+    taking = threading.Lock()
 
     def share(worker: int) -> None:
-        for item in items[worker::WORKERS]:
+        while True:
+            with taking:
+                item = next(pending, _DONE)
+            if item is _DONE:
+                return
             task(item, worker)
 
     _start_threads()
