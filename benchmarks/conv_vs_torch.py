@@ -30,8 +30,7 @@ geometric mean of the ratio per category against its target. Needs torch.
 
 Two more columns say what a backend built on NumPy's matmul can reach: "of
 product" is convcalc's throughput over that of the layer's bare matrix product
-(one sample's im2col product, or for a transposed layer every kernel tap's
-products of the input as one product, by NumPy's own
+(one sample's im2col product, or col2im for a transposed layer, by NumPy's own
 batched matmul on its own threads, times the batch: the arithmetic without any
 copying), and "product ratio" is the ratio that bare product alone would get
 against torch, the ceiling for such a backend.
@@ -150,9 +149,9 @@ def measure(backend: str, batches, budget: float, only: str | None = None) -> di
 
 
 def _product(shape, spec, np):
-    """One sample's arithmetic as one matrix product (im2col's; transposed, every
-    kernel tap's products of the input at once): NumPy's own batched matmul over
-    the groups, on its own threads, without any of the copying around it."""
+    """One sample's matrix product as an im2col (or, transposed, col2im) engine
+    runs it: NumPy's own batched matmul over the groups, on its own threads. The
+    layer's arithmetic without any of the copying around it."""
     from convcalc import Conv
 
     rank = len(shape) - 1

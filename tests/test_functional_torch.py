@@ -366,12 +366,12 @@ def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bi
     (3, 2, 1, 1, 1, False),
 ])
 def test_transposed_in_many_tiles_equals_torch(monkeypatch, rank, stride, padding, dilation, groups, bias):
-    # One output row of a phase per work item: every item copies its columns
-    # from rows above the input, inside it or below it, and writes one strided
-    # row of the output.
+    # One input row per tile and one output channel per block: every phase's
+    # accumulator is started by a tile's first tap and added to by the others.
     import convcalc.backend.transposed as backend
 
     monkeypatch.setattr(backend, "COLUMN_BYTES", 1)
+    monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
     rng = np.random.default_rng(rank * 10 + stride)
     sizes = {1: (9,), 2: (5, 4), 3: (3, 4, 2)}[rank]
     x = rng.standard_normal((2, 2 * groups, *sizes)).astype(np.float32)

@@ -1,147 +1,164 @@
-"""Transposed convolution as one ordinary convolution per output phase.
+"""Transposed convolution: matrix products, then an add of each kernel tap's
+products into the output (col2im). No zero insertion: it would cost several
+times the time and tens of times the memory.
 
-Output o of a transposed convolution sums x[i] * w[t] over the input positions i
-and kernel taps t with i * stride + t * dilation = o + padding. Along an axis
-with stride s, the outputs whose (o + padding) leave the same remainder r when
-divided by s (a phase) are reached only by the taps with t * dilation = r
-(mod s), and each reads input (o + padding - t * dilation) / s: within a phase,
-a stride-1 cross-correlation of the input with those taps in reverse order. So
-each phase is computed as an ordinary convolution, one matrix product of the
-phase's weights by columns copied from the input, and written with the bias
-into its interleaved place in the output. There is no zero insertion (it would
-multiply by the inserted zeros: several times the arithmetic), and no col2im
-(one product per tap, added into an accumulator tap by tap). Against col2im,
-the benchmark's layer (256 to 128 channels, 4x4, stride 2, 16 x 16) ran
-2.06 -> 1.93 ms at batch 1 and 14.7 -> 14.2 ms at batch 8 (best of 3
-alternating processes).
+The taps are added by output phase. Along an axis with stride s, tap t lands
+on the outputs whose (position + padding) = t * dilation (mod s), shifted by
+t * dilation // s. Each phase gets its own dense accumulator, so a tap's add is
+one contiguous run per channel (the trailing axes are laid out with room for
+the largest shift, and the zeros that pad them make the runs' wrap-around
+harmless) instead of a strided add one short row at a time: measured, the
+adds take a third of the time. Each phase is then copied, cropped and biased,
+into its interleaved place in the output once.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from itertools import product
-from math import gcd, prod
+from math import prod
 
 import numpy as np
 
-from .blas import direct_blas, multiply
 from .memory import check_memory, scratch
-from .taps import columns_from_input
 from .workers import WORKERS, run_parallel
 
-# A row tile's columns (the input copied once per tap of its phase): a few MiB,
-# so that BLAS gets a wide product.
+# Each work item accumulates a block of output channels in reused buffers of
+# about this size: small enough to stay in cache while the taps are added;
+# freshly allocated accumulators page-fault on every call (measured: the adds
+# took three times as long into a new array).
+BLOCK_BYTES = 2 * 2**20
+
+
+# The products of one row tile: a few MiB, so that BLAS gets a wide product
+# (measured: 2 MiB tiles cut the benchmark's 16-row layer into 15 rows and 1,
+# and ran 7% slower at batch 8 than whole 16-row tiles).
 COLUMN_BYTES = 4 * 2**20
 
 
-def _axis_phases(size, out, kernel, stride, padding, dilation):
-    """One axis's phases: for each remainder with outputs, (first output, output
-    count, its taps as a slice of the kernel axis in correlation order or None,
-    their number, their spacing in the input, the padding before the input)."""
-    del size  # the same for every phase; kept so the cache key names the layer
-    step = stride // gcd(dilation, stride)  # consecutive taps of one phase are this far apart
+def _axis_plan(size, out, kernel, stride, padding, dilation):
+    """One axis: each tap's (phase, shift); each phase's (first output, first
+    accumulator index, count) or None when no output has that phase; and the
+    accumulator's extent."""
+    taps = [((t * dilation) % stride, (t * dilation) // stride) for t in range(kernel)]
     phases = []
-    for remainder in range(stride):
-        first = (remainder - padding) % stride
-        count = -(-(out - first) // stride) if out > first else 0
-        if count == 0:
-            continue
-        taps = [t for t in range(kernel) if t * dilation % stride == remainder]
-        if not taps:
-            phases.append((first, count, None, 0, 1, 0))
-            continue
-        # output first + stride * n reads input n + m0 - (t * dilation - remainder) / stride
-        m0 = (first + padding - remainder) // stride
-        reach = (taps[-1] * dilation - remainder) // stride
-        reverse = slice(taps[-1], taps[0] - 1 if taps[0] else None, -step)
-        phases.append((first, count, reverse, len(taps), dilation // gcd(dilation, stride), reach - m0))
-    return phases
+    for q in range(stride):
+        first = -(-(padding - q) // stride)
+        count = (padding + out - 1 - q) // stride - first + 1
+        phases.append((q + stride * first - padding, first, count) if count > 0 else None)
+    extent = max([size + max(shift for _, shift in taps)] + [p[1] + p[2] for p in phases if p])
+    return taps, phases, extent
 
 
 @lru_cache(maxsize=256)  # a few tens of microseconds, a measurable share of a small layer
-def _phases(sizes, out_sizes, kernel, stride, padding, dilation):
-    """Every output phase: one axis phase per axis (see _axis_phases)."""
-    return tuple(product(*(_axis_phases(*a) for a in zip(sizes, out_sizes, kernel, stride, padding, dilation))))
+def _layout(sizes, out_sizes, kernel, stride, padding, dilation):
+    """Each axis's plan; the accumulator's extents and strides; the output
+    phases; and each kernel tap's (index, phase number, shift in the accumulator)."""
+    plans = [_axis_plan(*a) for a in zip(sizes, out_sizes, kernel, stride, padding, dilation)]
+    extents = tuple(p[2] for p in plans)
+    strides = [prod(extents[i + 1:]) for i in range(len(kernel))]
+    phases = list(product(*(range(s) for s in stride)))
+    taps = [(index, phases.index(tuple(p[0][t][0] for p, t in zip(plans, tap))),
+             sum(p[0][t][1] * st for p, t, st in zip(plans, tap, strides)))
+            for index, tap in enumerate(product(*(range(k) for k in kernel)))]
+    return tuple(plans), extents, tuple(strides), tuple(phases), tuple(taps)  # cached: immutable
 
 
 def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilation, groups, out_sizes) -> np.ndarray:
     """``x`` (N, Cin, *S) with ``weight`` (Cin, Cout/groups, *K) to (N, Cout, *out_sizes)."""
-    del output_padding  # in out_sizes already
     n, cin = x.shape[:2]
-    per_group_in, per_group_out = cin // groups, weight.shape[1]
+    per_group_out = weight.shape[1]
+    kernel = weight.shape[2:]
     cout = per_group_out * groups
-    rank = len(out_sizes)
+    sizes = x.shape[2:]
+    rank = len(kernel)
     itemsize = x.dtype.itemsize
-    phases = _phases(tuple(x.shape[2:]), tuple(out_sizes), tuple(weight.shape[2:]), tuple(stride), tuple(padding),
-                     tuple(dilation))
-    widest = max(prod(p[3] for p in phase) for phase in phases)  # the most taps of any phase
-    inner = max(prod(p[1] for p in phase[1:]) for phase in phases)  # outputs in one row of a phase
-    rows = max(1, COLUMN_BYTES // max(1, cin * widest * inner * itemsize))
-    items, rows = _pieces(phases, rows, n)
+    plans, extents, strides, phases, taps = _layout(tuple(sizes), tuple(out_sizes), tuple(kernel), tuple(stride),
+                                                    tuple(padding), tuple(dilation))
+    # one spare first-axis row of the accumulator takes the zeros that
+    # overhang the end when the last tap's run wraps
+    grid = prod(extents) + strides[0]
+    row = strides[0]  # one first-axis step of a tile, trailing axes padded
+    block = _channel_block(per_group_out, groups * n, prod(stride) * grid * itemsize)
+    rows = min(sizes[0], max(1, COLUMN_BYTES // max(1, block * prod(kernel) * row * itemsize)))
+    rows = -(-sizes[0] // -(-sizes[0] // rows))  # tiles of equal height: no thin last tile
+    padded_tile = cin // groups * rows * row * itemsize if extents[1:] != sizes[1:] else 0
     check_memory("this transposed convolution", {
         "output": n * cout * prod(out_sizes) * itemsize,
-        "tile buffers": WORKERS * (rows * inner * itemsize * (cin * widest + cout) + weight.nbytes),
+        "accumulators": WORKERS * block * prod(stride) * grid * itemsize,
+        "tile buffers": WORKERS * (block * prod(kernel) * rows * row * itemsize + padded_tile),
     })
     y = np.empty((n, cout, *out_sizes), dtype=x.dtype)
-    grouped = weight.reshape(groups, per_group_in, per_group_out, *weight.shape[2:])
-    fused = direct_blas()  # asked here, before the workers start
-    whole = all(s == 1 for s in stride)  # one phase, the output itself: products straight into it
-    shaped_bias = None if bias is None else bias.reshape((-1,) + (1,) * rank)
+    # (G, Cout/G * K, Cin/G): the weight read transposed, without a copy; its
+    # rows are ordered by output channel, so a block of channels is a block of rows
+    w = weight.reshape(groups, cin // groups, per_group_out * prod(kernel)).transpose(0, 2, 1)
+    xs = x.reshape(n, groups, cin // groups, *sizes)
+    reached = {number for _, number, _ in taps}
 
     def task(item, _worker):
-        phase, first, last, samples = item
-        counts = [p[1] for p in phase]
-        # where this piece's outputs go: every stride-th output from the phase's first
-        target = (slice(phase[0][0] + first * stride[0], phase[0][0] + (last - 1) * stride[0] + 1, stride[0]),
-                  *(slice(p[0], p[0] + (p[1] - 1) * s + 1, s) for p, s in zip(phase[1:], stride[1:])))
-        taps = tuple(p[3] for p in phase)
-        if 0 in taps:  # no tap reaches these outputs
-            for i in samples:
-                y[(i, slice(None), *target)] = 0 if bias is None else shaped_bias
-            return
-        # this phase's weights, (groups, Cin/groups * taps, Cout/groups): a reversed,
-        # strided selection of the kernel, read transposed by the product
-        depth = per_group_in * prod(taps)
-        w = scratch(groups * depth * per_group_out, x.dtype, slot="weights").reshape(
-            groups, per_group_in, *taps, per_group_out)
-        np.copyto(w, np.moveaxis(grouped[(slice(None), slice(None), slice(None), *(p[2] for p in phase))], 2, -1))
-        w = w.reshape(groups, depth, per_group_out).transpose(0, 2, 1)
-        pads = tuple((p[5], 0) for p in phase)
-        spacing = tuple(p[4] for p in phase)
-        positions = (last - first) * prod(counts[1:])
-        for i in samples:
-            columns = columns_from_input(x[i], groups, taps, pads, spacing, first, last, counts)
-            if whole:
-                out = y[i, :, first:last].reshape(groups, per_group_out, positions)
-                multiply(w, columns, None if bias is None else bias.reshape(groups, -1), out, fused)
+        i, g, first_channel = item
+        channels = min(block, per_group_out - first_channel)
+        height = channels * prod(kernel)
+        sums = scratch(len(phases) * channels * grid, x.dtype, slot="accumulator").reshape(len(phases), channels, grid)
+        started = set()  # phases whose accumulator holds data
+        weights = w[g, first_channel * prod(kernel) : first_channel * prod(kernel) + height]
+        for first in range(0, sizes[0], rows):
+            count = min(first + rows, sizes[0]) - first
+            source = _padded_rows(xs[i, g], first, count, extents[1:])
+            columns = scratch(height * count * row, x.dtype).reshape(height, count * row)
+            np.matmul(weights, source.reshape(source.shape[0], -1), out=columns)
+            columns = columns.reshape(channels, len(taps), count * row)
+            for index, number, shift in taps:
+                start = shift + first * row
+                if number in started:
+                    sums[number, :, start : start + count * row] += columns[:, index]
+                    continue
+                # A phase's first tap is copied, not added, with zeros around it:
+                # no pass to clear the accumulator first.
+                started.add(number)
+                sums[number, :, :start] = 0
+                sums[number, :, start : start + count * row] = columns[:, index]
+                sums[number, :, start + count * row :] = 0
+        channel = g * per_group_out + first_channel
+        block_bias = None if bias is None else bias[channel : channel + channels].reshape((-1,) + (1,) * rank)
+        for number, phase in enumerate(phases):
+            spans = [p[1][q] for p, q in zip(plans, phase)]
+            if None in spans:
                 continue
-            grid = scratch(cout * positions, x.dtype, slot="grid").reshape(groups, per_group_out, positions)
-            multiply(w, columns, None, grid, fused)
-            grid = grid.reshape(cout, last - first, *counts[1:])
-            if bias is None:
-                np.copyto(y[(i, slice(None), *target)], grid)
+            target = y[(i, slice(channel, channel + channels),
+                        *(slice(o, o + (c - 1) * s + 1, s) for (o, _, c), s in zip(spans, stride)))]
+            if number not in reached:
+                target[...] = 0 if block_bias is None else block_bias
+                continue
+            whole = sums[number, :, : prod(extents)].reshape(channels, *extents)
+            source = whole[(slice(None), *(slice(f, f + c) for _, f, c in spans))]
+            if block_bias is None:
+                np.copyto(target, source)
             else:
-                np.add(grid, shaped_bias, out=y[(i, slice(None), *target)])
+                np.add(source, block_bias, out=target)
 
-    run_parallel(task, items)
+    run_parallel(task, product(range(n), range(groups), range(0, per_group_out, block)))
     return y
 
 
-def _pieces(phases, rows, samples):
-    """Work items (phase, first row, end row, samples): tiles of at most ``rows``
-    rows of each phase, and where their number would leave a worker idle at the
-    end, the samples split between the workers, or (one sample) thinner tiles.
-    The costliest come first: each worker takes the next as it finishes one."""
-    longest = max(phase[0][1] for phase in phases)
-    rows = min(rows, longest)
-    chunks = 1
-    if len(phases) * -(-longest // rows) % WORKERS:
-        if samples >= WORKERS:
-            chunks = WORKERS
-        elif rows > 1:
-            rows = -(-longest // (-(-longest // rows) + 1))
-    share = -(-samples // chunks)
-    items = [(phase, first, min(first + rows, phase[0][1]), range(start, min(start + share, samples)))
-             for phase in phases for first in range(0, phase[0][1], rows) for start in range(0, samples, share)]
-    items.sort(key=lambda item: -prod(p[3] for p in item[0]) * (item[2] - item[1]) * len(item[3]))
-    return items, rows
+def _padded_rows(source: np.ndarray, first: int, count: int, extents) -> np.ndarray:
+    """Rows [first, first + count) of ``source`` (C, *S), its trailing axes
+    zero-padded at the end to ``extents``."""
+    rows = source[:, first : first + count]
+    if tuple(extents) == rows.shape[2:]:
+        return rows
+    padded = scratch(rows.shape[0] * count * prod(extents), source.dtype, slot="slab").reshape(
+        rows.shape[0], count, *extents)
+    padded.fill(0)
+    padded[(slice(None), slice(None), *(slice(0, s) for s in rows.shape[2:]))] = rows
+    return padded
+
+
+def _channel_block(channels: int, items: int, channel_bytes: int) -> int:
+    """How many output channels of one group a work item accumulates: about
+    BLOCK_BYTES, and enough items in all to keep every worker busy."""
+    block = min(channels, max(1, BLOCK_BYTES // max(1, channel_bytes)))
+    blocks = -(-channels // block)
+    while (items * blocks) % WORKERS and blocks < channels:
+        blocks += 1
+    return -(-channels // blocks)
