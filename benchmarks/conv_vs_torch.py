@@ -1,6 +1,6 @@
 """convcalc's NumPy backend against PyTorch on CPU, layer by layer, measured so a re-run agrees.
 
-    python benchmarks/conv_vs_torch.py [--rounds 5] [--quick] [--markdown] [--only CATEGORY] [--save FILE]
+    python benchmarks/conv_vs_torch.py [--rounds 7] [--quick] [--markdown] [--only CATEGORY] [--save FILE]
                                        [--system-allocator]
 
 The two engines run interleaved, round after round (torch, convcalc, convcalc,
@@ -217,7 +217,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter timing budget per layer")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--batches", default="1,8")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each engine (at least 5)")
+    # On a shared machine a burst of load can slow all five rounds of one engine
+    # on a layer (seen: every convcalc round of one layer 12-35% above its quiet
+    # figure); seven give each engine more chances at a quiet moment.
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of each engine (at least 5)")
     parser.add_argument("--only", choices=sorted(TARGETS), help="measure one category's layers only")
     parser.add_argument("--save", metavar="FILE", help="also write every round's raw figures to FILE (JSON)")
     parser.add_argument("--system-allocator", action="store_true",
