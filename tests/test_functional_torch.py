@@ -287,6 +287,7 @@ def test_several_samples_in_one_product_equal_torch(monkeypatch, kernel, groups,
     ((7, 6, 5), 3, (2, 1, 1), (0, 1, 2), (1, 2, 1), False, np.float32),  # stride 2 < 3 taps; dilated, shrinking rows
     ((5, 8, 9), (4, 3, 3), (1, 2, 2), (5, 0, 1), 1, True, np.float64),   # strided rows; output rows of padding only
     ((9, 13), 3, 1, 1, 1, True, np.float32),                    # 2-d: rows of a wide image
+    ((15, 16), 7, 2, 3, 1, True, np.float32),                   # 2-d, a stem: 7x7, stride 2 on both axes
     ((3, 4, 4), (2, 1, 1), 1, 0, 1, False, np.float64),         # two first-axis taps, no others
 ])
 @pytest.mark.parametrize("direct, rows", [(True, 1), (False, 1), (True, 2)])
@@ -318,25 +319,29 @@ def test_columns_shared_by_output_rows_equal_torch(monkeypatch, sizes, kernel, s
     monkeypatch.setattr(backend, "ROW_PRODUCT", 1)
     read = (rows - 1) * per_axis(stride)[0] + kernel[0]  # the input rows a tile of that many output rows reads
     monkeypatch.setattr(backend, "TILE_BYTES", -(-read * row_bytes // 4))
-    assert backend.rows_per_tile(4, kernel, per_axis(stride), pads, per_axis(dilation), 1, out, x.itemsize, 2) == rows
+    assert backend.rows_per_tile(w.shape, per_axis(stride), per_axis(dilation), 1, out, x.itemsize, 2) == rows
     agree(F.conv(x, w, b, stride, padding, dilation), theirs, dtype)
 
 
 def test_columns_shared_by_output_rows_only_where_they_apply():
     # Dilation or several groups would break the contiguous block of each output
     # row's columns; a stride as long as the kernel shares no rows; narrow rows
-    # make products too small for BLAS: those layers go the other routes.
-    from convcalc.backend import rows as backend
+    # make products too small for BLAS, and rows of medium width only pay when
+    # the weights, read once per row, are small: those layers go the other routes.
+    from convcalc.backend import rows
 
-    plane = (28, 28)
-    args = dict(channels=16, kernel=(3, 3, 3), stride=(1, 1, 1), pads=((1, 1),) * 3, dilation=(1, 1, 1), groups=1,
-                out_sizes=(8, *plane), itemsize=4, samples=2)
-    assert backend.rows_per_tile(**args) == 8
-    assert backend.rows_per_tile(**{**args, "dilation": (2, 1, 1)}) is None
-    assert backend.rows_per_tile(**{**args, "groups": 2}) is None
-    assert backend.rows_per_tile(**{**args, "stride": (3, 1, 1)}) is None
-    assert backend.rows_per_tile(**{**args, "out_sizes": (8, 7, 7)}) is None
-    assert backend.rows_per_tile(**{**args, "channels": 1024}) is None  # three input rows exceed a tile
+    args = dict(weight_shape=(32, 16, 3, 3, 3), stride=(1, 1, 1), dilation=(1, 1, 1), groups=1, out_sizes=(8, 28, 28),
+                itemsize=4, samples=2)
+    assert rows.rows_per_tile(**args) == 8
+    assert rows.rows_per_tile(**{**args, "dilation": (2, 1, 1)}) is None
+    assert rows.rows_per_tile(**{**args, "groups": 2}) is None
+    assert rows.rows_per_tile(**{**args, "stride": (3, 1, 1)}) is None
+    assert rows.rows_per_tile(**{**args, "out_sizes": (8, 7, 7)}) is None
+    assert rows.rows_per_tile(**{**args, "weight_shape": (32, 1024, 3, 3, 3)}) is None  # three input rows exceed a tile
+    medium = dict(args, weight_shape=(64, 64, 3, 3), stride=(1, 1), dilation=(1, 1), out_sizes=(112, 112))
+    assert rows.rows_per_tile(**medium) is not None
+    assert rows.rows_per_tile(**{**medium, "weight_shape": (128, 128, 3, 3)}) is None
+    assert rows.rows_per_tile(**{**medium, "weight_shape": (128, 128, 3, 3), "out_sizes": (8, 512)}) is not None
 
 
 @pytest.mark.parametrize("dilation, bias", [(1, True), (2, False)])

@@ -52,7 +52,7 @@ def convolve(x, weight, bias, stride, pads, dilation, groups, out_sizes) -> np.n
             "tile buffers": WORKERS * samples * (channels + cout) * positions * itemsize if samples > 1 else 0,
         })
         y = _pointwise(x, weight, bias, groups, samples)
-    elif (rows := rows_per_tile(channels, kernel, stride, pads, dilation, groups, out_sizes, itemsize, n)) is not None:
+    elif (rows := rows_per_tile(weight.shape, stride, dilation, groups, out_sizes, itemsize, n)) is not None:
         row_bytes = channels * prod(kernel[1:]) * prod(out_sizes[1:]) * itemsize
         check_memory("this convolution", {
             "output": output_bytes,
