@@ -2,6 +2,7 @@
 within 1e-5 of the output's scale, float64 within 1e-10, same refusals."""
 
 import warnings
+from unittest import mock
 from math import prod
 
 import numpy as np
@@ -112,6 +113,17 @@ def test_conv_transpose_equals_torch(case):
     if theirs is not None and 0 in theirs.shape:
         theirs = None  # a backend's empty tensor where the reference path refuses (README)
     agree(attempt(lambda: F.conv_transpose(x, w, b, stride, padding, output_padding, groups, dilation)), theirs, dtype)
+
+
+@settings(max_examples=400)
+@given(transposed_case())
+def test_conv_transpose_by_phases_equals_torch(case):
+    # The same random layers, each output phase computed as an ordinary
+    # convolution (small layers like these go by col2im otherwise).
+    import convcalc.backend.transposed as backend
+
+    with mock.patch.object(backend, "by_phases", lambda *_: True):
+        test_conv_transpose_equals_torch.hypothesis.inner_test(case)
 
 
 @st.composite
@@ -369,23 +381,47 @@ def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bi
     (2, 3, 0, 2, 2, False),
     (1, 2, 1, 1, 1, True),
     (3, 2, 1, 1, 1, False),
+    (2, 1, 1, 1, 1, True),     # stride 1: one phase, the products straight into the output
+    (2, 4, 0, 1, 2, True),     # kernel = stride: each phase reads the input as it is
 ])
-def test_transposed_in_many_tiles_equals_torch(monkeypatch, rank, stride, padding, dilation, groups, bias):
-    # One input row per tile and one output channel per block: every phase's
-    # accumulator is started by a tile's first tap and added to by the others.
+@pytest.mark.parametrize("phases", [False, True])
+def test_transposed_in_many_tiles_equals_torch(monkeypatch, rank, stride, padding, dilation, groups, bias, phases):
+    # col2im: one input row per tile and one output channel per block, so every
+    # phase's accumulator is started by a tile's first tap and added to by the
+    # others. By phases: one output row of a phase per work item, each copying
+    # its columns from rows above the input, inside it or below it.
+    import convcalc.backend.phases as by_phase
     import convcalc.backend.transposed as backend
 
+    monkeypatch.setattr(backend, "by_phases", lambda *_: phases)
     monkeypatch.setattr(backend, "COLUMN_BYTES", 1)
     monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(by_phase, "COLUMN_BYTES", 1)
     rng = np.random.default_rng(rank * 10 + stride)
     sizes = {1: (9,), 2: (5, 4), 3: (3, 4, 2)}[rank]
-    x = rng.standard_normal((2, 2 * groups, *sizes)).astype(np.float32)
-    w = rng.standard_normal((2 * groups, 3, *(4,) * rank)).astype(np.float32)
-    b = rng.standard_normal(3 * groups).astype(np.float32) if bias else None
-    theirs = getattr(TF, f"conv_transpose{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
-                                                   None if b is None else torch.from_numpy(b), stride, padding, 0,
-                                                   groups, dilation)
-    agree(F.conv_transpose(x, w, b, stride, padding, 0, groups, dilation), theirs, np.float32)
+    for batch in (1, 2):  # one sample: thinner tiles; two: the samples shared
+        x = rng.standard_normal((batch, 2 * groups, *sizes)).astype(np.float32)
+        w = rng.standard_normal((2 * groups, 3, *(4,) * rank)).astype(np.float32)
+        b = rng.standard_normal(3 * groups).astype(np.float32) if bias else None
+        theirs = getattr(TF, f"conv_transpose{rank}d")(torch.from_numpy(x), torch.from_numpy(w),
+                                                       None if b is None else torch.from_numpy(b), stride, padding, 0,
+                                                       groups, dilation)
+        agree(F.conv_transpose(x, w, b, stride, padding, 0, groups, dilation), theirs, np.float32)
+
+
+def test_transposed_goes_by_phases_where_that_measured_faster():
+    # 2-d and 3-d layers with at least 64 output channels a group, 256 positions a
+    # phase over the batch, and a kernel larger than the stride; 1-d layers, fewer
+    # channels, small outputs or kernels within the stride by col2im.
+    from convcalc.backend.phases import by_phases
+
+    assert by_phases((256, 128, 4, 4), (2, 2), (32, 32), 1)
+    assert by_phases((64, 64, 4, 4, 4), (2, 2, 2), (16, 32, 32), 1)
+    assert not by_phases((256, 128, 8), (4,), (1600,), 1)
+    assert not by_phases((128, 32, 4, 4), (2, 2), (64, 64), 1)
+    assert not by_phases((512, 256, 4, 4), (2, 2), (16, 16), 1)
+    assert by_phases((512, 256, 4, 4), (2, 2), (16, 16), 4)
+    assert not by_phases((256, 128, 2, 2), (2, 2), (64, 64), 1)  # kernel = stride: col2im adds nothing
 
 
 @pytest.mark.parametrize("direct", [True, False])

@@ -25,7 +25,7 @@ import numpy as np
 
 from .memory import scratch
 
-_ROW_MAJOR, _NO_TRANS = 101, 111
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
 @lru_cache(maxsize=1)
@@ -129,12 +129,14 @@ def accumulate(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
         raise ValueError(f"cannot multiply {a.shape} by {b.shape} into {c.shape}")
     points = _entry_points()
     function = None if points is None else points.get(c.dtype)
-    leading = None if function is None else (_leading(a), _leading(b), _leading(c))
+    # ``a`` may also be a transposed view (columns contiguous): BLAS reads it so
+    transpose = _NO_TRANS if function is None or _leading(a) is not None else _TRANS
+    leading = None if function is None else (_leading(a if transpose == _NO_TRANS else a.T), _leading(b), _leading(c))
     if leading is None or None in leading or 0 in (m, n, k):
         c += np.matmul(a, b)
         return
     lda, ldb, ldc = leading
-    function(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+    function(_ROW_MAJOR, transpose, _NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
              1.0, c.ctypes.data, ldc)
 
 

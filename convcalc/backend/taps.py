@@ -83,9 +83,10 @@ def runs_of_input(sizes, out_sizes, stride) -> bool:
 
 def columns_from_input(source, groups, kernel, pads, dilation, first, last, out_sizes, into=None) -> np.ndarray:
     """Columns (groups, C/groups * K, positions) of output rows [first, last) of a
-    stride-1 layer whose trailing axes keep their size, copied from ``source``
-    (C, *S) one run per tap and channel, zeros where a tap reads padding; into
-    ``into`` (groups, C/groups, *K, positions) if given, else a work buffer.
+    stride-1 layer, copied from ``source`` (C, *S), zeros where a tap reads
+    padding (a negative padding crops); one run per tap and channel where the
+    trailing axes keep their size; into ``into`` (groups, C/groups, *K,
+    positions) if given, else a work buffer.
 
     >>> x = np.arange(1.0, 5.0, dtype=np.float32).reshape(1, 4)
     >>> columns_from_input(x, 1, (3,), ((1, 1),), (1,), 0, 4, (4,))[0].tolist()
@@ -98,12 +99,12 @@ def columns_from_input(source, groups, kernel, pads, dilation, first, last, out_
     start, stop = max(low, 0), max(min(high, sizes[0]), max(low, 0))
     rows = (stop - start, *sizes[1:])
     tile = (last - first, *out_sizes[1:])
-    copies, zeros, _ = tap_plan(rows, tile, tuple(kernel), (1,) * len(kernel),
-                                ((start - low, high - stop), *map(tuple, pads[1:])), tuple(dilation))
+    copies, zeros, flat = tap_plan(rows, tile, tuple(kernel), (1,) * len(kernel),
+                                   ((start - low, high - stop), *map(tuple, pads[1:])), tuple(dilation))
     channels = source.shape[0]
     columns = into if into is not None else scratch(channels * prod(kernel) * prod(tile), source.dtype).reshape(
         groups, channels // groups, *kernel, prod(tile))
-    copy_taps((copies, zeros, True), source[:, start:stop].reshape(groups, channels // groups, *rows), columns, tile)
+    copy_taps((copies, zeros, flat), source[:, start:stop].reshape(groups, channels // groups, *rows), columns, tile)
     return columns.reshape(groups, -1, prod(tile))
 
 

@@ -1,6 +1,7 @@
 """Transposed convolution: matrix products, then an add of each kernel tap's
-products into the output (col2im). No zero insertion: it would cost several
-times the time and tens of times the memory.
+products into the output (col2im); or, where that measured faster, one
+ordinary convolution per output phase (backend/phases.py). No zero insertion:
+it would cost several times the time and tens of times the memory.
 
 The taps are added by output phase. Along an axis with stride s, tap t lands
 on the outputs whose (position + padding) = t * dilation (mod s), shifted by
@@ -21,6 +22,7 @@ from math import prod
 import numpy as np
 
 from .memory import check_memory, scratch
+from .phases import by_phases, convolve_by_phases
 from .workers import WORKERS, run_parallel
 
 # Each work item accumulates a block of output channels in reused buffers of
@@ -66,6 +68,8 @@ def _layout(sizes, out_sizes, kernel, stride, padding, dilation):
 
 def convolve_transposed(x, weight, bias, stride, padding, output_padding, dilation, groups, out_sizes) -> np.ndarray:
     """``x`` (N, Cin, *S) with ``weight`` (Cin, Cout/groups, *K) to (N, Cout, *out_sizes)."""
+    if by_phases(weight.shape, stride, out_sizes, x.shape[0]):
+        return convolve_by_phases(x, weight, bias, stride, padding, dilation, groups, out_sizes)
     n, cin = x.shape[:2]
     per_group_out = weight.shape[1]
     kernel = weight.shape[2:]
