@@ -203,6 +203,33 @@ def test_memory_limit_refuses_before_allocating():
         F.set_memory_limit(None)
 
 
+@pytest.mark.parametrize("layer", ["3-d, rows sharing columns", "transposed, by phases"])
+def test_memory_limit_covers_every_route(layer):
+    # The input-row route and the phase route count their buffers before any allocation too.
+    from convcalc.backend.phases import by_phases
+    from convcalc.backend.rows import rows_per_tile
+
+    if layer.startswith("3-d"):
+        x, w = np.zeros((1, 16, 8, 28, 28), np.float32), np.zeros((32, 16, 3, 3, 3), np.float32)
+        assert rows_per_tile(w.shape, (1, 1, 1), (1, 1, 1), 1, (8, 28, 28), 4, 1) is not None
+
+        def call():
+            return F.conv(x, w, padding=1)
+    else:
+        x, w = np.zeros((1, 256, 16, 16), np.float32), np.zeros((256, 128, 4, 4), np.float32)
+        assert by_phases(w.shape, (2, 2), (32, 32), 1)
+
+        def call():
+            return F.conv_transpose(x, w, stride=2, padding=1)
+    F.set_memory_limit(2**20)
+    try:
+        with pytest.raises(ResourceError, match=r"would need .*tile buffers.*over the limit of 1.00 MiB"):
+            call()
+    finally:
+        F.set_memory_limit(None)
+    assert call().shape[1] == (w.shape[0] if layer.startswith("3-d") else w.shape[1])  # within the default limit
+
+
 def test_gelu_relative_accuracy_everywhere():
     # against math.erfc, exact to double precision; GELU's far negative tail is
     # tiny, and computing it as 1 + erf would leave only rounding noise there
