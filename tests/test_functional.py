@@ -203,6 +203,22 @@ def test_memory_limit_refuses_before_allocating():
         F.set_memory_limit(None)
 
 
+@pytest.mark.parametrize("sizes, kernel, stride", [
+    ((8, 28, 28), 3, 1),     # input rows sharing their columns, each tap one run
+    ((224, 224), 7, 2),      # the same for a stem, strided
+    ((6, 40), 3, 1),         # im2col
+    ((20,), 3, 1),
+])
+def test_no_input_channels_leave_the_bias(sizes, kernel, stride):
+    # An empty sum is zero: each output is its bias, on every route (a plan of
+    # empty runs once failed to reshape, on the input-row route).
+    b = np.arange(1, 5, dtype=np.float32)
+    x = np.zeros((2, 0, *sizes), np.float32)
+    y = F.conv(x, np.zeros((4, 0, *(kernel,) * len(sizes)), np.float32), b, stride, kernel // 2)
+    assert y.shape[:2] == (2, 4)
+    assert np.array_equal(y, np.broadcast_to(b.reshape(1, 4, *(1,) * len(sizes)), y.shape))
+
+
 @pytest.mark.parametrize("layer", ["3-d, rows sharing columns", "transposed, by phases"])
 def test_memory_limit_covers_every_route(layer):
     # The input-row route and the phase route count their buffers before any allocation too.

@@ -52,7 +52,7 @@ def rows_per_tile(weight_shape, stride, dilation, groups, out_sizes, itemsize, s
             or (positions < WIDE_ROW and cout * channels * prod(kernel) * itemsize > ROW_WEIGHT_BYTES)):
         return None
     row_bytes = channels * prod(kernel[1:]) * positions * itemsize
-    budget = 4 * TILE_BYTES // row_bytes  # input rows a tile may hold
+    budget = 4 * TILE_BYTES // max(1, row_bytes)  # input rows a tile may hold
     if budget < kernel[0]:
         return None
     first = out_sizes[0]

@@ -114,7 +114,7 @@ def copy_taps(plan, source, columns, out_sizes) -> None:
     where a tap reads padding."""
     copies, zeros, flat = plan
     shaped = columns.reshape(*columns.shape[:-1], *out_sizes)  # a view: the last axis split
-    into, origin = (columns, source.reshape(*source.shape[:2], -1)) if flat else (shaped, source)
+    into, origin = (columns, source.reshape(*source.shape[:2], prod(source.shape[2:]))) if flat else (shaped, source)
     for target, where in copies:
         into[target] = origin[where]
     for target in zeros:
