@@ -12,10 +12,10 @@ into its interleaved place in the output.
 
 Against col2im (backend/transposed.py) this multiplies no padded grid and adds
 no tap's products into an accumulator, but gathers each phase's weights from
-the whole kernel and copies each phase's columns. Measured (best of 2-3
+the whole kernel and copies each phase's columns. Measured (best of 2-6
 alternating processes), it is faster on 2-d and 3-d layers with at least 64
 output channels a group and, per phase, at least 256 positions over the batch:
-the benchmark's layer (256 to 128 channels, 4x4, stride 2, 16 x 16) 2-6%,
+the benchmark's layer (256 to 128 channels, 4x4, stride 2, 16 x 16) 5.5-6%,
 3x3 stride-1 layers 10%, 4x4x4 3-d 17%, 4 samples of a 64-channel layer 7%.
 It was slower elsewhere: 32 output channels 41%, 8 x 8 inputs 17%, 1-d layers
 7-18% (col2im's adds are single runs there), and kernels no larger than the
@@ -58,11 +58,10 @@ def by_phases(weight_shape, stride, out_sizes, samples) -> bool:
 COLUMN_BYTES = 4 * 2**20
 
 
-def _axis_phases(size, out, kernel, stride, padding, dilation):
+def _axis_phases(out, kernel, stride, padding, dilation):
     """One axis's phases: for each remainder with outputs, (first output, output
     count, its taps as a slice of the kernel axis in correlation order or None,
     their number, their spacing in the input, the padding before the input)."""
-    del size  # the same for every phase; kept so the cache key names the layer
     step = stride // gcd(dilation, stride)  # consecutive taps of one phase are this far apart
     phases = []
     for remainder in range(stride):
@@ -83,9 +82,9 @@ def _axis_phases(size, out, kernel, stride, padding, dilation):
 
 
 @lru_cache(maxsize=256)  # a few tens of microseconds, a measurable share of a small layer
-def _phases(sizes, out_sizes, kernel, stride, padding, dilation):
+def _phases(out_sizes, kernel, stride, padding, dilation):
     """Every output phase: one axis phase per axis (see _axis_phases)."""
-    return tuple(product(*(_axis_phases(*a) for a in zip(sizes, out_sizes, kernel, stride, padding, dilation))))
+    return tuple(product(*(_axis_phases(*a) for a in zip(out_sizes, kernel, stride, padding, dilation))))
 
 
 def convolve_by_phases(x, weight, bias, stride, padding, dilation, groups, out_sizes) -> np.ndarray:
@@ -95,8 +94,7 @@ def convolve_by_phases(x, weight, bias, stride, padding, dilation, groups, out_s
     cout = per_group_out * groups
     rank = len(out_sizes)
     itemsize = x.dtype.itemsize
-    phases = _phases(tuple(x.shape[2:]), tuple(out_sizes), tuple(weight.shape[2:]), tuple(stride), tuple(padding),
-                     tuple(dilation))
+    phases = _phases(tuple(out_sizes), tuple(weight.shape[2:]), tuple(stride), tuple(padding), tuple(dilation))
     widest = max(prod(p[3] for p in phase) for phase in phases)  # the most taps of any phase
     inner = max(prod(p[1] for p in phase[1:]) for phase in phases)  # outputs in one row of a phase
     rows = max(1, COLUMN_BYTES // max(1, cin * widest * inner * itemsize))
