@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -108,7 +109,8 @@ def network_from(input_shape, layers, file, batch, dtype, preset=None, model=Non
             if looks_like_onnx(data):  # told apart by content, whatever the file is called
                 from ..readers.onnx import from_onnx
 
-                return from_onnx(data, batch=batch, input_shape=given, dtype=dtype or "float32")
+                directory = None if file == "-" else os.path.dirname(os.path.abspath(file))
+                return from_onnx(data, batch=batch, input_shape=given, dtype=dtype or "float32", directory=directory)
             network = load_document(read_text(file, data), given)
         shape = network.input_shape if given is None else given
         return replace(network, input_shape=shape, batch=batch or network.batch, dtype=dtype or network.dtype)

@@ -10,6 +10,7 @@ Layer names are the node names; ``/``-separated scopes become each layer's path.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -21,6 +22,7 @@ from ...engine.limits import MAX_CONSTANT_ELEMENTS
 from ...engine.network import Network
 from ...engine.sizes import volume
 from ..pytorch.values import Act, Unsupported
+from .external import inline_external_data
 from .node import Node
 from .ops import ALIASES, OPERATORS
 
@@ -47,19 +49,27 @@ def looks_like_onnx(data: bytes) -> bool:
     return len(data) > 8 and data[0] == 0x08 and data[1] < 0x80 and data.find(b"\x12") < 64
 
 
-def from_onnx(source, *, batch: int | None = None, input_shape=None, dtype: str = "float32") -> Network:
+def from_onnx(source, *, batch: int | None = None, input_shape=None, dtype: str = "float32",
+              directory: str | None = None) -> Network:
     """An ONNX model (a path or the file's bytes) as a ``Network``.
 
     The input shape comes from the graph's input; a symbolic batch takes ``batch``
     (default 1) and other symbolic sizes need ``input_shape`` (per sample).
+    External data is read only from files inside the model's ``directory``
+    (a path's own directory; bytes have none unless it is given).
     """
     onnx = import_onnx()
-    data = source if isinstance(source, (bytes, bytearray)) else _read(source)
+    if isinstance(source, (bytes, bytearray)):
+        data = source
+    else:
+        data = _read(source)
+        directory = os.path.dirname(os.path.abspath(source))
     try:
         model = onnx.load_model_from_string(bytes(data))
     except Exception as err:  # noqa: BLE001 - protobuf's decode errors have no common base
         raise SpecError(f"not a readable ONNX model: {type(err).__name__}", hint="give a .onnx file", field="file") \
             from None
+    inline_external_data(onnx, model, directory)
     graph = model.graph
     from onnx import numpy_helper
 
