@@ -237,3 +237,10 @@ def test_core_imports_neither_typer_nor_rich_and_shape_never_numpy():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("limit", [".", "..", "lots", "1e9", "-1"])
+def test_a_memory_limit_that_is_not_a_size_is_one_error_line(limit):
+    result = invoke("run", "3x8x8", "conv:4,k=3", "--memory-limit", limit)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[0].endswith(f"--memory-limit {limit!r} is not a size")

@@ -128,8 +128,9 @@ def shape(
     ),
     batch: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type for memory: " + ", ".join(DTYPE_BYTES) + "."),
-    depth: Optional[int] = typer.Option(None, "--depth", help="Fold layers nested deeper than N blocks into one row "
-                                                               "each, with subtotals."),
+    depth: Optional[int] = typer.Option(None, "--depth", metavar="N",
+                                        help="Fold layers nested deeper than N blocks into one row per block, with "
+                                             "subtotals (as torchinfo counts: 0 folds the whole network)."),
     optimizer: str = OPTIMIZER,
     device: Optional[str] = DEVICE,
     peak: Optional[str] = PEAK,
@@ -156,8 +157,8 @@ def shape(
             code = _stream(stream, batch, dtype)  # failed writes go up to run_app: they are not bad input
             raise typer.Exit(code)
         input_shape = one_input(input_shape, input_option)
-        if depth is not None and depth < 1:
-            raise SpecError(f"--depth must be at least 1 (got {depth})", hint="e.g. --depth 1", field="depth")
+        if depth is not None and depth < 0:
+            raise SpecError(f"--depth must be 0 or more (got {depth})", hint="e.g. --depth 1", field="depth")
         from ..engine.analysis import analyse
 
         analysis = analyse(network_from(input_shape, layers, file, batch, dtype, preset, model, model_arg))

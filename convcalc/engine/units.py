@@ -117,13 +117,14 @@ _BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6,
 def parse_bytes(text: str) -> int | None:
     """A memory size as people write it; None if it is not one.
 
-    >>> parse_bytes("2GiB"), parse_bytes("500 MB"), parse_bytes("1024"), parse_bytes("lots")
-    (2147483648, 500000000, 1024, None)
+    >>> parse_bytes("2GiB"), parse_bytes("500 MB"), parse_bytes("1024"), parse_bytes("lots"), parse_bytes(".")
+    (2147483648, 500000000, 1024, None, None)
     """
     number = text.strip().rstrip("bBiIkKmMgGtT ")
     unit = text.strip()[len(number):].strip().lower()
-    if not number or len(number) > 30 or not all(c in "0123456789." for c in number) or number.count(".") > 1:
-        return None  # plain decimal digits only: no inf, nan, exponents or other scripts' digits
+    if len(number) > 30 or not all(c in "0123456789." for c in number) or number.count(".") > 1 \
+            or not any(c.isdigit() for c in number):
+        return None  # plain decimal digits only (not "." alone): no inf, nan, exponents or other scripts' digits
     value = float(number)
     if unit not in _BYTE_UNITS or value * _BYTE_UNITS[unit] >= 2**62:
         return None

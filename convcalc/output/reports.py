@@ -48,7 +48,8 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
     ``device``, each layer's roofline time bound and what limits it.
 
     With ``depth``, layers inside the same blocks (their first ``depth``
-    containers) fold into one row with their subtotals. ``chart`` adds bars for
+    containers) fold into one row with their subtotals, named by the block;
+    0 folds the whole network into one row. ``chart`` adds bars for
     each row's share of the time bound (of the FLOPs, without a device) and of
     the peak memory, and a sparkline of the memory over the run: for terminals.
     """
@@ -67,12 +68,13 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
     for position, group in enumerate(groups):
         last = group[-1]
         rf = last.receptive_field
-        if len(group) == 1 and (depth is None or not last.path[:depth]):
+        if not _folded(last, depth):
             label = f"{last.type} {last.summary}".strip()
             number = str(last.index)
         else:
-            label = f"{last.path[depth - 1]} ({len(group)} layers)"
-            number = f"{group[0].index}-{last.index}"
+            block = last.path[depth - 1] if depth else "network"  # a path holds each block's full name
+            label = f"{block} ({len(group)} layer{'s' * (len(group) != 1)})"
+            number = str(last.index) if len(group) == 1 else f"{group[0].index}-{last.index}"
         sums = [sum(r.params for r in group), sum(r.macs for r in group), sum(r.flops for r in group)]
         fields = (per_axis_text(rf.size), per_axis_text(rf.jump))
         unknown = _unknown(group)
@@ -141,12 +143,20 @@ def _unknown(group):
     return lambda text: f"{text}+?"
 
 
+def _folded(report, depth: int | None) -> bool:
+    """Whether a layer folds into a row for its block at ``depth``: as torchinfo counts, the
+    network is depth 0 and a layer inside N blocks sits at depth N + 1, shown only up to ``depth``;
+    a layer nested less deeply stays a row of its own (so a depth past the deepest block folds nothing)."""
+    return depth is not None and len(report.path) >= depth
+
+
 def _groups(reports, depth: int | None):
-    """Consecutive reports sharing their first ``depth`` containers, as lists."""
+    """Consecutive reports folding into the same block (its first ``depth`` containers), as lists;
+    the others one to a list."""
     groups: list[list] = []
     for report in reports:
-        key = report.path[:depth] if depth else ()
-        if groups and key and len(key) == depth and groups[-1][-1].path[:depth] == key:
+        if (groups and _folded(report, depth) and _folded(groups[-1][-1], depth)
+                and groups[-1][-1].path[:depth] == report.path[:depth]):
             groups[-1].append(report)
         else:
             groups.append([report])
