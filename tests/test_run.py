@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import convcalc.verbs.execute as execute_module
 from convcalc import Network, parse_layer, parse_shape
 from convcalc.cli import app
+from convcalc.engine.errors import SpecError
 from convcalc.verbs.execute import execute
 
 runner = CliRunner()
@@ -76,21 +76,21 @@ def test_bad_run_input_exits_2(args, message):
 
 
 def test_a_disagreement_with_the_analysis_is_reported_as_a_bug(monkeypatch):
-    import convcalc.verbs.preparers as preparers
-
-    broken = dict(preparers.PREPARERS)
-    broken[type(parse_layer("relu"))] = lambda layer, x, rng: (lambda x: x[..., :-1])
-    monkeypatch.setattr(preparers, "PREPARERS", broken)
+    monkeypatch.setattr(type(parse_layer("relu")), "prepare", lambda layer, run, x: (lambda x: x[..., :-1]))
     result = invoke("run", "3x8x8", "relu")
     assert result.exit_code == 1
     assert "this is a bug in convcalc" in result.stderr and "3x8x7" in result.stderr
 
 
-def test_every_layer_kind_can_run():
-    from convcalc.readers.registry import KINDS
+def test_every_layer_kind_says_how_it_runs():
+    """Each kind has its own prepare, or is one convcalc says it cannot execute (an opaque operation)."""
+    from convcalc.engine.layers import Layer, Opaque
+    from convcalc.engine.layers.kind import CLASSES
 
-    assert {kind.build.func if hasattr(kind.build, "func") else kind.build for kind in KINDS.values()} <= set(
-        execute_module.PREPARERS)
+    for cls in CLASSES:
+        assert cls.prepare is not Layer.prepare, f"{cls.__name__} does not say how it executes"
+    with pytest.raises(SpecError, match="cannot execute"):
+        Opaque("aten.foo", (3,)).prepare(None, None)
 
 
 def test_execute_output_matches_the_functional_api():

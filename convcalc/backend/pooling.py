@@ -81,6 +81,8 @@ def _adaptive_axis(x, axis, o, reduce):
     n = x.shape[axis]
     if o == n:
         return x
+    if o == 0 or x.size == 0:  # an empty output, as PyTorch returns for output size 0
+        return np.empty(x.shape[:axis] + (o,) + x.shape[axis + 1:], dtype=x.dtype)
     index = np.arange(o)
     start = (index * n) // o
     end = -((-(index + 1) * n) // o)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import layers as L
 from .dtypes import DTYPE_BYTES
 from .errors import SpecError
 from .graph import INPUT, dependency_order, resolve_sources, result_layers
@@ -31,17 +30,6 @@ from .sizes import volume
 
 __all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "memo", "training_memory",
            "view_layers", "wiring"]
-
-# Kinds whose output is always a view of their input's storage (PyTorch's
-# views; for Dropout, StochasticDepth and Identity: the input itself, at inference).
-_VIEWS = (L.Squeeze, L.Unsqueeze, L.Permute, L.Transpose, L.Slice, L.Narrow, L.Chunk, L.Split, L.Select)
-# Kinds that view a contiguous input and copy any other (reshape, flatten).
-_RESHAPES = (L.Reshape, L.Flatten)
-# Views whose result is no longer contiguous (taken conservatively: a slice
-# along the leading axis of one sample is contiguous in fact).
-_SCATTERED = (L.Permute, L.Transpose, L.Slice, L.Narrow, L.Chunk, L.Split, L.Select)
-_PASS_THROUGH = (L.Identity, L.Dropout, L.StochasticDepth)
-
 
 @dataclass(frozen=True)
 class InferenceMemory:
@@ -87,14 +75,10 @@ def _find_storages(analysis, training: bool) -> tuple[dict, dict]:
     for i in order:
         layer = network.layers[i]
         first = sources[i][0] if sources[i] else INPUT
-        view = isinstance(layer, _VIEWS) or (isinstance(layer, _RESHAPES) and contiguous[first])
-        if isinstance(layer, _PASS_THROUGH):
-            view = not training or _identity_in_training(layer) or getattr(layer, "inplace", False)
-        if training and isinstance(layer, L.Activation) and layer.inplace:
-            view = True
-        if view:
+        kept = layer.storage(training, contiguous[first])
+        if kept != "new":
             storage[i] = storage[first]
-            contiguous[i] = contiguous[first] and not isinstance(layer, _SCATTERED)
+            contiguous[i] = contiguous[first] and kept != "scattered"
         else:
             storage[i], size[i], contiguous[i] = i, outputs[i], True
     return storage, size
@@ -104,10 +88,6 @@ def view_layers(analysis) -> set[int]:
     """The layers (indices from 0) whose output is a view of their input at inference."""
     storage, _ = _storages(analysis, training=False)
     return {i for i in wiring(analysis)[1] if storage[i] != i}
-
-
-def _identity_in_training(layer) -> bool:
-    return isinstance(layer, L.Identity) or getattr(layer, "p", 0) == 0
 
 
 def inference_memory(analysis) -> InferenceMemory:

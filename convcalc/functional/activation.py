@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..readers.values import coerce
+from ..engine.layers import Activation
+from ..engine.layers.kind import check_arguments
 from .checks import tensor
 
 
@@ -40,7 +41,7 @@ def _erfc(z):
 def gelu(x, approximate="none"):
     """x * Phi(x); ``approximate='tanh'`` uses PyTorch's tanh formula."""
     x = tensor(x, spatial=False)
-    if coerce("approximate", approximate) == "tanh":
+    if check_arguments(Activation, approximate=approximate)["approximate"] == "tanh":
         return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
     return 0.5 * x * _erfc(-x / math.sqrt(2))
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..engine.errors import ShapeError, SpecError
-from ..readers.values import coerce
+from ..engine.layers.kind import check_arguments
 
 FLOAT_TYPES = (np.float32, np.float64)
 
@@ -52,5 +52,6 @@ def checked(spec, shape: tuple):
     return spec.infer(shape)
 
 
-def int_args(**values) -> dict:
-    return {name: coerce(name, value) if not isinstance(value, str) else value for name, value in values.items()}
+def arguments_for(cls, **values) -> dict:
+    """The arguments, each checked by the rule of the layer class's argument of that name."""
+    return check_arguments(cls, **values)

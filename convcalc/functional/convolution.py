@@ -9,7 +9,7 @@ from ..backend.transposed import convolve_transposed
 from ..engine.errors import ShapeError
 from ..engine.layers import Conv, ConvTranspose, Linear
 from ..engine.layers.base import per_axis
-from .checks import checked, int_args, kernel_weight, parameter, tensor
+from .checks import checked, arguments_for, kernel_weight, parameter, tensor
 
 _NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -24,7 +24,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, paddin
     x = tensor(x)
     weight = kernel_weight(weight, x, "(out_channels, in_channels/groups, *kernel_size)")
     rank = x.ndim - 2
-    args = int_args(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    args = arguments_for(Conv, stride=stride, padding=padding, dilation=dilation, groups=groups)
     spec = Conv(weight.shape[0], tuple(weight.shape[2:]), args["stride"], args["padding"], args["dilation"],
                 args["groups"], bias is not None, padding_mode, rank=rank)
     if weight.shape[1] * spec.groups != x.shape[1]:
@@ -54,7 +54,8 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     if weight.shape[0] != x.shape[1]:
         raise ShapeError(f"weight {weight.shape} expects {weight.shape[0]} input channels, but the input has {x.shape[1]}",
                          hint="give weight of shape (in_channels, out_channels/groups, *kernel_size)", field="weight")
-    args = int_args(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    args = arguments_for(ConvTranspose, stride=stride, padding=padding, output_padding=output_padding,
+                         dilation=dilation, groups=groups)
     spec = ConvTranspose(weight.shape[1] * args["groups"], tuple(weight.shape[2:]), args["stride"], args["padding"],
                          args["output_padding"], args["groups"], bias is not None, args["dilation"], rank=rank)
     figures = checked(spec, x.shape[1:])

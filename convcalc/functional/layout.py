@@ -6,14 +6,13 @@ import numpy as np
 
 from ..engine.errors import SpecError
 from ..engine.layers import Flatten, Pad, Upsample, ZeroPad
-from ..readers.values import coerce
-from .checks import checked, tensor
+from .checks import checked, arguments_for, tensor
 
 
 def flatten(x, start_dim=1, end_dim=-1):
     """Merge axes start_dim..end_dim (counting the batch axis), as ``torch.flatten``."""
     x = tensor(x, spatial=False)
-    shape = Flatten(coerce("start_dim", start_dim), coerce("end_dim", end_dim)).infer(x.shape[1:]).output_shape
+    shape = Flatten(**arguments_for(Flatten, start_dim=start_dim, end_dim=end_dim)).infer(x.shape[1:]).output_shape
     return x.reshape((x.shape[0], *shape))
 
 
@@ -26,9 +25,8 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     """``torch.nn.functional.interpolate`` in every mode, index for index as ATen's CPU kernels compute
     (source positions in the input's precision; linear modes read 2 neighbours, bicubic 4)."""
     x = tensor(x)
-    spec = Upsample(None if size is None else coerce("size", size),
-                    None if scale_factor is None else coerce("scale_factor", scale_factor),
-                    coerce("mode", mode), align_corners, recompute_scale_factor)
+    spec = Upsample(**arguments_for(Upsample, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners,
+                               recompute_scale_factor=recompute_scale_factor))
     out = checked(spec, x.shape[1:]).output_shape[1:]
     rank = x.ndim - 2
     if spec.mode == "area":
@@ -168,7 +166,7 @@ def pad(x, pad):
     axis first (left, right, top, bottom, ...); negative amounts crop."""
     x = tensor(x)
     rank = x.ndim - 2
-    amounts = tuple(coerce("padding", tuple(pad)) if not isinstance(pad, int) else (pad,) * (2 * rank))
+    amounts = tuple(arguments_for(ZeroPad, padding=tuple(pad))["padding"] if not isinstance(pad, int) else (pad,) * (2 * rank))
     if len(amounts) % 2 or len(amounts) > 2 * rank:
         raise SpecError(f"pad has {len(amounts)} values; give pairs for at most {rank} axes, last axis first",
                         hint="e.g. (1, 1) pads the last axis by one on each side", field="padding")

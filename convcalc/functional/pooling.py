@@ -5,8 +5,7 @@ from __future__ import annotations
 from ..backend import pooling as _pooling
 from ..engine.layers import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from ..engine.layers.base import per_axis
-from ..readers.values import coerce
-from .checks import checked, int_args, tensor
+from .checks import checked, arguments_for, tensor
 
 
 def _pool_axes(spec, rank):
@@ -19,9 +18,10 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
     """Max pooling, as ``torch.nn.functional.max_pool1d/2d/3d``."""
     x = tensor(x)
     rank = x.ndim - 2
-    args = int_args(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    args = arguments_for(MaxPool, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                    ceil_mode=ceil_mode)
     spec = MaxPool(args["kernel_size"], args["stride"], args["padding"], args["dilation"],
-                   ceil_mode=coerce("ceil_mode", ceil_mode), rank=rank)
+                   ceil_mode=args["ceil_mode"], rank=rank)
     figures = checked(spec, x.shape[1:])
     kernel, stride, padding = _pool_axes(spec, rank)
     return _pooling.max_pool(x, kernel, stride, padding, per_axis(spec.dilation, rank, "dilation"),
@@ -32,9 +32,10 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
     """Average pooling, as ``torch.nn.functional.avg_pool1d/2d/3d``."""
     x = tensor(x)
     rank = x.ndim - 2
-    args = int_args(kernel_size=kernel_size, stride=stride, padding=padding, divisor_override=divisor_override)
-    spec = AvgPool(args["kernel_size"], args["stride"], args["padding"], coerce("ceil_mode", ceil_mode),
-                   coerce("count_include_pad", count_include_pad), args["divisor_override"], rank=rank)
+    args = arguments_for(AvgPool, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                    count_include_pad=count_include_pad, divisor_override=divisor_override)
+    spec = AvgPool(args["kernel_size"], args["stride"], args["padding"], args["ceil_mode"],
+                   args["count_include_pad"], args["divisor_override"], rank=rank)
     figures = checked(spec, x.shape[1:])
     kernel, stride, padding = _pool_axes(spec, rank)
     return _pooling.avg_pool(x, kernel, stride, padding, spec.ceil_mode, spec.count_include_pad,
@@ -44,12 +45,12 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
 def adaptive_avg_pool(x, output_size):
     """Adaptive average pooling; None in ``output_size`` keeps that axis."""
     x = tensor(x)
-    spec = AdaptiveAvgPool(coerce("output_size", output_size), rank=x.ndim - 2)
+    spec = AdaptiveAvgPool(arguments_for(AdaptiveAvgPool, output_size=output_size)["output_size"], rank=x.ndim - 2)
     return _pooling.adaptive_pool(x, checked(spec, x.shape[1:]).output_shape[1:], "mean")
 
 
 def adaptive_max_pool(x, output_size):
     """Adaptive max pooling; None in ``output_size`` keeps that axis."""
     x = tensor(x)
-    spec = AdaptiveMaxPool(coerce("output_size", output_size), rank=x.ndim - 2)
+    spec = AdaptiveMaxPool(arguments_for(AdaptiveMaxPool, output_size=output_size)["output_size"], rank=x.ndim - 2)
     return _pooling.adaptive_pool(x, checked(spec, x.shape[1:]).output_shape[1:], "max")

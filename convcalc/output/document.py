@@ -9,30 +9,11 @@ the same receptive fields and the same JSON as the source did.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
+from dataclasses import MISSING
 
 from ..engine.layers import Layer
+from ..engine.layers.kind import arguments_of, kind_of
 from ..engine.network import Network
-from ..readers.registry import KINDS
-
-_BASE = {f.name for f in fields(Layer)}
-
-
-def _kind(layer: Layer):
-    """The registry's kind that builds this layer: its rank's PyTorch class name when it has one, and of
-    the kinds that build it, the one fixing the fewest arguments (so every argument can be written)."""
-    cls, rank = type(layer), getattr(layer, "rank", None)
-    candidates = []
-    for kind in {id(kind): kind for kind in KINDS.values()}.values():
-        build = getattr(kind.build, "func", kind.build)
-        if build is not cls or getattr(kind.build, "args", ()) or kind.rank != rank:
-            continue
-        if any(getattr(layer, key, None) != value for key, value in kind.extra.items()):
-            continue
-        candidates.append(kind)
-    if not candidates:
-        raise ValueError(f"no kind writes {cls.__name__}")  # a layer class missing from the registry: a bug
-    return min(candidates, key=lambda kind: len(kind.extra))
 
 
 def _plain(value):
@@ -43,17 +24,14 @@ def _plain(value):
 
 def layer_to_dict(layer: Layer, previous: str | None) -> dict:
     """One layer as a document object (``previous``: the label of the layer written before it)."""
-    kind = _kind(layer)
+    kind = kind_of(layer)
     entry: dict = {"type": kind.name}
     if layer.name is not None:
         entry["name"] = layer.name
-    extra_keys = set(kind.extra)  # fixed by the kind's name (the activation function, the padding mode)
-    for f in fields(layer):
-        if f.name in _BASE or not f.init or f.name in extra_keys:
-            continue
-        if f.metadata.get("internal") and f.name != "onnx":
-            continue
-        value = getattr(layer, f.name)
+    declared = arguments_of(type(layer))
+    for name in kind.fields:  # what the kind's name takes; what the name fixes goes with it
+        f = declared[name]
+        value = getattr(layer, name)
         default = f.default if f.default is not MISSING else None
         if (isinstance(value, tuple) and value and len(set(value)) == 1 and isinstance(default, int)
                 and not isinstance(default, bool)):

@@ -5,10 +5,8 @@ from __future__ import annotations
 from difflib import get_close_matches
 
 from ..engine.errors import Origin, SpecError
-from .registry import KINDS, Kind, canonical_key, find_kind, token_names
-
-SHORT_NAMES = dict.fromkeys(kind.name for kind in KINDS.values() if kind.rank is None)
-from .values import coerce
+from ..engine.layers.kind import CLASSES
+from .registry import KINDS, Kind, find_kind, token_names
 
 
 def lookup_kind(name: str, origin: Origin | None = None) -> Kind:
@@ -16,8 +14,9 @@ def lookup_kind(name: str, origin: Origin | None = None) -> Kind:
     kind = find_kind(name)
     if kind is None:
         close = get_close_matches(name.lower(), token_names(), n=4, cutoff=0.5)
+        short_names = dict.fromkeys(kind.name for kind in KINDS.values() if kind.rank is None)
         hint = f"did you mean {' or '.join(close)}?" if close else (
-            f"use a PyTorch class name or a short name: {', '.join(SHORT_NAMES)}")
+            f"use a PyTorch class name or a short name: {', '.join(short_names)}")
         raise SpecError(
             f"unknown layer kind {name!r}",
             hint=hint,
@@ -59,20 +58,23 @@ def build_layer(kind: Kind, arguments: dict, origin: Origin | None, **wiring):
     """
     resolved: dict = {}
     for key, value in arguments.items():
-        name = canonical_key(kind, key)
+        name = kind.canonical(key)
         if name not in kind.fields:
             accepted = ", ".join(kind.fields) or "no arguments"
             nearest = nearest_argument(kind, key)
+            # an argument another name of the same class fixes (Dropout2d's variant): name that kind
+            named_by = [k.name for k in CLASSES.get(kind.cls, ()) if name in dict(k.fixed)]
             raise SpecError(
                 f"{kind.name} has no argument {key!r}" + (f"; did you mean {nearest}?" if nearest else ""),
-                hint=f"{kind.name} takes {accepted}",
+                hint=f"{kind.name} takes {accepted}" + (
+                    f"; {name} is set by the kind's name: {', '.join(named_by)}" if named_by else ""),
                 field=name,
                 origin=origin,
             )
         if name in resolved:
             raise SpecError(f"{name} is given twice", hint="give each argument once", field=key, origin=origin)
         try:
-            resolved[name] = coerce(name, value)
+            resolved[name] = kind.coerce(name, value)
         except SpecError as err:
             err.field = name  # the span is recorded under PyTorch's name, whatever key was written
             raise err.located(origin=origin)

@@ -21,7 +21,7 @@ from ..engine.analysis import INPUT, Analysis, Network, analyse
 from ..engine.errors import ConsistencyError, ConvcalcError, SpecError
 from ..engine.layers.base import format_shape
 from ..engine.memory import inference_memory
-from .preparers import PREPARERS, prepare_layer  # noqa: F401 - PREPARERS is part of this module's API
+from .preparers import prepare_layer
 
 RUN_DTYPES = ("float32", "float64")
 

@@ -12,104 +12,12 @@ from math import prod
 
 from ..engine.analysis import Analysis, analyse
 from ..engine.errors import SpecError
-from ..engine.layers import (
-    AdaptiveAvgPool,
-    AdaptiveMaxPool,
-    AvgPool,
-    BatchNorm,
-    Conv,
-    ConvTranspose,
-    Linear,
-    MaxPool,
-)
+from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool
 from ..engine.layers.base import format_shape, per_axis
 from ..engine.receptive import FieldGraph
-from ..engine.sizes import effective_kernel
 from ..engine.units import per_axis_text
 
-AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 DRAW_LIMIT = 39  # largest padded size drawn per axis: "  " + 39 cells and spaces fit 80 columns
-
-
-def _n(value: int) -> str:
-    return f"{value:,}"
-
-
-def _size_lines(layer, shape, out_shape) -> list[str]:
-    rank = len(shape) - 1
-    names = AXES.get(rank, tuple(f"axis{i}" for i in range(rank)))
-    lines = []
-    if isinstance(layer, (Conv, ConvTranspose, MaxPool, AvgPool)):
-        kernel = per_axis(layer.kernel_size, rank, "kernel_size")
-        dilation = per_axis(getattr(layer, "dilation", 1), rank, "dilation")
-        if isinstance(layer, (MaxPool, AvgPool)) and layer.stride in (None, ()):
-            stride = kernel
-        else:
-            stride = per_axis(layer.stride, rank, "stride")
-    if isinstance(layer, Conv):
-        pads = layer.pads(shape[1:])
-        if layer.padding == "same":
-            totals = [b + e for b, e in pads]
-            lines.append("padding='same': total d(k-1) = " + ", ".join(map(str, totals)) + " split as (before, after) "
-                         + ", ".join(f"({b}, {e})" for b, e in pads) + "; an odd total puts the extra at the end")
-        if layer.padding == "full":
-            lines.append("padding='full' (convcalc's extension): d(k-1) on each side = "
-                         + ", ".join(str(b) for b, _ in pads))
-        for name, n, k, s, d, (b, e), o in zip(names, shape[1:], kernel, stride, dilation, pads, out_shape[1:]):
-            pad = f"2*{b}" if b == e else f"{b} + {e}"
-            lines.append(f"{name}: floor(({n} + {pad} - {d}*({k}-1) - 1) / {s}) + 1 = {o}")
-    elif isinstance(layer, ConvTranspose):
-        padding = per_axis(layer.padding, rank, "padding")
-        op = layer.resolved_output_padding(shape[1:])
-        for name, n, k, s, d, p, q, o in zip(names, shape[1:], kernel, stride, dilation, padding, op, out_shape[1:]):
-            lines.append(f"{name}: ({n}-1)*{s} - 2*{p} + {d}*({k}-1) + {q} + 1 = {o}")
-    elif isinstance(layer, (MaxPool, AvgPool)):
-        padding = per_axis(layer.padding, rank, "padding")
-        for name, n, k, s, d, p, o in zip(names, shape[1:], kernel, stride, dilation, padding, out_shape[1:]):
-            core = f"{n} + 2*{p} - {d}*({k}-1) - 1"
-            if not layer.ceil_mode:
-                lines.append(f"{name}: floor(({core}) / {s}) + 1 = {o}")
-                continue
-            up = -(-(n + 2 * p - effective_kernel(k, d)) // s) + 1
-            start = (up - 1) * s
-            verdict = (f"starts at ({up}-1)*{s} = {start} >= {n} + {p} = {n + p}, inside the right padding: dropped"
-                       if up != o else f"starts at ({up}-1)*{s} = {start} < {n} + {p} = {n + p}: kept")
-            lines.append(f"{name}: ceil(({core}) / {s}) + 1 = {up}; the last window {verdict} -> {o}")
-    elif isinstance(layer, (AdaptiveAvgPool, AdaptiveMaxPool)):
-        for name, n, o in zip(names, shape[1:], out_shape[1:]):
-            lines.append(f"{name}: {o} bins over {n}: bin i is [floor(i*{n}/{o}), ceil((i+1)*{n}/{o}))")
-    return lines
-
-
-def _cost_lines(layer, report, batch: int) -> list[str]:
-    shape, out = report.input_shape, report.output_shape
-    per_sample = report.macs // batch
-    times = f", x batch {batch} = {_n(report.macs)}" if batch > 1 else ""
-    lines = []
-    if isinstance(layer, (Conv, ConvTranspose)):
-        rank = len(shape) - 1
-        kernel = per_axis(layer.kernel_size, rank, "kernel_size")
-        k_text = " x ".join(map(str, kernel))
-        if isinstance(layer, Conv):
-            per_in = shape[0] // layer.groups
-            params = f"{layer.out_channels} x {per_in} x {k_text}"
-            macs = f"{format_shape(out)} outputs x {per_in} x {k_text}"
-        else:
-            per_out = layer.out_channels // layer.groups
-            params = f"{shape[0]} x {per_out} x {k_text}"
-            macs = f"{format_shape(shape)} inputs x {per_out} x {k_text}"
-        bias = f" + {layer.out_channels}" if layer.bias else ""
-        lines.append(f"params: {params}{bias} = {_n(report.params)}")
-        lines.append(f"MACs: {macs} = {_n(per_sample)}{times}")
-    elif isinstance(layer, Linear):
-        rows = prod(shape[:-1])
-        bias = f" + {layer.out_features}" if layer.bias else ""
-        lines.append(f"params: {shape[-1]} x {layer.out_features}{bias} = {_n(report.params)}")
-        lines.append(f"MACs: {rows} row(s) x {shape[-1]} x {layer.out_features} = {_n(per_sample)}{times}")
-    elif isinstance(layer, BatchNorm) and report.params:
-        lines.append(f"params: {report.params // shape[0]} x {shape[0]} (weight{' and bias' if layer.bias else ''}) "
-                     f"= {_n(report.params)}")
-    return lines
 
 
 def _field_line(before, after) -> str:
@@ -298,7 +206,7 @@ def explain(network, *, at=None) -> list[str]:
         shape = report.input_shape
         lines.append(f"layer {report.index}: {report.type} {report.summary}".rstrip()
                      + f"  {format_shape(shape)} -> {format_shape(report.output_shape)}")
-        body = _size_lines(layer, shape, report.output_shape) + _cost_lines(layer, report, network.batch)
+        body = layer.explain_sizes(shape, report.output_shape) + layer.explain_costs(report, network.batch)
         start = previous if previous is not None else _input_field(len(shape) - 1)
         body.append(_field_line(start, report.receptive_field))
         body += _window_drawing(layer, shape, at) + _overlap_drawing(layer, shape, at) + _modes_1d(layer, shape)

@@ -166,7 +166,7 @@ def _output_sizes(template: Template, grid: np.ndarray, shape: Shape) -> np.ndar
     rank = len(shape) - 1
     kernel = _column(template, grid, "kernel_size", rank, 1)
     dilation = _column(template, grid, "dilation", rank, 1)
-    cls = template.kind.build
+    cls = template.kind.cls
     if cls in (MaxPool, AvgPool):
         stride = _column(template, grid, "stride", rank, None) if template.arguments.get("stride") is not None else kernel
     else:
@@ -218,7 +218,7 @@ def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | 
                         field="input")
     solved = [i for i, t in enumerate(templates) if t.slots]
     for i in solved:
-        if templates[i].kind.build not in SEARCHABLE_KINDS:
+        if templates[i].kind.cls not in SEARCHABLE_KINDS:
             raise SpecError(f"layer {i + 1}: unknowns are solved in convolutions and pooling layers",
                             hint="remove the ? from this layer", field="*", origin=templates[i].origin)
     # Groups of candidates that share a shape: shape -> rows of unknown values so far.

@@ -1,7 +1,8 @@
 """Layer specs: immutable records of what the user wrote, and their figures (one module per family)."""
 
 from .base import Figures, Layer, Shape
-from .conv import Conv, ConvTranspose
+from .conv import Conv
+from .transposed import ConvTranspose
 from .elementwise import (
     ACTIVATION_FLOPS,
     Activation,

@@ -4,6 +4,7 @@ and the figures it produces there."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import Origin, ShapeError, SpecError
 from ..receptive import (
@@ -79,8 +80,92 @@ class Layer:
     # (("weight", "layer1.0.conv1.weight"), ...): tied tensors count once.
     weights: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False, kw_only=True)
 
+    # The kinds (names and their arguments) this class answers to; see ``kind.py``.
+    spellings = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spellings" in cls.__dict__:
+            from .kind import register  # kind.py needs Layer's module only at run time
+
+            register(cls)
+
     def infer(self, shape: Shape) -> Figures:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # What convcalc knows about the kind beyond its figures. Each family overrides what applies.
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        """Where the output lives: ``new`` storage, a ``view`` of the input's (as contiguous as it),
+        or a ``scattered`` view (a permutation or slice, no longer contiguous)."""
+        return "new"
+
+    def saved(self, use: Use) -> list | None:
+        """What autograd saves for the backward pass (``saves_input``, ``SAVES_OUTPUT``, ``saves_new``
+        items), in training mode, as torch 2.13's CPU kernels do; None where convcalc does not know."""
+        return None
+
+    def prepare(self, run: Any, x: Any):
+        """The call that executes the layer on the NumPy backend ``run`` gives (``run.F``, its random
+        parameters), for inputs like ``x``; it receives one array (all branches for merges)."""
+        raise SpecError(f"convcalc cannot execute {type(self).__name__}", hint="run it with PyTorch", field="*")
+
+    def explain_sizes(self, shape: Shape, out: Shape) -> list[str]:
+        """``convcalc explain``'s lines deriving the output size (none: the size is the input's)."""
+        return []
+
+    def explain_costs(self, report: Any, batch: int) -> list[str]:
+        """``convcalc explain``'s lines deriving the MACs and parameters."""
+        return []
+
+
+@dataclass(frozen=True)
+class Use:
+    """How a layer is used in a training step: its inputs' and output's per-sample shapes, the batch,
+    the bytes of one element, whether each input needs a gradient and whether it has trainable parameters."""
+
+    inputs: tuple[Shape, ...]
+    output: Shape
+    batch: int
+    itemsize: int
+    inputs_grad: tuple[bool, ...]
+    trainable: bool
+
+    @property
+    def statistic(self) -> int:
+        """Bytes of a saved mean or inverse deviation (at least float32)."""
+        return max(self.itemsize, 4)
+
+
+SAVES_OUTPUT = ("output",)  # the result's storage
+
+
+def saves_input(k: int = 0) -> tuple:
+    """The k-th input's storage."""
+    return ("input", k)
+
+
+def saves_new(nbytes: int) -> tuple:
+    """A tensor only the backward pass reads (statistics, indices, dropout's noise)."""
+    return ("new", nbytes)
+
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def axis_names(rank: int) -> tuple[str, ...]:
+    """The spatial axes' names ``explain`` uses.
+
+    >>> axis_names(2), axis_names(4)
+    (('H', 'W'), ('axis0', 'axis1', 'axis2', 'axis3'))
+    """
+    return AXES.get(rank, tuple(f"axis{i}" for i in range(rank)))
+
+
+def times_batch(report, batch: int) -> str:
+    """``explain``'s per-sample MACs line: the count, and the batch's where it is more than one."""
+    per_sample = report.macs // batch
+    return f"{per_sample:,}" + (f", x batch {batch} = {report.macs:,}" if batch > 1 else "")
 
 
 def spatial_rank(shape: Shape, type_name: str, rank: int | None, *, minimum: int = 1) -> int:

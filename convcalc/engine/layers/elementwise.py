@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, format_shape
-
-INTERNAL = {"internal": True}
+from .base import SAVES_OUTPUT, Figures, Layer, Shape, Use, format_shape, saves_input, saves_new
+from .kind import arg, spell
+from .rules import probability, word
 
 # Floating-point operations per element, counting exp, erf and tanh's
 # exponential as one each (the README's conventions table repeats these).
@@ -33,6 +33,26 @@ ACTIVATION_FLOPS = {
 }
 GELU_TANH_FLOPS = 13  # x^3 (2), two scalings, add, tanh (5), +1, *x, *0.5
 
+# Each activation's arguments, in PyTorch's order, and what a token's bare values fill.
+ACTIVATION_FIELDS = {
+    "ReLU": ("inplace",), "ReLU6": ("inplace",), "LeakyReLU": ("negative_slope", "inplace"),
+    "GELU": ("approximate",), "SiLU": ("inplace",), "Sigmoid": (), "Tanh": (), "Hardswish": ("inplace",),
+    "Hardsigmoid": ("inplace",), "Hardtanh": ("min_val", "max_val", "inplace"), "Mish": ("inplace",),
+    "ELU": ("alpha", "inplace"), "SELU": ("inplace",), "Softplus": ("beta", "threshold"), "Softsign": (), "Erf": (),
+}
+_POSITIONAL = {"LeakyReLU": ("negative_slope",), "GELU": ("approximate",), "ELU": ("alpha",),
+               "Hardtanh": ("min_val", "max_val")}
+_ALIASES = {"SiLU": ("swish",), "Hardswish": ("hswish",)}
+# What autograd saves: the result (ReLU, Sigmoid, Tanh), the result when in place (leaky_relu_,
+# elu_; out of place they save the input), or the input (a copy first when in place: hardtanh_).
+_FROM_RESULT = {"ReLU", "Sigmoid", "Tanh"}
+_INPLACE_FROM_RESULT = {"LeakyReLU", "ELU", "SELU"}
+_FROM_INPUT = {"ReLU6", "Hardtanh", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "Mish",
+               "Softplus"}
+# The functional call's arguments beyond the input, by activation.
+_CALL_ARGUMENTS = {"LeakyReLU": ("negative_slope",), "GELU": ("approximate",), "Hardtanh": ("min_val", "max_val"),
+                   "ELU": ("alpha",), "Softplus": ("beta", "threshold")}
+
 
 @dataclass(frozen=True)
 class Activation(Layer):
@@ -43,9 +63,12 @@ class Activation(Layer):
     ((64, 112, 112), 802816)
     """
 
-    function: str
+    spellings = tuple(spell(f.lower(), f, *_ALIASES.get(f, ()), fields=ACTIVATION_FIELDS[f],
+                            positional=_POSITIONAL.get(f, ()), function=f) for f in ACTIVATION_FLOPS)
+
+    function: str = arg(internal=True)
     negative_slope: float = 0.01
-    approximate: str = "none"
+    approximate: str = arg("none", rule=word("none", "tanh"))
     inplace: bool = False
     alpha: float = 1.0  # ELU
     beta: float = 1.0  # Softplus
@@ -80,6 +103,25 @@ class Activation(Layer):
             summary = f"[{self.min_val:g}, {self.max_val:g}]"
         return Figures(self.function, shape, 0, 0, per_element * volume(shape), None, (), summary)
 
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view" if training and self.inplace else "new"
+
+    def saved(self, use: Use) -> list | None:
+        f = self.function
+        if f in _FROM_RESULT or (self.inplace and f in _INPLACE_FROM_RESULT):
+            return [SAVES_OUTPUT]
+        if f == "Softsign":  # x / (1 + |x|): the input and the denominator
+            return [saves_input(), saves_new(use.batch * volume(use.output) * use.itemsize)]
+        if f not in _FROM_INPUT:
+            return None
+        # in place, the input is overwritten: autograd saves a copy of it first
+        return [saves_new(use.batch * volume(use.inputs[0]) * use.itemsize)] if self.inplace else [saves_input()]
+
+    def prepare(self, run, x):
+        function = run.F.ACTIVATIONS[self.function]
+        values = [getattr(self, name) for name in _CALL_ARGUMENTS.get(self.function, ())]
+        return lambda x: function(x, *values)
+
 
 @dataclass(frozen=True)
 class Dropout(Layer):
@@ -89,13 +131,20 @@ class Dropout(Layer):
     (4096,)
     """
 
-    p: float = 0.5
+    VARIANTS = ("element", "feature", "alpha", "feature_alpha")
+    # The variant is PyTorch's class name, never an argument. Dropout2d comes first of the feature
+    # dropouts: the name a feature dropout from a trace is written back with (all three drop channels).
+    spellings = (spell("dropout", fields=("p", "inplace"), positional=("p",)),
+                 *(spell(f"Dropout{r}d", fields=("p", "inplace"), positional=("p",), variant="feature")
+                   for r in (2, 1, 3)),
+                 spell("AlphaDropout", fields=("p", "inplace"), positional=("p",), variant="alpha"),
+                 spell("FeatureAlphaDropout", fields=("p", "inplace"), positional=("p",), variant="feature_alpha"))
+
+    p: float = arg(0.5, rule=probability)
     inplace: bool = False
     # what one random draw drops: an element, or a whole channel (Dropout1d/2d/3d);
     # alpha: AlphaDropout's (it matters to what training saves, not to the shapes)
-    variant: str = "element"
-
-    VARIANTS = ("element", "feature", "alpha", "feature_alpha")
+    variant: str = arg("element", rule=word(*VARIANTS), internal=True)
 
     def infer(self, shape: Shape) -> Figures:
         if not 0 <= self.p <= 1:
@@ -106,9 +155,19 @@ class Dropout(Layer):
             )
         if self.variant not in self.VARIANTS:
             raise SpecError(f"dropout variant={self.variant!r} is not one of {', '.join(self.VARIANTS)}",
-                            hint="use variant=feature for Dropout2d", field="variant")
+                            hint="use Dropout2d for a feature dropout", field="*")
         variant = "" if self.variant == "element" else f" {self.variant}"
         return Figures("Dropout", shape, 0, 0, 0, None, (), f"p={self.p:g}{variant}")
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view" if not training or self.p == 0 or self.inplace else "new"
+
+    def saved(self, use: Use) -> list | None:  # the noise it multiplies by: per element, or per channel
+        per_sample = use.output[0] if self.variant.startswith("feature") else volume(use.output)
+        return [] if self.p == 0 else [saves_new(use.batch * per_sample * use.itemsize)]
+
+    def prepare(self, run, x):
+        return lambda x: x  # the identity at inference
 
 
 @dataclass(frozen=True)
@@ -118,6 +177,8 @@ class PReLU(Layer):
     >>> PReLU(64).infer((64, 56, 56)).params
     64
     """
+
+    spellings = (spell("prelu", fields=("num_parameters", "init"), positional=("num_parameters",)),)
 
     num_parameters: int = 1
     init: float = 0.25
@@ -131,6 +192,13 @@ class PReLU(Layer):
         return Figures("PReLU", shape, self.num_parameters, 0, 2 * volume(shape), None, (),
                        f"{self.num_parameters} slope(s)", tensors=(("weight", self.num_parameters),))
 
+    def saved(self, use: Use) -> list | None:
+        return [saves_input()]
+
+    def prepare(self, run, x):
+        weight = run.full(self.num_parameters, self.init)
+        return lambda x: run.F.prelu(x, weight)
+
 
 @dataclass(frozen=True)
 class Softmax(Layer):
@@ -142,8 +210,11 @@ class Softmax(Layer):
     3000
     """
 
+    spellings = (spell("softmax", fields=("dim",), positional=("dim",)),
+                 spell("logsoftmax", fields=("dim",), positional=("dim",), log=True))
+
     dim: int | None = None
-    log: bool = field(default=False, metadata=INTERNAL)
+    log: bool = arg(False, internal=True)
 
     def resolved_dim(self, shape: Shape) -> int:
         """The dim PyTorch uses: as given, or its implicit choice for the input's rank."""
@@ -168,6 +239,14 @@ class Softmax(Layer):
         return Figures(type_name, shape, 0, 0, 3 * volume(shape), windows, notes, f"dim={dim}",
                        mixes_channels=axis == 0)
 
+    def saved(self, use: Use) -> list | None:
+        return [SAVES_OUTPUT]
+
+    def prepare(self, run, x):
+        dim = self.resolved_dim(x.shape[1:])
+        function = run.F.log_softmax if self.log else run.F.softmax
+        return lambda x: function(x, dim)
+
 
 @dataclass(frozen=True)
 class Identity(Layer):
@@ -177,8 +256,19 @@ class Identity(Layer):
     (3, 8)
     """
 
+    spellings = (spell("identity"),)
+
     def infer(self, shape: Shape) -> Figures:
         return Figures("Identity", shape)
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view"
+
+    def saved(self, use: Use) -> list | None:
+        return []
+
+    def prepare(self, run, x):
+        return lambda x: x
 
 
 @dataclass(frozen=True)
@@ -189,8 +279,10 @@ class StochasticDepth(Layer):
     0
     """
 
-    p: float = 0.0
-    mode: str = "row"
+    spellings = (spell("stochasticdepth", fields=("p", "mode"), positional=("p",)),)
+
+    p: float = arg(0.0, rule=probability)
+    mode: str = arg("row", rule=word("row", "batch"))
 
     def infer(self, shape: Shape) -> Figures:
         if not 0 <= self.p <= 1:
@@ -199,3 +291,12 @@ class StochasticDepth(Layer):
         if self.mode not in ("batch", "row"):
             raise SpecError(f"mode={self.mode!r} is not batch or row", hint="use mode=row", field="mode")
         return Figures("StochasticDepth", shape, summary=f"p={self.p:g} {self.mode}")
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view" if not training or self.p == 0 else "new"
+
+    def saved(self, use: Use) -> list | None:
+        return [] if self.p == 0 else [saves_new(use.batch * use.itemsize)]  # one noise value per sample ("row")
+
+    def prepare(self, run, x):
+        return lambda x: x  # the identity at inference

@@ -14,7 +14,25 @@ from dataclasses import dataclass
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import IDENTITY, Global, Nearest, Sliding
 from ..sizes import volume
-from .base import Figures, Layer, Shape, format_shape, format_tuple
+from .base import Figures, Layer, Shape, Use, format_shape, format_tuple
+from .kind import arg, spell
+
+
+class _Moves(Layer):
+    """A layer that only moves data: autograd saves nothing for it, and permutations and selections
+    are views, as in PyTorch (a later layer that needs contiguous data copies it)."""
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "scattered"
+
+    def saved(self, use: Use) -> list | None:
+        return []
+
+    def prepare(self, run, x):
+        figures = self.infer(x.shape[1:])
+        if figures.dims is not None and len(figures.dims) == x.ndim - 1 and None not in figures.dims:
+            return lambda x: x.transpose((0, *(d + 1 for d in figures.dims)))
+        return lambda x: x.reshape((x.shape[0], *figures.output_shape))
 
 
 def batch_dim(dim: int, shape: Shape, name: str = "dim", *, extra: int = 0) -> int:
@@ -83,12 +101,14 @@ def _layout(type_name: str, shape: Shape, output: Shape, dims, summary: str = ""
 
 
 @dataclass(frozen=True)
-class Permute(Layer):
+class Permute(_Moves):
     """``torch.permute`` / torchvision's ``Permute``: ``dims`` reorder every axis, batch first.
 
     >>> Permute((0, 2, 3, 1)).infer((96, 56, 56)).output_shape
     (56, 56, 96)
     """
+
+    spellings = (spell("permute", fields=("dims",), positional=("dims",), required=("dims",)),)
 
     dims: tuple[int, ...]
 
@@ -112,12 +132,14 @@ class Permute(Layer):
 
 
 @dataclass(frozen=True)
-class Transpose(Layer):
+class Transpose(_Moves):
     """``torch.transpose``: swaps two axes (batch counted).
 
     >>> Transpose(1, 2).infer((4, 16, 7)).output_shape
     (16, 4, 7)
     """
+
+    spellings = (spell("transpose", fields=("dim0", "dim1"), positional=("dim0", "dim1"), required=("dim0", "dim1")),)
 
     dim0: int
     dim1: int
@@ -130,12 +152,14 @@ class Transpose(Layer):
 
 
 @dataclass(frozen=True)
-class Reshape(Layer):
+class Reshape(_Moves):
     """``view`` / ``reshape`` of one sample to ``shape`` (without the batch); one size may be -1.
 
     >>> Reshape((2, 32, -1)).infer((64, 7, 7)).output_shape
     (2, 32, 49)
     """
+
+    spellings = (spell("reshape", "view", fields=("shape",), positional=("shape",), required=("shape",)),)
 
     shape: tuple[int, ...]
 
@@ -157,14 +181,19 @@ class Reshape(Layer):
                              "per sample)", hint="the sizes must multiply to the input's", field="shape")
         return _layout("Reshape", shape, wanted, reshape_dims(shape, wanted), format_shape(wanted))
 
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view" if contiguous else "new"  # a view of contiguous data, a copy of any other
+
 
 @dataclass(frozen=True)
-class Squeeze(Layer):
+class Squeeze(_Moves):
     """``torch.squeeze``: removes size-1 axes (all, or those in ``dim``).
 
     >>> Squeeze().infer((512, 1, 1)).output_shape
     (512,)
     """
+
+    spellings = (spell("squeeze", fields=("dim",), positional=("dim",)),)
 
     dim: int | tuple[int, ...] | None = None
 
@@ -179,14 +208,19 @@ class Squeeze(Layer):
         dims = tuple(a for a in range(len(shape)) if a not in chosen)
         return _layout("Squeeze", shape, tuple(shape[a] for a in dims), dims, notes=notes)
 
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view"
+
 
 @dataclass(frozen=True)
-class Unsqueeze(Layer):
+class Unsqueeze(_Moves):
     """``torch.unsqueeze``: a new size-1 axis at ``dim`` (batch counted).
 
     >>> Unsqueeze(-1).infer((64,)).output_shape
     (64, 1)
     """
+
+    spellings = (spell("unsqueeze", fields=("dim",), positional=("dim",), required=("dim",)),)
 
     dim: int
 
@@ -195,14 +229,19 @@ class Unsqueeze(Layer):
         dims = tuple(range(axis)) + (None,) + tuple(range(axis, len(shape)))
         return _layout("Unsqueeze", shape, shape[:axis] + (1,) + shape[axis:], dims, f"dim={self.dim}")
 
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view"
+
 
 @dataclass(frozen=True)
-class ChannelShuffle(Layer):
+class ChannelShuffle(_Moves):
     """``torch.nn.ChannelShuffle`` (ShuffleNet): interleaves the channels of ``groups`` groups.
 
     >>> ChannelShuffle(2).infer((116, 28, 28)).output_shape
     (116, 28, 28)
     """
+
+    spellings = (spell("channelshuffle", "shuffle", fields=("groups",), positional=("groups",), required=("groups",)),)
 
     groups: int
 
@@ -214,6 +253,12 @@ class ChannelShuffle(Layer):
             raise ShapeError(f"Number of channels ({shape[0]}) must be divisible by groups ({self.groups})",
                              hint="use a group count that divides the channels", field="groups")
         return Figures("ChannelShuffle", shape, summary=f"{self.groups} groups")
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "new"
+
+    def prepare(self, run, x):
+        return lambda x: run.F.channel_shuffle(x, self.groups)
 
 
 def _pixel_shuffle(shape: Shape, r: int, unshuffle: bool) -> Figures:
@@ -249,35 +294,53 @@ def _pixel_shuffle(shape: Shape, r: int, unshuffle: bool) -> Figures:
 
 
 @dataclass(frozen=True)
-class PixelShuffle(Layer):
+class PixelShuffle(_Moves):
     """``torch.nn.PixelShuffle`` on the last three axes (C, H, W): channels into space.
 
     >>> PixelShuffle(2).infer((64, 8, 8)).output_shape
     (16, 16, 16)
     """
 
+    spellings = (spell("pixelshuffle", fields=("upscale_factor",), positional=("upscale_factor",),
+                       required=("upscale_factor",)),)
+
     upscale_factor: int
 
     def infer(self, shape: Shape) -> Figures:
         return _pixel_shuffle(shape, self.upscale_factor, False)
 
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "new"
+
+    def prepare(self, run, x):
+        return lambda x: run.F.pixel_shuffle(x, self.upscale_factor)
+
 
 @dataclass(frozen=True)
-class PixelUnshuffle(Layer):
+class PixelUnshuffle(_Moves):
     """``torch.nn.PixelUnshuffle``: space into channels.
 
     >>> PixelUnshuffle(2).infer((16, 16, 16)).output_shape
     (64, 8, 8)
     """
 
+    spellings = (spell("pixelunshuffle", fields=("downscale_factor",), positional=("downscale_factor",),
+                       required=("downscale_factor",)),)
+
     downscale_factor: int
 
     def infer(self, shape: Shape) -> Figures:
         return _pixel_shuffle(shape, self.downscale_factor, True)
 
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "new"
+
+    def prepare(self, run, x):
+        return lambda x: run.F.pixel_unshuffle(x, self.downscale_factor)
+
 
 @dataclass(frozen=True)
-class Reduce(Layer):
+class Reduce(_Moves):
     """``mean`` or ``sum`` over ``dim`` (batch counted), keeping the axes as size 1 with keepdim.
 
     FLOPs: sum, one addition per input element beyond the first of each output; mean, one more (a division) per output.
@@ -286,7 +349,9 @@ class Reduce(Layer):
     (1024,)
     """
 
-    function: str
+    spellings = tuple(spell(f, fields=("dim", "keepdim"), positional=("dim",), function=f) for f in ("mean", "sum"))
+
+    function: str = arg(internal=True)
     dim: int | tuple[int, ...] | None = None
     keepdim: bool = False
 
@@ -310,3 +375,12 @@ class Reduce(Layer):
         return Figures(self.function.capitalize(), output, 0, 0, flops, windows, (),
                        f"dim={format_tuple(dims)}" + (" keepdim" if self.keepdim else ""),
                        dims=kept if not self.keepdim else None, mixes_channels=0 in axes)
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "new"
+
+    def prepare(self, run, x):
+        dims = (self.dim,) if isinstance(self.dim, int) else tuple(self.dim)
+        axes = tuple(d % x.ndim for d in dims)
+        reduce = "mean" if self.function == "mean" else "sum"
+        return lambda x: getattr(x, reduce)(axis=axes, keepdims=self.keepdim).astype(x.dtype, copy=False)

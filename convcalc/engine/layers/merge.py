@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, format_shape
+from .base import Figures, Layer, Shape, Use, format_shape, saves_input
+from .kind import spell
+
+ARITHMETIC_FIELDS = ("scalar", "weight_shape", "constant_shape")
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,24 @@ class Arithmetic(Merge):
             out.append(max(m, n) if 0 not in (m, n) else 0)
         return tuple(out)
 
+    def saved(self, use: Use) -> list | None:
+        return []  # a sum's gradient needs no operand
+
+    def prepare(self, run, x):
+        function = getattr(operator, {"div": "truediv"}.get(self.operation, self.operation))
+        extras = [run.between(0.5, 1.5, shape) for shape in (self.weight_shape, self.constant_shape)
+                  if shape is not None]
+        if self.scalar is not None:
+            extras.append(x.dtype.type(self.scalar))
+
+        def call(*xs):
+            y = xs[0]
+            for other in (*xs[1:], *extras):
+                y = function(y, other)
+            return y.astype(x.dtype, copy=False)
+
+        return call
+
 
 @dataclass(frozen=True)
 class Add(Arithmetic):
@@ -119,6 +141,8 @@ class Add(Arithmetic):
     >>> Add().merge(((64, 56, 56), (64, 56, 56))).flops
     200704
     """
+
+    spellings = (spell("add", fields=ARITHMETIC_FIELDS, positional=("scalar",)),)
 
     operation: ClassVar[str] = "add"
     symbol: ClassVar[str] = "+"
@@ -132,6 +156,8 @@ class Sub(Arithmetic):
     12
     """
 
+    spellings = (spell("sub", "subtract", fields=ARITHMETIC_FIELDS, positional=("scalar",)),)
+
     operation: ClassVar[str] = "sub"
     symbol: ClassVar[str] = "-"
 
@@ -144,8 +170,19 @@ class Mul(Arithmetic):
     (96, 56, 56)
     """
 
+    spellings = (spell("mul", "multiply", fields=ARITHMETIC_FIELDS, positional=("scalar",)),)
+
     operation: ClassVar[str] = "mul"
     symbol: ClassVar[str] = "×"
+
+    def saved(self, use: Use) -> list | None:
+        # each factor's gradient needs the other factor: saved when the other one needs a gradient
+        if self.scalar is not None or self.constant_shape is not None:
+            return None if len(use.inputs_grad) > 1 else []
+        if self.weight_shape is not None:
+            return [saves_input()] if use.trainable else []
+        first, second = use.inputs_grad[0], use.inputs_grad[1]
+        return ([saves_input(1)] if first else []) + ([saves_input(0)] if second else [])
 
 
 @dataclass(frozen=True)
@@ -156,8 +193,18 @@ class Div(Arithmetic):
     (8,)
     """
 
+    spellings = (spell("div", "divide", fields=ARITHMETIC_FIELDS, positional=("scalar",)),)
+
     operation: ClassVar[str] = "div"
     symbol: ClassVar[str] = "÷"
+
+    def saved(self, use: Use) -> list | None:
+        # a / b: a's gradient needs b; b's needs a and b
+        if self.scalar is not None and len(use.inputs_grad) == 1:
+            return []
+        if len(use.inputs_grad) != 2 or self.weight_shape is not None or self.constant_shape is not None:
+            return None
+        return [saves_input(1)] + ([saves_input(0)] if use.inputs_grad[1] else [])
 
 
 @dataclass(frozen=True)
@@ -167,6 +214,8 @@ class Concat(Merge):
     >>> Concat().merge(((64, 56, 56), (32, 56, 56))).output_shape
     (96, 56, 56)
     """
+
+    spellings = (spell("concat", "cat", fields=("dim",), positional=("dim",)),)
 
     dim: int = 1
 
@@ -199,6 +248,12 @@ class Concat(Merge):
         if axis > 0:  # joining along a spatial axis: positions no longer map one to one
             windows = tuple(Global(first[a + 1]) if a + 1 == axis else IDENTITY for a in range(len(first) - 1))
         return Figures("Concat", output, 0, 0, 0, windows, (), f"{len(shapes)} branches, dim {self.dim}")
+
+    def saved(self, use: Use) -> list | None:
+        return []
+
+    def prepare(self, run, x):
+        return lambda *xs: run.concatenate(xs, self.dim)
 
 
 def _branch(layer: Merge, index: int) -> str:

@@ -10,14 +10,16 @@ channels, scaling, adding k, a power and a division (size + 5).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, format_shape, format_tuple
+from .base import Figures, Layer, Shape, Use, format_shape, format_tuple, saves_input, saves_new
+from .kind import arg, ranked, spell
 
-INTERNAL = {"internal": True}
+NORM_FIELDS = ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias")
+LAYERNORM_FIELDS = ("normalized_shape", "eps", "elementwise_affine", "bias")
 STATISTICS_FLOPS = 5
 AFFINE_FLOPS = 2
 
@@ -36,13 +38,15 @@ class BatchNorm(Layer):
     128
     """
 
+    spellings = ranked(("bn", "batchnorm"), "BatchNorm", fields=NORM_FIELDS, positional=("num_features",))
+
     num_features: int | None = None
     eps: float = 1e-5
     momentum: float | None = 0.1
     affine: bool = True
     track_running_stats: bool = True
     bias: bool = True  # PyTorch 2.13's keyword: affine weight without the bias
-    rank: int | None = field(default=None, metadata=INTERNAL)
+    rank: int | None = arg(None, internal=True)
 
     def infer(self, shape: Shape) -> Figures:
         spatial = len(shape) - 1
@@ -66,6 +70,21 @@ class BatchNorm(Layer):
         return Figures(type_name, shape, params, 0, 2 * volume(shape), None, (), "",
                        tensors=_affine_tensors(channels, self.affine, self.bias))
 
+    def saved(self, use: Use) -> list | None:
+        return [saves_input(), saves_new(2 * use.output[0] * use.statistic)]
+
+    def prepare(self, run, x):
+        c = x.shape[1]
+        mean, var = run.between(-0.1, 0.1, c), run.between(0.5, 1.5, c)
+        weight, bias = run.affine(c, self.affine, self.bias)
+        return lambda x: run.F.batch_norm(x, mean, var, weight, bias, self.eps)
+
+    def explain_costs(self, report, batch: int) -> list[str]:
+        if not report.params:
+            return []
+        c = report.input_shape[0]
+        return [f"params: {report.params // c} x {c} (weight{' and bias' if self.bias else ''}) = {report.params:,}"]
+
 
 def _check_features(type_name: str, given: int | None, channels: int, name: str) -> None:
     if given is not None and given != channels:
@@ -84,6 +103,9 @@ class LayerNorm(Layer):
     >>> fig.params, fig.flops
     (1536, 1059072)
     """
+
+    spellings = (spell("layernorm", "ln", fields=LAYERNORM_FIELDS, positional=("normalized_shape",),
+                       required=("normalized_shape",)),)
 
     normalized_shape: int | tuple[int, ...]
     eps: float = 1e-5
@@ -110,6 +132,20 @@ class LayerNorm(Layer):
                        f"over {format_shape(wanted)}", mixes_channels=first == 0,
                        tensors=_affine_tensors(volume(wanted), self.elementwise_affine, self.bias))
 
+    def _normalized(self) -> tuple[int, ...]:
+        return (self.normalized_shape,) if isinstance(self.normalized_shape, int) else tuple(self.normalized_shape)
+
+    def saved(self, use: Use) -> list | None:
+        return [saves_input(), saves_new(2 * use.batch * volume(use.output) // volume(self._normalized())
+                                         * use.statistic)]
+
+    def prepare(self, run, x):
+        shape = self._normalized()
+        w, b = run.affine(volume(shape), self.elementwise_affine, self.bias)
+        w = None if w is None else w.reshape(shape)
+        b = None if b is None else b.reshape(shape)
+        return lambda x: run.F.layer_norm(x, shape, w, b, self.eps)
+
 
 @dataclass(frozen=True)
 class LayerNorm2d(Layer):
@@ -119,6 +155,8 @@ class LayerNorm2d(Layer):
     >>> LayerNorm2d(96).infer((96, 56, 56)).params
     192
     """
+
+    spellings = (spell("layernorm2d", fields=LAYERNORM_FIELDS, positional=("normalized_shape",)),)
 
     normalized_shape: int | tuple[int, ...] | None = None
     eps: float = 1e-6
@@ -140,6 +178,10 @@ class LayerNorm2d(Layer):
         return Figures("LayerNorm2d", shape, params, 0, per_element * volume(shape), None, (), "channels",
                        mixes_channels=True, tensors=_affine_tensors(channels, self.elementwise_affine, self.bias))
 
+    def prepare(self, run, x):
+        w, b = run.affine(x.shape[1], self.elementwise_affine, self.bias)
+        return lambda x: run.F.layer_norm2d(x, w, b, self.eps)
+
 
 @dataclass(frozen=True)
 class GroupNorm(Layer):
@@ -148,6 +190,9 @@ class GroupNorm(Layer):
     >>> GroupNorm(32, 256).infer((256, 14, 14)).params
     512
     """
+
+    spellings = (spell("groupnorm", "gn", fields=("num_groups", "num_channels", "eps", "affine", "bias"),
+                       positional=("num_groups",), required=("num_groups",)),)
 
     num_groups: int
     num_channels: int | None = None
@@ -177,6 +222,13 @@ class GroupNorm(Layer):
                        f"{self.num_groups} groups", mixes_channels=True,
                        tensors=_affine_tensors(channels, self.affine, self.bias))
 
+    def saved(self, use: Use) -> list | None:
+        return [saves_input(), saves_new(2 * use.batch * self.num_groups * use.statistic)]
+
+    def prepare(self, run, x):
+        w, b = run.affine(x.shape[1], self.affine, self.bias)
+        return lambda x: run.F.group_norm(x, self.num_groups, w, b, self.eps)
+
 
 @dataclass(frozen=True)
 class InstanceNorm(Layer):
@@ -187,13 +239,15 @@ class InstanceNorm(Layer):
     (64, 32, 32)
     """
 
+    spellings = ranked(("instancenorm", "inorm"), "InstanceNorm", fields=NORM_FIELDS, positional=("num_features",))
+
     num_features: int | None = None
     eps: float = 1e-5
     momentum: float | None = 0.1
     affine: bool = False
     track_running_stats: bool = False
     bias: bool = True
-    rank: int | None = field(default=None, metadata=INTERNAL)
+    rank: int | None = arg(None, internal=True)
 
     def infer(self, shape: Shape) -> Figures:
         if self.rank is None and len(shape) - 1 > 3:
@@ -235,6 +289,20 @@ class InstanceNorm(Layer):
                        "running stats" if self.track_running_stats else "",
                        tensors=_affine_tensors(channels, self.affine, self.bias))
 
+    def saved(self, use: Use) -> list | None:
+        if self.track_running_stats:
+            return None
+        # batch norm over the input viewed as one sample of N x C channels
+        return [saves_input(), saves_new(2 * use.batch * use.output[0] * use.statistic)]
+
+    def prepare(self, run, x):
+        c = x.shape[1]
+        w, b = run.affine(c, self.affine, self.bias)
+        if self.track_running_stats:  # inference with running statistics: a per-channel scale and shift
+            mean, var = run.between(-0.1, 0.1, c), run.between(0.5, 1.5, c)
+            return lambda x: run.F.batch_norm(x, mean, var, w, b, self.eps)
+        return lambda x: run.F.instance_norm(x, w, b, self.eps)
+
 
 @dataclass(frozen=True)
 class LocalResponseNorm(Layer):
@@ -243,6 +311,9 @@ class LocalResponseNorm(Layer):
     >>> LocalResponseNorm(5).infer((96, 55, 55)).flops
     2904000
     """
+
+    spellings = (spell("localresponsenorm", "lrn", fields=("size", "alpha", "beta", "k"), positional=("size",),
+                       required=("size",)),)
 
     size: int
     alpha: float = 1e-4
@@ -258,3 +329,6 @@ class LocalResponseNorm(Layer):
                              field="*")
         return Figures("LocalResponseNorm", shape, 0, 0, (self.size + 5) * volume(shape), None, (),
                        f"size={self.size}", mixes_channels=True)
+
+    def prepare(self, run, x):
+        return lambda x: run.F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)

@@ -6,13 +6,13 @@ positions count as positions for receptive fields, as in the literature.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..receptive import Shift
-from .base import Figures, Layer, Shape, format_shape, spatial_rank
-
-INTERNAL = {"internal": True}
+from .base import Figures, Layer, Shape, Use, format_shape, saves_input, spatial_rank
+from .kind import arg, ranked, spell
+from .rules import word
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 _CLASS = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad",
           "circular": "CircularPad"}
@@ -41,8 +41,11 @@ class ZeroPad(Layer):
     (3, 225, 225)
     """
 
+    spellings = ranked(("pad", "zeropad"), "ZeroPad", fields=("padding",), positional=("padding",),
+                       required=("padding",))
+
     padding: int | tuple[int, ...]
-    rank: int | None = field(default=None, metadata=INTERNAL)
+    rank: int | None = arg(None, internal=True)
 
     def sides(self, rank: int) -> tuple[tuple[int, int], ...]:
         """(begin, end) per spatial axis, first axis first."""
@@ -65,6 +68,13 @@ class ZeroPad(Layer):
         summary = " ".join(f"{b}+{e}" for b, e in sides)
         return Figures(f"ZeroPad{rank}d", (shape[0], *out_sizes), 0, 0, 0, windows, (), summary)
 
+    def saved(self, use: Use) -> list | None:
+        return []
+
+    def prepare(self, run, x):
+        amounts = self.padding if isinstance(self.padding, tuple) else (self.padding,) * (2 * (x.ndim - 2))
+        return lambda x: run.F.pad(x, amounts)
+
 
 @dataclass(frozen=True)
 class Pad(Layer):
@@ -75,10 +85,16 @@ class Pad(Layer):
     (3, 10, 10)
     """
 
+    # ConstantPad, ReflectionPad, ... : the rank from the input, or fixed by PyTorch's class name
+    spellings = tuple(spell(f"{_CLASS[mode]}{r}d" if r else _CLASS[mode].lower(), *((_CLASS[mode],) if not r else ()),
+                            fields=("padding", "value") if mode == "constant" else ("padding",),
+                            positional=("padding",), required=("padding",), rank=r, mode=mode)
+                      for mode in PAD_MODES for r in (None, 1, 2, 3))
+
     padding: int | tuple[int, ...]
     value: float = 0.0
-    mode: str = "constant"
-    rank: int | None = field(default=None, metadata=INTERNAL)
+    mode: str = arg("constant", rule=word(*PAD_MODES), internal=True)
+    rank: int | None = arg(None, internal=True)
 
     def infer(self, shape: Shape) -> Figures:
         if self.mode not in PAD_MODES:
@@ -117,3 +133,10 @@ class Pad(Layer):
                         for axis in range(len(shape) - 1))
         summary = " ".join(f"{b}+{e}" for b, e in sides) + (f" value={self.value:g}" if self.value else "")
         return Figures(type_name, tuple(out), 0, 0, 0, windows, (), summary)
+
+    def saved(self, use: Use) -> list | None:
+        return [] if self.mode in ("constant", "circular") else [saves_input()]
+
+    def prepare(self, run, x):
+        amounts = self.padding if isinstance(self.padding, tuple) else (self.padding,) * (2 * (self.rank or x.ndim - 2))
+        return lambda x: run.F.pad_mode(x, amounts, self.mode, self.value)

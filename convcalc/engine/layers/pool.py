@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import ShapeError
 from ..receptive import IDENTITY, Adaptive, Sliding
-from ..sizes import adaptive_bin_total, pool_output_size, volume
+from ..sizes import adaptive_bin_total, effective_kernel, pool_output_size, volume
 from .base import (
     Figures,
     Layer,
     Shape,
+    Use,
+    axis_names,
     format_shape,
     format_tuple,
     per_axis,
     require_at_least,
+    saves_input,
+    saves_new,
     short,
     spatial_rank,
 )
+from .kind import arg, ranked, spell
 
-INTERNAL = {"internal": True}
+# "onnx" (last: it is no PyTorch argument) selects ONNX's pooling rules, which allow any padding
+MAXPOOL_FIELDS = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode", "onnx")
+AVGPOOL_FIELDS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override", "onnx")
+_INDEX_BYTES = 8  # int64 indices
+
+
+def _explain_sliding(layer, shape: Shape, out: Shape) -> list[str]:
+    rank = len(shape) - 1
+    kernel = per_axis(layer.kernel_size, rank, "kernel_size")
+    stride = kernel if layer.stride in (None, ()) else per_axis(layer.stride, rank, "stride")
+    dilation = per_axis(getattr(layer, "dilation", 1), rank, "dilation")
+    padding = per_axis(layer.padding, rank, "padding")
+    lines = []
+    for name, n, k, s, d, p, o in zip(axis_names(rank), shape[1:], kernel, stride, dilation, padding, out[1:]):
+        core = f"{n} + 2*{p} - {d}*({k}-1) - 1"
+        if not layer.ceil_mode:
+            lines.append(f"{name}: floor(({core}) / {s}) + 1 = {o}")
+            continue
+        up = -(-(n + 2 * p - effective_kernel(k, d)) // s) + 1
+        start = (up - 1) * s
+        verdict = (f"starts at ({up}-1)*{s} = {start} >= {n} + {p} = {n + p}, inside the right padding: dropped"
+                   if up != o else f"starts at ({up}-1)*{s} = {start} < {n} + {p} = {n + p}: kept")
+        lines.append(f"{name}: ceil(({core}) / {s}) + 1 = {up}; the last window {verdict} -> {o}")
+    return lines
+
+
+def _explain_adaptive(shape: Shape, out: Shape) -> list[str]:
+    return [f"{name}: {o} bins over {n}: bin i is [floor(i*{n}/{o}), ceil((i+1)*{n}/{o}))"
+            for name, n, o in zip(axis_names(len(shape) - 1), shape[1:], out[1:])]
 
 
 def _sliding_pool(layer, shape: Shape, base: str, dilation_value) -> tuple:
@@ -82,19 +115,32 @@ class MaxPool(Layer):
     (1, 3, 3)
     """
 
+    spellings = ranked(("maxpool", "mp"), "MaxPool", fields=MAXPOOL_FIELDS, positional=("kernel_size",),
+                       required=("kernel_size",))
+
     kernel_size: int | tuple[int, ...]
     stride: int | tuple[int, ...] | None = None
     padding: int | tuple[int, ...] = 0
     dilation: int | tuple[int, ...] = 1
     return_indices: bool = False
     ceil_mode: bool = False
-    rank: int | None = field(default=None, metadata=INTERNAL)
-    onnx: bool = field(default=False, metadata=INTERNAL)  # ONNX's rules: any padding
+    rank: int | None = arg(None, internal=True)
+    onnx: bool = False  # ONNX's rules: any padding
 
     def infer(self, shape: Shape) -> Figures:
         type_name, output, window, windows, summary = _sliding_pool(self, shape, "MaxPool", self.dilation)
         # window-1 comparisons per output element
         return Figures(type_name, output, 0, 0, volume(output) * (window - 1), windows, (), summary)
+
+    def saved(self, use: Use) -> list | None:
+        return [saves_input(), saves_new(use.batch * volume(use.output) * _INDEX_BYTES)]
+
+    def prepare(self, run, x):
+        return lambda x: run.F.max_pool(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                                        self.ceil_mode)
+
+    def explain_sizes(self, shape: Shape, out: Shape) -> list[str]:
+        return _explain_sliding(self, shape, out)
 
 
 @dataclass(frozen=True)
@@ -105,14 +151,17 @@ class AvgPool(Layer):
     (8, 4, 4)
     """
 
+    spellings = ranked(("avgpool", "ap"), "AvgPool", fields=AVGPOOL_FIELDS, positional=("kernel_size",),
+                       required=("kernel_size",))
+
     kernel_size: int | tuple[int, ...]
     stride: int | tuple[int, ...] | None = None
     padding: int | tuple[int, ...] = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor_override: int | None = None
-    rank: int | None = field(default=None, metadata=INTERNAL)
-    onnx: bool = field(default=False, metadata=INTERNAL)  # ONNX's rules: any padding
+    rank: int | None = arg(None, internal=True)
+    onnx: bool = False  # ONNX's rules: any padding
 
     def infer(self, shape: Shape) -> Figures:
         if self.divisor_override is not None and self.divisor_override == 0:
@@ -120,6 +169,16 @@ class AvgPool(Layer):
         type_name, output, window, windows, summary = _sliding_pool(self, shape, "AvgPool", 1)
         # window-1 additions and one division per output element
         return Figures(type_name, output, 0, 0, volume(output) * window, windows, (), summary)
+
+    def saved(self, use: Use) -> list | None:
+        return [saves_input()]
+
+    def prepare(self, run, x):
+        return lambda x: run.F.avg_pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                        self.count_include_pad, self.divisor_override)
+
+    def explain_sizes(self, shape: Shape, out: Shape) -> list[str]:
+        return _explain_sliding(self, shape, out)
 
 
 def _adaptive(layer, shape: Shape, base: str, is_max: bool) -> Figures:
@@ -166,11 +225,25 @@ class AdaptiveAvgPool(Layer):
     (512, 1, 1)
     """
 
+    spellings = (*ranked(("adaptiveavgpool", "aap"), "AdaptiveAvgPool", fields=("output_size",),
+                         positional=("output_size",), required=("output_size",)),
+                 spell("gap", "globalavgpool", output_size=1))
+
     output_size: int | tuple[int | None, ...] | None
-    rank: int | None = field(default=None, metadata=INTERNAL)
+    rank: int | None = arg(None, internal=True)
 
     def infer(self, shape: Shape) -> Figures:
         return _adaptive(self, shape, "AdaptiveAvgPool", is_max=False)
+
+    def saved(self, use: Use) -> list | None:
+        # an output of one position per channel is a mean, which saves nothing
+        return [] if all(n == 1 for n in use.output[1:]) else [saves_input()]
+
+    def prepare(self, run, x):
+        return lambda x: run.F.adaptive_avg_pool(x, self.output_size)
+
+    def explain_sizes(self, shape: Shape, out: Shape) -> list[str]:
+        return _explain_adaptive(shape, out)
 
 
 @dataclass(frozen=True)
@@ -181,9 +254,21 @@ class AdaptiveMaxPool(Layer):
     (1, 4, 2)
     """
 
+    spellings = ranked(("adaptivemaxpool", "amp"), "AdaptiveMaxPool", fields=("output_size", "return_indices"),
+                       positional=("output_size",), required=("output_size",))
+
     output_size: int | tuple[int | None, ...] | None
     return_indices: bool = False
-    rank: int | None = field(default=None, metadata=INTERNAL)
+    rank: int | None = arg(None, internal=True)
 
     def infer(self, shape: Shape) -> Figures:
         return _adaptive(self, shape, "AdaptiveMaxPool", is_max=True)
+
+    def saved(self, use: Use) -> list | None:
+        return [saves_input(), saves_new(use.batch * volume(use.output) * _INDEX_BYTES)]
+
+    def prepare(self, run, x):
+        return lambda x: run.F.adaptive_max_pool(x, self.output_size)
+
+    def explain_sizes(self, shape: Shape, out: Shape) -> list[str]:
+        return _explain_adaptive(shape, out)

@@ -14,9 +14,16 @@ from math import floor
 from ..errors import ShapeError, SpecError
 from ..receptive import Adaptive, OnnxResample, Resample
 from ..sizes import adaptive_bin_total, volume
-from .base import Figures, Layer, Shape, format_shape, format_tuple, short
+from .base import Figures, Layer, Shape, Use, format_shape, format_tuple, short
+from .kind import arg, spell
+from .rules import word
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+UPSAMPLE_FIELDS = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
+# ONNX Resize's coordinate_transformation_mode and nearest_mode values
+COORDINATES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+               "tf_crop_and_resize")
+ROUNDINGS = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 # the spatial rank each linear mode needs, and the taps it reads per axis
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
 
@@ -32,9 +39,15 @@ class Upsample(Layer):
     ((21, 33, 33), 160083)
     """
 
+    spellings = (spell("upsample", "up", "interpolate", fields=UPSAMPLE_FIELDS, positional=("scale_factor",)),
+                 spell("upsamplingnearest2d", fields=("size", "scale_factor"), positional=("size", "scale_factor"),
+                       mode="nearest"),
+                 spell("upsamplingbilinear2d", fields=("size", "scale_factor"), positional=("size", "scale_factor"),
+                       mode="bilinear", align_corners=True))
+
     size: int | tuple[int, ...] | None = None
     scale_factor: float | tuple[float, ...] | None = None
-    mode: str = "nearest"
+    mode: str = arg("nearest", rule=word(*MODES))
     align_corners: bool | None = None
     recompute_scale_factor: bool | None = None
 
@@ -93,6 +106,13 @@ class Upsample(Layer):
                 hint=f"give one value or {rank}", field=name)
         return values
 
+    def saved(self, use: Use) -> list | None:
+        return []
+
+    def prepare(self, run, x):
+        return lambda x: run.F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                                           self.recompute_scale_factor)
+
 
 @dataclass(frozen=True)
 class OnnxResize(Layer):
@@ -102,10 +122,13 @@ class OnnxResize(Layer):
     (21, 8, 8)
     """
 
+    spellings = (spell("resize", fields=("sizes", "mode", "coordinate", "rounding", "scales"), positional=("sizes",),
+                       required=("sizes",)),)
+
     sizes: tuple[int, ...]
-    mode: str = "nearest"
-    coordinate: str = "half_pixel"
-    rounding: str = "round_prefer_floor"
+    mode: str = arg("nearest", rule=word("nearest", "linear", "cubic"))
+    coordinate: str = arg("half_pixel", rule=word(*COORDINATES))
+    rounding: str = arg("round_prefer_floor", rule=word(*ROUNDINGS))
     scales: tuple[float, ...] | None = None  # as given (None: out/in)
 
     def infer(self, shape: Shape) -> Figures:
@@ -116,6 +139,9 @@ class OnnxResize(Layer):
         if self.mode not in ("nearest", "linear", "cubic"):
             raise SpecError(f"mode={self.mode!r} is not nearest, linear or cubic", hint="use ONNX's modes",
                             field="mode")
+        if self.scales is not None and (len(self.scales) != rank or any(not 0 < sc < 2**31 for sc in self.scales)):
+            raise ShapeError(f"Resize scales {format_tuple(self.scales)} do not fit the input {format_shape(shape)}",
+                             hint="give one positive scale per spatial axis, or none", field="scales")
         scales = self.scales or tuple(o / n for o, n in zip(self.sizes, shape[1:]))
         windows = tuple(OnnxResample(n, o, self.mode, self.coordinate, sc, self.rounding)
                         for n, o, sc in zip(shape[1:], self.sizes, scales))
@@ -123,3 +149,6 @@ class OnnxResize(Layer):
         flops = (2 * taps ** rank - 1) * shape[0] * volume(self.sizes) if taps else 0
         return Figures("Resize", (shape[0], *self.sizes), 0, 0, flops, windows, (),
                        f"→{short(self.sizes)} {self.mode} {self.coordinate}")
+
+    def prepare(self, run, x):
+        return lambda x: run.F.onnx_resize(x, self.sizes, self.mode, self.coordinate, self.rounding, self.scales)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from ..errors import BatchAxisError, ShapeError
 from ..receptive import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, format_shape
-
-INTERNAL = {"internal": True}
+from .base import Figures, Layer, Shape, Use, format_shape, saves_input, times_batch
+from .kind import spell
 
 
 @dataclass(frozen=True)
@@ -19,6 +18,8 @@ class Flatten(Layer):
     >>> Flatten().infer((512, 7, 7)).output_shape
     (25088,)
     """
+
+    spellings = (spell("flatten", fields=("start_dim", "end_dim")),)
 
     start_dim: int = 1
     end_dim: int = -1
@@ -56,6 +57,15 @@ class Flatten(Layer):
         dims = tuple(range(first)) + ((first if not merged else None),) + tuple(range(last + 1, len(shape)))
         return Figures("Flatten", output, 0, 0, 0, windows, (), "", dims=dims, mixes_channels=merged and first == 0)
 
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view" if contiguous else "new"  # a view of contiguous data, a copy of any other
+
+    def saved(self, use: Use) -> list | None:
+        return []
+
+    def prepare(self, run, x):
+        return lambda x: run.F.flatten(x, self.start_dim, self.end_dim)
+
 
 @dataclass(frozen=True)
 class Linear(Layer):
@@ -65,6 +75,9 @@ class Linear(Layer):
     >>> fig.params, fig.macs
     (513000, 512000)
     """
+
+    spellings = (spell("linear", "fc", "dense", fields=("in_features", "out_features", "bias"),
+                       positional=("out_features",), required=("out_features",)),)
 
     out_features: int
     bias: bool = True
@@ -98,3 +111,18 @@ class Linear(Layer):
         tensors = (("weight", features * self.out_features),) + ((("bias", self.out_features),) if self.bias else ())
         return Figures("Linear", output, params, macs, flops, windows, notes, summary, mixes_channels=len(shape) == 1,
                        tensors=tensors)
+
+    def saved(self, use: Use) -> list | None:
+        return [saves_input()] if use.trainable else []
+
+    def prepare(self, run, x):
+        fan_in = x.shape[-1]
+        w = run.uniform((self.out_features, fan_in), fan_in)
+        b = run.uniform((self.out_features,), fan_in) if self.bias else None
+        return lambda x: run.F.linear(x, w, b)
+
+    def explain_costs(self, report, batch: int) -> list[str]:
+        shape = report.input_shape
+        bias = f" + {self.out_features}" if self.bias else ""
+        return [f"params: {shape[-1]} x {self.out_features}{bias} = {report.params:,}",
+                f"MACs: {volume(shape[:-1])} row(s) x {shape[-1]} x {self.out_features} = {times_batch(report, batch)}"]

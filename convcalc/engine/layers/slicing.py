@@ -6,18 +6,38 @@ from dataclasses import dataclass
 
 from ..errors import ShapeError
 from ..receptive import IDENTITY, Shift, Sliding
-from .base import Figures, Layer, Shape, format_tuple
+from .base import Figures, Layer, Shape, Use, format_tuple
+from .kind import spell
 from .layout import batch_dim
 
 
+class _Piece(Layer):
+    """A piece of an axis: a view of the input (no longer contiguous), for which autograd saves nothing."""
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "scattered"
+
+    def saved(self, use: Use) -> list | None:
+        return []
+
+    def prepare(self, run, x):
+        axis, start, length, step = self.locate(x.shape[1:])
+        index = [slice(None)] * x.ndim
+        index[axis + 1] = slice(start, start + (length - 1) * step + 1 if length else start, step)
+        return lambda x: x[tuple(index)]  # a view, as in PyTorch
+
+
 @dataclass(frozen=True)
-class Slice(Layer):
+class Slice(_Piece):
     """One piece of an axis: ``x[..., start:end:step]`` (``narrow``, ``chunk``, ``split`` and
     ``select`` are written in its terms by their own kinds).
 
     >>> Slice(1, 0, 58).infer((116, 28, 28)).output_shape
     (58, 28, 28)
     """
+
+    spellings = (spell("slice", fields=("dim", "start", "end", "step"), positional=("dim", "start", "end", "step"),
+                       required=("dim",)),)
 
     dim: int
     start: int | None = None
@@ -50,12 +70,15 @@ def _piece(type_name: str, shape: Shape, axis: int, start: int, length: int, ste
 
 
 @dataclass(frozen=True)
-class Narrow(Layer):
+class Narrow(_Piece):
     """``torch.narrow``: ``length`` units from ``start`` along ``dim``.
 
     >>> Narrow(2, 1, 5).infer((3, 8, 8)).output_shape
     (3, 5, 8)
     """
+
+    spellings = (spell("narrow", fields=("dim", "start", "length"), positional=("dim", "start", "length"),
+                       required=("dim", "start", "length")),)
 
     dim: int
     start: int
@@ -80,12 +103,15 @@ class Narrow(Layer):
 
 
 @dataclass(frozen=True)
-class Chunk(Layer):
+class Chunk(_Piece):
     """Piece ``index`` of ``torch.chunk(x, chunks, dim)``: chunks of ceil(n / chunks) units.
 
     >>> Chunk(2, 1, 1).infer((116, 28, 28)).output_shape
     (58, 28, 28)
     """
+
+    spellings = (spell("chunk", fields=("chunks", "dim", "index"), positional=("chunks", "dim", "index"),
+                       required=("chunks",)),)
 
     chunks: int
     dim: int = 0
@@ -108,12 +134,15 @@ class Chunk(Layer):
 
 
 @dataclass(frozen=True)
-class Split(Layer):
+class Split(_Piece):
     """Piece ``index`` of ``torch.split(x, split_size_or_sections, dim)``.
 
     >>> Split((16, 48), 1, 1).infer((64, 8, 8)).output_shape
     (48, 8, 8)
     """
+
+    spellings = (spell("split", fields=("split_size_or_sections", "dim", "index"),
+                       positional=("split_size_or_sections", "dim", "index"), required=("split_size_or_sections",)),)
 
     split_size_or_sections: int | tuple[int, ...]
     dim: int = 0
@@ -153,12 +182,14 @@ def _indexed(shape: Shape, axis: int, pieces, index: int) -> tuple[int, int, int
 
 
 @dataclass(frozen=True)
-class Select(Layer):
+class Select(_Piece):
     """``x.select(dim, index)`` (``x[:, i]``): one unit of an axis, which disappears.
 
     >>> Select(1, 0).infer((3, 8, 8)).output_shape
     (8, 8)
     """
+
+    spellings = (spell("select", fields=("dim", "index"), positional=("dim", "index"), required=("dim", "index")),)
 
     dim: int
     index: int
@@ -174,3 +205,8 @@ class Select(Layer):
         windows = tuple(Shift(-index) if a + 1 == axis else IDENTITY for a in range(len(shape) - 1))
         return Figures("Select", tuple(shape[a] for a in dims), windows=windows, summary=f"dim {self.dim}[{index}]",
                        dims=dims)
+
+    def prepare(self, run, x):
+        axis = batch_dim(self.dim, x.shape[1:])
+        index = (slice(None),) * (axis + 1) + (self.index % x.shape[axis + 1],)
+        return lambda x: x[index]
