@@ -1,7 +1,9 @@
 """The ``convcalc`` command line: parse arguments, call the core, render.
 
-One module per command; ``options`` and ``common`` hold what they share,
-``show`` prints results. Data goes to stdout; errors, hints, notes and
+One module per command; what they share sits beside them: ``options`` (every
+shared argument and option, declared once), ``source`` (the network options as
+one ``NetworkSource``), ``values`` (reading option values), ``common`` (format,
+device, errors) and ``show`` (printing results). Data goes to stdout; errors, hints, notes and
 progress to stderr. JSON is printed with plain ``print`` so nothing wraps it.
 The engine is imported inside the commands, so ``--help`` never loads it.
 """

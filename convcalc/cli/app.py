@@ -8,6 +8,7 @@ import sys
 from enum import IntEnum
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
 
@@ -20,7 +21,27 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad usage, spec or document
 
 
+# Click's error for a value it cannot convert, an unknown option or command (BadParameter's base;
+# found through the public name, whether Typer vendors Click or not).
+_UsageError = next(base for base in typer.BadParameter.__mro__ if base.__name__ == "UsageError")
+
+
+class _Commands(TyperGroup):
+    """The commands, whose usage errors read as convcalc's own: one error line and a hint, exit 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _UsageError as err:
+            message = " ".join(err.format_message().split())
+            print(f"error: {message}", file=sys.stderr)
+            command = err.ctx.command_path if err.ctx is not None else "convcalc"
+            print(f"hint: see {command} --help", file=sys.stderr)
+            raise typer.Exit(int(ExitCode.USAGE)) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="convcalc",
     help="Exact shapes, parameters, MACs/FLOPs and receptive fields of convolutional layers, as PyTorch computes them.",
     add_completion=False,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..engine.errors import ConvcalcError, SpecError
-from ..output.formats import OutputFormat
 from .app import app
-from .common import device_from, fail, network_from, output_format
-from .options import BANDWIDTH, BATCH, DEVICE, FORMAT, INPUT, JSON, PEAK
+from .common import device_from, fail, output_format, wants_json
+from .options import Bandwidth, Batch, Device, Dtype, Format, Input, Json, Peak
 from .show import show
+from .source import NetworkSource
+from .values import positive_option
 
 COMPARE_EXAMPLES = """
 Examples:
@@ -53,27 +54,35 @@ def _conv_from_options(values: dict):
 
 @app.command("compare", epilog=COMPARE_EXAMPLES)
 def compare_command(
-    input_shape: Optional[str] = INPUT,
-    layer: Optional[str] = typer.Argument(None, metavar="LAYER", help="A convolution token, e.g. conv:64,k=3,p=1."),
-    out: Optional[int] = typer.Option(None, "--out", help="out_channels, when no LAYER token is given."),
-    kernel_size: Optional[str] = typer.Option(None, "-k", "--kernel-size", help="Kernel size, e.g. 3 or 3x5."),
-    stride: Optional[str] = typer.Option(None, "-s", "--stride", help="Stride (default: 1)."),
-    padding: Optional[str] = typer.Option(None, "-p", "--padding", help="Padding: int, per-axis, same or valid."),
-    dilation: Optional[str] = typer.Option(None, "-d", "--dilation", help="Dilation (default: 1)."),
-    bias: Optional[bool] = typer.Option(None, "--bias/--no-bias", help="Bias in every convolution (default: bias)."),
-    groups: Optional[int] = typer.Option(None, "--groups", "-g",
-                                         help="Groups of the grouped and ShuffleNet variants (default: the largest "
-                                              "below in_channels dividing both channel counts)."),
-    run: bool = typer.Option(False, "--run", help="Also time every variant with the NumPy backend."),
-    batch: Optional[int] = BATCH,
-    repeat: Optional[int] = typer.Option(None, "--repeat", help="With --run: warm runs per layer (default: "
-                                                                "automatic); the median counts."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64 with --run."),
-    device: Optional[str] = DEVICE,
-    peak: Optional[str] = PEAK,
-    bandwidth: Optional[str] = BANDWIDTH,
-    as_json: bool = JSON,
-    output: Optional[OutputFormat] = FORMAT,
+    input_shape: Input = None,
+    layer: Annotated[Optional[str], typer.Argument(
+        metavar="LAYER", help="A convolution token, e.g. conv:64,k=3,p=1.", show_default=False)] = None,
+    out: Annotated[Optional[int], typer.Option(
+        "--out", metavar="N", help="out_channels, when no LAYER token is given.")] = None,
+    kernel_size: Annotated[Optional[str], typer.Option(
+        "-k", "--kernel-size", metavar="SIZE", help="Kernel size, e.g. 3 or 3x5.")] = None,
+    stride: Annotated[Optional[str], typer.Option(
+        "-s", "--stride", metavar="SIZE", help="Stride (default: 1).")] = None,
+    padding: Annotated[Optional[str], typer.Option(
+        "-p", "--padding", metavar="PADDING", help="Padding: int, per-axis, same or valid.")] = None,
+    dilation: Annotated[Optional[str], typer.Option(
+        "-d", "--dilation", metavar="SIZE", help="Dilation (default: 1).")] = None,
+    bias: Annotated[Optional[bool], typer.Option(
+        "--bias/--no-bias", help="Bias in every convolution (default: bias).", show_default=False)] = None,
+    groups: Annotated[Optional[int], typer.Option(
+        "--groups", "-g", metavar="N", help="Groups of the grouped and ShuffleNet variants (default: the largest "
+                                            "below in_channels dividing both channel counts).")] = None,
+    run: Annotated[bool, typer.Option("--run", help="Also time every variant with the NumPy backend.")] = False,
+    batch: Batch = None,
+    repeat: Annotated[Optional[int], typer.Option(
+        "--repeat", metavar="N", help="With --run: warm runs per layer (default: automatic); the median "
+                                      "counts.")] = None,
+    dtype: Dtype = None,
+    device: Device = None,
+    peak: Peak = None,
+    bandwidth: Bandwidth = None,
+    as_json: Json = False,
+    output: Format = None,
 ) -> None:
     """A convolution against its depthwise-separable, grouped, spatially separable, flattened and ShuffleNet variants."""
     from ..verbs.compare import compare, time_variants
@@ -88,11 +97,11 @@ def compare_command(
         if input_shape is None:
             raise SpecError("missing the input shape", hint="e.g. convcalc compare 32x56x56 conv:64,k=3,p=1",
                             field="input")
-        network = network_from(input_shape, [layer] if layer is not None else [], None, batch, dtype)
+        source = NetworkSource(input_shape, (layer,) if layer is not None else (), batch=batch, dtype=dtype)
+        network = source.network()
         spec = network.layers[0] if network.layers else _conv_from_options(options)
-        if groups is not None and groups < 1:
-            raise SpecError(f"--groups must be a positive integer (got {groups})", hint="e.g. --groups 4",
-                            field="groups")
+        positive_option(groups, "--groups", 4)
+        positive_option(repeat, "--repeat", 5)
         comparison = compare(network.input_shape, spec, groups=groups, batch=network.batch, dtype=network.dtype)
         target = device_from(device, peak, bandwidth)
         if run:
@@ -102,7 +111,8 @@ def compare_command(
             comparison = time_variants(comparison, repeat=repeat)
         data = comparison.to_dict(target)
     except ConvcalcError as err:
-        fail(err, OutputFormat.json if as_json else output)
+        fail(err, wants_json(as_json, output))
+    from ..output.renderers import Result
     from ..output.reports import compare_table
 
-    show(compare_table(comparison, target), data, fmt, data["variants"])
+    show(Result(compare_table(comparison, target), data, data["variants"]), fmt)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..engine.errors import ConvcalcError, SpecError
 from .app import app
-from .common import fail, network_from, one_input
-from .options import BATCH, FILE, INPUT, INPUT_OPTION, LAYERS, MODEL, MODEL_ARG, PRESET
+from .common import fail
+from .source import NetworkSource, reads_network
 
 CONVERT_EXAMPLES = """
 Examples:
@@ -25,17 +25,11 @@ Examples:
 
 
 @app.command("convert", epilog=CONVERT_EXAMPLES)
+@reads_network
 def convert_command(
-    input_shape: Optional[str] = INPUT,
-    layers: Optional[List[str]] = LAYERS,
-    file: Optional[str] = FILE,
-    preset: Optional[str] = PRESET,
-    model: Optional[str] = MODEL,
-    model_arg: Optional[List[str]] = MODEL_ARG,
-    input_option: Optional[str] = INPUT_OPTION,
-    batch: Optional[int] = BATCH,
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type recorded in the document."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the document to FILE (default: stdout)."),
+    source: NetworkSource,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the document to FILE (default: stdout).")] = None,
 ) -> None:
     """Write any network (tokens, a document, print(model) text, an ONNX file, a preset, a PyTorch model) as a
     convcalc YAML document that reads back to the same figures."""
@@ -43,8 +37,7 @@ def convert_command(
     from ..output.document import network_to_yaml
 
     try:
-        network = network_from(one_input(input_shape, input_option), layers, file, batch, dtype, preset, model,
-                               model_arg)
+        network = source.network()
         analyse(network, receptive_fields=False)  # refuse, here, what the document could not be read back as
         text = network_to_yaml(network)
         if output is None or output == "-":
@@ -57,4 +50,4 @@ def convert_command(
             raise SpecError(f"cannot write {output!r}: {err.strerror}", hint="check the path", field="output") \
                 from None
     except ConvcalcError as err:
-        fail(err, None)
+        fail(err)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from typing import List, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..engine.errors import ConvcalcError, SpecError
-from ..output.formats import OutputFormat
 from .app import app
-from .common import fail, network_from, output_format
-from .options import BATCH, FILE, FORMAT, INPUT, JSON, LAYERS, MODEL, MODEL_ARG, PRESET
+from .common import fail, output_format, wants_json
+from .options import Format, Json
 from .show import show
+from .source import NetworkSource, reads_network
+from .values import position_option
 
 EXPLAIN_EXAMPLES = """
 Examples:
@@ -30,31 +30,23 @@ Examples:
 
 
 @app.command("explain", epilog=EXPLAIN_EXAMPLES)
+@reads_network
 def explain_command(
-    input_shape: Optional[str] = INPUT,
-    layers: Optional[List[str]] = LAYERS,
-    file: Optional[str] = FILE,
-    preset: Optional[str] = PRESET,
-    model: Optional[str] = MODEL,
-    model_arg: Optional[List[str]] = MODEL_ARG,
-    batch: Optional[int] = BATCH,
-    at: Optional[str] = typer.Option(None, "--at", help="The output position to draw, e.g. 0,1 (default: 0)."),
-    matrix: bool = typer.Option(False, "--matrix", help="Write the (single-layer) convolution as a matrix."),
-    as_json: bool = JSON,
-    output: Optional[OutputFormat] = FORMAT,
+    source: NetworkSource,
+    at: Annotated[Optional[str], typer.Option(
+        "--at", metavar="POSITION", help="The output position to draw, e.g. 0,1 (default: 0).")] = None,
+    matrix: Annotated[bool, typer.Option(
+        "--matrix", help="Write the (single-layer) convolution as a matrix.")] = False,
+    as_json: Json = False,
+    output: Format = None,
 ) -> None:
     """The arithmetic, shown: formulas with your numbers, products, receptive fields and small diagrams."""
     from ..verbs.explain import explain, matrix_lines
 
     try:
         fmt = output_format(as_json, output)
-        position = None
-        if at is not None:
-            parts = at.replace("x", ",").split(",")
-            if not all(p.strip().isascii() and p.strip().isdigit() and len(p.strip()) <= 18 for p in parts):
-                raise SpecError(f"--at {at!r} is not an output position", hint="e.g. --at 0,1", field="at")
-            position = tuple(int(p) for p in parts)
-        network = network_from(input_shape, layers, file, batch, None, preset, model, model_arg)
+        position = position_option(at)
+        network = source.network()
         lines = explain(network, at=position)
         if matrix:
             if len(network.layers) != 1:
@@ -62,18 +54,7 @@ def explain_command(
                                 field="matrix")
             lines += matrix_lines(network.layers[0], network.input_shape)
     except ConvcalcError as err:
-        fail(err, OutputFormat.json if as_json else output)
-    text = "\n".join(lines).rstrip()
-    if fmt is not OutputFormat.table:
-        from ..output.render import Table
+        fail(err, wants_json(as_json, output))
+    from ..output.listings import explain_result
 
-        data = {"schema": "convcalc.explain/1", "lines": text.split("\n")}
-        table = Table(("line",), frozenset(), tuple((line,) for line in data["lines"]), None, ())
-        show(table, data, fmt, [{"line": line} for line in data["lines"]])
-    elif sys.stdout.isatty():
-        from rich.console import Console
-        from rich.markup import escape
-
-        Console().print(escape(text).replace("#", "[bold magenta]#[/]"), highlight=False)
-    else:
-        print(text)
+    show(explain_result(lines), fmt)

@@ -1,8 +1,18 @@
-"""The arguments and options every command shares, defined once, with their completions."""
+"""The arguments and options commands share, each declared once (type, names, help, completion).
+
+Each is an ``Annotated`` type a command's parameter takes, e.g. ``batch: Batch = None``. The
+options naming a network (INPUT, LAYER..., -f, --preset, --model, --model-arg, --input,
+--batch, --dtype) reach a command together, as one ``NetworkSource`` (see ``cli/source.py``).
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, List, Optional
+
 import typer
+
+from ..engine.dtypes import DTYPE_BYTES
+from ..output.formats import OutputFormat
 
 
 def _complete_layer(incomplete: str) -> list[str]:
@@ -25,29 +35,10 @@ def _complete_preset(incomplete: str) -> list[str]:
     return [name for name in preset_names() if name.startswith(incomplete)]
 
 
+def _complete_dtype(incomplete: str) -> list[str]:
+    return [name for name in DTYPE_BYTES if name.startswith(incomplete.lower())]
 
-# The network a command works on is given the same way everywhere.
-INPUT = typer.Argument(
-    None, metavar="INPUT", help="Input shape, channels first without the batch: 3x224x224, 64x16000, 16x8x56x56."
-)
-LAYERS = typer.Argument(
-    None, metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2.",
-    autocompletion=_complete_layer,
-)
-FILE = typer.Option(None, "--file", "-f", help="Read a network: a JSON or YAML document, print(model) text or an ONNX "
-                                               "file (- for stdin).")
-BATCH = typer.Option(None, "--batch", "-b", help="Batch size (default: 1, or the document's).")
-INPUT_OPTION = typer.Option(None, "--input", "-i", help="The input shape, as INPUT (needed for print(model) text).")
-PRESET = typer.Option(None, "--preset", help="A shipped network (see convcalc presets); INPUT, if given, replaces "
-                                              "its input shape.", autocompletion=_complete_preset)
-JSON = typer.Option(False, "--json", help="Print the JSON object (shorthand for --format json).")
-FORMAT = typer.Option(None, "--format", metavar="FORMAT",
-                      help="table (the default), json, ndjson (an object per row), csv or markdown.",
-                      case_sensitive=False)
-MODEL = typer.Option(None, "--model", "-m", help="A PyTorch model: MODULE:NAME or FILE.py:NAME, an nn.Module, class or "
-                                               "factory (imports and runs that code; needs torch).")
-MODEL_ARG = typer.Option(None, "--model-arg", help="KEY=VALUE passed to the model's class or factory (JSON values), "
-                                                   "repeatable.")
+
 def _complete_optimizer(incomplete: str) -> list[str]:
     return [name for name in ("sgd", "momentum", "adam", "adamw") if name.startswith(incomplete)]
 
@@ -58,13 +49,49 @@ def _complete_device(incomplete: str) -> list[str]:
     return [name for name in (*DEVICES, "measure") if name.startswith(incomplete.lower())]
 
 
-OPTIMIZER = typer.Option("adam", "--optimizer", metavar="OPTIMIZER", show_default=False,
-                         help="Optimizer for the training memory: sgd, momentum, adam (the default) or adamw.",
-                         autocompletion=_complete_optimizer)
-DEVICE = typer.Option(None, "--device", metavar="DEVICE",
-                      help="Bound each layer's time on a device: a name such as a100-80gb (see the README), or "
-                           "measure (this machine, in a second or two).", autocompletion=_complete_device)
-PEAK = typer.Option(None, "--peak", metavar="FLOPS", help="Peak throughput for the bound, e.g. 19.5T (FLOP/s); "
-                                                          "replaces the device's.")
-BANDWIDTH = typer.Option(None, "--bandwidth", metavar="RATE", help="Memory bandwidth for the bound, e.g. 900GB/s; "
-                                                                   "replaces the device's.")
+# The network a command works on is given the same way everywhere.
+Input = Annotated[Optional[str], typer.Argument(
+    metavar="INPUT", help="Input shape, channels first without the batch: 3x224x224, 64x16000, 16x8x56x56.",
+    show_default=False)]
+Layers = Annotated[Optional[List[str]], typer.Argument(
+    metavar="LAYER...", help="Layer tokens such as conv:64,k=3,s=2,p=1, bn, relu, maxpool:k=3,s=2.",
+    autocompletion=_complete_layer, show_default=False)]
+File = Annotated[Optional[str], typer.Option(
+    "--file", "-f", metavar="FILE",
+    help="Read a network: a JSON or YAML document, print(model) text or an ONNX file (- for stdin).")]
+Preset = Annotated[Optional[str], typer.Option(
+    "--preset", metavar="NAME", help="A shipped network (see convcalc presets); INPUT, if given, replaces its input "
+                                     "shape.", autocompletion=_complete_preset)]
+Model = Annotated[Optional[str], typer.Option(
+    "--model", "-m", metavar="MODEL", help="A PyTorch model: MODULE:NAME or FILE.py:NAME, an nn.Module, class or "
+                                           "factory (imports and runs that code; needs torch).")]
+ModelArg = Annotated[Optional[List[str]], typer.Option(
+    "--model-arg", metavar="KEY=VALUE", help="Passed to the model's class or factory (JSON values), repeatable.")]
+InputOption = Annotated[Optional[str], typer.Option(
+    "--input", "-i", metavar="INPUT", help="The input shape, as INPUT (needed for print(model) text).")]
+Batch = Annotated[Optional[int], typer.Option(
+    "--batch", "-b", metavar="N", help="Batch size (default: 1, or the document's).")]
+Dtype = Annotated[Optional[str], typer.Option(
+    "--dtype", metavar="DTYPE", help="Element type: " + ", ".join(DTYPE_BYTES) + " (default: float32, or the "
+                                     "document's); executing (run, compare --run) takes float32 or float64.",
+    autocompletion=_complete_dtype)]
+
+# How every command prints.
+Json = Annotated[bool, typer.Option("--json", help="Print the JSON object (shorthand for --format json).")]
+Format = Annotated[Optional[OutputFormat], typer.Option(
+    "--format", metavar="FORMAT", help="table (the default), json, ndjson (an object per row), csv or markdown.",
+    case_sensitive=False)]
+
+# Memory and time.
+Optimizer = Annotated[str, typer.Option(
+    "--optimizer", metavar="OPTIMIZER", show_default=False,
+    help="Optimizer for the training memory: sgd, momentum, adam (the default) or adamw.",
+    autocompletion=_complete_optimizer)]
+Device = Annotated[Optional[str], typer.Option(
+    "--device", metavar="DEVICE", help="Bound each layer's time on a device: a name such as a100-80gb (see the "
+                                       "README), or measure (this machine, in a second or two).",
+    autocompletion=_complete_device)]
+Peak = Annotated[Optional[str], typer.Option(
+    "--peak", metavar="FLOPS", help="Peak throughput for the bound, e.g. 19.5T (FLOP/s); replaces the device's.")]
+Bandwidth = Annotated[Optional[str], typer.Option(
+    "--bandwidth", metavar="RATE", help="Memory bandwidth for the bound, e.g. 900GB/s; replaces the device's.")]

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..engine.errors import ConvcalcError, SpecError
-from ..output.formats import OutputFormat
 from .app import app
-from .common import fail, network_from, one_input, output_format
-from .options import (
-    BATCH,
-    FILE,
-    FORMAT,
-    INPUT,
-    INPUT_OPTION,
-    JSON,
-    LAYERS,
-    MODEL,
-    MODEL_ARG,
-    OPTIMIZER,
-    PRESET,
-)
+from .common import fail, output_format, wants_json
+from .options import Format, Json, Optimizer
 from .show import show
+from .source import NetworkSource, reads_network
+from .values import memory_limit_option, positive_option
 
 RUN_EXAMPLES = """
 Examples:
@@ -38,25 +27,19 @@ Examples:
 
 
 @app.command(epilog=RUN_EXAMPLES)
+@reads_network
 def run(
-    input_shape: Optional[str] = INPUT,
-    layers: Optional[List[str]] = LAYERS,
-    file: Optional[str] = FILE,
-    preset: Optional[str] = PRESET,
-    model: Optional[str] = MODEL,
-    model_arg: Optional[List[str]] = MODEL_ARG,
-    input_option: Optional[str] = INPUT_OPTION,
-    batch: Optional[int] = BATCH,
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights."),
-    repeat: Optional[int] = typer.Option(None, "--repeat", help="Time each layer this many warm runs (default: "
-                                                                "automatic, as timeit chooses); the median counts."),
-    memory_limit: Optional[str] = typer.Option(
-        None, "--memory-limit", help="Refuse anything needing more memory, e.g. 2GiB (default: half the free memory)."
-    ),
-    optimizer: str = OPTIMIZER,
-    as_json: bool = JSON,
-    output: Optional[OutputFormat] = FORMAT,
+    source: NetworkSource,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the random input and weights.")] = 0,
+    repeat: Annotated[Optional[int], typer.Option(
+        "--repeat", metavar="N", help="Time each layer this many warm runs (default: automatic, as timeit "
+                                      "chooses); the median counts.")] = None,
+    memory_limit: Annotated[Optional[str], typer.Option(
+        "--memory-limit", metavar="SIZE",
+        help="Refuse anything needing more memory, e.g. 2GiB (default: half the free memory).")] = None,
+    optimizer: Optimizer = "adam",
+    as_json: Json = False,
+    output: Format = None,
 ) -> None:
     """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
     try:
@@ -64,13 +47,9 @@ def run(
         if not 0 <= seed < 2**63:
             raise SpecError(f"--seed {seed} is not a seed", hint="give a non-negative integer below 2^63, e.g. --seed 3",
                             field="seed")
-        network = network_from(one_input(input_shape, input_option), layers, file, batch, dtype, preset, model, model_arg)
-        from ..engine.units import parse_bytes
-
-        limit = None if memory_limit is None else parse_bytes(memory_limit)
-        if memory_limit is not None and limit is None:
-            raise SpecError(f"--memory-limit {memory_limit!r} is not a size", hint="e.g. --memory-limit 2GiB",
-                            field="memory_limit")
+        positive_option(repeat, "--repeat", 5)
+        limit = memory_limit_option(memory_limit)
+        network = source.network()
         from ..backend.memory import set_memory_limit
         from ..verbs.execute import execute
 
@@ -79,12 +58,11 @@ def run(
             execution = execute(network, seed=seed, repeat=repeat, progress=progress)
         data = execution.to_dict(optimizer.lower())
     except ConvcalcError as err:
-        fail(err, OutputFormat.json if as_json else output)
+        fail(err, wants_json(as_json, output))
+    from ..output.renderers import Result
     from ..output.reports import run_table
 
-    show(run_table(execution, optimizer.lower()), data, fmt, data["layers"])
-
-
+    show(Result(run_table(execution, optimizer.lower()), data, data["layers"]), fmt)
 
 
 class _progress:

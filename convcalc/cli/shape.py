@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import List, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from ..engine.dtypes import DTYPE_BYTES
 from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
-from .common import device_from, fail, network_from, one_input, output_format
-from .options import (
-    BATCH,
-    FILE,
-    FORMAT,
-    INPUT,
-    INPUT_OPTION,
-    JSON,
-    LAYERS,
-    MODEL,
-    BANDWIDTH,
-    DEVICE,
-    MODEL_ARG,
-    OPTIMIZER,
-    PEAK,
-    PRESET,
-)
+from .common import device_from, fail, output_format, wants_json
+from .options import Bandwidth, Device, Format, Json, Optimizer, Peak
 from .show import show
+from .source import NetworkSource, reads_network
 
 SHAPE_EXAMPLES = """
 Examples:
@@ -79,6 +64,7 @@ def _stream(path: str, batch, dtype) -> int:
     number, and the lines after it still come through."""
     from ..engine.analysis import Network, analyse
     from ..engine.limits import max_document_bytes
+    from ..engine.schema import error_object, internal_error_object
     from ..readers import load_document
 
     handle = sys.stdin.buffer if path == "-" else open(path, "rb")
@@ -102,11 +88,10 @@ def _stream(path: str, batch, dtype) -> int:
                 result = analyse(network).to_dict()
             except ConvcalcError as err:
                 failed = True
-                result = {"error": {**err.to_dict(), "line": number}}
+                result = error_object(err.to_dict(), number)
             except Exception as err:  # noqa: BLE001 - one line's failure must not lose the others (a bug if seen)
                 failed = True
-                result = {"error": {"type": "InternalError", "message": f"internal error: {err!r}", "line": number,
-                                    "layer": None, "field": None}}
+                result = internal_error_object(err, number)
             print(json.dumps(result), flush=True)
     finally:
         if path != "-":
@@ -115,58 +100,52 @@ def _stream(path: str, batch, dtype) -> int:
 
 
 @app.command(epilog=SHAPE_EXAMPLES)
+@reads_network
 def shape(
-    input_shape: Optional[str] = INPUT,
-    layers: Optional[List[str]] = LAYERS,
-    file: Optional[str] = FILE,
-    preset: Optional[str] = PRESET,
-    model: Optional[str] = MODEL,
-    model_arg: Optional[List[str]] = MODEL_ARG,
-    input_option: Optional[str] = INPUT_OPTION,
-    stream: Optional[str] = typer.Option(
-        None, "--stream", help="Read one JSON document per line (- for stdin), print one JSON result per line."
-    ),
-    batch: Optional[int] = BATCH,
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Element type for memory: " + ", ".join(DTYPE_BYTES) + "."),
-    depth: Optional[int] = typer.Option(None, "--depth", metavar="N",
-                                        help="Fold layers nested deeper than N blocks into one row per block, with "
-                                             "subtotals (as torchinfo counts: 0 folds the whole network)."),
-    optimizer: str = OPTIMIZER,
-    device: Optional[str] = DEVICE,
-    peak: Optional[str] = PEAK,
-    bandwidth: Optional[str] = BANDWIDTH,
-    chart: bool = typer.Option(False, "--chart", help="Bars for each row's share of the time bound and of the peak "
-                                                      "memory, and the memory over the run (terminals only)."),
-    as_json: bool = JSON,
-    output: Optional[OutputFormat] = FORMAT,
+    source: NetworkSource,
+    stream: Annotated[Optional[str], typer.Option(
+        "--stream", metavar="FILE",
+        help="Read one JSON document per line (- for stdin), print one JSON result per line.")] = None,
+    depth: Annotated[Optional[int], typer.Option(
+        "--depth", metavar="N", help="Fold layers nested deeper than N blocks into one row per block, with "
+                                     "subtotals (as torchinfo counts: 0 folds the whole network).")] = None,
+    optimizer: Optimizer = "adam",
+    device: Device = None,
+    peak: Peak = None,
+    bandwidth: Bandwidth = None,
+    chart: Annotated[bool, typer.Option(
+        "--chart", help="Bars for each row's share of the time bound and of the peak memory, and the memory over "
+                        "the run (terminals only).")] = False,
+    as_json: Json = False,
+    output: Format = None,
 ) -> None:
     """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
     try:
         fmt = output_format(as_json, output)
         if stream is not None:
-            if input_shape is not None or layers or file is not None or preset is not None or model is not None:
-                raise SpecError("--stream reads whole documents; give no input shape, layers, -f or --preset with it",
-                                hint="put each network on its own line of the stream", field="stream")
-            network_from("1", None, None, batch, dtype)  # checks --batch and --dtype once
+            if source.given:
+                raise SpecError("--stream reads whole documents; give no input shape, layers, -f, --preset or "
+                                "--model with it", hint="put each network on its own line of the stream",
+                                field="stream")
             if stream != "-":
                 try:
                     open(stream, "rb").close()
                 except OSError as err:
                     raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
                                     field="stream") from None
-            code = _stream(stream, batch, dtype)  # failed writes go up to run_app: they are not bad input
+            code = _stream(stream, source.batch, source.dtype)  # failed writes go up to run_app: not bad input
             raise typer.Exit(code)
-        input_shape = one_input(input_shape, input_option)
         if depth is not None and depth < 0:
             raise SpecError(f"--depth must be 0 or more (got {depth})", hint="e.g. --depth 1", field="depth")
         from ..engine.analysis import analyse
 
-        analysis = analyse(network_from(input_shape, layers, file, batch, dtype, preset, model, model_arg))
+        analysis = analyse(source.network())
         target = device_from(device, peak, bandwidth)
         data = analysis.to_dict(optimizer.lower(), target)
     except ConvcalcError as err:
-        fail(err, OutputFormat.json if as_json else output)
+        fail(err, wants_json(as_json, output))
+    from ..output.renderers import Result
     from ..output.reports import shape_table
 
     chart = chart and fmt is OutputFormat.table and sys.stdout.isatty()  # pictures are for people, not pipes
-    show(shape_table(analysis, depth, optimizer.lower(), target, chart), data, fmt, data["layers"])
+    show(Result(shape_table(analysis, depth, optimizer.lower(), target, chart), data, data["layers"]), fmt)

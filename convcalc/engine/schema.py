@@ -1,4 +1,10 @@
-"""The stable JSON form of an analysis (schema ``convcalc.shape/1``).
+"""The JSON objects convcalc prints, each named by its schema and described by a JSON Schema file
+shipped in ``convcalc/schemas/`` (``json_schema(name)`` reads one; the tests validate real output).
+
+``convcalc.shape/1`` is the analysis, assembled here; ``convcalc run`` prints the same object with
+a ``run`` entry per layer and overall. ``convcalc.compare/1`` and ``convcalc.solve/1`` are
+assembled by their verbs (``verbs/compare.py``, ``verbs/solve.py``, ``verbs/plan.py``) under the
+names below; presets, explain and the error object are assembled here.
 
 Numbers are plain Python ints. Receptive-field values that are not whole
 numbers are exact fractions written as strings, ``"3/2"``; a jump of
@@ -17,9 +23,30 @@ and ``totals.roofline``, are null unless a device is given.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
+from importlib import resources
 
 SHAPE_SCHEMA = "convcalc.shape/1"
+COMPARE_SCHEMA = "convcalc.compare/1"
+SOLVE_SCHEMA = "convcalc.solve/1"
+PRESETS_SCHEMA = "convcalc.presets/1"
+EXPLAIN_SCHEMA = "convcalc.explain/1"
+# Each object's JSON Schema file in convcalc/schemas/: the objects above by their names, then the
+# run object (convcalc.shape/1 with run entries) and the error object (no schema key of its own).
+SCHEMA_FILES = {SHAPE_SCHEMA: "shape-1.json", COMPARE_SCHEMA: "compare-1.json", SOLVE_SCHEMA: "solve-1.json",
+                PRESETS_SCHEMA: "presets-1.json", EXPLAIN_SCHEMA: "explain-1.json", "run": "run-1.json",
+                "error": "error-1.json"}
+
+
+def json_schema(name: str) -> dict:
+    """The JSON Schema (draft 2020-12) of the object ``name``: a schema name or "run" or "error".
+
+    >>> json_schema("convcalc.shape/1")["title"], json_schema("error")["required"]
+    ('convcalc.shape/1', ['error'])
+    """
+    return json.loads(resources.files(__package__.rpartition(".")[0]).joinpath("schemas", SCHEMA_FILES[name])
+                      .read_text(encoding="utf-8"))
 
 
 def encode_fraction(value: Fraction | None) -> int | str | None:
@@ -127,3 +154,33 @@ def analysis_to_dict(analysis, optimizer: str = "adam", device=None) -> dict:
             },
         },
     }
+
+
+def error_object(error: dict, line: int | None = None) -> dict:
+    """The error object: ``{"error": ...}`` with an error's ``to_dict()``; under ``--stream``, with the
+    number of the line that failed."""
+    return {"error": error if line is None else {**error, "line": line}}
+
+
+def internal_error_object(err: BaseException, line: int) -> dict:
+    """The error object for a failure that is a bug in convcalc (one --stream line's)."""
+    return error_object({"type": "InternalError", "message": f"internal error: {err!r}", "layer": None,
+                         "field": None}, line)
+
+
+def presets_to_dict(presets) -> dict:
+    """The ``convcalc.presets/1`` object, from (name, network, totals, description) of each preset."""
+    return {"schema": PRESETS_SCHEMA, "presets": [
+        {"name": name, "input_shape": list(network.input_shape), "params": totals.params, "macs": totals.macs,
+         "description": description} for name, network, totals, description in presets]}
+
+
+def explain_to_dict(lines) -> dict:
+    """The ``convcalc.explain/1`` object: the explanation's lines of text."""
+    return {"schema": EXPLAIN_SCHEMA, "lines": list(lines)}
+
+
+def receptive_plan_to_dict(plan, receptive_field: int) -> dict:
+    """The ``convcalc.solve/1`` object of ``solve --receptive-field``: the layers that reach it."""
+    return {"schema": SOLVE_SCHEMA, "receptive_field": receptive_field, "reached": plan.reached,
+            "layers": len(plan.layers), "dilations": list(plan.dilations), "size": list(plan.size)}

@@ -1,4 +1,8 @@
-"""Numbers for people: 1.81 G, 11.7 M, 3/2."""
+"""Numbers for people: 1.81 G, 11.7 M, 3/2, and memory sizes as people write them (2GiB).
+
+The engine's and the backend's messages use these; pictures (bars, sparklines) are drawn in
+``output/charts.py``, and command-line values are read in ``cli/values.py``.
+"""
 
 from __future__ import annotations
 
@@ -41,36 +45,6 @@ def human_seconds(t: float) -> str:
     value = t / scale
     digits = 2 if value < 10 else 1 if value < 100 else 0
     return f"{value:.{digits}f} {unit}"
-
-
-BARS = " ▏▎▍▌▋▊▉█"
-SPARKS = "▁▂▃▄▅▆▇█"
-
-
-def bar(share: float, width: int) -> str:
-    """A horizontal bar ``share`` (0 to 1) of ``width`` characters, in eighths.
-
-    >>> bar(0.5, 4), bar(1, 2), bar(0, 3)
-    ('██  ', '██', '   ')
-    """
-    eighths = round(max(0.0, min(1.0, share)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + (BARS[part] if part else "")).ljust(width)
-
-
-def sparkline(values, width: int) -> str:
-    """``values`` as at most ``width`` characters of heights, each the largest of its stretch.
-
-    >>> sparkline([1, 2, 4, 8, 4], 10), sparkline(range(100), 4)
-    ('▁▂▄█▄', '▂▄▆█')
-    """
-    values = list(values)
-    if not values:
-        return ""
-    count = min(width, len(values))
-    stretches = [values[len(values) * k // count: len(values) * (k + 1) // count] for k in range(count)]
-    top = max(values) or 1
-    return "".join(SPARKS[max(0, min(7, round(max(s) / top * 8) - 1))] for s in stretches)
 
 
 def human_bytes(n: int) -> str:
@@ -129,27 +103,3 @@ def parse_bytes(text: str) -> int | None:
     if unit not in _BYTE_UNITS or value * _BYTE_UNITS[unit] >= 2**62:
         return None
     return int(value * _BYTE_UNITS[unit])
-
-
-_RATE_PREFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
-
-
-def parse_rate(text: str, unit: str) -> int | None:
-    """A throughput as people write it, in ``unit`` per second (FLOP or B, optional,
-    as is "/s"), with a decimal prefix; None if it is not one.
-
-    >>> parse_rate("19.5T", "FLOP"), parse_rate("900 GB/s", "B"), parse_rate("2e12", "B"), parse_rate("fast", "B")
-    (19500000000000, 900000000000, None, None)
-    """
-    body = text.strip()
-    for suffix in ("/s", unit, unit.lower()):
-        body = body[: -len(suffix)].strip() if body.lower().endswith(suffix.lower()) else body
-    number = body.rstrip("kKmMgGtTpP ")
-    prefix = body[len(number):].strip().lower()
-    if not number or len(number) > 30 or not all(c in "0123456789." for c in number) or number.count(".") > 1:
-        return None
-    if prefix not in _RATE_PREFIXES:
-        return None
-    whole, _, fraction = number.partition(".")
-    value = (int(whole or 0) * 10 ** len(fraction) + int(fraction or 0)) * _RATE_PREFIXES[prefix] // 10 ** len(fraction)
-    return value if 0 < value < 2**62 else None

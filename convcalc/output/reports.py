@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..engine.analysis import Analysis
 from ..engine.layers.base import format_shape
-from ..engine.units import bar, human, human_bytes, human_seconds, per_axis_text, sparkline
+from ..engine.units import human, human_bytes, human_seconds, per_axis_text
+from .charts import bar, sparkline
 from .render import Table
 
 

@@ -1,0 +1,203 @@
+"""Where a command's network comes from: the options naming it, as one frozen ``NetworkSource``.
+
+A command that reads a network takes a ``source: NetworkSource`` parameter and is decorated
+``@reads_network``: its command line then offers INPUT, LAYER..., -f, --preset, --model,
+--model-arg, --input, --batch and --dtype (declared once, in ``cli/options.py``), checked
+together, and the command calls ``source.network()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import typing
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..engine.dtypes import DTYPE_BYTES
+from ..engine.errors import ConvcalcError, SpecError
+from . import options
+
+# The engine is imported inside the functions: --help and completion never load it.
+if TYPE_CHECKING:
+    from ..engine.network import Network
+
+
+@dataclass(frozen=True)
+class NetworkSource:
+    """The network a command was given: tokens, a document, a preset or a PyTorch model, with the
+    batch and element type that override the source's own. Checked when made (one source at most,
+    a positive batch, a known dtype); ``network()`` reads it.
+
+    >>> NetworkSource("3x8x8", ("conv:4,k=3",), batch=2).network().batch
+    2
+    >>> NetworkSource("3x8x8", batch=0)
+    Traceback (most recent call last):
+    convcalc.engine.errors.SpecError: --batch must be a positive integer (got 0)
+    """
+
+    input_shape: str | None = None
+    layers: tuple[str, ...] = ()
+    file: str | None = None
+    preset: str | None = None
+    model: str | None = None
+    model_args: tuple[str, ...] = ()
+    batch: int | None = None
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch is not None and self.batch < 1:
+            raise SpecError(f"--batch must be a positive integer (got {self.batch})", hint="e.g. --batch 8",
+                            field="batch")
+        if self.dtype is not None and self.dtype not in DTYPE_BYTES:
+            raise SpecError(f"unknown --dtype {self.dtype[:40]!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}",
+                            field="dtype")
+        sources = [name for name, given in (("tokens", self.layers), ("-f", self.file is not None),
+                                            ("--preset", self.preset is not None), ("--model", self.model is not None))
+                   if given]
+        if len(sources) > 1:
+            raise SpecError(f"give the layers one way, not {' and '.join(sources)}: tokens, -f FILE, --preset NAME "
+                            "or --model MODULE:NAME", hint="drop all but one (INPUT alone replaces the input shape)",
+                            field="file")
+        if self.model_args and self.model is None:
+            raise SpecError("--model-arg goes with --model", hint="e.g. --model torchvision.models:resnet18 "
+                            "--model-arg num_classes=10", field="model_arg")
+
+    @classmethod
+    def from_options(cls, input_shape=None, layers=None, file=None, preset=None, model=None, model_args=None,
+                     input_option=None, batch=None, dtype=None) -> NetworkSource:
+        """The source the command-line options describe (INPUT and --input are one thing, given once)."""
+        if input_shape is not None and input_option is not None:
+            raise SpecError("the input shape is given twice (INPUT and --input)", hint="give it once", field="input")
+        return cls(input_shape if input_option is None else input_option, tuple(layers or ()), file, preset, model,
+                   tuple(model_args or ()), batch, dtype)
+
+    @property
+    def given(self) -> bool:
+        """Whether anything names a network (an input shape, layers, a file, a preset or a model)."""
+        return any(v not in (None, ()) for v in (self.input_shape, self.layers, self.file, self.preset, self.model))
+
+    def network(self) -> Network:
+        """The network, with --batch and --dtype applied."""
+        from ..engine.network import Network
+        from ..readers import load_document, parse_layer, parse_shape
+
+        batch, dtype = self.batch, self.dtype
+        if self.model is not None:
+            if self.input_shape is None:
+                raise SpecError("a PyTorch model carries no input size", hint="give it, e.g. convcalc shape --model "
+                                "torchvision.models:resnet18 3x224x224", field="input")
+            from ..readers.pytorch import from_torch, load_model
+            from ..readers.pytorch.spec import parse_model_args
+
+            module = load_model(self.model, parse_model_args(self.model_args))
+            return from_torch(module, parse_shape(self.input_shape), batch=batch or 1, dtype=dtype or "float32")
+        if self.preset is not None or self.file is not None:
+            given = None if self.input_shape is None else parse_shape(self.input_shape)
+            if self.preset is not None:
+                from ..presets import load_preset
+
+                network = load_preset(self.preset)
+            else:
+                data = read_bytes(self.file)
+                from ..readers.onnx import looks_like_onnx
+
+                if looks_like_onnx(data):  # told apart by content, whatever the file is called
+                    from ..readers.onnx import from_onnx
+
+                    directory = None if self.file == "-" else os.path.dirname(os.path.abspath(self.file))
+                    return from_onnx(data, batch=batch, input_shape=given, dtype=dtype or "float32",
+                                     directory=directory)
+                network = load_document(read_text(self.file, data), given)
+            shape = network.input_shape if given is None else given
+            return replace(network, input_shape=shape, batch=batch or network.batch, dtype=dtype or network.dtype)
+        if self.input_shape is None:
+            raise SpecError("missing the input shape",
+                            hint="e.g. convcalc shape 3x224x224 conv:64,k=3,p=1 (or -f net.json, or --preset resnet18)",
+                            field="input")
+        return Network(parse_shape(self.input_shape), tuple(parse_layer(t) for t in self.layers), batch or 1,
+                       dtype or "float32")
+
+
+# The command-line parameters a NetworkSource is made of, in the order --help lists them.
+_OPTIONS = {"input_shape": options.Input, "layers": options.Layers, "file": options.File,
+            "preset": options.Preset, "model": options.Model, "model_args": options.ModelArg,
+            "input_option": options.InputOption, "batch": options.Batch, "dtype": options.Dtype}
+_PARAMETERS = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+               for name, annotation in _OPTIONS.items()]
+
+
+def reads_network(command):
+    """Give ``command`` the network options in place of its ``source: NetworkSource`` parameter.
+
+    Typer reads the command's signature: this one lists the nine options where ``source`` was, and
+    the call gathers them into a ``NetworkSource``. Options that do not go together are reported
+    as every command reports errors (exit 2; the JSON error object too with --json or --format json).
+    """
+    hints = typing.get_type_hints(command, include_extras=True)
+    parameters = []
+    for parameter in inspect.signature(command).parameters.values():
+        if parameter.name == "source":
+            parameters.extend(_PARAMETERS)
+        else:
+            parameters.append(parameter.replace(annotation=hints.get(parameter.name, parameter.annotation),
+                                                kind=inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(command)
+    def with_source(**values):
+        given = {name: values.pop(name) for name in _OPTIONS}
+        try:
+            source = NetworkSource.from_options(**given)
+        except ConvcalcError as err:
+            from .common import fail, wants_json
+
+            fail(err, wants_json(values.get("as_json"), values.get("output")))
+        return command(source=source, **values)
+
+    with_source.__signature__ = inspect.Signature(parameters)
+    with_source.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_source
+
+
+def read_bytes(path: str) -> bytes:
+    """A file's bytes (- for stdin), read only up to the document limit (ONNX files: 2 GiB, protobuf's own)."""
+    from ..engine.limits import max_document_bytes
+
+    try:
+        handle = sys.stdin.buffer if path == "-" else open(path, "rb")
+    except OSError as err:
+        raise SpecError(
+            f"cannot read {path!r}: {err.strerror}", hint="check the path, or give - to read stdin", field="file"
+        ) from None
+    try:
+        data = handle.read(64)
+        limit = 2**31 if data[:1] == b"\x08" else max_document_bytes()
+        parts = [data]
+        size = len(data)
+        while size <= limit:
+            chunk = handle.read(min(1 << 24, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise SpecError(f"cannot read {path!r}: {err.strerror}", hint="check the path", field="file") from None
+    finally:
+        if path != "-":
+            handle.close()
+    if size > limit:
+        raise SpecError(f"{path!r} is larger than the document limit of {limit:,} bytes",
+                        hint="raise it with CONVCALC_MAX_DOCUMENT_BYTES", field="file")
+    return b"".join(parts)
+
+
+def read_text(path: str, data: bytes | None = None) -> str:
+    """A document's text: UTF-8, or an error saying what else it may be."""
+    data = read_bytes(path) if data is None else data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{path!r} is neither UTF-8 text nor an ONNX model",
+                        hint="give a JSON or YAML document, print(model) text, or an .onnx file", field="file") from None
