@@ -100,3 +100,10 @@ def test_zsh_completes_in_the_real_shell():
 
     assert "conv\\:64,kernel_size=" in zsh("convcalc", "shape", "3x8x8", "conv:64,k")  # zsh does not split at ':'
     assert "resnet18" in zsh("convcalc", "shape", "--preset", "res")
+
+
+def test_the_shared_network_options_complete_alike_in_every_command():
+    for command in ("shape", "run", "explain", "convert"):
+        assert complete(f"convcalc {command} --preset resnet") == ["resnet18", "resnet50"], command
+        assert complete(f"convcalc {command} 3x8x8 relu --dtype float") == ["float32", "float16", "float64"], command
+    assert complete("convcalc compare 8x8x8 conv:8,k=3 --dtype bf") == ["bfloat16"]
