@@ -120,6 +120,11 @@ def test_unknown_options_and_commands_read_as_convcalc_errors():
         "error: No such option: --no-such-option", "hint: see convcalc shape --help"]
     result = runner.invoke(app, ["shaep"])
     assert result.exit_code == 2 and result.stderr.splitlines()[0].startswith("error: No such command 'shaep'")
+    result = runner.invoke(app, ["--bogus"])
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        "error: No such option: --bogus", "hint: see convcalc --help"]
+    result = runner.invoke(app, [])  # the program alone: its help
+    assert result.exit_code == 2 and "Usage: convcalc" in result.stdout + result.stderr
 
 
 def test_run_memory_limit_that_reads_runs():

@@ -29,15 +29,25 @@ _UsageError = next(base for base in typer.BadParameter.__mro__ if base.__name__ 
 class _Commands(TyperGroup):
     """The commands, whose usage errors read as convcalc's own: one error line and a hint, exit 2."""
 
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except _UsageError as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # convcalc alone: the help, as Click shows it
+                raise
+            _usage_failed(err)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except _UsageError as err:
-            message = " ".join(err.format_message().split())
-            print(f"error: {message}", file=sys.stderr)
-            command = err.ctx.command_path if err.ctx is not None else "convcalc"
-            print(f"hint: see {command} --help", file=sys.stderr)
-            raise typer.Exit(int(ExitCode.USAGE)) from None
+            _usage_failed(err)
+
+
+def _usage_failed(err) -> None:
+    print(f"error: {' '.join(err.format_message().split())}", file=sys.stderr)
+    print(f"hint: see {err.ctx.command_path if err.ctx is not None else 'convcalc'} --help", file=sys.stderr)
+    raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
 app = typer.Typer(
