@@ -6,11 +6,13 @@ from fractions import Fraction
 
 from .dtypes import DTYPE_BYTES
 from .errors import ConsistencyError, ConvcalcError, SpecError
+from .gate import check_network
 from .graph import INPUT, dependency_order, label, resolve_sources
 from .layers import Figures, Merge, Shape
 from .layers.base import format_shape
 from .network import Analysis, LayerReport, Network, Totals
-from .receptive import IDENTITY, Broadcast, FieldGraph, Global, ReceptiveField
+from .receptive import FieldGraph, ReceptiveField
+from .windows import IDENTITY, Broadcast, Global
 from .sizes import volume
 
 __all__ = [
@@ -37,12 +39,7 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
     >>> [str(s) for s in result.layers[-1].receptive_field.size]
     ['11', '11']
     """
-    if isinstance(network.batch, bool) or not isinstance(network.batch, int) or network.batch < 1:
-        raise SpecError(f"batch must be a positive integer (got {network.batch!r})", hint="e.g. --batch 8", field="batch")
-    if network.dtype not in DTYPE_BYTES:
-        raise SpecError(
-            f"unknown dtype {network.dtype!r}", hint=f"use one of {', '.join(DTYPE_BYTES)}", field="dtype"
-        )
+    check_network(network)  # whatever reader built it: every number passes the same checks
     itemsize = DTYPE_BYTES[network.dtype]
     layers = network.layers
     sources = resolve_sources(layers)

@@ -20,6 +20,7 @@ leaves the figure marked as not exact.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from .dtypes import DTYPE_BYTES
@@ -45,11 +46,19 @@ class InferenceMemory:
 
 def memo(analysis, key, compute):
     """``compute()``, once per analysis and key: a table and its footer both need the
-    figures, and a deep network makes them cost."""
-    cache = analysis.__dict__.setdefault("_figures", {})  # a frozen dataclass still has its __dict__
+    figures, and a deep network makes them cost. The figures are kept beside the (frozen,
+    immutable) analysis, not on it, and dropped with it."""
+    cache = _FIGURES.get(id(analysis))
+    if cache is None:
+        cache = _FIGURES[id(analysis)] = {}
+        weakref.finalize(analysis, _FIGURES.pop, id(analysis), None)
     if key not in cache:
         cache[key] = compute()
     return cache[key]
+
+
+# Each live analysis's computed figures, by id (an analysis is not hashed: its network may be large).
+_FIGURES: dict[int, dict] = {}
 
 
 def wiring(analysis) -> tuple:

@@ -27,20 +27,7 @@ from fractions import Fraction
 from math import gcd, prod
 
 from .errors import ResourceError
-from .windows import (  # noqa: F401 - the windows are part of this module's API
-    IDENTITY,
-    MAX_POSITIONS,
-    Adaptive,
-    Broadcast,
-    Global,
-    Nearest,
-    OnnxResample,
-    Resample,
-    Scatter,
-    Shift,
-    Sliding,
-    extremes,
-)
+from .windows import MAX_POSITIONS, Broadcast, Global, Scatter, Shift, Sliding, extremes
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Origin, ShapeError, SpecError
-from ..receptive import (
+from ..windows import (
     Adaptive,
     Broadcast,
     Global,

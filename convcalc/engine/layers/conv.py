@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ShapeError, SpecError
-from ..receptive import Sliding
+from ..windows import Sliding
 from ..sizes import (
     common_divisors,
     conv_output_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BatchAxisError, ShapeError, SpecError
-from ..receptive import IDENTITY, Global
+from ..windows import IDENTITY, Global
 from ..sizes import volume
 from .base import SAVES_OUTPUT, Figures, Layer, Shape, Use, format_shape, saves_input, saves_new
 from .kind import arg, spell

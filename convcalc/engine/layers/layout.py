@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BatchAxisError, ShapeError, SpecError
-from ..receptive import IDENTITY, Global, Nearest, Sliding
+from ..windows import IDENTITY, Global, Nearest, Sliding
 from ..sizes import volume
 from .base import Figures, Layer, Shape, Use, format_shape, format_tuple
 from .kind import arg, spell

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import BatchAxisError, ShapeError, SpecError
-from ..receptive import IDENTITY, Global
+from ..windows import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, Use, format_shape, saves_input
 from .kind import spell

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BatchAxisError, ShapeError, SpecError
-from ..receptive import IDENTITY, Global
+from ..windows import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, Use, format_shape, format_tuple, saves_input, saves_new
 from .kind import arg, ranked, spell

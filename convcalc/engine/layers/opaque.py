@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ShapeError, SpecError
-from ..receptive import Global
+from ..windows import Global
 from .base import Figures, Shape, format_shape
 from .kind import arg, spell
 from .merge import Merge

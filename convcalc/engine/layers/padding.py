@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..errors import BatchAxisError, ShapeError, SpecError
-from ..receptive import Shift
+from ..windows import Shift
 from .base import Figures, Layer, Shape, Use, format_shape, saves_input, spatial_rank
 from .kind import arg, ranked, spell
 from .rules import word

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ShapeError
-from ..receptive import IDENTITY, Adaptive, Sliding
+from ..windows import IDENTITY, Adaptive, Sliding
 from ..sizes import adaptive_bin_total, effective_kernel, pool_output_size, volume
 from .base import (
     Figures,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from math import floor
 
 from ..errors import ShapeError, SpecError
-from ..receptive import Adaptive, OnnxResample, Resample
+from ..windows import Adaptive, OnnxResample, Resample
 from ..sizes import adaptive_bin_total, volume
 from .base import Figures, Layer, Shape, Use, format_shape, format_tuple, short
 from .kind import arg, spell

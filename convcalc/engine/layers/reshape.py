@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BatchAxisError, ShapeError
-from ..receptive import IDENTITY, Global
+from ..windows import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, Use, format_shape, saves_input, times_batch
 from .kind import spell

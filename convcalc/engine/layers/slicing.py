@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ShapeError
-from ..receptive import IDENTITY, Shift, Sliding
+from ..windows import IDENTITY, Shift, Sliding
 from .base import Figures, Layer, Shape, Use, format_tuple
 from .kind import spell
 from .layout import batch_dim

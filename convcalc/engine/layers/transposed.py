@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ShapeError, SpecError
-from ..receptive import Scatter
+from ..windows import Scatter
 from ..sizes import transposed_output_size, volume
 from .base import (
     Figures,

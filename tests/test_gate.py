@@ -1,0 +1,70 @@
+"""One gate for every network: whatever reader built it, the input's sizes, the batch and every layer
+argument pass the same checks before analysis (sizes below 2^62, finite floats, each kind's rule)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc import Network, analyse
+from convcalc.cli import app
+from convcalc.engine.errors import ConvcalcError
+from convcalc.engine.layers import Activation, Conv, Opaque, Upsample
+
+runner = CliRunner()
+
+
+def _refused(args, stdin=None, *words):
+    result = runner.invoke(app, args, input=stdin)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stderr.startswith("error:")
+    for word in words:
+        assert word in result.stderr, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("document, words", [
+    ({"input": [3, 9999999999999999999], "layers": [{"type": "relu"}]}, ("input", "2^62")),
+    ({"input": [3, 8], "batch": 10**32, "layers": [{"type": "relu"}]}, ("digits",)),
+    ({"input": [3, 8], "batch": 1e32, "layers": [{"type": "relu"}]}, ("batch",)),
+    ({"input": [3, 1e29], "layers": [{"type": "relu"}]}, ("input",)),
+    ({"input": [0, 8], "layers": [{"type": "relu"}]}, ("input",)),
+    ({"input": [3, 8], "layers": [{"type": "opaque", "op": "x", "output": [-5, 8]}]}, ("negative",)),
+    ({"input": [3, 8], "layers": [{"type": "leakyrelu", "negative_slope": float("nan")}]}, ("finite",)),
+    ({"input": [3, 8], "layers": [{"type": "hardtanh", "min_val": float("-inf")}]}, ("finite",)),
+])
+def test_documents(document, words):
+    _refused(["shape", "-f", "-"], json.dumps(document), *words)
+
+
+def test_the_batch_option():
+    _refused(["shape", "3x8x8", "relu", "--batch", str(10**30)], None, "batch")
+
+
+@pytest.mark.parametrize("layer, words", [
+    (Activation("LeakyReLU", negative_slope=float("nan")), "negative_slope"),
+    (Activation("Hardtanh", min_val=float("-inf")), "min_val"),
+    (Conv(4, 3, stride=2**63), "stride"),
+    (Conv(4, 3, padding="sideways"), "padding"),
+    (Upsample(scale_factor=float("inf")), "scale_factor"),
+    (Opaque("op", (2**63, 8)), "output"),
+])
+def test_layers_a_reader_built_are_checked_too(layer, words):
+    """A reader that builds layers from a file's numbers (ONNX, a trace) cannot get past the gate."""
+    with pytest.raises(ConvcalcError, match=words) as caught:
+        analyse(Network((3, 8, 8), (Conv(3, 1), layer)))
+    assert caught.value.layer == 2
+
+
+@pytest.mark.parametrize("shape, batch", [((3, 2**62 + 1), 1), ((3, 8), 2**62 + 1), ((3, 8), 0), ((3, 8), True),
+                                          ((), 1), ((3, 8.0), 1)])
+def test_inputs_and_batches(shape, batch):
+    with pytest.raises(ConvcalcError):
+        analyse(Network(shape, (), batch))
+
+
+def test_the_largest_values_pass():
+    analysis = analyse(Network((3, 2**62), (), 2**62))
+    assert analysis.output_shape == (3, 2**62)
