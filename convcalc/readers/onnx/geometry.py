@@ -3,36 +3,47 @@ asymmetric pads, output_shape, strides that default to 1), and Resize."""
 
 from __future__ import annotations
 
-from math import ceil
-
 from ...engine import layers as L
 from ..pytorch.values import Unsupported
 from .node import Node
-from .node import ints as _ints
 
 
 def _same_pads(sizes, kernel, stride, dilation, mode: str):
     """ONNX's SAME_UPPER / SAME_LOWER: output ceil(n / s), the odd padding at the end (upper) or start."""
     begins, ends = [], []
     for n, k, s, d in zip(sizes, kernel, stride, dilation):
-        total = max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
         small = total // 2
         begins.append(small if mode == "SAME_UPPER" else total - small)
         ends.append(total - small if mode == "SAME_UPPER" else small)
     return begins, ends
 
 
+_AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
 def _pads(node: Node, sizes, kernel, stride, dilation):
     """(begins, ends) per spatial axis from auto_pad or pads."""
     rank = len(sizes)
-    auto = node.attrs.get("auto_pad", "NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    auto = node.string("auto_pad", "NOTSET", choices=_AUTO_PAD)
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         return _same_pads(sizes, kernel, stride, dilation, auto)
     if auto == "VALID":
         return [0] * rank, [0] * rank
-    pads = _ints(node.attrs.get("pads", [0] * (2 * rank)))
+    pads = node.ints("pads", (0,) * (2 * rank), length=2 * rank)
     return list(pads[:rank]), list(pads[rank:])
+
+
+def _window(node: Node, weight, rank: int):
+    """kernel, strides and dilations, checked: the kernel is the weight's when the node has one."""
+    kernel = node.ints("kernel_shape", None if weight is None else tuple(weight.shape[2:]), minimum=1,
+                       required=weight is None, length=rank)
+    if weight is not None and kernel != tuple(weight.shape[2:]):
+        raise node.error(f"attribute 'kernel_shape' {'x'.join(map(str, kernel))} disagrees with the weight's "
+                         f"kernel {'x'.join(map(str, weight.shape[2:]))}")
+    stride = node.ints("strides", (1,) * rank, minimum=1, length=rank)  # ONNX's default stride is 1
+    dilation = node.ints("dilations", (1,) * rank, minimum=1, length=rank)
+    return kernel, stride, dilation
 
 
 def _pad_layer(begins, ends):
@@ -45,13 +56,11 @@ def _pad_layer(begins, ends):
 
 def conv(node: Node):
     x = node.act()
-    w = node.weight(1, "weight")
+    w = node.weight(1, "weight", required=True, rank=3)
     b = node.weight(2, "bias")
-    rank = len(w.shape) - 2
-    kernel = _ints(node.attrs.get("kernel_shape", w.shape[2:]))
-    stride = _ints(node.attrs.get("strides", [1] * rank))
-    dilation = _ints(node.attrs.get("dilations", [1] * rank))
-    groups = int(node.attrs.get("group", 1))
+    rank = w.ndim - 2
+    kernel, stride, dilation = _window(node, w, rank)
+    groups = node.int("group", 1, minimum=1)
     begins, ends = _pads(node, x.shape[1:], kernel, stride, dilation)
     spec = dict(stride=stride, dilation=dilation, groups=groups, bias=b is not None, in_channels=w.shape[1] * groups)
     if begins == ends:
@@ -61,20 +70,19 @@ def conv(node: Node):
 
 def conv_transpose(node: Node):
     x = node.act()
-    w = node.weight(1, "weight")
+    w = node.weight(1, "weight", required=True, rank=3)
     b = node.weight(2, "bias")
-    rank = len(w.shape) - 2
+    rank = w.ndim - 2
     sizes = x.shape[1:]
-    groups = int(node.attrs.get("group", 1))
-    kernel = _ints(node.attrs.get("kernel_shape", w.shape[2:]))
-    stride = _ints(node.attrs.get("strides", [1] * rank))
-    dilation = _ints(node.attrs.get("dilations", [1] * rank))
-    output_padding = list(_ints(node.attrs.get("output_padding", [0] * rank)))
-    auto = node.attrs.get("auto_pad", "NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if "output_shape" in node.attrs or auto in ("SAME_UPPER", "SAME_LOWER"):
-        wanted = _ints(node.attrs["output_shape"])[-rank:] if "output_shape" in node.attrs else tuple(
-            n * s for n, s in zip(sizes, stride))
+    groups = node.int("group", 1, minimum=1)
+    kernel, stride, dilation = _window(node, w, rank)
+    output_padding = list(node.ints("output_padding", (0,) * rank, length=rank))
+    auto = node.string("auto_pad", "NOTSET", choices=_AUTO_PAD)
+    output_shape = node.ints("output_shape", minimum=1)
+    if output_shape is not None and len(output_shape) < rank:
+        raise node.error(f"attribute 'output_shape' has {len(output_shape)} sizes where the node needs {rank}")
+    if output_shape is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = output_shape[-rank:] if output_shape is not None else tuple(n * s for n, s in zip(sizes, stride))
         totals = [s * (n - 1) + op + (k - 1) * d + 1 - o
                   for n, k, s, d, op, o in zip(sizes, kernel, stride, dilation, output_padding, wanted)]
         if auto == "SAME_UPPER":
@@ -84,7 +92,7 @@ def conv_transpose(node: Node):
     elif auto == "VALID":
         begins, ends = [0] * rank, [0] * rank
     else:
-        pads = _ints(node.attrs.get("pads", [0] * (2 * rank)))
+        pads = node.ints("pads", (0,) * (2 * rank), length=2 * rank)
         begins, ends = list(pads[:rank]), list(pads[rank:])
     out = w.shape[1] * groups
     spec = dict(groups=groups, bias=b is not None, dilation=dilation, in_channels=w.shape[0])
@@ -98,44 +106,68 @@ def conv_transpose(node: Node):
 def pool(kind: str):
     def build(node: Node):
         x = node.act()
-        kernel = _ints(node.attrs["kernel_shape"])
-        rank = len(kernel)
-        stride = _ints(node.attrs.get("strides", [1] * rank))  # ONNX's default stride is 1
-        dilation = _ints(node.attrs.get("dilations", [1] * rank))
-        ceil_mode = bool(node.attrs.get("ceil_mode", 0))
+        rank = len(node.ints("kernel_shape", required=True))
+        if rank != len(x.shape) - 1:
+            raise node.error(f"attribute 'kernel_shape' has {rank} sizes for an input of {len(x.shape) - 1} "
+                             "spatial axes")
+        kernel, stride, dilation = _window(node, None, rank)
+        ceil_mode = bool(node.int("ceil_mode", 0))
         begins, ends = _pads(node, x.shape[1:], kernel, stride, dilation)
         if begins != ends:
             raise Unsupported(f"{node.op} with asymmetric pads")
         if kind == "max":
             return [(L.MaxPool(kernel, stride, tuple(begins), dilation, False, ceil_mode, rank=rank, onnx=True), [x])]
-        include = bool(node.attrs.get("count_include_pad", 0))  # ONNX's default is 0, PyTorch's True
+        include = bool(node.int("count_include_pad", 0))  # ONNX's default is 0, PyTorch's True
         return [(L.AvgPool(kernel, stride, tuple(begins), ceil_mode, include, rank=rank, onnx=True), [x])]
 
     return build
 
 
+_RESIZE_MODES = ("nearest", "linear", "cubic")
+_COORDINATES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+                "tf_half_pixel_for_nn", "tf_crop_and_resize")
+_ROUNDING = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
 def resize(node: Node):
     x = node.act()
     rank = len(x.shape) - 1
-    scales = node.const(2)
-    sizes = node.const(3)
-    if sizes is not None and len(sizes):
-        out = _ints(sizes)[-rank:]
+    scales = node.const_floats(2, "scales", ())
+    sizes = node.const_ints(3, "sizes", ())
+    if sizes:
+        if len(sizes) < rank or min(sizes) < 1:
+            raise node.error(f"input 3 (sizes) {'x'.join(map(str, sizes))} does not size the "
+                             f"{rank} spatial axes")
+        out = sizes[-rank:]
         given = None
-    elif scales is not None and len(scales):
-        factors = [float(f) for f in scales][-rank:]
-        out = tuple(int(_f32(n * _f32(f))) for n, f in zip(x.shape[1:], factors))  # onnxruntime, in float32
+    elif scales:
+        factors = scales[-rank:]
+        if len(factors) < rank or min(factors) <= 0:
+            raise node.error(f"input 2 (scales) {'x'.join(map(str, scales))} does not scale the "
+                             f"{rank} spatial axes")
+        out = tuple(_scaled(node, n, f) for n, f in zip(x.shape[1:], factors))
         given = tuple(factors)
     else:
         raise Unsupported("Resize without scales or sizes")
-    mode = node.attrs.get("mode", "nearest")
-    coordinate = node.attrs.get("coordinate_transformation_mode", "half_pixel")
-    if coordinate == "tf_crop_and_resize" or node.attrs.get("antialias", 0) or node.attrs.get("axes") is not None:
+    mode = node.string("mode", "nearest", choices=_RESIZE_MODES)
+    coordinate = node.string("coordinate_transformation_mode", "half_pixel", choices=_COORDINATES)
+    rounding = node.string("nearest_mode", "round_prefer_floor", choices=_ROUNDING)
+    if coordinate == "tf_crop_and_resize" or node.int("antialias", 0) or "axes" in node:
         raise Unsupported(f"Resize with {coordinate}, antialias or axes")
-    return [(L.OnnxResize(out, mode, coordinate, node.attrs.get("nearest_mode", "round_prefer_floor"), given), [x])]
+    return [(L.OnnxResize(out, mode, coordinate, rounding, given), [x])]
+
+
+def _scaled(node: Node, size: int, factor: float) -> int:
+    """An axis times a scale as onnxruntime computes it, in float32."""
+    product = size * _f32(factor)
+    if not product < 2.0**62:
+        raise node.error(f"input 2 (scales): a scale of {factor:g} makes an axis of {product:g}, out of range")
+    return int(_f32(product))
 
 
 def _f32(value: float) -> float:
     import struct
 
+    if abs(value) > 3.4e38:
+        return value  # beyond float32's range: left as it is, and refused by the caller
     return struct.unpack("f", struct.pack("f", value))[0]

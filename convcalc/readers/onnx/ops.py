@@ -15,7 +15,9 @@ from ...engine.sizes import volume
 from ..pytorch.values import Act, Unsupported
 from .geometry import conv, conv_transpose, pool, resize
 from .node import Node
-from .node import ints as _ints
+
+# Axes a tensor may have: NumPy's limit (PyTorch's kernels stop earlier).
+MAX_RANK = 64
 
 
 def global_pool(kind):
@@ -28,55 +30,60 @@ def global_pool(kind):
 
 def gemm(node: Node):
     x = node.act()
-    if node.attrs.get("transA", 0):
+    if node.int("transA", 0):
         raise Unsupported("Gemm with transA (the batch is not first)")
-    w = node.weight(1, "weight")
+    w = node.weight(1, "weight", required=True, rank=2)
     b = node.weight(2, "bias")
-    out, features = (w.shape[0], w.shape[1]) if node.attrs.get("transB", 0) else (w.shape[1], w.shape[0])
+    if w.ndim != 2:
+        raise node.error(f"input 1 (weight) has {w.ndim} axes; Gemm needs 2")
+    node.float("alpha", 1.0)
+    node.float("beta", 1.0)
+    out, features = (w.shape[0], w.shape[1]) if node.int("transB", 0) else (w.shape[1], w.shape[0])
     return [(L.Linear(out, b is not None, in_features=features), [x])]
 
 
 def matmul(node: Node):
     x = node.act()
-    other = node.inputs[1]
-    if isinstance(other, Act) or len(other.array.shape) != 2:
+    other = node.const(1, what="weight", required=True)
+    if len(other.shape) != 2:
         raise Unsupported("MatMul of two computed tensors")
     node.weight(1, "weight")
-    return [(L.Linear(other.array.shape[1], False, in_features=other.array.shape[0]), [x])]
+    return [(L.Linear(other.shape[1], False, in_features=other.shape[0]), [x])]
 
 
 def batch_norm(node: Node):
     x = node.act()
     node.weight(1, "weight")
     node.weight(2, "bias")
-    return [(L.BatchNorm(x.shape[0], float(node.attrs.get("epsilon", 1e-5)), rank=max(len(x.shape) - 1, 1)), [x])]
+    return [(L.BatchNorm(x.shape[0], node.float("epsilon", 1e-5), rank=max(len(x.shape) - 1, 1)), [x])]
 
 
 def instance_norm(node: Node):
     x = node.act()
     node.weight(1, "weight")
     node.weight(2, "bias")
-    return [(L.InstanceNorm(x.shape[0], float(node.attrs.get("epsilon", 1e-5)), None, True,
-                            rank=len(x.shape) - 1), [x])]
+    return [(L.InstanceNorm(x.shape[0], node.float("epsilon", 1e-5), None, True, rank=len(x.shape) - 1), [x])]
 
 
 def layer_norm(node: Node):
     x = node.act()
-    axis = int(node.attrs.get("axis", -1))
     ndim = len(x.shape) + 1
-    axis = axis % ndim
+    axis = node.int("axis", -1)
+    if not -ndim <= axis < ndim:
+        raise node.error(f"attribute 'axis' is {axis}, outside the input's {ndim} axes")
+    axis %= ndim
     if axis == 0:
         raise Unsupported("LayerNormalization over the batch axis")
     w = node.weight(1, "weight")
     b = node.weight(2, "bias")
-    return [(L.LayerNorm(tuple(x.shape[axis - 1:]), float(node.attrs.get("epsilon", 1e-5)), w is not None,
-                         b is not None), [x])]
+    return [(L.LayerNorm(tuple(x.shape[axis - 1:]), node.float("epsilon", 1e-5), w is not None, b is not None),
+             [x])]
 
 
 def activation(function: str, **fixed):
     def build(node: Node):
         x = node.act()
-        values = {name: float(node.attrs.get(source, default)) for name, (source, default) in fixed.items()}
+        values = {name: node.float(source, default) for name, (source, default) in fixed.items()}
         return [(L.Activation(function, **values), [x])]
 
     return build
@@ -84,10 +91,8 @@ def activation(function: str, **fixed):
 
 def clip(node: Node):
     x = node.act()
-    low = node.const(1, node.attrs.get("min"))
-    high = node.const(2, node.attrs.get("max"))
-    low = None if low is None else float(low)
-    high = None if high is None else float(high)
+    low = node.const_scalar(1, "min", node.float("min"))
+    high = node.const_scalar(2, "max", node.float("max"))
     if (low, high) == (0.0, 6.0):
         return [(L.Activation("ReLU6"), [x])]
     if low == 0.0 and high is None:
@@ -98,14 +103,14 @@ def clip(node: Node):
 
 def prelu(node: Node):
     x = node.act()
-    slope = node.weight(1, "weight")
+    slope = node.weight(1, "slope", required=True)
     return [(L.PReLU(max(1, int(slope.size))), [x])]
 
 
 def softmax(log: bool):
     def build(node: Node):
         x = node.act()
-        return [(L.Softmax(int(node.attrs.get("axis", -1)), log=log), [x])]
+        return [(L.Softmax(node.int("axis", -1), log=log), [x])]
 
     return build
 
@@ -113,15 +118,19 @@ def softmax(log: bool):
 def arithmetic(kind):
     def build(node: Node):
         acts, scalar, weight_shape, constant_shape = [], None, None, None
-        for index, value in enumerate(node.inputs[:2]):
+        for index in range(2):
+            value = node.inputs[index] if index < len(node.inputs) else None
+            if value is None:
+                raise node.error(f"has no input {index}, which the operator requires")
             if isinstance(value, Act):
                 acts.append(value)
             elif value.array.size == 1:
-                scalar = float(value.array.reshape(-1)[0])
+                scalar = node.const_scalar(index, "a constant")
             elif value.initializer and value.array.dtype.kind == "f" and weight_shape is None:
                 node.params.append(("weight", value.initializer))
                 weight_shape = tuple(int(n) for n in value.array.shape)
             else:
+                node.const_floats(index, "a constant")  # numbers, or the node is refused
                 constant_shape = tuple(int(n) for n in value.array.shape)
         if not acts:
             raise Unsupported(f"{node.op} of constants")
@@ -131,23 +140,24 @@ def arithmetic(kind):
 
 
 def concat(node: Node):
-    if not all(isinstance(v, Act) for v in node.inputs):
+    axis = node.int("axis", required=True)
+    if not node.inputs or not all(isinstance(v, Act) for v in node.inputs):
         raise Unsupported("Concat with constant parts")
-    return [(L.Concat(int(node.attrs["axis"])), list(node.inputs))]
+    return [(L.Concat(axis), list(node.inputs))]
 
 
 def flatten(node: Node):
     x = node.act()
-    if int(node.attrs.get("axis", 1)) != 1:
+    if node.int("axis", 1) != 1:
         raise Unsupported("Flatten at an axis other than 1 (it merges the batch)")
     return [(L.Flatten(1, -1), [x])]
 
 
 def reshape(node: Node):
     x = node.act()
-    target = [int(n) for n in node.const(1)]
+    target = list(node.const_ints(1, "shape", required=True))
     full = (node.batch, *x.shape)
-    if not node.attrs.get("allowzero", 0):
+    if not node.int("allowzero", 0):
         target = [full[i] if n == 0 and i < len(full) else n for i, n in enumerate(target)]
     if not target or target[0] not in (node.batch, -1) or (target[0] == -1 and -1 in target[1:]):
         raise Unsupported("a Reshape that moves the batch")
@@ -160,72 +170,84 @@ def reshape(node: Node):
 
 def transpose(node: Node):
     x = node.act()
-    perm = node.attrs.get("perm", list(range(len(x.shape), -1, -1)))
-    return [(L.Permute(_ints(perm)), [x])]
+    perm = node.ints("perm", tuple(range(len(x.shape), -1, -1)))
+    return [(L.Permute(perm), [x])]
 
 
-def _axes(node: Node, index: int):
-    axes = node.attrs.get("axes")
-    if axes is None:
-        axes = node.const(index)
-    return None if axes is None else _ints(axes)
+def axes(node: Node, index: int, *, required: bool = False):
+    """A node's axes, from its attribute (older opsets) or its input ``index``; at most MAX_RANK of them."""
+    found = node.ints("axes")
+    if found is None:
+        found = node.const_ints(index, "axes")
+    if found is None and required:
+        raise node.error(f"has neither an 'axes' attribute nor input {index} (axes)")
+    if found is not None and len(found) > MAX_RANK:
+        raise node.error(f"names {len(found):,} axes; tensors have at most {MAX_RANK}")
+    return found
 
 
 def squeeze(node: Node):
     x = node.act()
-    axes = _axes(node, 1)
-    return [(L.Squeeze(axes), [x])]
+    return [(L.Squeeze(axes(node, 1)), [x])]
 
 
 def unsqueeze(node: Node):
     x = node.act()
-    axes = sorted(a % (len(x.shape) + 1 + len(_axes(node, 1))) for a in _axes(node, 1))
-    return [(L.Unsqueeze(a), [x] if i == 0 else None) for i, a in enumerate(axes)]
+    new = axes(node, 1, required=True)
+    ndim = len(x.shape) + 1 + len(new)
+    if any(not -ndim <= a < ndim for a in new):
+        raise node.error(f"axes {list(new)} fall outside the output's {ndim} axes")
+    return [(L.Unsqueeze(a), [x] if i == 0 else None) for i, a in enumerate(sorted(a % ndim for a in new))]
 
 
 def reduce(function: str):
     def build(node: Node):
         x = node.act()
-        axes = _axes(node, 1)
-        if axes is None:
-            if node.attrs.get("noop_with_empty_axes", 0):
+        found = axes(node, 1)
+        if not found:
+            if node.int("noop_with_empty_axes", 0):
                 return [(L.Identity(), [x])]
             raise Unsupported("a reduction over every axis, batch included")
-        return [(L.Reduce(function, axes, bool(node.attrs.get("keepdims", 1))), [x])]
+        return [(L.Reduce(function, found, bool(node.int("keepdims", 1))), [x])]
 
     return build
 
 
 def slice_(node: Node):
     x = node.act()
-    starts, ends = node.const(1), node.const(2)
-    axes = node.const(3, list(range(len(starts))))
-    steps = node.const(4, [1] * len(starts))
+    starts = node.const_ints(1, "starts", required=True)
+    ends = node.const_ints(2, "ends", required=True)
+    found = node.const_ints(3, "axes", tuple(range(len(starts))))
+    steps = node.const_ints(4, "steps", (1,) * len(starts))
+    if not len(starts) == len(ends) == len(found) == len(steps) or len(starts) > MAX_RANK:
+        raise node.error(f"has {len(starts)} starts, {len(ends)} ends, {len(found)} axes and {len(steps)} steps")
     specs = []
-    for i, (start, end, axis, step) in enumerate(zip(starts, ends, axes, steps)):
-        start, end, step = int(start), int(end), int(step)
+    limit = 2**62
+    for i, (start, end, axis, step) in enumerate(zip(starts, ends, found, steps)):
         if step < 1:
             raise Unsupported("Slice with a negative step")
-        limit = 2**62
-        specs.append((L.Slice(int(axis), max(min(start, limit), -limit), max(min(end, limit), -limit), step),
+        specs.append((L.Slice(axis, max(min(start, limit), -limit), max(min(end, limit), -limit), step),
                       [x] if i == 0 else None))
     return specs
 
 
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
 def pad(node: Node):
     x = node.act()
-    pads = node.const(1) if len(node.inputs) > 1 and node.inputs[1] is not None else node.attrs.get("pads")
-    pads = _ints(pads)
-    value = node.const(2, 0.0)
-    value = 0.0 if value is None else float(value.reshape(-1)[0]) if hasattr(value, "reshape") else float(value)
-    mode = node.attrs.get("mode", "constant")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    mode = {"edge": "replicate", "wrap": "circular"}.get(mode, mode)
+    pads = node.const_ints(1, "pads") if len(node.inputs) > 1 and node.inputs[1] is not None else None
+    if pads is None:
+        pads = node.ints("pads")
+    if pads is None:
+        raise node.error("has neither a 'pads' attribute nor input 1 (pads)")
+    value = node.const_scalar(2, "constant_value", node.float("value", 0.0))
+    mode = _PAD_MODES[node.string("mode", "constant", choices=tuple(_PAD_MODES))]
     ndim = len(x.shape) + 1
     half = len(pads) // 2
     begins, ends = list(pads[:half]), list(pads[half:])
-    if half != ndim or begins[0] or ends[0]:
-        if half != ndim:
+    if half != ndim or len(pads) % 2 or begins[0] or ends[0]:
+        if half != ndim or len(pads) % 2:
             raise Unsupported("Pad with axes")
         raise Unsupported("a Pad of the batch axis")
     sides = list(zip(begins[1:], ends[1:]))
@@ -238,20 +260,19 @@ def pad(node: Node):
 
 
 def dropout(node: Node):
-    return [(L.Dropout(float(node.attrs.get("ratio", 0.5))), [node.act()])]
+    return [(L.Dropout(node.float("ratio", 0.5)), [node.act()])]
 
 
 def depth_to_space(node: Node):
     x = node.act()
-    mode = node.attrs.get("mode", "DCR")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
+    mode = node.string("mode", "DCR", choices=("DCR", "CRD"))
     note = () if mode == "CRD" else ("DepthToSpace in DCR mode orders channels differently from PixelShuffle; "
                                      "shapes and costs are the same",)
-    return [(L.PixelShuffle(int(node.attrs["blocksize"]), remark=note), [x])]
+    return [(L.PixelShuffle(node.int("blocksize", required=True, minimum=1), remark=note), [x])]
 
 
 def space_to_depth(node: Node):
-    return [(L.PixelUnshuffle(int(node.attrs["blocksize"])), [node.act()])]
+    return [(L.PixelUnshuffle(node.int("blocksize", required=True, minimum=1)), [node.act()])]
 
 
 OPERATORS = {

@@ -1,0 +1,177 @@
+"""The constant parts of an ONNX graph (shape plumbing: Shape, Gather, Concat, Reshape, Cast, arithmetic),
+evaluated with NumPy.
+
+Every result's element count is worked out from its operands' shapes before
+NumPy allocates it (broadcasting included), and refused past
+``MAX_CONSTANT_ELEMENTS``; only numbers are evaluated (strings are refused), so
+the work stays bounded by the file, whatever sizes it writes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...engine.errors import SpecError
+from ...engine.limits import MAX_CONSTANT_ELEMENTS
+from ...engine.sizes import volume
+from .attributes import Attributes
+from .ops import MAX_RANK
+
+_BROADCASTING = {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Where", "Mod", "Min", "Max"}
+
+
+def evaluate(op: str, arrays: list, attrs: Attributes) -> tuple:
+    """The outputs of node ``op`` on constant ``arrays`` (None for an absent input)."""
+    if op not in _FOLD:
+        raise attrs.error(f"{op} on constants is not something convcalc evaluates",
+                          hint="simplify the model's constant parts (onnxsim)")
+    for i, array in enumerate(arrays):
+        if array is not None and array.dtype.kind not in "biuf":
+            raise attrs.error(f"input {i} holds {array.dtype.name} values; convcalc evaluates only numbers on "
+                              "constants", hint="simplify the model's constant parts (onnxsim)")
+    made = _made_elements(op, arrays, attrs)
+    if made > MAX_CONSTANT_ELEMENTS:  # checked before NumPy allocates it
+        raise attrs.error(f"would make a constant of {made:,} elements, over the limit of "
+                          f"{MAX_CONSTANT_ELEMENTS:,}", hint="check the input shape (--input)")
+    try:
+        with np.errstate(all="ignore"):
+            results = _FOLD[op](arrays, attrs)
+    except SpecError:
+        raise
+    except (ValueError, IndexError, TypeError, ArithmeticError, AttributeError) as err:
+        raise attrs.error(f"cannot be evaluated: {str(err)[:200]}", hint="check the file") from None
+    return results if isinstance(results, tuple) else (results,)
+
+
+def _shape_of(values) -> tuple[int, ...]:
+    sizes = tuple(int(n) for n in np.asarray(values).reshape(-1).tolist())
+    if len(sizes) > MAX_RANK or any(n < 0 for n in sizes):
+        raise ValueError(f"{list(sizes[:8])} is not a shape")
+    return sizes
+
+
+def _made_elements(op: str, arrays, attrs: Attributes) -> int:
+    """How many elements the operator's result has, from its operands' shapes alone."""
+    present = [a for a in arrays if a is not None]
+    try:
+        if op in _BROADCASTING:
+            return volume(np.broadcast_shapes(*(a.shape for a in present)))
+        if op == "Expand":
+            return volume(np.broadcast_shapes(arrays[0].shape, _shape_of(arrays[1])))
+        if op == "ConstantOfShape":
+            return volume(_shape_of(arrays[0]))
+        if op == "Concat":
+            return sum(max(a.size, 1) for a in present)
+        if op == "Gather":
+            data, axis = arrays[0], attrs.int("axis", 0)
+            if not -data.ndim <= axis < data.ndim:
+                raise ValueError(f"axis {axis} is outside the data's {data.ndim} axes")
+            return arrays[1].size * (data.size // data.shape[axis] if data.shape[axis] else 0)
+        if op == "Range":
+            start, limit, delta = (float(np.asarray(a).reshape(-1)[0]) for a in arrays[:3])
+            span = (limit - start) / delta if delta else 0.0
+            if not np.isfinite(span):
+                raise ValueError("a Range without an end")
+            return max(int(span), 0) + 1
+    except (TypeError, ValueError, IndexError, AttributeError) as err:
+        raise attrs.error(f"cannot be evaluated: {str(err)[:200]}", hint="check the file") from None
+    return max((a.size for a in present), default=1)  # the others make at most as much as they read
+
+
+def constant(attrs: Attributes):
+    """The value a Constant node holds, decoded and checked."""
+    for key, read in (("value", attrs.tensor), ("value_float", attrs.float), ("value_int", attrs.int),
+                      ("value_floats", attrs.floats), ("value_ints", attrs.ints)):
+        if key in attrs:
+            value = read(key)
+            return np.asarray(value, dtype=np.float32 if key in ("value_float", "value_floats") else None)
+    raise attrs.error("is a Constant without a numeric value")
+
+
+def _slice(arrays, attrs):
+    data, starts, ends = arrays[0], arrays[1], arrays[2]
+    axes = arrays[3] if len(arrays) > 3 and arrays[3] is not None else range(len(starts))
+    steps = arrays[4] if len(arrays) > 4 and arrays[4] is not None else [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for s, e, a, t in zip(starts, ends, axes, steps):
+        index[int(a)] = slice(int(s), int(e), int(t))
+    return data[tuple(index)]
+
+
+def _axes_of(arrays, attrs):
+    axes = attrs.ints("axes")
+    if axes is None and len(arrays) > 1 and arrays[1] is not None:
+        axes = arrays[1].reshape(-1).tolist()
+    return None if axes is None else tuple(int(a) for a in axes)
+
+
+def _unsqueeze(arrays, attrs):
+    out = arrays[0]
+    axes = _axes_of(arrays, attrs) or ()
+    ndim = out.ndim + len(axes)
+    if ndim > MAX_RANK:
+        raise ValueError(f"{ndim} axes, more than {MAX_RANK}")
+    for a in sorted(a % ndim for a in axes):
+        out = np.expand_dims(out, a)
+    return out
+
+
+def _reshape(arrays, attrs):
+    data, shape = arrays
+    allowzero = attrs.int("allowzero", 0)
+    shape = [data.shape[i] if n == 0 and not allowzero and i < data.ndim else int(n)
+             for i, n in enumerate(shape.reshape(-1).tolist())]
+    return data.reshape(shape)
+
+
+def _cast(arrays, attrs):
+    import onnx
+
+    to = attrs.int("to", required=True)
+    try:
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
+    except (KeyError, TypeError, ValueError):
+        raise attrs.error(f"casts to the unknown element type {to}") from None
+    if dtype.kind not in "biuf":
+        raise attrs.error(f"casts to {dtype.name}; convcalc evaluates only numbers on constants")
+    data = arrays[0]
+    if dtype.kind in "biu" and data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        raise attrs.error("casts a non-finite number to an integer")
+    return data.astype(dtype)
+
+
+def _constant_of_shape(arrays, attrs):
+    value = attrs.tensor("value", np.zeros(1, np.float32)).reshape(-1)
+    if value.size != 1 or value.dtype.kind not in "biuf":
+        raise attrs.error("attribute 'value' is not one number")
+    return np.full(_shape_of(arrays[0]), value[0])
+
+
+def _expand(arrays, attrs):
+    shape = np.broadcast_shapes(arrays[0].shape, _shape_of(arrays[1]))
+    return np.broadcast_to(arrays[0], shape).copy()
+
+
+def _reduce_prod(arrays, attrs):
+    axes = _axes_of(arrays, attrs)
+    return np.prod(arrays[0], axis=axes or None, keepdims=bool(attrs.int("keepdims", 1)))
+
+
+# NumPy evaluation of the operators exporters use on constants (shape plumbing).
+_FOLD = {
+    "Identity": lambda a, t: a[0], "Cast": _cast, "CastLike": lambda a, t: a[0].astype(a[1].dtype),
+    "Gather": lambda a, t: np.take(a[0], a[1], axis=t.int("axis", 0)),
+    "Unsqueeze": _unsqueeze, "Squeeze": lambda a, t: np.squeeze(a[0], _axes_of(a, t)),
+    "Concat": lambda a, t: np.concatenate([np.atleast_1d(x) for x in a], axis=t.int("axis", required=True)),
+    "Reshape": _reshape, "Slice": _slice, "Transpose": lambda a, t: np.transpose(a[0], t.ints("perm")),
+    "Add": lambda a, t: a[0] + a[1], "Sub": lambda a, t: a[0] - a[1], "Mul": lambda a, t: a[0] * a[1],
+    "Div": lambda a, t: a[0] // a[1] if a[0].dtype.kind in "iu" and a[1].dtype.kind in "iu" else a[0] / a[1],
+    "Floor": lambda a, t: np.floor(a[0]), "Ceil": lambda a, t: np.ceil(a[0]), "Sqrt": lambda a, t: np.sqrt(a[0]),
+    "Neg": lambda a, t: -a[0], "Abs": lambda a, t: np.abs(a[0]), "Min": lambda a, t: np.minimum.reduce(a),
+    "Max": lambda a, t: np.maximum.reduce(a), "Equal": lambda a, t: a[0] == a[1], "Less": lambda a, t: a[0] < a[1],
+    "Greater": lambda a, t: a[0] > a[1], "Not": lambda a, t: ~a[0], "Where": lambda a, t: np.where(a[0], a[1], a[2]),
+    "Mod": lambda a, t: np.mod(a[0], a[1]), "Range": lambda a, t: np.arange(a[0], a[1], a[2]),
+    "ConstantOfShape": _constant_of_shape, "Expand": _expand,
+    "Shape": lambda a, t: np.array(a[0].shape, dtype=np.int64)[t.int("start", 0):t.int("end", None)],
+    "ReduceProd": _reduce_prod, "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
+}

@@ -1,0 +1,225 @@
+"""Reading an ONNX graph's nodes, in order, into layers and constants.
+
+Each node is read under one guard: a ``ConvcalcError`` that does not yet name
+the node is given its name, and any other exception (a case no check foresaw)
+becomes one ``SpecError`` naming the node, so no file gives a traceback. Every
+layer a node makes passes the rules a token's arguments pass (integers within
+PyTorch's 64 bits, finite floats, each argument's own rule), and its output
+shape is checked before later nodes see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ...engine import layers as L
+from ...engine.errors import ConvcalcError, SpecError
+from ...engine.layers.kind import CLASSES, arguments_of, rule_of
+from ...engine.layers.rules import check_magnitudes, clip
+from ...engine.limits import MAX_INTEGER
+from ..pytorch.values import Act, Unsupported
+from . import fold
+from .attributes import HINT, Attributes, label
+from .node import Node
+from .ops import ALIASES, MAX_RANK, OPERATORS
+
+
+@dataclass(frozen=True)
+class Const:
+    """A value known without the input: an array, and the initializer it is (for parameters)."""
+
+    array: np.ndarray
+    initializer: str | None = None
+
+
+class Reader:
+    """The nodes of ``model``'s graph read in order; ``values`` holds the initializers and the graph input."""
+
+    def __init__(self, onnx, model, values: dict, batch: int) -> None:
+        self.onnx, self.model, self.graph, self.values, self.batch = onnx, model, model.graph, values, batch
+        self.layers: list = []
+        self.names: set[str] = set()
+        self._suffix: dict[str, int] = {}
+        self._inferred = None
+
+    def read(self) -> list:
+        for index, node in enumerate(self.graph.node):
+            try:
+                self._node(node, index)
+            except ConvcalcError as err:
+                where = label(node, index)
+                if not err.message.startswith(where):
+                    raise type(err)(f"{where}: {err.message}", hint=err.hint, field="file") from None
+                raise
+            except Exception as err:  # the last guard: a case no check foresaw is still one line
+                raise SpecError(f"{label(node, index)} cannot be read ({type(err).__name__})", hint=HINT,
+                                field="file") from err
+        return self.layers
+
+    def _name(self, node, index: int) -> str:
+        base = node.name or (node.output[0] if node.output else f"node{index}")
+        name = base
+        while name in self.names or name == "input":  # a counter a base, so repeated names stay linear
+            self._suffix[base] = self._suffix.get(base, 0) + 1
+            name = f"{base}_{self._suffix[base]}"
+        self.names.add(name)
+        return name
+
+    def _node(self, node, index: int) -> None:
+        attrs = Attributes(node, index)
+        if not node.output or not node.output[0]:
+            raise attrs.error("has no output")
+        outputs = [o for o in node.output if o]
+        if len(set(outputs)) != len(outputs):
+            raise attrs.error("names one output twice")
+        for output in outputs:
+            if output in self.values:
+                raise attrs.error(f"writes {clip(output, 60)!r}, which an initializer, the graph input or an "
+                                  "earlier node already defines")
+        inputs = [self.values.get(name) if name else None for name in node.input]
+        for name, value in zip(node.input, inputs):
+            if name and value is None:
+                raise attrs.error(f"reads {clip(name, 60)!r}, which nothing before it makes",
+                                  hint="the file is not topologically sorted or is incomplete")
+        acts = [v for v in inputs if isinstance(v, Act)]
+        if node.op_type == "Constant":
+            self.values[node.output[0]] = Const(fold.constant(attrs))
+            return
+        if not acts:
+            results = fold.evaluate(node.op_type, [None if v is None else v.array for v in inputs], attrs)
+            source = inputs[0].initializer if node.op_type in ALIASES and inputs and inputs[0] is not None else None
+            for output, result in zip(node.output, results):
+                if output:
+                    self.values[output] = Const(np.asarray(result), source)
+            return
+        if node.op_type == "Shape":
+            full = np.array((self.batch, *acts[0].shape), dtype=np.int64)
+            self.values[node.output[0]] = Const(full[attrs.int("start", 0):attrs.int("end", None)])
+            return
+        if node.op_type in ALIASES:
+            self.values[node.output[0]] = acts[0]
+            return
+        name = self._name(node, index)
+        path = tuple(part for part in name.split("/") if part)[:-1]
+        wrapped = Node(node, index, inputs, self.batch, name)
+        try:
+            if node.op_type == "Split":
+                self._split(wrapped, node.output, path)
+                return
+            if node.op_type == "Gather":
+                specs = [(_gather(wrapped), [wrapped.act()])]
+            elif node.op_type in OPERATORS:
+                specs = OPERATORS[node.op_type](wrapped)
+            else:
+                raise Unsupported(node.op_type)
+        except Unsupported:
+            self._opaque(node, acts, name, path, inputs, wrapped.label)
+            return
+        self._emit(node.output[0], specs, name, path, wrapped.params, wrapped.label)
+
+    def _emit(self, output: str, specs, name: str, path, params, where: str) -> Act:
+        previous = None
+        for i, (spec, reads) in enumerate(specs):
+            last = i == len(specs) - 1
+            layer_name = name if last else f"{name}.{type(spec).__name__.lower()}{i}"
+            reads = reads if reads is not None else [previous]
+            layer = replace(spec, name=layer_name, inputs=tuple(a.ref for a in reads), path=path,
+                            weights=tuple(params) if last else ())
+            shapes = tuple(a.shape for a in reads)
+            try:  # the rules a token's arguments pass, then convcalc's own shape rules
+                _check_arguments(layer)
+                figures = layer.merge(shapes) if isinstance(layer, L.Merge) else layer.infer(shapes[0])
+            except ConvcalcError as err:
+                raise SpecError(f"{where}: {err.message}", hint=err.hint, field="file") from None
+            _check_shape(figures.output_shape, where)
+            self.layers.append(layer)
+            previous = Act(layer_name, figures.output_shape)
+        self.values[output] = previous
+        return previous
+
+    def _split(self, node: Node, outputs, path) -> None:
+        """Each output of a Split as the piece of the axis it is (work linear in the outputs)."""
+        x = node.act()
+        ndim = len(x.shape) + 1
+        axis = node.int("axis", 0)
+        if not -ndim <= axis < ndim:
+            raise node.error(f"attribute 'axis' is {axis}, outside the input's {ndim} axes")
+        axis %= ndim
+        if axis == 0:
+            raise Unsupported("a Split of the batch")
+        n = x.shape[axis - 1]
+        sizes = node.ints("split", minimum=0)
+        if sizes is None:
+            sizes = node.const_ints(1, "split")
+        if sizes is None:  # equal pieces, the last smaller (torch.chunk's and ONNX's rule)
+            size = -(-n // len(outputs))
+            sizes = [max(0, min(size, n - k * size)) for k in range(len(outputs))]
+        elif len(sizes) != len(outputs) or sum(sizes) != n or min(sizes, default=0) < 0:
+            raise node.error(f"splits an axis of {n} into {len(sizes):,} sizes adding up to {sum(sizes):,} "
+                             f"for {len(outputs):,} outputs")
+        start = 0
+        for k, (output, length) in enumerate(zip(outputs, sizes)):
+            if output:
+                self._emit(output, [(L.Narrow(axis, start, length), [x])], f"{node.name}.{k}", path, (),
+                           node.label)
+            start += length
+
+    def _opaque(self, node, acts, name, path, inputs, where: str) -> None:
+        shape = self._inferred_shapes().get(node.output[0])
+        if shape is None or not shape or shape[0] not in (self.batch, None) or None in shape[1:]:
+            raise SpecError(f"{where} is an operation convcalc cannot read, and ONNX's shape inference does not "
+                            "give its output shape", hint="convcalc reads the operators in its README's ONNX table",
+                            field="file")
+        _check_shape(shape[1:], f"{where}: ONNX's shape inference")
+        params = [(f"{v.initializer}", v.initializer) for v in inputs
+                  if isinstance(v, Const) and v.initializer and v.array.dtype.kind == "f"]
+        count = sum(int(self.values[p].array.size) for _, p in params)
+        spec = L.Opaque(node.op_type, tuple(shape[1:]), count)
+        layer = replace(spec, name=name, inputs=tuple(dict.fromkeys(a.ref for a in acts)), path=path)
+        self.layers.append(layer)
+        self.values[node.output[0]] = Act(name, tuple(shape[1:]))
+
+    def _inferred_shapes(self) -> dict:
+        if self._inferred is None:
+            from onnx import shape_inference
+
+            try:
+                inferred = shape_inference.infer_shapes(self.model).graph
+            except Exception:  # noqa: BLE001 - inference may fail on unusual files: then nothing is known
+                inferred = self.graph
+            self._inferred = {}
+            for info in list(inferred.value_info) + list(inferred.output):
+                if info.type.tensor_type.HasField("shape"):  # an output declared without one says nothing
+                    dims = info.type.tensor_type.shape.dim
+                    self._inferred[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+        return self._inferred
+
+
+def _check_arguments(layer) -> None:
+    """A layer's arguments, as a reader wrote them, held to the rules a token's are."""
+    cls = type(layer)
+    fixed = {name for kind in CLASSES.get(cls, ()) for name, _ in kind.fixed}  # set by a kind's name, no rule
+    for name in arguments_of(cls):
+        value = getattr(layer, name)
+        check_magnitudes(name, value)
+        if name not in fixed:
+            rule_of(cls, name)(name, value)
+
+
+def _check_shape(shape, where: str) -> None:
+    if len(shape) > MAX_RANK - 1:
+        raise SpecError(f"{where}: an output of {len(shape) + 1} axes, more than {MAX_RANK}", hint=HINT, field="file")
+    for size in shape:
+        if not isinstance(size, int) or not 0 <= size <= MAX_INTEGER:
+            raise SpecError(f"{where}: an output size of {clip(str(size), 30)}, which is not a size below 2^62",
+                            hint=HINT, field="file")
+
+
+def _gather(node: Node):
+    index = node.const(1, what="indices", required=True)
+    if np.asarray(index).ndim != 0:
+        raise Unsupported("Gather with several indices")
+    (position,) = node.const_ints(1, "indices")
+    return L.Select(node.int("axis", 0), position)
