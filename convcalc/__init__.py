@@ -14,12 +14,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine.analysis import Analysis
+    from .engine.network import Analysis
 
 # The public names and the modules that define them. They load on first use,
 # so the command line starts without importing the engine it may not need.
 _EXPORTS = {
-    **dict.fromkeys(("Analysis", "LayerReport", "Network", "Totals", "analyse"), "engine.analysis"),
+    "analyse": "engine.analysis",
+    **dict.fromkeys(("Analysis", "LayerReport", "Network", "Totals"), "engine.network"),
     **dict.fromkeys(("ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"), "engine.errors"),
     **dict.fromkeys(("Activation", "AdaptiveAvgPool", "AdaptiveMaxPool", "AvgPool", "BatchNorm", "Conv",
                      "ConvTranspose", "Dropout", "Flatten", "Layer", "Linear", "MaxPool", "Upsample", "ZeroPad"),
@@ -50,7 +51,8 @@ def analyse_tokens(input_shape: str, *layers: str, batch: int = 1, dtype: str = 
     >>> analyse_tokens("3x32x32", "conv:16,k=3,p=1", "maxpool:2").output_shape
     (16, 16, 16)
     """
-    from .engine.analysis import Network, analyse
+    from .engine.analysis import analyse
+    from .engine.network import Network
     from .readers import parse_layer, parse_shape
 
     return analyse(Network(parse_shape(input_shape), tuple(parse_layer(t) for t in layers), batch, dtype))

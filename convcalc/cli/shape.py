@@ -62,7 +62,8 @@ def _lines(handle, limit: int):
 def _stream(path: str, batch, dtype) -> int:
     """One document a line in, one result a line out; a bad line gives an error object with its line
     number, and the lines after it still come through."""
-    from ..engine.analysis import Network, analyse
+    from ..engine.analysis import analyse
+    from ..engine.network import Network
     from ..engine.limits import max_document_bytes
     from ..engine.schema import error_object, internal_error_object
     from ..readers import load_document

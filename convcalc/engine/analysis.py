@@ -10,15 +10,12 @@ from .gate import check_network
 from .graph import INPUT, dependency_order, label, resolve_sources
 from .layers import Figures, Merge, Shape
 from .layers.base import format_shape
-from .network import Analysis, LayerReport, Network, Totals
+from .network import Analysis, LayerReport, Network
 from .receptive import FieldGraph, ReceptiveField
-from .windows import IDENTITY, Broadcast, Global
 from .sizes import volume
+from .windows import IDENTITY, Broadcast, Global
 
-__all__ = [
-    "DTYPE_BYTES", "INPUT", "Analysis", "LayerReport", "Network", "Totals", "analyse", "dependency_order",
-    "resolve_sources",
-]
+__all__ = ["analyse"]
 
 
 def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from importlib import resources
 
-from ..engine.analysis import Network
 from ..engine.errors import SpecError
+from ..engine.network import Network
 
 
 def preset_names() -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from ..engine.analysis import DTYPE_BYTES, Network
+from ..engine.dtypes import DTYPE_BYTES
 from ..engine.errors import Origin, SpecError
 from ..engine.limits import (
     MAX_DIGITS,
@@ -19,6 +19,7 @@ from ..engine.limits import (
     max_document_bytes,
     max_document_values,
 )
+from ..engine.network import Network
 from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key, find_kind

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass, field, replace
 from math import prod
 
-from ..engine.analysis import Network
 from ..engine.errors import ConvcalcError, Origin, SpecError
 from ..engine.layers import Flatten, Linear
+from ..engine.network import Network
 from .constructor import parse_constructor
 
 _OPEN = re.compile(r"^(?:\((?P<key>[^)]*)\):\s*)?(?P<cls>[A-Za-z_]\w*)\($")

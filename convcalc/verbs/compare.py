@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from ..engine.analysis import Analysis, Network, analyse
+from ..engine.analysis import analyse
 from ..engine.errors import ShapeError, SpecError
 from ..engine.layers import Conv, Layer, Shape
 from ..engine.layers.base import per_axis, spatial_rank
+from ..engine.network import Analysis, Network
 from ..engine.schema import analysis_to_dict, encode_fraction
 from ..engine.sizes import common_divisors, volume
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend.memory import check_memory
-from ..engine.analysis import INPUT, Analysis, Network, analyse
+from ..engine.analysis import analyse
 from ..engine.errors import ConsistencyError, ConvcalcError, SpecError
+from ..engine.graph import INPUT
 from ..engine.layers.base import format_shape
 from ..engine.memory import inference_memory
+from ..engine.network import Analysis, Network
 from .preparers import prepare_layer
 
 RUN_DTYPES = ("float32", "float64")

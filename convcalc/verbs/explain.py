@@ -10,10 +10,11 @@ from __future__ import annotations
 from itertools import product
 from math import prod
 
-from ..engine.analysis import Analysis, analyse
+from ..engine.analysis import analyse
 from ..engine.errors import SpecError
 from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool
 from ..engine.layers.base import format_shape, per_axis
+from ..engine.network import Analysis
 from ..engine.receptive import FieldGraph
 from ..engine.units import per_axis_text
 

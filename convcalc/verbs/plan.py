@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine.analysis import Network, analyse
+from ..engine.analysis import analyse
 from ..engine.errors import ConvcalcError, SpecError
 from ..engine.layers.base import Shape
+from ..engine.network import Network
 from .solve import MAX_INPUT_SIZES, SOLVE_SCHEMA, Template, _build
 
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..engine.analysis import Network, analyse
+from ..engine.analysis import analyse
 from ..engine.errors import ConvcalcError, SpecError
 from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool, ZeroPad
 from ..engine.layers.base import Shape, per_axis
+from ..engine.network import Network
 from ..engine.sizes import (
     conv_output_size,
     pool_output_size,
