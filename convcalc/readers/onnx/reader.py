@@ -3,9 +3,9 @@
 Each node is read under one guard: a ``ConvcalcError`` that does not yet name
 the node is given its name, and any other exception (a case no check foresaw)
 becomes one ``SpecError`` naming the node, so no file gives a traceback. Every
-layer a node makes passes the rules a token's arguments pass (integers within
-PyTorch's 64 bits, finite floats, each argument's own rule), and its output
-shape is checked before later nodes see it.
+layer a node makes passes the engine's gate (``check_layer``: the rules a
+token's arguments pass) as it is made, and its output shape is checked before
+later nodes see it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 
 from ...engine import layers as L
 from ...engine.errors import ConvcalcError, SpecError
-from ...engine.layers.kind import CLASSES, arguments_of, rule_of
-from ...engine.layers.rules import check_magnitudes, clip
+from ...engine.gate import check_layer
+from ...engine.layers.rules import clip
 from ...engine.limits import MAX_INTEGER
 from ..pytorch.values import Act, Unsupported
 from . import fold
@@ -129,7 +129,7 @@ class Reader:
                             weights=tuple(params) if last else ())
             shapes = tuple(a.shape for a in reads)
             try:  # the rules a token's arguments pass, then convcalc's own shape rules
-                _check_arguments(layer)
+                check_layer(layer)
                 figures = layer.merge(shapes) if isinstance(layer, L.Merge) else layer.infer(shapes[0])
             except ConvcalcError as err:
                 raise SpecError(f"{where}: {err.message}", hint=err.hint, field="file") from None
@@ -195,17 +195,6 @@ class Reader:
                     dims = info.type.tensor_type.shape.dim
                     self._inferred[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
         return self._inferred
-
-
-def _check_arguments(layer) -> None:
-    """A layer's arguments, as a reader wrote them, held to the rules a token's are."""
-    cls = type(layer)
-    fixed = {name for kind in CLASSES.get(cls, ()) for name, _ in kind.fixed}  # set by a kind's name, no rule
-    for name in arguments_of(cls):
-        value = getattr(layer, name)
-        check_magnitudes(name, value)
-        if name not in fixed:
-            rule_of(cls, name)(name, value)
 
 
 def _check_shape(shape, where: str) -> None:
