@@ -68,3 +68,11 @@ def test_inputs_and_batches(shape, batch):
 def test_the_largest_values_pass():
     analysis = analyse(Network((3, 2**62), (), 2**62))
     assert analysis.output_shape == (3, 2**62)
+
+
+@pytest.mark.parametrize("token", ["split:1,dim=2,index=5", "chunk:1000000000000,dim=2,index=3"])
+def test_pieces_of_a_huge_axis_are_found_without_listing_them(token):
+    """An axis of 2^62 units in pieces of one: piece k is computed, not found in a list of 2^62."""
+    result = runner.invoke(app, ["shape", f"3x8x{2**62}", token, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output_shape"][2] == 1

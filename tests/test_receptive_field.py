@@ -119,3 +119,35 @@ def test_transposed_largest_field_is_reported_with_a_note():
     assert report.receptive_field.size == (2,)  # outputs read 1 or 2 inputs
     assert report.receptive_field.jump == (Fraction(1, 2),)
     assert any("differ between output positions" in note for note in report.notes)
+
+
+after_transposed = st.lists(st.one_of(
+    st.tuples(st.just("convT"), st.tuples(st.integers(1, 4), st.integers(2, 5), st.integers(0, 2), st.integers(1, 3))),
+    st.tuples(st.just("up"), st.tuples(st.integers(2, 3))),
+    st.tuples(st.just("conv"), st.tuples(st.integers(1, 30), st.integers(1, 3), st.integers(0, 12), st.integers(1, 3))),
+    st.tuples(st.just("pad"), st.tuples(st.integers(0, 2))),
+), min_size=2, max_size=4)
+
+
+@settings(max_examples=300)
+@given(stack=after_transposed, length=st.integers(4, 24))
+def test_long_kernels_after_transposed_layers_equal_brute_force(stack, length):
+    """The periodic shortcuts (a field of a residue moved by whole periods; a run of a period or more
+    read through its first and last period) give the brute-force fields."""
+    try:
+        result = analyse_tokens(f"1x{length}", *map(token, stack))
+    except ConvcalcError:
+        return
+    report = result.layers[-1]
+    fields = [dependencies(stack, x) for x in range(report.output_shape[1])]
+    extents = [max(f) - min(f) + 1 for f in fields if f]
+    assert report.receptive_field.size[0] == (max(extents) if extents else 0)
+    if fields and fields[0]:
+        assert report.receptive_field.centre[0] == Fraction(max(fields[0]) + min(fields[0]), 2)
+
+
+def test_a_long_kernel_after_a_wide_stride_is_quick_and_exact():
+    """A 100,000-tap kernel after a stride of 4,093 (80 s before): one field per residue."""
+    report = analyse_tokens("1x100", "convT:1,k=1,s=4093", "conv:1,k=100000").layers[-1]
+    # each output reads 100,000 consecutive positions of the upsampled axis: 24 or 25 input units
+    assert report.receptive_field.size == (25,)

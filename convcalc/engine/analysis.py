@@ -69,16 +69,19 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         places[i] = _places(figures, sources[i], places, shapes, per_source)
         passes_through = (len(sources[i]) == 1 and figures.output_shape == shapes[sources[i][0]]
                           and places[i] == places[sources[i][0]] and all(w is IDENTITY for w in per_source[0]))
-        if receptive_fields and passes_through:
-            # position for position (activations, normalization by running statistics, dropout): the same
-            # field, without a node of its own; most layers of a deep network are such layers
-            node_of[i] = node_of[sources[i][0]]
-            field = fields[sources[i][0]] or graph.measure(node_of[i], _units(figures.output_shape, places[i]))
-        elif receptive_fields:
-            node_of[i] = graph.add(tuple(node_of[s] for s in sources[i]), per_source)
-            field = graph.measure(node_of[i], _units(figures.output_shape, places[i]))
-        else:
-            field = ReceptiveField((0,) * rank, (None,) * rank, (Fraction(0),) * rank, (False,) * rank)
+        try:
+            if receptive_fields and passes_through:
+                # position for position (activations, normalization by running statistics, dropout): the
+                # same field, without a node of its own; most layers of a deep network are such layers
+                node_of[i] = node_of[sources[i][0]]
+                field = fields[sources[i][0]] or graph.measure(node_of[i], _units(figures.output_shape, places[i]))
+            elif receptive_fields:
+                node_of[i] = graph.add(tuple(node_of[s] for s in sources[i]), per_source)
+                field = graph.measure(node_of[i], _units(figures.output_shape, places[i]))
+            else:
+                field = ReceptiveField((0,) * rank, (None,) * rank, (Fraction(0),) * rank, (False,) * rank)
+        except ConvcalcError as err:  # a receptive field past the work limit: named at its layer
+            raise err.located(layer=i + 1, origin=layer.origin)
         fields[i] = field
         notes = layer.remark + figures.notes
         if not reports:

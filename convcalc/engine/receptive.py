@@ -27,7 +27,10 @@ from fractions import Fraction
 from math import gcd, prod
 
 from .errors import ResourceError
-from .windows import MAX_POSITIONS, Broadcast, Global, Scatter, Shift, Sliding, extremes
+from .windows import MAX_POSITIONS, Broadcast, Global, Nearest, Scatter, Shift, Sliding, extremes
+
+# Windows that repeat on all of the integers, not only on their layer's units.
+_LATTICE = (Sliding, Scatter, Shift, Nearest, Global, Broadcast)
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,10 @@ class ReceptiveField:
         return tuple(Fraction(s - 1, 2) - c for s, c in zip(self.size, self.centre))
 
 
-# Positions examined for one unit after a transposed convolution, where fields can have gaps.
+# Positions examined for one unit after a transposed convolution, where fields can have gaps, and
+# for all of a network's receptive fields: past these the analysis is refused, never slow.
 MAX_READS = 1_000_000
+MAX_WORK = 5_000_000
 
 
 class FieldGraph:
@@ -81,7 +86,13 @@ class FieldGraph:
         # pooling, padding), a unit's first and last dependency are affine in
         # the unit: (step, first of unit 0, last of unit 0) per axis, O(1) to use.
         self.affine: list[tuple[tuple[int, int, int] | None, ...]] = [((1, 0, 0),) * rank]
+        # Where every window on the way repeats on all of the integers (not only on its layer's
+        # units) and the period is exact, a unit's field is its residue's, moved by whole periods:
+        # bounds(u + P) = bounds(u) + P * jump. Then a node has at most P fields to find per axis,
+        # and a long read of it needs only the first and last read of each residue.
+        self.lattice: list[bool] = [True]
         self._memo: dict = {}
+        self._work = 0  # positions examined after transposed layers, against MAX_WORK
 
     def add(self, sources: tuple[int, ...], windows) -> int:
         """Add a node reading ``sources`` through ``windows``; returns its id.
@@ -101,6 +112,8 @@ class FieldGraph:
             p = self.periods[s] * (prod(w.period for w in ws) if ws is not None else 1)
             period = period * p // gcd(period, p)
         self.periods.append(min(period, MAX_POSITIONS))
+        self.lattice.append(period < MAX_POSITIONS and all(self.lattice[s] for s in sources)
+                            and all(isinstance(w, _LATTICE) for w in own))
         self.affine.append(tuple(self._affine(sources, per_source, axis) for axis in range(self.rank)))
         self.jumps.append(tuple(self._jump(sources, per_source, axis) for axis in range(self.rank)))
         return node
@@ -134,6 +147,13 @@ class FieldGraph:
         if form is not None:
             step, lo, hi = form
             return step * unit + lo, step * unit + hi
+        if self.lattice[node] and not 0 <= unit < self.periods[node]:
+            period = self.periods[node]
+            turns, residue = divmod(unit, period)
+            found = self._bounds(node, residue, axis)
+            jump = self.jumps[node][axis]
+            shift = 0 if jump is None else int(turns * period * jump)
+            return None if found is None else (found[0] + shift, found[1] + shift)
         key = (node, unit, axis)
         if key in self._memo:
             return self._memo[key]
@@ -152,11 +172,20 @@ class FieldGraph:
                 lows.append(low[0]), highs.append(high[1])
             else:
                 reads = (unit,) if windows is None else windows[axis].reads(unit)
-                if len(reads) > MAX_READS:
+                if self.lattice[source] and isinstance(reads, range):
+                    if reads.step == 1 and len(reads) >= self.periods[source]:
+                        found = self._run_bounds(source, reads, axis)  # O(1), whatever the kernel
+                        if found is not None:
+                            lows.append(found[0]), highs.append(found[1])
+                        continue
+                    reads = _first_and_last_of_each_residue(reads, self.periods[source])
+                self._work += len(reads)
+                if len(reads) > MAX_READS or self._work > MAX_WORK:
                     raise ResourceError(
-                        f"a receptive field after a transposed convolution would examine {len(reads):,} positions "
-                        f"for one unit (the limit is {MAX_READS:,})", hint="use smaller kernels after the "
-                        "transposed convolution", field="kernel_size")
+                        f"the receptive fields after a transposed convolution would examine more than "
+                        f"{min(MAX_READS, MAX_WORK) if len(reads) > MAX_READS else MAX_WORK:,} positions",
+                        hint="use smaller kernels or dilations after the transposed convolution",
+                        field="kernel_size")
                 for r in reads:
                     found = self._bounds(source, r, axis)
                     if found is not None:
@@ -164,6 +193,49 @@ class FieldGraph:
         result = (min(lows), max(highs)) if lows else None
         self._memo[key] = result
         return result
+
+    def _run_bounds(self, source: int, reads: range, axis: int) -> tuple[int, int] | None:
+        """The hull of the fields of a run of consecutive units of a periodic source, at least a
+        period long: its first period holds each residue's first unit, its last period each one's last."""
+        period = self.periods[source]
+        low_before, low_from, high_upto, high_after = self._tables(source, axis)
+        jump = self.jumps[source][axis]
+        shift = 0 if jump is None else int(period * jump)
+        turns, start = divmod(reads[0], period)
+        lows = [v + turns * shift for v in (low_from[start],) if v is not None]
+        lows += [v + (turns + 1) * shift for v in (low_before[start],) if v is not None]
+        turns, end = divmod(reads[-1], period)
+        highs = [v + turns * shift for v in (high_upto[end],) if v is not None]
+        highs += [v + (turns - 1) * shift for v in (high_after[end],) if v is not None]
+        return (min(lows), max(highs)) if lows else None
+
+    def _tables(self, source: int, axis: int):
+        """For a periodic source, over the units of one period: the least first position among units
+        before c and from c on, and the greatest last position up to c and after c (None: none reads)."""
+        key = ("tables", source, axis)
+        if key not in self._memo:
+            period = self.periods[source]
+            fields = [self._bounds(source, c, axis) for c in range(period)]
+            self._work += period
+
+            def scan(values, pick, reverse=False):
+                out, best = [None] * (period + 1), None
+                order = range(period - 1, -1, -1) if reverse else range(period)
+                for c in order:
+                    v = values[c]
+                    best = v if best is None else best if v is None else pick(best, v)
+                    out[c if reverse else c + 1] = best
+                return out
+
+            lows = [None if f is None else f[0] for f in fields]
+            highs = [None if f is None else f[1] for f in fields]
+            before = scan(lows, min)  # before[c]: units 0..c-1
+            from_ = scan(lows, min, reverse=True)  # from_[c]: units c..P-1
+            upto = scan(highs, max)  # upto[c + 1]: units 0..c
+            after = scan(highs, max, reverse=True)  # after[c]: units c..P-1
+            self._memo[key] = (before, from_, [upto[c + 1] for c in range(period)],
+                               [after[c + 1] if c + 1 < period else None for c in range(period)])
+        return self._memo[key]
 
     def bounds(self, node: int, unit: int, axis: int) -> tuple[int, int] | None:
         """The first and last network-input positions ``unit`` of ``node`` reads along ``axis``."""
@@ -204,6 +276,15 @@ class FieldGraph:
             centres.append(centre)
             varies.append(len(extents) > 1 or len(found) < len(fields) or not placed)
         return ReceptiveField(tuple(sizes), tuple(jumps), tuple(centres), tuple(varies))
+
+
+def _first_and_last_of_each_residue(reads: range, period: int):
+    """The reads that bound a periodic source's fields over ``reads``: of each residue modulo the
+    period, the first and the last (fields move right by whole periods, so they are the extremes)."""
+    cycle = period // gcd(abs(reads.step), period)  # reads' residues repeat after this many
+    if len(reads) <= 2 * cycle:
+        return reads
+    return list(reads[:cycle]) + list(reads[-cycle:])
 
 
 def _affine_through(form: tuple[int, int, int], window) -> tuple[int, int, int] | None:

@@ -125,8 +125,8 @@ class Chunk(_Piece):
         axis = batch_dim(self.dim, shape)
         n = shape[axis]
         size = -(-n // self.chunks)
-        count = -(-n // size) if size else 1
-        return _indexed(shape, axis, [(k * size, min(size, n - k * size)) for k in range(count)], self.index)
+        # an empty axis gives `chunks` empty pieces, as ATen's chunk does
+        return _indexed(shape, axis, _regular(n, size, None if n else self.chunks), self.index)
 
     def infer(self, shape: Shape) -> Figures:
         axis, start, length, _ = self.locate(shape)
@@ -157,20 +157,48 @@ class Split(_Piece):
             if sizes < 1:
                 raise ShapeError(f"split expects split_size be non-negative, but got split_size={sizes}",
                                  hint="give a positive size", field="split_size_or_sections")
-            pieces = [(k, min(sizes, n - k)) for k in range(0, max(n, 1), sizes)]
+            pieces = _regular(n, sizes)
         else:
             if sum(sizes) != n or any(s < 0 for s in sizes):
                 raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
                                  f"at dimension {self.dim}), but got split_sizes={list(sizes)}",
                                  hint="make the sections add up to the axis", field="split_size_or_sections")
-            starts = [sum(sizes[:k]) for k in range(len(sizes))]
-            pieces = list(zip(starts, sizes))
+            pieces = _Sections(sizes)
         return _indexed(shape, axis, pieces, self.index)
 
     def infer(self, shape: Shape) -> Figures:
         axis, start, length, _ = self.locate(shape)
         return _piece("Split", shape, axis, start, length, 1,
                       f"{format_tuple(self.split_size_or_sections)} [{self.index}]")
+
+
+class _regular:
+    """The pieces of ``size`` units an axis of ``n`` splits into (the last may be shorter), as a
+    sequence computed piece by piece: an axis of 2^62 units in pieces of one is not a list."""
+
+    def __init__(self, n: int, size: int, count: int | None = None) -> None:
+        self.n, self.size = n, size
+        self.count = count if count is not None else -(-n // size) if size and n else 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, k: int) -> tuple[int, int]:
+        start = k * self.size
+        return start, max(min(self.size, self.n - start), 0)
+
+
+class _Sections:
+    """Given sections (which add up to the axis): piece k starts after the ones before it."""
+
+    def __init__(self, sizes) -> None:
+        self.sizes = sizes
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, k: int) -> tuple[int, int]:
+        return sum(self.sizes[:k]), self.sizes[k]
 
 
 def _indexed(shape: Shape, axis: int, pieces, index: int) -> tuple[int, int, int, int]:
