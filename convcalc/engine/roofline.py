@@ -7,6 +7,12 @@ and memory bandwidth B (bytes/s) it cannot take less than
 is compute-bound or memory-bound. A layer whose output is a view of its input
 (reshape, slice, dropout at inference) moves nothing and costs nothing.
 
+Every bound is computed exactly (FLOPs, bytes and rates as fractions) and only then
+written as a float: a layer whose bound is past the largest float (1.8e308 s, for
+inputs near the 2^62 size limit on many axes) keeps its limit but has seconds None,
+and the network's total is then the largest float, still a true lower bound, with
+``too_large`` set.
+
 This is a bound, not a prediction: it ignores how far kernels fall short of
 the peak, fusion (a fused BatchNorm and ReLU never write their output), launch
 overhead and caches (data re-read from cache costs less than from memory).
@@ -14,6 +20,7 @@ overhead and caches (data re-read from cache costs less than from memory).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -31,12 +38,14 @@ __all__ = ["DEVICES", "Bound", "Device", "Roofline", "find_device", "roofline"]
 class Bound:
     """One layer: the bytes it moves at least, its arithmetic intensity (FLOPs per
     byte; None when it moves nothing) and, on a device, its time bound and what
-    limits it ("compute" or "memory"). ``seconds`` is None where the FLOPs are unknown."""
+    limits it ("compute" or "memory"). ``seconds`` is None where the FLOPs are unknown
+    or the bound is too large for a float (``exact`` then still has it)."""
 
     bytes: int
     intensity: Fraction | None
     seconds: float | None = None
     limit: str | None = None
+    exact: Fraction | None = None  # the bound in seconds, exactly (None where the FLOPs are unknown)
 
 
 @dataclass(frozen=True)
@@ -48,15 +57,35 @@ class Roofline:
     layers: tuple[Bound, ...]
 
     @property
+    def exact_seconds(self) -> Fraction:
+        """The sum of the layers' bounds, exactly."""
+        return sum((b.exact for b in self.layers if b.exact is not None), Fraction(0))
+
+    @property
+    def too_large(self) -> bool:
+        """Whether the sum of the bounds is past the largest float (``seconds`` is then that float)."""
+        return _as_float(self.exact_seconds) is None
+
+    @property
     def seconds(self) -> float:
-        """The sum of the layers' bounds."""
-        return sum(b.seconds for b in self.layers if b.seconds is not None)
+        """The sum of the layers' bounds; the largest float where the sum is larger (still a lower bound)."""
+        seconds = _as_float(self.exact_seconds)
+        return sys.float_info.max if seconds is None else seconds
 
     @property
     def memory_share(self) -> float:
         """The share of the bound time spent in memory-bound layers."""
-        total = self.seconds
-        return sum(b.seconds for b in self.layers if b.limit == "memory") / total if total else 0.0
+        total = self.exact_seconds
+        memory = sum((b.exact for b in self.layers if b.limit == "memory" and b.exact is not None), Fraction(0))
+        return float(memory / total) if total else 0.0
+
+
+def _as_float(value: Fraction) -> float | None:
+    """``value`` as a float, or None where it is past the largest one."""
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def find_device(name: str) -> Device:
@@ -105,13 +134,16 @@ def _bounds(analysis, device, peak) -> Roofline:
     for report in analysis.layers:
         i = report.index - 1
         if i in views:
-            bounds.append(Bound(0, None, 0.0 if device is not None else None, None))
+            bounds.append(Bound(0, None, 0.0 if device is not None else None, None,
+                                Fraction(0) if device is not None else None))
             continue
         moved = sum(sizes[s] for s in sources[i]) + report.param_bytes + report.activation_bytes
         intensity = Fraction(report.flops, moved) if moved else None
         if device is None or not report.counted:
             bounds.append(Bound(moved, intensity))
             continue
-        compute, memory = report.flops / peak, moved / device.bandwidth
-        bounds.append(Bound(moved, intensity, max(compute, memory), "compute" if compute >= memory else "memory"))
+        # exact: FLOPs and bytes of inputs near the size limit are past what a float holds
+        compute, memory = Fraction(report.flops) / Fraction(peak), Fraction(moved, device.bandwidth)
+        exact = max(compute, memory)
+        bounds.append(Bound(moved, intensity, _as_float(exact), "compute" if compute >= memory else "memory", exact))
     return Roofline(device, peak, tuple(bounds))
