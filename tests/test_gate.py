@@ -77,3 +77,35 @@ def test_pieces_of_a_huge_axis_are_found_without_listing_them(token, size):
     result = runner.invoke(app, ["shape", f"3x8x{2**62}", token, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["output_shape"][2] == size  # chunks of ceil(n / chunks), as torch.chunk
+
+
+def test_a_long_cycle_is_found_in_linear_time_and_named_in_one_short_line():
+    """80,000 layers reading each other in a ring (105 s before, and an error line naming them all)."""
+    count = 80_000
+    layers = [{"type": "relu", "name": f"l{i}", "from": f"l{(i + 1) % count}"} for i in range(count)]
+    result = runner.invoke(app, ["shape", "-f", "-"], json.dumps({"input": [3, 8, 8], "layers": layers}))
+    assert result.exit_code == 2
+    first = result.stderr.splitlines()[0]
+    assert "l0 → l1" in first and "(79,992 more) → l0" in first and len(first) < 400
+
+
+def test_a_cycle_after_a_chain_names_only_the_layers_in_it():
+    layers = [{"type": "relu", "name": "a"}, {"type": "relu", "name": "b", "from": "d"},
+              {"type": "relu", "name": "c", "from": "b"}, {"type": "relu", "name": "d", "from": "c"}]
+    result = runner.invoke(app, ["shape", "-f", "-"], json.dumps({"input": [3, 8], "layers": layers}))
+    assert result.exit_code == 2 and "cycle: b → d → c → b" in result.stderr
+
+
+@pytest.mark.parametrize("text, words", [
+    ("input: [3,8,8]\nblocks:\n  b: {layers: [{type: conv, out_channels: " + "9" * 5000 + ", kernel_size: 1}]}\n"
+     "layers: [{block: b}]\n", "more than 19 digits"),
+])
+def test_huge_numbers_in_yaml(text, words):
+    result = runner.invoke(app, ["shape", "-f", "-"], text)
+    assert result.exit_code == 2 and words in result.stderr
+
+
+def test_constructor_text_that_is_not_utf8():
+    token = b"Conv2d(3, 4, \xff)".decode("utf-8", "surrogateescape")  # as the shell hands over invalid bytes
+    result = runner.invoke(app, ["shape", "3x8x8", token])
+    assert result.exit_code == 2 and "not UTF-8" in result.stderr and "Traceback" not in result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 from .errors import SpecError
 
 INPUT = "input"
@@ -93,22 +95,24 @@ def dependency_order(layers, sources, outputs=()) -> list[int]:
         waiting[i] = len(real)
         for s in real:
             readers[s].append(i)
-    ready = sorted(i for i, n in waiting.items() if n == 0)
+    ready = [i for i, n in waiting.items() if n == 0]  # a heap: the earliest free layer first
+    heapq.heapify(ready)
     order = []
     while ready:
-        i = ready.pop(0)
+        i = heapq.heappop(ready)
         order.append(i)
         for r in readers[i]:
             waiting[r] -= 1
             if waiting[r] == 0:
-                ready.append(r)
-                ready.sort()
+                heapq.heappush(ready, r)
     if len(order) < len(layers):
-        stuck = [i for i in range(len(layers)) if i not in set(order)]
-        cycle = " → ".join(label(layers, i) for i in stuck)
-        first = layers[stuck[0]]
-        raise SpecError(f"layers {cycle} read each other in a cycle", hint="a layer may only read layers that do not read it",
-                        field="from", layer=stuck[0] + 1, origin=first.origin)
+        cycle = _a_cycle(sources, set(order))
+        shown = " → ".join(label(layers, i) for i in cycle[:8]) + (
+            f" → ... ({len(cycle) - 8:,} more)" if len(cycle) > 8 else "") + f" → {label(layers, cycle[0])}"
+        first = layers[cycle[0]]
+        raise SpecError(f"layers read each other in a cycle: {shown}",
+                        hint="a layer may only read layers that do not read it",
+                        field="from", layer=cycle[0] + 1, origin=first.origin)
     named = {layer.name for layer in layers}
     for wanted in outputs:
         if wanted not in named:
@@ -121,6 +125,19 @@ def dependency_order(layers, sources, outputs=()) -> list[int]:
                             hint="read it with from in a later layer, or remove it; the last layer is the output",
                             field="name", layer=i + 1, origin=layers[i].origin)
     return order
+
+
+def _a_cycle(sources, done: set) -> list[int]:
+    """One cycle among the layers that never became ready: each reads another such layer, so
+    following those reads from the first of them must come back to a layer already met."""
+    start = min(i for i in range(len(sources)) if i not in done)
+    seen: dict[int, int] = {}
+    path, node = [], start
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(s for s in sources[node] if s != INPUT and s not in done)
+    return path[seen[node]:]
 
 
 def reaching(layers, outputs) -> list:

@@ -36,6 +36,8 @@ def parse_constructor(text: str):
     2
     """
     whole = Origin(text, (("*", (0, len(text))),))
+    if not text.isprintable() and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise SpecError(f"{text!r} is not UTF-8 text", hint="write the constructor in UTF-8", origin=whole)
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError as err:

@@ -236,8 +236,10 @@ def _values(text: str):
             line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
             raise _syntax_error("YAML", getattr(err, "problem", None) or str(err), text, line, column) from None
         except ValueError as err:  # an integer too long for Python to convert, say
-            raise SpecError(f"invalid YAML: {str(err)[:120]}", hint="check the document's numbers",
-                            field="document") from None
+            digits = "integer string conversion" in str(err)
+            raise SpecError(f"a number in the YAML has more than {MAX_DIGITS} digits: PyTorch's sizes are "
+                            "64-bit integers" if digits else f"invalid YAML: {str(err)[:120]}",
+                            hint="check the document's numbers", field="document") from None
     _check_plain(obj)
     return obj
 
