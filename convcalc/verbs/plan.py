@@ -11,6 +11,8 @@ from ..engine.layers.base import Shape
 from ..engine.network import Network
 from .solve import MAX_INPUT_SIZES, SOLVE_SCHEMA, Template, _build
 
+MAX_INPUT_CHECKS = 1_000_000  # input sizes tried times the network's layers
+
 
 @dataclass(frozen=True)
 class InputSizes:
@@ -58,6 +60,12 @@ def solve_input(template: tuple, layers: tuple, low: int = 1, high: int = 512) -
     if high - low + 1 > MAX_INPUT_SIZES:
         raise SpecError(f"--range input={low}..{high} asks for {high - low + 1:,} sizes, more than "
                         f"{MAX_INPUT_SIZES:,}", hint="narrow it, e.g. --range input=1..1024", field="range")
+    if (high - low + 1) * len(layers) > MAX_INPUT_CHECKS:  # the work is a check of every layer at every size
+        most = max(MAX_INPUT_CHECKS // max(len(layers), 1), 1)
+        raise SpecError(f"--range input={low}..{high} asks for {high - low + 1:,} sizes of a {len(layers):,}-layer "
+                        f"network, more than {MAX_INPUT_CHECKS:,} layer checks",
+                        hint=f"narrow it to at most {most:,} sizes, e.g. --range input={low}..{low + most - 1}",
+                        field="range")
     accepted = []
     for size in range(low, high + 1):  # a whole-network check per size: shapes only, no receptive fields
         shape = tuple(size if n is None else n for n in template)

@@ -222,6 +222,7 @@ def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | 
         if templates[i].kind.cls not in SEARCHABLE_KINDS:
             raise SpecError(f"layer {i + 1}: unknowns are solved in convolutions and pooling layers",
                             hint="remove the ? from this layer", field="*", origin=templates[i].origin)
+    _check_size(templates, ranges)
     # Groups of candidates that share a shape: shape -> rows of unknown values so far.
     groups: dict[Shape, np.ndarray] = {tuple(input_shape): np.zeros((1, 0), dtype=np.int64)}
     searched = 1
@@ -239,39 +240,20 @@ def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | 
                     continue
                 following.setdefault(out, []).append(rows)
         else:
-            size = 1
-            for name, _ in template.slots:
-                low, high = ranges[name]
-                size *= max(high - low + 1, 0)
-            if size > MAX_COMBINATIONS:  # checked before the grid is allocated
-                raise SpecError(f"the search has {size:,} combinations for layer {index + 1}, more than "
-                                f"{MAX_COMBINATIONS:,}", hint="narrow it with --range, e.g. --range p=0..8, or fix "
-                                "some values", field="range")
             grid = _grid(template, ranges)
             searched *= len(grid)
-            for shape, rows in groups.items():
-                if len(rows) * len(grid) > MAX_COMBINATIONS:
-                    raise SpecError(f"the search has more than {MAX_COMBINATIONS:,} combinations",
-                                    hint="narrow it with --range, e.g. --range p=0..8, or fix some values",
-                                    field="range")
-                outputs = _output_sizes(template, grid, shape)
-                valid = np.all(outputs[:, 1:] >= 1, axis=1) & (outputs[:, 0] >= 1)
-                if not valid.any():
-                    continue
-                kept, shapes = grid[valid], outputs[valid]
-                unique, inverse = np.unique(shapes, axis=0, return_inverse=True)
-                for u, out in enumerate(unique):
-                    chosen = kept[inverse.ravel() == u]
-                    combined = np.hstack([np.repeat(rows, len(chosen), axis=0), np.tile(chosen, (len(rows), 1))])
-                    following.setdefault(tuple(int(v) for v in out), []).append(combined)
+            _step(template, grid, groups, following)
         groups = {shape: np.vstack(parts) for shape, parts in following.items()}
         if not groups:
             break
     candidates = [rows for shape, rows in groups.items() if _matches(shape, target)]
     solutions = []
-    for rows in candidates:
-        for row in sorted(map(tuple, rows.tolist()))[:MAX_CHECKED]:
-            solution = _verify(input_shape, templates, row, target)
+    if candidates:
+        rows = np.vstack(candidates)
+        # the first MAX_CHECKED in order, over every matching shape: each is a whole-network check
+        order = np.lexsort(rows.T[::-1]) if rows.shape[1] else np.arange(len(rows))
+        for row in rows[order[:MAX_CHECKED]].tolist():
+            solution = _verify(input_shape, templates, tuple(row), target)
             if solution is not None:
                 solutions.append(solution)
     nearest = () if solutions or target is None else tuple(sorted(
@@ -279,6 +261,61 @@ def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | 
     solutions.sort(key=lambda s: tuple(_sort_key(v) for v in s.values.values()))
     return SolveResult(tuple(input_shape), None if target is None else tuple(target), tuple(solutions), nearest,
                        searched)
+
+
+def _step(template: Template, grid: np.ndarray, groups: dict, following: dict) -> None:
+    """Extend every group's rows by each grid row the layer accepts at the group's shape, and
+    regroup them all by the shape they give: NumPy work over the rows, one grouping per layer."""
+    parts, outputs = [], []
+    for shape, rows in groups.items():
+        sizes = _output_sizes(template, grid, shape)
+        valid = np.all(sizes[:, 1:] >= 1, axis=1) & (sizes[:, 0] >= 1)
+        if not valid.any():
+            continue
+        kept, sizes = grid[valid], sizes[valid]
+        parts.append(np.hstack([np.repeat(rows, len(kept), axis=0), np.tile(kept, (len(rows), 1))]))
+        outputs.append(np.tile(sizes, (len(rows), 1)))
+    if not parts:
+        return
+    rows, shapes = np.vstack(parts), np.vstack(outputs)
+    unique, inverse = np.unique(shapes, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    # each shape's rows in one pass, in the order they came (a mask per shape would be quadratic)
+    by_shape = np.split(rows[np.argsort(inverse, kind="stable")],
+                        np.cumsum(np.bincount(inverse, minlength=len(unique)))[:-1])
+    for out, chosen in zip(unique.tolist(), by_shape):
+        following.setdefault(tuple(out), []).append(chosen)
+
+
+def _check_size(templates: list[Template], ranges: dict) -> None:
+    """Refuse, before any grid is made, a search whose combinations (the product of every
+    unknown's range, over all layers) exceed MAX_COMBINATIONS: the rows kept while
+    searching, and the time, grow with that product, not with the layers written.
+
+    >>> from convcalc.readers.tokens import split_token
+    >>> pads = [template_of(*split_token("conv:8,k=3,p=?"))] * 8
+    >>> try:
+    ...     _check_size(pads, {"padding": (0, 1000)})
+    ... except SpecError as err:
+    ...     print(err.message)
+    the search has more than 2,000,000 combinations: 1,001 (1.padding) x 1,001 (2.padding) x 1,001 (3.padding) x ...
+    """
+    slots = [(index + 1, name, axis) for index, t in enumerate(templates) for name, axis in t.slots]
+    total = 1
+    for layer, name, axis in slots:
+        low, high = ranges[name]
+        total *= max(high - low + 1, 0)
+        if total > MAX_COMBINATIONS:
+            break
+    else:
+        return
+    def written(layer, name, axis):
+        low, high = ranges[name]
+        where = f"{layer}." if len(templates) > 1 else ""
+        return f"{max(high - low + 1, 0):,} ({where}{name}{'' if axis is None else f' axis {axis}'})"
+    shown = " x ".join(written(*slot) for slot in slots[:3]) + (" x ..." if len(slots) > 3 else "")
+    raise SpecError(f"the search has more than {MAX_COMBINATIONS:,} combinations: {shown}",
+                    hint="narrow it with --range, e.g. --range p=0..8, or fix some values", field="range")
 
 
 def _sort_key(value):
