@@ -109,3 +109,13 @@ def test_constructor_text_that_is_not_utf8():
     token = b"Conv2d(3, 4, \xff)".decode("utf-8", "surrogateescape")  # as the shell hands over invalid bytes
     result = runner.invoke(app, ["shape", "3x8x8", token])
     assert result.exit_code == 2 and "not UTF-8" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_alias_copied_into_every_block_instance_is_counted_in_every_copy():
+    """A 30 KB document whose 10,000-value alias sits in a block repeated 400,000 times: refused by the
+    value limit before copying (it took gigabytes when the alias counted once)."""
+    big = "[" + ", ".join(["[" + ", ".join(["x"] * 100) + "]"] * 100) + "]"
+    document = (f"input: [3, 8, 8]\nblocks:\n  b: {{layers: [{{type: relu, remark: &big {big}}}]}}\n"
+                "  c: {layers: [{type: relu, remark: *big}]}\nlayers: [{block: c, repeat: 400000}]\n")
+    result = runner.invoke(app, ["shape", "-f", "-"], document)
+    assert result.exit_code == 2 and "block instances hold more than" in result.stderr

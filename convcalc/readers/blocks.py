@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..engine.errors import SpecError
-from ..engine.limits import max_layers
+from ..engine.limits import max_document_values, max_layers
 
 _REFERENCE = re.compile(r"\$([A-Za-z_]\w*)(?:\s*([*/])\s*(\d+))?")
 _MAX_DEPTH = 16
@@ -38,9 +38,39 @@ class Expanded:
     sources: tuple | None  # None: the layer before it
 
 
-def _substitute(value, params: dict, where: str):
+class _Budget:
+    """The values block instances may copy in all: a YAML alias is counted once in the document but
+    copied into every instance, so the copies are counted as they are made."""
+
+    def __init__(self) -> None:
+        self.left = max_document_values()
+
+    def spend(self, count: int = 1) -> None:
+        self.left -= count
+        self.check(0)
+
+    def check(self, count: int) -> None:
+        """Refuse now if ``count`` more values would not fit."""
+        if count > self.left:
+            raise SpecError(f"the block instances hold more than {max_document_values():,} values once expanded",
+                            hint="raise the limit with CONVCALC_MAX_DOCUMENT_VALUES, or use fewer or smaller "
+                            "instances", field="block")
+
+
+def _values_in(value, sizes: dict) -> int:
+    """How many values ``value`` holds once copied (a shared list counted, not walked, again)."""
+    if not isinstance(value, (list, dict)):
+        return 1
+    if id(value) not in sizes:
+        items = value.values() if isinstance(value, dict) else value
+        sizes[id(value)] = 1 + sum(_values_in(item, sizes) for item in items)
+    return sizes[id(value)]
+
+
+def _substitute(value, params: dict, where: str, budget: _Budget):
+    budget.spend()
     if isinstance(value, list):
-        return [_substitute(v, params, where) for v in value]
+        return [_substitute(v, params, where, budget) for v in value]
     if not isinstance(value, str) or "$" not in value:
         return value
     match = _REFERENCE.fullmatch(value.strip())
@@ -77,7 +107,7 @@ def expand(entries, blocks: dict) -> list[Expanded]:
     """The document's layers with every block instance replaced by its layers."""
     out: list[Expanded] = []
     aliases: dict[str, str] = {}
-    _expand(entries, blocks, "layers", (), out, lambda n: n, None, 0, aliases)
+    _expand(entries, blocks, "layers", (), out, lambda n: n, None, 0, aliases, _Budget())
     # a repeated group's name reads its last instance, as torchvision's layer1 is the whole stage
     resolve = lambda n: aliases.get(n, n) if isinstance(n, str) else n  # noqa: E731
     return [Expanded(e.entry, e.where, e.path, e.name, None if e.sources is None else tuple(map(resolve, e.sources)))
@@ -91,7 +121,7 @@ def _reference(out: list[Expanded]):
     return out[-1].name if out[-1].name is not None else len(out) - 1
 
 
-def _expand(entries, blocks, where, path, out, rename, first_source, depth, aliases) -> None:
+def _expand(entries, blocks, where, path, out, rename, first_source, depth, aliases, budget) -> None:
     if not isinstance(entries, list):
         raise SpecError(f"{where} must be a list of layer objects", hint='e.g. "layers": [{"type": "relu"}]',
                         field="layers")
@@ -103,7 +133,7 @@ def _expand(entries, blocks, where, path, out, rename, first_source, depth, alia
         elif index == 0 and first_source is not None:
             source = (first_source,)
         if isinstance(entry, dict) and "block" in entry:
-            _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases)
+            _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases, budget)
             continue
         name = entry.get("name") if isinstance(entry, dict) else None
         if name is not None and not isinstance(name, str):
@@ -114,7 +144,7 @@ def _expand(entries, blocks, where, path, out, rename, first_source, depth, alia
                             hint="raise the limit with CONVCALC_MAX_LAYERS", field="repeat")
 
 
-def _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases) -> None:
+def _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases, budget) -> None:
     if depth >= _MAX_DEPTH:
         raise SpecError(f"{here}: blocks nested more than {_MAX_DEPTH} deep (does a block use itself?)",
                         hint="a block may not contain itself", field="block")
@@ -150,6 +180,7 @@ def _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases)
     ends_in_layer = bool(body) and isinstance(body[-1], dict) and "block" not in body[-1]
     last_local = body[-1].get("name") if ends_in_layer else None
     start = source[0] if source else _reference(out)
+    budget.check(_values_in(body, {}) * repeat)  # refused before copying when the instances cannot fit
     for k in range(first, first + repeat):
         instance = f"{label}.{k}" if repeat > 1 or first else label
 
@@ -160,10 +191,11 @@ def _instantiate(entry, blocks, here, path, out, rename, source, depth, aliases)
                 return instance
             return f"{instance}.{name}" if name in local else name
 
-        filled = [{key: _substitute(value, values, f"{here}.{key}") for key, value in layer.items()}
+        filled = [{key: _substitute(value, values, f"{here}.{key}", budget) for key, value in layer.items()}
                   if isinstance(layer, dict) else layer for layer in body]
         before = len(out)
-        _expand(filled, blocks, f"{here}(block {kind})", (*path, instance), out, inner, start, depth + 1, aliases)
+        _expand(filled, blocks, f"{here}(block {kind})", (*path, instance), out, inner, start, depth + 1, aliases,
+                budget)
         if len(out) == before:
             raise SpecError(f"{here}: block {kind!r} has no layers", hint="give the block a layers list",
                             field="block")
