@@ -75,8 +75,8 @@ def compare_command(
     run: Annotated[bool, typer.Option("--run", help="Also time every variant with the NumPy backend.")] = False,
     batch: Batch = None,
     repeat: Annotated[Optional[int], typer.Option(
-        "--repeat", metavar="N", help="With --run: warm runs per layer (default: automatic); the median "
-                                      "counts.")] = None,
+        "--repeat", metavar="N", help="With --run: warm runs per layer (default: automatic), at most "
+                                      "10,000; a layer stops after 10 s of them. The median counts.")] = None,
     dtype: Dtype = None,
     device: Device = None,
     peak: Peak = None,

@@ -33,7 +33,8 @@ def run(
     seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the random input and weights.")] = 0,
     repeat: Annotated[Optional[int], typer.Option(
         "--repeat", metavar="N", help="Time each layer this many warm runs (default: automatic, as timeit "
-                                      "chooses); the median counts.")] = None,
+                                      "chooses), at most 10,000; a layer stops after 10 s of them. The median "
+                                      "counts.")] = None,
     memory_limit: Annotated[Optional[str], typer.Option(
         "--memory-limit", metavar="SIZE",
         help="Refuse anything needing more memory, e.g. 2GiB (default: half the free memory).")] = None,

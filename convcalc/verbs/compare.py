@@ -212,8 +212,9 @@ def compare(input_shape: Shape, layer: Conv, *, groups: int | None = None, batch
 
 def time_variants(comparison: Comparison, *, repeat: int | None = None, seed: int = 0) -> Comparison:
     """Run every applicable variant with the NumPy backend and record its time."""
-    from .execute import execute
+    from .execute import check_repeat, execute
 
+    check_repeat(repeat)  # before any variant runs
     results = []
     for result in comparison.results:
         seconds = None

@@ -98,6 +98,10 @@ def _reader_counts(sources) -> dict:
 # Automatic repeats, as timeit chooses them: at least MIN_RUNS warm runs, more until a layer has run
 # for MIN_SECONDS, never more than MAX_RUNS.
 MIN_RUNS, MAX_RUNS, MIN_SECONDS = 3, 50, 0.05
+# A repeat asked for: at most MAX_REPEAT (more is refused), and a layer stops repeating once its timed
+# runs have taken REPEAT_SECONDS, as benchmark tools bound a round's time; each layer's "runs" says how
+# many were made.
+MAX_REPEAT, REPEAT_SECONDS = 10_000, 10.0
 
 
 def _spread(times: list[float], median: float) -> float:
@@ -112,25 +116,38 @@ def _spread(times: list[float], median: float) -> float:
 
 
 def _timed(call, inputs, repeat: int | None) -> list[float]:
-    """The times of ``repeat`` warm runs, or of an automatic number of them (repeat None)."""
+    """The times of ``repeat`` warm runs (fewer once they have taken REPEAT_SECONDS), or of an
+    automatic number of them (repeat None)."""
     times: list[float] = []
     while True:
         start = time.perf_counter()
         call(*inputs)
         times.append(time.perf_counter() - start)
         if repeat is not None:
-            if len(times) >= repeat:
+            if len(times) >= repeat or sum(times) >= REPEAT_SECONDS:
                 return times
         elif len(times) >= MAX_RUNS or (len(times) >= MIN_RUNS and sum(times) >= MIN_SECONDS):
             return times
 
 
+def check_repeat(repeat: int | None) -> None:
+    """Refuse a repeat that is not a count from 1 to MAX_REPEAT (None: automatic)."""
+    if repeat is None:
+        return
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise SpecError(f"repeat must be a positive integer (got {repeat!r})", hint="e.g. --repeat 5", field="repeat")
+    if repeat > MAX_REPEAT:
+        raise SpecError(f"--repeat {repeat:,} is more than {MAX_REPEAT:,} runs a layer",
+                        hint=f"give at most {MAX_REPEAT:,}, or leave --repeat out to choose automatically",
+                        field="repeat")
+
+
 def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progress=None) -> Execution:
     """Analyse ``network``, then run it on random data, timing every layer.
 
-    Each layer runs once to warm up, then ``repeat`` times (None: automatically, as timeit
-    chooses, until the time is stable) on the same input and weights; its time is
-    the median. ``progress``, if given, is called with (layers done, layers in all).
+    Each layer runs once to warm up, then ``repeat`` times (at most MAX_REPEAT, and fewer once
+    they have taken REPEAT_SECONDS; None: automatically, as timeit chooses, until the time is
+    stable) on the same input and weights; its time is the median. ``progress``, if given, is called with (layers done, layers in all).
 
     >>> from convcalc import Network, parse_layer
     >>> net = Network((3, 16, 16), (parse_layer("conv:8,k=3,p=1"), parse_layer("relu")), batch=2)
@@ -138,8 +155,7 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
     >>> [r.index for r in result.runs], result.runs[1].minimum >= 0
     ([1, 2], True)
     """
-    if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
-        raise SpecError(f"repeat must be a positive integer (got {repeat!r})", hint="e.g. --repeat 5", field="repeat")
+    check_repeat(repeat)
     if network.dtype not in RUN_DTYPES:
         raise SpecError(f"convcalc runs float32 or float64, not {network.dtype}", hint="use --dtype float32",
                         field="dtype")
