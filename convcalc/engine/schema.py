@@ -62,15 +62,6 @@ def encode_fraction(value: Fraction | None) -> int | str | None:
     return f"{value.numerator}/{value.denominator}"
 
 
-def decode_fraction(value: int | str | None) -> Fraction | None:
-    """The inverse of ``encode_fraction``, for readers of the JSON.
-
-    >>> decode_fraction("-3/2")
-    Fraction(-3, 2)
-    """
-    return None if value is None else Fraction(value)
-
-
 def receptive_field_to_dict(field) -> dict:
     return {
         "size": [encode_fraction(v) for v in field.size],
