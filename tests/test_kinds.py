@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -38,7 +38,7 @@ REQUIRED = {
     "index": 0, "sizes": (16, 16), "op": "custom", "output": (4, 8, 8), "size": 3, "out_features": 5,
 }
 # Arguments whose PyTorch default a 4x8x8 input refuses (a reduction over the batch, no size to upsample to).
-USUAL = {"Reduce": {"dim": (2, 3)}, "Upsample": {"scale_factor": 2.0}, "Chunk": {"dim": 1}, "Split": {"dim": 1},
+USUAL = {"Reduce": {"dim": (2, 3)}, "MatMul": {"weight_shape": (8, 5)}, "Upsample": {"scale_factor": 2.0}, "Chunk": {"dim": 1}, "Split": {"dim": 1},
          "Add": {"scalar": 2.0}, "Sub": {"scalar": 2.0}, "Mul": {"scalar": 2.0}, "Div": {"scalar": 2.0}}
 NAN, INF = float("nan"), float("inf")
 # Typed edge values: numbers at PyTorch's limits and past them, the padding words, a wrong type, an empty
@@ -62,6 +62,32 @@ KIND_LIST = _kinds()
 
 def _input(kind) -> tuple[int, ...]:
     return (4,) + (8,) * (kind.rank or 2)
+
+
+def _wiring(kind):
+    """The input shape and the branches (None: the layer before) the kind's base layer analyses with:
+    merges read the input as many times as they take branches (a product two, attention three), on a
+    per-sample matrix where they want one (bmm). Found once per kind, by trying."""
+    if kind not in _WIRING:
+        found = (_input(kind), None)
+        layer = parse_layer(_token(kind, _base(kind)))
+        for shape in (_input(kind), _input(kind)[-2:]):
+            for branches in (None, 2, 3):
+                try:
+                    wiring = None if branches is None else ("input",) * branches
+                    analyse(Network(shape, (replace(layer, inputs=wiring),)))
+                except ConvcalcError:
+                    continue
+                found = (shape, wiring)
+                break
+            else:
+                continue
+            break
+        _WIRING[kind] = found
+    return _WIRING[kind]
+
+
+_WIRING: dict = {}
 
 
 def _base(kind) -> dict:
@@ -89,22 +115,30 @@ def _constructor(kind, arguments: dict) -> str:
     return f"{kind.name}(" + ", ".join(f"{key}={literal(value)}" for key, value in arguments.items()) + ")"
 
 
-def _document(kind, shape, arguments: dict) -> str:
+def _document(kind, arguments: dict) -> str:
+    shape, wiring = _wiring(kind)
     layer = {"type": kind.name, **{k: list(v) if isinstance(v, tuple) else v for k, v in arguments.items()}}
+    if wiring is not None:
+        layer["from"] = list(wiring)
     return json.dumps({"input": list(shape), "layers": [layer]})  # NaN and Infinity as Python writes them
 
 
+def _network(kind, layer) -> Network:
+    shape, wiring = _wiring(kind)
+    return Network(shape, (layer if wiring is None else replace(layer, inputs=wiring),))
+
+
 SOURCES = {
-    "token": lambda kind, shape, args: Network(shape, (parse_layer(_token(kind, args)),)),
-    "constructor": lambda kind, shape, args: Network(shape, (parse_constructor(_constructor(kind, args)),)),
-    "document": lambda kind, shape, args: load_document(_document(kind, shape, args)),
+    "token": lambda kind, args: _network(kind, parse_layer(_token(kind, args))),
+    "constructor": lambda kind, args: _network(kind, parse_constructor(_constructor(kind, args))),
+    "document": lambda kind, args: load_document(_document(kind, args)),
 }
 
 
-def _outcome(build, kind, shape, arguments):
+def _outcome(build, kind, arguments):
     """The analysis, or the ConvcalcError; anything else is reported with the case."""
     try:
-        network = build(kind, shape, arguments)
+        network = build(kind, arguments)
         return network, analyse(network)
     except ConvcalcError as err:
         assert "\n" not in err.message, f"a multi-line error: {err.message!r}"
@@ -133,7 +167,6 @@ def test_every_declaration_is_complete():
 
 @pytest.mark.parametrize("kind", KIND_LIST, ids=lambda kind: kind.name)
 def test_edge_values_give_a_result_or_a_clean_error(kind):
-    shape = _input(kind)
     base = _base(kind)
     cases = [(source, None, None) for source in SOURCES]
     cases += [(source, name, value) for source in SOURCES for name in kind.fields for value in EDGES]
@@ -142,7 +175,7 @@ def test_edge_values_give_a_result_or_a_clean_error(kind):
         arguments = dict(base) if name is None else {**base, name: value}
         case = f"{source} {kind.name} {name}={value!r}"
         try:
-            network, outcome = _outcome(SOURCES[source], kind, shape, arguments)
+            network, outcome = _outcome(SOURCES[source], kind, arguments)
         except Exception as err:  # noqa: BLE001 - the point: nothing but ConvcalcError escapes
             pytest.fail(f"{case}: {type(err).__name__}: {err}")
         if network is not None:
@@ -155,7 +188,7 @@ def test_edge_values_give_a_result_or_a_clean_error(kind):
 def test_run_executes_each_kind_or_refuses_cleanly(kind):
     """The backend runs the kind with the shapes the analysis gives (a disagreement is a
     ConsistencyError), or says it cannot execute it."""
-    network = Network(_input(kind), (parse_layer(_token(kind, _base(kind))),), dtype="float64")
+    network = replace(_network(kind, parse_layer(_token(kind, _base(kind)))), dtype="float64")
     try:
         result = execute(network, repeat=1)
     except ConsistencyError:
@@ -169,7 +202,7 @@ def test_run_executes_each_kind_or_refuses_cleanly(kind):
 def test_the_command_line_agrees_for_every_kind():
     """shape --json for each kind's base token exits 0; a stream of every kind's document gives, line
     for line, what -f --json gives for that document."""
-    documents = [_document(kind, _input(kind), _base(kind)) for kind in KIND_LIST]
+    documents = [_document(kind, _base(kind)) for kind in KIND_LIST]
     stream = runner.invoke(app, ["shape", "--stream", "-"], input="\n".join(documents) + "\n")
     assert stream.exit_code == 0, stream.output
     lines = stream.stdout.splitlines()
@@ -184,7 +217,7 @@ def test_the_command_line_agrees_for_every_kind():
 def test_a_bad_value_is_one_line_on_the_command_line(kind):
     """Through the real command: exit 2, an error line naming the cause, no traceback."""
     token = _token(kind, {**_base(kind), kind.fields[0] if kind.fields else "nonsense": "\x1b[2J"})
-    result = runner.invoke(app, ["shape", "x".join(map(str, _input(kind))), token])
+    result = runner.invoke(app, ["shape", "x".join(map(str, _wiring(kind)[0])), token])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and result.stderr.startswith("error:")
     assert "\x1b" not in result.stderr  # the control character is shown escaped

@@ -79,7 +79,7 @@ def test_networks_examples_match():
 def test_block_example_in_the_readme_loads():
     from convcalc import analyse, load_document
 
-    text = re.search(r"```yaml\n(.*?)```", README, re.S).group(1)
+    text = next(block for block in re.findall(r"```yaml\n(.*?)```", README, re.S) if "blocks:" in block)
     analysis = analyse(load_document(text))
     assert analysis.output_shape == (64, 224, 224)
     assert [r.name for r in analysis.layers if r.name][-1] == "layer1.1"

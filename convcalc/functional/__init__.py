@@ -37,6 +37,7 @@ from .activation import (
     softsign,
     tanh,
 )
+from .attention import matmul, scaled_dot_product_attention
 from .convolution import conv, conv_transpose, linear
 from .layout import (
     channel_shuffle,
@@ -63,7 +64,8 @@ __all__ = [
     "ACTIVATIONS", "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "batch_norm", "channel_shuffle", "conv",
     "conv_transpose", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
     "interpolate", "layer_norm", "layer_norm2d", "leaky_relu", "linear", "local_response_norm", "log_softmax",
-    "max_pool", "memory_limit", "mish", "onnx_resize", "pad", "pad_mode", "pixel_shuffle", "pixel_unshuffle", "prelu",
-    "release_scratch", "relu", "relu6", "selu", "set_memory_limit", "sigmoid", "silu", "softmax", "softplus",
+    "matmul", "max_pool", "memory_limit", "mish", "onnx_resize", "pad", "pad_mode", "pixel_shuffle", "pixel_unshuffle", "prelu",
+    "release_scratch", "relu", "relu6", "scaled_dot_product_attention", "selu", "set_memory_limit", "sigmoid",
+    "silu", "softmax", "softplus",
     "softsign", "tanh", "upsample",
 ]

@@ -24,6 +24,7 @@ from .layout import (
     Unsqueeze,
 )
 from .merge import Add, Arithmetic, Concat, Div, Merge, Mul, Sub
+from .attention import ScaledDotProductAttention
 from .normalization import (
     BatchNorm,
     GroupNorm,
@@ -31,7 +32,9 @@ from .normalization import (
     LayerNorm,
     LayerNorm2d,
     LocalResponseNorm,
+    RMSNorm,
 )
+from .products import MatMul
 from .opaque import Opaque
 from .padding import Pad, ZeroPad
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
@@ -42,7 +45,8 @@ from .slicing import Chunk, Narrow, Select, Slice, Split
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
     "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Figures", "Flatten", "GroupNorm",
-    "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MaxPool", "Merge",
-    "Mul", "Narrow", "OnnxResize", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "Reduce", "Reshape", "Select", "Shape",
+    "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
+    "Mul", "Narrow", "OnnxResize", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Reduce", "Reshape", "ScaledDotProductAttention", "Select",
+    "Shape",
     "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "ZeroPad",
 ]

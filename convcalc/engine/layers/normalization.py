@@ -10,7 +10,7 @@ channels, scaling, adding k, a power and a division (size + 5).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
@@ -145,6 +145,48 @@ class LayerNorm(Layer):
         w = None if w is None else w.reshape(shape)
         b = None if b is None else b.reshape(shape)
         return lambda x: run.F.layer_norm(x, shape, w, b, self.eps)
+
+
+@dataclass(frozen=True)
+class RMSNorm(Layer):
+    """``torch.nn.RMSNorm``: x / sqrt(mean(x^2) + eps) over the last ``len(normalized_shape)`` axes,
+    times a learned weight (no bias). FLOPs per element: a square, a sum and a scaling (3), and the
+    weight (1). eps None: the dtype's machine epsilon, as PyTorch.
+
+    >>> RMSNorm(4096).infer((7, 4096)).params
+    4096
+    """
+
+    spellings = (spell("rmsnorm", fields=("normalized_shape", "eps", "elementwise_affine"),
+                       positional=("normalized_shape",), required=("normalized_shape",)),)
+
+    normalized_shape: int | tuple[int, ...]
+    eps: float | None = None
+    elementwise_affine: bool = True
+
+    def infer(self, shape: Shape) -> Figures:
+        figures = LayerNorm(self.normalized_shape, elementwise_affine=False).infer(shape)  # the same checks
+        wanted = volume((self.normalized_shape,) if isinstance(self.normalized_shape, int)
+                        else tuple(self.normalized_shape))
+        params = wanted if self.elementwise_affine else 0
+        return replace(figures, type="RMSNorm", params=params, flops=(3 + self.elementwise_affine) * volume(shape),
+                       tensors=(("weight", params),) if params else ())
+
+    def saved(self, use: Use) -> list | None:
+        return None  # not yet checked against autograd's saved tensors: the training figure says so
+
+    def prepare(self, run, x):
+        shape = (self.normalized_shape,) if isinstance(self.normalized_shape, int) else tuple(self.normalized_shape)
+        axes = tuple(range(x.ndim - len(shape), x.ndim))
+        weight = run.between(0.5, 1.5, volume(shape)).reshape(shape) if self.elementwise_affine else None
+        # eps None: torch.finfo(dtype).eps (run's dtypes are float32 and float64)
+        eps = x.dtype.type(self.eps if self.eps is not None else {4: 2.0**-23, 8: 2.0**-52}[x.dtype.itemsize])
+
+        def call(x):
+            y = x * ((x * x).mean(axis=axes, keepdims=True) + eps) ** x.dtype.type(-0.5)
+            return (y if weight is None else y * weight).astype(x.dtype, copy=False)
+
+        return call
 
 
 @dataclass(frozen=True)

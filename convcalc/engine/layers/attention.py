@@ -1,0 +1,98 @@
+"""Attention: ``torch.nn.functional.scaled_dot_product_attention`` of query, key and value branches.
+
+Per sample, the query is (..., L, E), the key (..., S, E) and the value (..., S, Ev); the
+output is (..., L, Ev). A fourth branch is ``attn_mask``, broadcast to the scores (..., L, S).
+With ``enable_gqa`` the key and value may have fewer heads (axis -3) than the query, a divisor
+of them, as grouped-query attention shares them.
+
+Costs, as PyTorch's math backend computes them and ``torch.utils.flop_counter`` counts them:
+two products, L x S x E and L x S x Ev multiply-accumulates per head (the key and value heads
+broadcast to the query's), so FLOPs are twice that; convcalc adds the work on the L x S
+scores: the scaling (1 per score), the mask (1) and softmax (3: an exponential, a sum and a
+division). A causal mask or dropout changes none of the products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ShapeError
+from ..sizes import volume
+from ..windows import Global
+from .base import Figures, Shape, Use, format_shape, times_batch
+from .kind import arg, spell
+from .merge import Merge
+from .products import broadcast_leading
+from .rules import probability
+
+SOFTMAX_FLOPS = 3  # per score: exponential, sum, division (as convcalc's Softmax)
+
+
+@dataclass(frozen=True)
+class ScaledDotProductAttention(Merge):
+    """``F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)``.
+
+    >>> fig = ScaledDotProductAttention().merge(((12, 197, 64),) * 3)
+    >>> fig.output_shape, fig.macs
+    ((12, 197, 64), 59610624)
+    """
+
+    spellings = (spell("attention", "sdpa", "scaled_dot_product_attention",
+                       fields=("dropout_p", "is_causal", "scale", "enable_gqa")),)
+
+    dropout_p: float = arg(0.0, rule=probability)
+    is_causal: bool = False
+    scale: float | None = None
+    enable_gqa: bool = False
+
+    def merge(self, shapes: tuple[Shape, ...]) -> Figures:
+        if len(shapes) not in (3, 4):
+            raise ShapeError(f"attention reads query, key and value (and a mask) but receives {len(shapes)} branches",
+                             hint='e.g. {"type": "attention", "from": ["q", "k", "v"]}', field="from")
+        q, k, v = shapes[:3]
+        if any(len(s) < 2 for s in (q, k, v)) or not len(q) == len(k) == len(v):
+            raise ShapeError(f"attention needs query, key and value of one rank, each at least tokens x features per "
+                             f"sample; got {format_shape(q)}, {format_shape(k)}, {format_shape(v)}",
+                             hint="reshape them to (heads x) tokens x features", field="from")
+        (length, features), (source, key_features), (value_tokens, value_features) = q[-2:], k[-2:], v[-2:]
+        if key_features != features or value_tokens != source:
+            raise ShapeError(f"attention: the key {format_shape(k)} must have the query's {features} features and "
+                             f"the value {format_shape(v)} the key's {source} tokens",
+                             hint="check the projections that make query, key and value", field="from")
+        if k[:-2] != v[:-2]:
+            raise ShapeError(f"attention: key {format_shape(k)} and value {format_shape(v)} need the same leading "
+                             "axes", hint="make key and value alike but for their features", field="from")
+        key_lead = k[:-2]
+        if self.enable_gqa and len(q) >= 3 and k[-3] != q[-3]:
+            if k[-3] < 1 or q[-3] % k[-3]:
+                raise ShapeError(f"enable_gqa: the query's {q[-3]} heads are not a multiple of the key's {k[-3]}",
+                                 hint="use a number of key heads that divides the query's", field="enable_gqa")
+            key_lead = (*k[:-3], q[-3])
+        leading = broadcast_leading(q[:-2], key_lead, "attention")
+        scores = volume(leading) * length * source
+        if len(shapes) == 4:
+            broadcast_leading(shapes[3], (*leading, length, source), "attention's mask")
+        if self.is_causal and len(shapes) == 4:
+            raise ShapeError("attention: give a mask or is_causal, not both", hint="drop one", field="is_causal")
+        if self.scale is not None and self.scale != self.scale:
+            raise ShapeError("scale is not a number", hint="give a finite scale", field="scale")
+        macs = scores * (features + value_features)
+        masked = len(shapes) == 4 or self.is_causal
+        flops = 2 * macs + scores * (1 + masked + SOFTMAX_FLOPS)
+        output = (*leading, length, value_features)
+        notes = ("a causal mask changes none of the products: the masked scores are computed too, as PyTorch's "
+                 "math backend computes them",) if self.is_causal else ()
+        summary = f"{length}x{source} scores, {features}+{value_features} features" + (" causal" if self.is_causal
+                                                                                     else "")
+        return Figures("ScaledDotProductAttention", output, 0, macs, flops, tuple(Global(n) for n in q[1:]), notes,
+                       summary, mixes_channels=True)
+
+    def saved(self, use: Use) -> list | None:
+        return None  # not yet checked against autograd's saved tensors: the training figure says so
+
+    def prepare(self, run, x):
+        return lambda q, k, v, *mask: run.F.scaled_dot_product_attention(
+            q, k, v, mask[0] if mask else None, 0.0, self.is_causal, self.scale, self.enable_gqa)
+
+    def explain_costs(self, report, batch: int) -> list[str]:
+        return [f"MACs: the scores' products and the values' = {times_batch(report, batch)}"]
