@@ -14,7 +14,7 @@ from convcalc.cli import app
 from convcalc.engine.devices import DEVICES, Device
 from convcalc.engine.roofline import roofline
 
-from .test_terminal import run_in_pty
+from .terminal import run_in_pty
 
 
 def invoke(*args):

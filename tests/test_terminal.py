@@ -3,20 +3,15 @@ terminal; what does not fit is left out by name, never cut."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 
 import pytest
 from typer.testing import CliRunner
 
 from convcalc.cli import app
 from convcalc.output.render import ABBREVIABLE
+
+from .terminal import run_in_pty
 
 COMMANDS = {
     "shape": ["shape", "--preset", "resnet50", "--depth", "1"],
@@ -27,29 +22,6 @@ COMMANDS = {
     "run": ["run", "3x32x32", "conv:16,k=3,p=1", "relu", "maxpool:2"],
 }
 NOT_REPEATABLE = {"ms", "±", "GFLOP/s", "time ratio"}  # timings differ between two runs
-
-
-def run_in_pty(args, width: int) -> str:
-    """The command's screen in a pseudo-terminal ``width`` columns wide, escape codes removed."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
-    env["TERM"] = "xterm-256color"
-    child = subprocess.Popen([sys.executable, "-m", "convcalc", *args], stdin=slave, stdout=slave, stderr=slave,
-                             env=env, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    child.wait(timeout=60)
-    os.close(master)
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r", "")
 
 
 def cells(args) -> tuple[list[str], list[list[str]]]:

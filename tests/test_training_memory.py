@@ -15,7 +15,8 @@ from convcalc.cli import app
 from convcalc.engine.memory import OPTIMIZERS, inference_memory, training_memory
 from convcalc.verbs.execute import execute
 
-from .test_torch_models import ZOO, UNet
+from .torch_nets import UNet
+from .torchvision_models import ZOO, build
 
 
 def _saved_by_autograd(torch, model, x) -> int:
@@ -45,11 +46,11 @@ def _convcalc_saved(model, shape, batch) -> tuple[int, bool]:
     return memory.saved_bytes, memory.exact
 
 
+@pytest.mark.needs_torch
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO)
 def test_saved_activations_equal_autograds_over_the_zoo(name):
-    torch = pytest.importorskip("torch")
-    from .torchvision_models import build
+    import torch
 
     shape = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
     model = build(name)
@@ -59,8 +60,9 @@ def test_saved_activations_equal_autograds_over_the_zoo(name):
     assert ours == _saved_by_autograd(torch, model, torch.randn(2, *shape))
 
 
+@pytest.mark.needs_torch
 def test_saved_activations_equal_autograds_for_a_unet():
-    torch = pytest.importorskip("torch")
+    import torch
     model = UNet()
     ours, exact = _convcalc_saved(model, (3, 64, 64), 3)
     assert exact and ours == _saved_by_autograd(torch, model, torch.randn(3, 3, 64, 64))
@@ -71,10 +73,11 @@ ACTIVATIONS = ["ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "ELU", "SELU", "GELU", 
                "Mish", "Softplus", "Sigmoid", "Tanh"]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("inplace", [False, True])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_every_activation_in_and_out_of_place(activation, inplace):
-    torch = pytest.importorskip("torch")
+    import torch
     nn = torch.nn
     make = getattr(nn, activation)
     try:
@@ -127,10 +130,11 @@ def _kinds_models(nn, torch):
     }
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("case", ["group norm, reflection pad, upsample", "layer norm and linear over a sequence",
                                   "frozen first layers", "squeeze and excitation", "chunk and shuffle"])
 def test_other_kinds_views_and_frozen_parameters(case):
-    torch = pytest.importorskip("torch")
+    import torch
     model = _kinds_models(torch.nn, torch)[case]
     shape = (3, 17) if "sequence" in case else (3, 12, 12)
     if case == "frozen first layers":
@@ -140,8 +144,9 @@ def test_other_kinds_views_and_frozen_parameters(case):
     assert exact and ours == _saved_by_autograd(torch, model, torch.randn(2, *shape))
 
 
+@pytest.mark.needs_torch
 def test_a_document_gives_what_the_same_pytorch_model_saves():
-    torch = pytest.importorskip("torch")
+    import torch
     nn = torch.nn
     layers = [{"type": "conv", "out_channels": 16, "kernel_size": 3, "stride": 2, "padding": 1, "bias": False},
               {"type": "bn"}, {"type": "relu6"}, {"type": "maxpool", "kernel_size": 3, "stride": 2, "padding": 1},
@@ -157,8 +162,9 @@ def test_a_document_gives_what_the_same_pytorch_model_saves():
     assert memory.saved_bytes == _saved_by_autograd(torch, model, torch.randn(4, 3, 32, 32))
 
 
+@pytest.mark.needs_torch
 def test_an_operation_without_a_rule_is_marked_not_exact():
-    torch = pytest.importorskip("torch")
+    import torch
     from convcalc import from_torch
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.LocalResponseNorm(2), torch.nn.Conv2d(4, 4, 3))
@@ -166,12 +172,13 @@ def test_an_operation_without_a_rule_is_marked_not_exact():
     assert not memory.exact and None in memory.saved
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("optimizer, torch_name, options", [
     ("sgd", "SGD", {"lr": 0.1}), ("momentum", "SGD", {"lr": 0.1, "momentum": 0.9}), ("adam", "Adam", {}),
     ("adamw", "AdamW", {}),
 ])
 def test_optimizer_state_equals_torch_optims_after_a_step(optimizer, torch_name, options):
-    torch = pytest.importorskip("torch")
+    import torch
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 10 * 10, 5))
     model[0].weight.requires_grad_(False)  # frozen: no gradient, no state

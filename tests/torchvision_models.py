@@ -15,12 +15,27 @@ import functools
 
 import pytest
 
-torch = pytest.importorskip("torch")
+# The models the slow suites check against PyTorch (test_torch_models, test_training_memory).
+ZOO = [
+    "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
+    "densenet121", "densenet161", "densenet169", "densenet201", "googlenet", "inception_v3",
+    "squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "mobilenet_v2",
+    "mobilenet_v3_small", "mobilenet_v3_large", "mnasnet0_5", "mnasnet1_0", "efficientnet_b0", "efficientnet_b1",
+    "efficientnet_b2", "efficientnet_b3", "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf", "convnext_tiny",
+    "fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
+]
 
 
 @functools.lru_cache(maxsize=None)
 def torchvision():
-    """The torchvision package, importable (see above), or a skip when it is not installed."""
+    """The torchvision package, importable (see above), or a skip when it is not installed.
+
+    torch is imported here, not with this module: the tests that build models say they need it
+    (``needs_torch``), and the module imports without it.
+    """
+    import torch
+
     try:
         import torchvision as tv  # a matching build imports as is
         return tv
