@@ -45,7 +45,9 @@ class _Commands(TyperGroup):
 
 
 def _usage_failed(err) -> None:
-    print(f"error: {' '.join(err.format_message().split())}", file=sys.stderr)
+    from ..engine.escape import escape  # the message quotes the command line: shown escaped, as every input
+
+    print(f"error: {escape(' '.join(err.format_message().split()))}", file=sys.stderr)
     print(f"hint: see {err.ctx.command_path if err.ctx is not None else 'convcalc'} --help", file=sys.stderr)
     raise typer.Exit(int(ExitCode.USAGE)) from None
 

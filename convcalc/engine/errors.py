@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .escape import escape, escape_positions
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -76,7 +78,7 @@ class ConvcalcError(Exception):
         """The origin text as shown (control characters escaped, long text cut around the cause) and the span in it."""
         text = self.origin.text if self.origin is not None else ""
         under = self.underline()
-        shown, positions = visible(text)
+        shown, positions = escape_positions(text)
         if under is None:
             return _clip(shown, None)
         start, end = under[1]
@@ -108,7 +110,7 @@ class ConvcalcError(Exception):
                                         ^^^^^^
         hint: give an explicit padding, e.g. p=1
         """
-        line = f"error: {visible(self.describe())[0]}"
+        line = f"error: {escape(self.describe())}"
         lines = [line]
         shown, span = self._shown()
         if span is not None and shown:
@@ -117,12 +119,12 @@ class ConvcalcError(Exception):
                 start, end = span
                 lines.append(" " * (column + start) + "^" * max(end - start, 1))
         if self.hint:
-            lines.append(f"hint: {visible(self.hint)[0]}")
+            lines.append(f"hint: {escape(self.hint)}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """The error as the JSON object convcalc prints under ``"error"``."""
-        out: dict = {"type": type(self).__name__, "message": visible(self.describe())[0]}
+        out: dict = {"type": type(self).__name__, "message": escape(self.describe())}
         if self.hint:
             out["hint"] = self.hint
         out["layer"] = self.layer
@@ -133,24 +135,6 @@ class ConvcalcError(Exception):
             out["token"] = text
             out["span"] = [start, end]
         return out
-
-
-def visible(text: str) -> tuple[str, list[int]]:
-    """``text`` with control characters escaped (so no input can drive the terminal), and where
-    each original position lands in it (one more entry, for the end).
-
-    >>> visible("a\x1b[2Jb")
-    ('a\\\\x1b[2Jb', [0, 1, 5, 6, 7, 8, 9])
-    """
-    out, positions, length = [], [], 0
-    for ch in text:
-        positions.append(length)
-        code = ord(ch)
-        piece = ch if ch.isprintable() or ch == " " else (f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
-        out.append(piece)
-        length += len(piece)
-    positions.append(length)
-    return "".join(out), positions
 
 
 def _clip(text: str, span, width: int = 120) -> tuple[str, tuple[int, int] | None]:

@@ -3,13 +3,19 @@
 Each command describes its table once (see ``convcalc.output.reports``); the
 renderers only lay it out. JSON is never printed through here (Rich would
 wrap it); the CLI prints it with plain ``print``.
+
+Every cell and note may hold text from the input (layer names, paths, an operation's name,
+remarks): each layout function first passes its table through ``escaped`` (the engine's one
+escape), and Rich is given ``rich.text.Text``, so no markup in the input is ever read.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from ..engine.escape import escape
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,22 @@ class Table:
     optional: tuple[str, ...] = ()
 
 
+def escaped(table: Table) -> Table:
+    """``table`` with every string in it escaped: no control or format character from the input
+    reaches the output (shown as ``\\x1b``, ``\\u202e``).
+
+    >>> escaped(Table(("layer",), frozenset(), (("a\\x1b[2Jb",),), None, ("note \\u202e",))).footer
+    ('note \\\\u202e',)
+    """
+    def cells(row):
+        return None if row is None else tuple(escape(cell) for cell in row)
+
+    return replace(table, columns=cells(table.columns), rows=tuple(cells(row) for row in table.rows),
+                   total=cells(table.total), footer=cells(table.footer),
+                   exact_rows=None if table.exact_rows is None else tuple(cells(row) for row in table.exact_rows),
+                   exact_total=cells(table.exact_total))
+
+
 def render_plain(table: Table) -> str:
     """Aligned columns of plain text, for pipes and files.
 
@@ -44,6 +66,7 @@ def render_plain(table: Table) -> str:
     training (adam): 83.00 KiB: saved activations 76.00 KiB, parameters 1.75 KiB,
       gradients 1.75 KiB, optimizer state 3.50 KiB
     """
+    table = escaped(table)
     body = [*table.rows, *([table.total] if table.total else [])]
     widths = [max(len(row[i]) for row in [table.columns, *body]) for i in range(len(table.columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(table.columns, widths)).rstrip()]
@@ -93,7 +116,9 @@ def render_rich(table: Table, console) -> None:
     import os
 
     from rich.table import Table as RichTable
+    from rich.text import Text
 
+    table = escaped(table)
     plain = bool(os.environ.get("NO_COLOR"))  # no colour means no bold or dim either
     shown = fit_columns(table, console.width)
     index = [table.columns.index(c) for c in shown]
@@ -115,30 +140,33 @@ def render_rich(table: Table, console) -> None:
                         overflow="ellipsis" if shorten else "fold",
                         min_width=None if shorten else width, max_width=min(width, share[name]) if shorten else None)
     for row in table.rows:
-        rich.add_row(*(row[i] for i in index))
+        rich.add_row(*(Text(row[i]) for i in index))
     if table.total:
         rich.add_section()
-        rich.add_row(*(table.total[i] for i in index), style="" if plain else "bold")
+        rich.add_row(*(Text(table.total[i]) for i in index), style="" if plain else "bold")
     console.print(rich)
     left_out = [c for c in table.columns if c not in shown]
     if left_out:
-        console.print(f"left out at {console.width} columns: {', '.join(left_out)} (widen the terminal, or use "
-                      "--format csv or --json for every column)", style="" if plain else "dim", highlight=False)
+        console.print(Text(f"left out at {console.width} columns: {', '.join(left_out)} (widen the terminal, or use "
+                           "--format csv or --json for every column)", style="" if plain else "dim"))
     for line in table.footer:
-        console.print(line, style="" if plain else "dim", highlight=False)
+        console.print(Text(line, style="" if plain else "dim"))
 
 
 def _render_stacked(table: Table, console, plain: bool) -> None:
-    """One row after another as "column: value" lines, for terminals too narrow for any table."""
+    """One row after another as "column: value" lines, for terminals too narrow for any table
+    (``table`` is escaped already)."""
+    from rich.text import Text
+
     body = [*table.rows, *([table.total] if table.total else [])]
     label = max(len(c) for c in table.columns)
     for row in body:
         for name, cell in zip(table.columns, row):
             if cell:
-                console.print(f"{name.rjust(label)}: {cell}", highlight=False)
+                console.print(Text(f"{name.rjust(label)}: {cell}"))
         console.print("")
     for line in table.footer:
-        console.print(line, style="" if plain else "dim", highlight=False)
+        console.print(Text(line, style="" if plain else "dim"))
 
 
 def render_csv(table: Table) -> str:
@@ -149,6 +177,7 @@ def render_csv(table: Table) -> str:
     a,b
     1,"x,y"
     """
+    table = escaped(table)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.columns)
@@ -160,17 +189,21 @@ def render_csv(table: Table) -> str:
 
 
 def render_markdown(table: Table) -> str:
-    """A GitHub-flavoured Markdown table, totals in bold, notes as a list below.
+    """A GitHub-flavoured Markdown table, totals in bold, notes as a list below. A backslash and a
+    pipe in a cell are escaped, so no cell ends early.
 
-    >>> print(render_markdown(Table(("a", "n"), frozenset({"n"}), (("x|y", "1"),), None, ("note",))))
+    >>> print(render_markdown(Table(("a", "n"), frozenset({"n"}), (("x|y", "1"), ("x\\\\|y", "2")), None, ("note",))))
     | a | n |
     | --- | ---: |
     | x\\|y | 1 |
+    | x\\\\\\|y | 2 |
     <BLANKLINE>
     - note
     """
+    table = escaped(table)
+
     def cells(row):
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+        return "| " + " | ".join(cell.replace("\\", "\\\\").replace("|", "\\|") for cell in row) + " |"
 
     lines = [cells(table.columns), "| " + " | ".join("---:" if c in table.right else "---" for c in table.columns) + " |"]
     lines += [cells(row) for row in table.rows]

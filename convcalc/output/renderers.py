@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import ClassVar, TextIO
 
+from ..engine.escape import escape
 from .formats import OutputFormat
 from .render import Table, render_csv, render_markdown, render_plain, render_rich
 
@@ -36,7 +37,8 @@ class Renderer:
 
 
 class TableRenderer(Renderer):
-    """Rich on a terminal (colour unless NO_COLOR), aligned plain text otherwise."""
+    """Rich on a terminal (colour unless NO_COLOR), aligned plain text otherwise; text from the input
+    escaped either way (``render.escaped``), and never read as Rich markup."""
 
     format = OutputFormat.table
 
@@ -47,12 +49,15 @@ class TableRenderer(Renderer):
 
             console = Console(file=out)
         if result.text is not None:
+            text = "\n".join(escape(line) for line in result.text.split("\n"))
             if terminal:
-                from rich.markup import escape
+                from rich.text import Text
 
-                console.print(escape(result.text).replace("#", "[bold magenta]#[/]"), highlight=False)
+                shown = Text(text)  # never markup: the text quotes the input
+                shown.highlight_regex("#", "bold magenta")
+                console.print(shown)
             else:
-                print(result.text, file=out)
+                print(text, file=out)
         elif terminal:
             render_rich(result.table, console)
         else:

@@ -11,7 +11,7 @@ from .render import Table
 
 def _layer_cells(analysis: Analysis):
     for r in analysis.layers:
-        yield r, f"{r.type} {r.summary}".strip(), format_shape(r.output_shape)
+        yield r, f"{r.type} {r.summary}".strip(" "), format_shape(r.output_shape)
 
 
 def _footer(analysis: Analysis, optimizer: str = "adam") -> tuple[str, ...]:
@@ -70,7 +70,7 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
         last = group[-1]
         rf = last.receptive_field
         if not _folded(last, depth):
-            label = f"{last.type} {last.summary}".strip()
+            label = f"{last.type} {last.summary}".strip(" ")
             number = str(last.index)
         else:
             block = last.path[depth - 1] if depth else "network"  # a path holds each block's full name
