@@ -30,12 +30,14 @@ from .aten import (
     FIRST_OF_TUPLE,
     OPERATORS,
     PIECES,
+    RECURRENT,
     Act,
     Call,
     Const,
     Param,
     Unsupported,
 )
+from .guard import describe, model_label, user_code
 from .names import Namer, in_place, op_name
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
@@ -56,10 +58,10 @@ def import_torch():
 def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -> Network:
     """A PyTorch module's graph as a ``Network``, for an input of ``input_shape`` per sample.
 
-    >>> import torch                                      # doctest: +SKIP
-    >>> net = from_torch(torch.nn.Conv2d(3, 8, 3), (3, 32, 32))   # doctest: +SKIP
-    >>> net.layers[0].name                                # doctest: +SKIP
-    'conv'
+    >>> import torch
+    >>> net = from_torch(torch.nn.Conv2d(3, 8, 3), (3, 32, 32))
+    >>> net.layers[0].name                    # a lone module: named after its operation
+    'conv2d'
     """
     torch = import_torch()
     if not isinstance(module, torch.nn.Module):
@@ -75,9 +77,17 @@ def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -
                             f"{'x'.join(map(str, shape))}, over the limit of {max_trace_bytes():,}",
                             hint="use a smaller input (shapes scale), or raise CONVCALC_MAX_TRACE_BYTES",
                             field="input")
-    program = _export(torch, module, shape)
-    layers, frozen, outputs = _read(torch, module, program, shape)
+    label = model_label(module)
+    with user_code(f"capturing {label}", hint=_HINT, held=True):
+        program = _export(torch, module, shape, label)
+    with user_code(f"reading the captured graph of {label}", hint="if the model's attributes did not raise this, "
+                   "it is a bug in convcalc: please report it with the model"):
+        layers, frozen, outputs = _read(torch, module, program, shape)
     return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs)
+
+
+_HINT = ("check the input shape (channels first, no batch) and that the model's forward runs on it; "
+         "a model whose forward branches on values cannot be captured")
 
 
 # Modules that drop whole residual branches in training and are the identity
@@ -106,7 +116,7 @@ def _mark_drop_paths(torch, module):
     return [sub.register_forward_hook(mark) for sub in module.modules() if type(sub).__name__ in _DROP_PATHS]
 
 
-def _export(torch, module, shape):
+def _export(torch, module, shape, label):
     was_training = module.training
     module.eval()
     errors = []
@@ -118,14 +128,13 @@ def _export(torch, module, shape):
                 program = torch.export.export(module, (example,), strict=False)
                 return program, trace_batch
             except Exception as err:  # noqa: BLE001 - the user's model may raise anything while traced
-                errors.append(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+                errors.append(describe(err))
     finally:
         module.train(was_training)
         for hook in hooks:
             hook.remove()
-    raise SpecError(f"torch.export could not capture the model for an input of {'x'.join(map(str, shape))}: "
-                    f"{errors[0]}", hint="check the input shape (channels first, no batch); a model whose forward "
-                    "branches on values cannot be captured", field="model")
+    raise SpecError(f"torch.export could not capture {label} for an input of {'x'.join(map(str, shape))}: "
+                    f"{errors[0]}", hint=_HINT, field="model")
 
 
 @dataclass
@@ -137,6 +146,26 @@ class _Pieces:
     source: Act
     name: str
     path: tuple[str, ...]
+
+
+@dataclass
+class _Several:
+    """The tuple result of an operation convcalc does not read (``torch.sort``): its first item is
+    the layer made for it, any other item read becomes another not-counted layer."""
+
+    kind: str
+    first: Act
+    reads: tuple[Act, ...]
+
+
+def _sizes(val, where: str) -> tuple[int, ...]:
+    """A traced tensor's sizes, which must not depend on the input's values (``nonzero``, ``unique``)."""
+    dims = tuple(val.shape)
+    if not all(isinstance(n, int) for n in dims):
+        raise SpecError(f"the size of {where} depends on the values of the input, not only its shape",
+                        hint="convcalc analyses shapes; a model with data-dependent sizes (nonzero, unique, "
+                        "masking) cannot be analysed", field="model")
+    return dims
 
 
 def _arguments(node, resolve) -> dict:
@@ -173,7 +202,7 @@ def _read(torch, module, exported, shape):
         return value
 
     def per_sample(val, where: str) -> tuple[int, ...]:
-        dims = tuple(int(n) for n in val.shape)
+        dims = _sizes(val, where)
         if not dims or dims[0] != trace_batch:
             raise Unsupported(f"{where} does not keep the batch first")
         return dims[1:]
@@ -212,6 +241,10 @@ def _read(torch, module, exported, shape):
                                         name=f"{source.name}.{index}", path=source.path)
             elif isinstance(source, tuple) and index == 0:
                 values[node.name] = source[0]
+            elif isinstance(source, _Several):  # a result of an operation convcalc does not read
+                values[node.name] = source.first if index == 0 else _opaque(
+                    node, source.kind, {}, source.reads, val, trace_batch, add, name=f"{source.first.ref}.{index}",
+                    path=names.path(node.args[0]))
             continue
         if not hasattr(node.target, "_schema"):
             if not isinstance(val, torch.Tensor):
@@ -236,6 +269,11 @@ def _read(torch, module, exported, shape):
             if op in PIECES:
                 values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
                 continue
+            if op in RECURRENT:
+                where = names.module_of(node)
+                raise SpecError(f"{where or 'the model'} calls aten.{op}: convcalc does not yet read recurrent layers "
+                                f"(LSTM, GRU, RNN)", hint="analyse the layers before and after it on their own",
+                                field="model")
             if op not in OPERATORS:
                 raise Unsupported(op)
             call = Call(op, args, trace_batch)
@@ -247,13 +285,17 @@ def _read(torch, module, exported, shape):
             _check(spec, node, [a.shape for a in call.reads])
             result = add(spec, node, [a.ref for a in call.reads], call.weights, expect)
         except Unsupported:
-            result = _opaque(node, op, args, acts, tensor_val, trace_batch, add)
+            result = _opaque(node, _kind(node, op), args, acts, tensor_val, trace_batch, add)
+            if isinstance(val, (tuple, list)):  # its other results are read with getitem
+                result = _Several(_kind(node, op), result, tuple(acts))
         values[node.name] = (result,) if op in FIRST_OF_TUPLE else result
     output = next(n for n in program.graph.nodes if n.op == "output")
     results = [values.get(n.name) for n in _flat(output.args) if isinstance(n, torch.fx.Node)]
-    results = [r for r in results if isinstance(r, Act)]
-    if not results or results[-1].ref == "input":
-        raise SpecError("the model's output does not depend on its input", hint="check the model", field="model")
+    # a dict, tuple or list of results arrives flat, in its order: each tensor made from the input is an output
+    results = [r for r in results if isinstance(r, Act) and r.ref != "input"]
+    if not results:
+        raise SpecError("the model's output does not depend on its input (it returns no tensor computed from it)",
+                        hint="check the model's forward", field="model")
     # the first result is the network's output (the last layer); the others are further outputs
     outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
     layers = _collapse_opaque_modules(layers, outputs, module)
@@ -274,15 +316,19 @@ def _check(spec, node, shapes) -> None:
                                field="model") from None
 
 
-def _opaque(node, op, args, acts, val, trace_batch, add):
-    dims = tuple(int(n) for n in val.shape)
+def _kind(node, op) -> str:
+    return f"aten.{op}" if hasattr(node.target, "_schema") else op
+
+
+def _opaque(node, kind, args, acts, val, trace_batch, add, name=None, path=None):
+    dims = _sizes(val, node.name)
     if dims and dims[0] == trace_batch:
         output = dims[1:]
     else:  # the batch is no longer first: keep the elements per sample, flat
         output = (volume(dims) // trace_batch,)
     count = sum(volume(a.shape) for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer)
-    spec = L.Opaque(f"aten.{op}" if hasattr(node.target, "_schema") else op, output, count)
-    return add(spec, node, [a.ref for a in dict.fromkeys(acts)], (), output)
+    spec = L.Opaque(kind, output, count)
+    return add(spec, node, [a.ref for a in dict.fromkeys(acts)], (), output, name=name, path=path)
 
 
 def _collapse_opaque_modules(layers, outputs, module):

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ...engine.errors import SpecError
+from .guard import MODEL_FILE_PREFIX, describe, user_code
 
 
 def parse_model_args(texts) -> dict:
@@ -38,7 +39,11 @@ def parse_model_args(texts) -> dict:
 
 
 def load_model(spec: str, arguments: dict | None = None):
-    """The ``torch.nn.Module`` that ``spec`` names, built with ``arguments`` if it is a class or factory."""
+    """The ``torch.nn.Module`` that ``spec`` names, built with ``arguments`` if it is a class or factory.
+
+    Whatever the model's code raises, prints or logs while it is imported and built is contained
+    (``guard.user_code``): a failure is one ``SpecError`` naming the model.
+    """
     from .capture import import_torch
 
     torch = import_torch()
@@ -47,31 +52,35 @@ def load_model(spec: str, arguments: dict | None = None):
         raise SpecError(f"--model {spec!r} is not MODULE:NAME or FILE.py:NAME",
                         hint="e.g. --model torchvision.models:resnet18 or --model net.py:Net", field="model")
     module = _import(where)
-    target = module
-    for part in name.split("."):
-        if not hasattr(target, part):
-            raise SpecError(f"{where} has no {name!r}", hint="name a model instance, class or factory in it",
-                            field="model")
-        target = getattr(target, part)
     arguments = dict(arguments or {})
-    if isinstance(target, torch.nn.Module):
+    with user_code(f"looking up {name!r} in {where}", hint="name a model instance, class or factory in it"):
+        target = module
+        for part in name.split("."):
+            target = getattr(target, part, _MISSING)
+            if target is _MISSING:
+                raise SpecError(f"{where} has no {name!r}", hint="name a model instance, class or factory in it",
+                                field="model")
+        is_model = isinstance(target, torch.nn.Module)
+        if not is_model and not callable(target):
+            raise SpecError(f"{where}:{name} is a {type(target).__name__}, not a model, class or factory",
+                            hint="name a torch.nn.Module instance, class or factory", field="model")
+    if is_model:
         if arguments:
             raise SpecError(f"{name} is already a model instance; --model-arg has nothing to call",
                             hint="drop --model-arg, or name the class or factory", field="model_arg")
         return target
-    if not callable(target):
-        raise SpecError(f"{where}:{name} is a {type(target).__name__}, not a model, class or factory",
-                        hint="name a torch.nn.Module instance, class or factory", field="model")
-    try:
+    call = f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+    with user_code(f"calling {call}", hint="check the --model-arg names and values", field="model_arg"):
         model = target(**arguments)
-    except Exception as err:  # noqa: BLE001 - the user's code may raise anything
-        call = f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
-        raise SpecError(f"calling {call} failed: {type(err).__name__}: {_first_line(err)}",
-                        hint="check the --model-arg names and values", field="model_arg") from None
-    if not isinstance(model, torch.nn.Module):
+        is_model = isinstance(model, torch.nn.Module)
+    if not is_model:
         raise SpecError(f"{name}(...) returned a {type(model).__name__}, not a torch.nn.Module",
                         hint="name a model class or a factory returning one", field="model")
     return model
+
+
+_MISSING = object()
+_FIX = "fix the error in the model's code"
 
 
 def _import(where: str):
@@ -79,30 +88,28 @@ def _import(where: str):
         path = Path(where)
         if not path.is_file():
             raise SpecError(f"cannot read {where!r}: no such file", hint="check the path", field="model")
-        name = f"_convcalc_model_{path.stem}"
+        name = f"{MODEL_FILE_PREFIX}{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+        folder = str(path.resolve().parent)
+        sys.path.insert(0, folder)  # so the file can import its neighbours
         try:
-            spec.loader.exec_module(module)
-        except Exception as err:  # noqa: BLE001 - the user's code may raise anything
-            raise SpecError(f"running {where} failed: {type(err).__name__}: {_first_line(err)}",
-                            hint="fix the error in the model's file", field="model") from None
+            with user_code(f"running {where}", hint=_FIX):
+                spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
         finally:
-            sys.path.pop(0)
+            if folder in sys.path:
+                sys.path.remove(folder)
         return module
-    try:
-        return importlib.import_module(where)
-    except ImportError as err:
-        raise SpecError(f"cannot import {where!r}: {_first_line(err)}",
-                        hint="check the module name, and that it is installed", field="model") from None
-    except Exception as err:  # noqa: BLE001 - importing runs the package's code, which may raise anything
-        raise SpecError(f"importing {where!r} failed: {type(err).__name__}: {_first_line(err)}",
-                        hint="the package does not load in this environment (a version mismatch?); fix that first",
-                        field="model") from None
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else ""
+    with user_code(f"importing {where!r}", hint="the module does not load in this environment: fix its error "
+                                                 "(or a version mismatch in what it imports) first"):
+        try:
+            return importlib.import_module(where)
+        except SyntaxError as err:
+            raise SpecError(f"cannot import {where!r}: {describe(err)}", hint=_FIX, field="model") from None
+        except ImportError as err:
+            raise SpecError(f"cannot import {where!r}: {describe(err).partition(': ')[2] or describe(err)}",
+                            hint="check the module name, and that it is installed", field="model") from None
