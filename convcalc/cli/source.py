@@ -165,6 +165,9 @@ def read_bytes(path: str) -> bytes:
     """A file's bytes (- for stdin), read only up to the document limit (ONNX files: 2 GiB, protobuf's own)."""
     from ..engine.limits import max_document_bytes
 
+    if path == "-" and getattr(sys.stdin, "buffer", None) is None:  # started with its standard input closed
+        raise SpecError("cannot read stdin: standard input is closed", hint="pipe the document in, or give -f FILE",
+                        field="file")
     try:
         handle = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as err:
