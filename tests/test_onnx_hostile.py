@@ -275,3 +275,14 @@ def test_an_unforeseen_failure_in_a_node_is_one_line_naming_it(tmp_path, monkeyp
     path = tmp_path / "model.onnx"
     path.write_bytes(_model([_node("Relu", ["x"], name="act")]))
     assert "'act' (Relu) cannot be read (ZeroDivisionError)" in _check_refused(path, "act")
+
+
+def test_string_initializers_are_never_parameters():
+    # an operator convcalc does not know, reading a float and a string initializer: only the float counts
+    node = helper.make_node("Mystery", ["x", "w", "names"], ["y"], name="odd", domain="example.odd")
+    data = _model([node], [("w", _w(5)), ("names", np.full((1000,), b"label", object))],
+                  value_info=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+                  domains=["example.odd"])
+    from convcalc import analyse
+
+    assert analyse(from_onnx(data)).totals.params == 5
