@@ -100,8 +100,9 @@ def test_not_applicable_variants_stay_with_a_reason():
     assert reasons["shufflenet_unit"] and reasons["depthwise_separable"] is None
 
 
+@pytest.mark.needs_torch
 def test_params_and_shapes_equal_torch_modules():
-    torch = pytest.importorskip("torch")
+    import torch
     from torch import nn
 
     for input_shape, layer in [((32, 28, 28), Conv(64, 3, padding=1)), ((16, 9, 10, 11), Conv(32, 3, 2, 1, bias=False)),

@@ -78,8 +78,8 @@ def tiny():
 '''
 
 
+@pytest.mark.needs_torch
 def test_every_depth_on_a_captured_model(tmp_path):
-    pytest.importorskip("torch")
     path = tmp_path / "tiny.py"
     path.write_text(MODEL)
     for depth in range(10):

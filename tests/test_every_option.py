@@ -67,8 +67,8 @@ MODEL = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.needs_torch
 def test_every_option_on_a_captured_model(tmp_path, monkeypatch):
-    pytest.importorskip("torch")
     (tmp_path / "option_loop_model.py").write_text(MODEL)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:

@@ -10,15 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-torch = pytest.importorskip("torch")
-import torch.nn.functional as TF  # noqa: E402
-from torch import nn  # noqa: E402
+import convcalc.functional as F
+from convcalc import ConvcalcError
 
-import convcalc.functional as F  # noqa: E402
-from convcalc import ConvcalcError  # noqa: E402
+try:
+    import torch
+    import torch.nn.functional as TF
+    from torch import nn
+except ImportError:  # the tests that need torch say so (needs_torch)
+    pass
+else:
+    torch.set_num_threads(1)
 
 warnings.filterwarnings("ignore")
-torch.set_num_threads(1)
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-10}
 MAX_SPATIAL = {1: 20, 2: 11, 3: 6}
 
@@ -69,6 +73,7 @@ def conv_case(draw):
     return rank, dtype, groups, x, w, b if draw(st.booleans()) else None, stride, padding, dilation, mode
 
 
+@pytest.mark.needs_torch
 @settings(max_examples=800)
 @given(conv_case())
 def test_conv_equals_torch(case):
@@ -103,6 +108,7 @@ def transposed_case(draw):
     return rank, dtype, x, w, b if draw(st.booleans()) else None, stride, padding, output_padding, groups, dilation
 
 
+@pytest.mark.needs_torch
 @settings(max_examples=600)
 @given(transposed_case())
 def test_conv_transpose_equals_torch(case):
@@ -115,6 +121,7 @@ def test_conv_transpose_equals_torch(case):
     agree(attempt(lambda: F.conv_transpose(x, w, b, stride, padding, output_padding, groups, dilation)), theirs, dtype)
 
 
+@pytest.mark.needs_torch
 @settings(max_examples=400)
 @given(transposed_case())
 def test_conv_transpose_by_phases_equals_torch(case):
@@ -139,6 +146,7 @@ def pool_case(draw):
     return rank, dtype, x, kernel, stride, padding, dilation, draw(st.booleans()), draw(st.booleans())
 
 
+@pytest.mark.needs_torch
 @settings(max_examples=800)
 @given(pool_case(), st.sampled_from(["max", "avg"]), st.one_of(st.none(), st.integers(1, 5)))
 def test_pooling_equals_torch(case, kind, divisor):
@@ -156,6 +164,7 @@ def test_pooling_equals_torch(case, kind, divisor):
     agree(ours, theirs, dtype)
 
 
+@pytest.mark.needs_torch
 @settings(max_examples=300)
 @given(st.integers(1, 3), st.lists(st.integers(1, 9), min_size=3, max_size=3),
        st.lists(st.one_of(st.none(), st.integers(1, 11)), min_size=3, max_size=3), st.sampled_from(["avg", "max"]),
@@ -168,6 +177,7 @@ def test_adaptive_pooling_equals_torch(rank, sizes, out, kind, seed):
     agree(ours, theirs, np.float32)
 
 
+@pytest.mark.needs_torch
 def test_other_functions_equal_torch():
     rng = np.random.default_rng(4)
     x = (3 * rng.standard_normal((2, 4, 6, 5))).astype(np.float32)
@@ -190,11 +200,13 @@ def test_other_functions_equal_torch():
     agree(F.flatten(x), torch.flatten(t, 1), np.float32)
 
 
+@pytest.mark.needs_torch
 def test_gelu_matches_torch_in_float64():
     x = np.linspace(-9, 9, 2001)
     agree(F.gelu(x), TF.gelu(torch.from_numpy(x)), np.float32)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("rank, stride, padding, dilation, bias", [
     (2, 1, 1, 1, True),         # the flat plan: one run per tap
     (2, 1, 2, 2, False),        # flat, dilated, no bias row
@@ -221,6 +233,7 @@ def test_blocks_of_groups_equal_torch(monkeypatch, rank, stride, padding, dilati
         agree(F.conv(x, w, b, stride, padding, dilation, groups), theirs, np.float32)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("rank, stride, padding, groups, bias", [
     (2, 1, 1, 1, True),      # columns straight from the input
     (2, 2, 1, 1, False),     # windows
@@ -248,6 +261,7 @@ def test_tiles_split_by_output_channels_equal_torch(monkeypatch, rank, stride, p
     agree(F.conv(x, w, b, stride, padding, 1, groups), theirs, np.float32)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("rank, padding, dilation, groups, bias", [
     (2, 1, 1, 1, True),           # 3x3, same size: first, middle and last row tiles
     (2, (4, 1), 1, 1, False),     # rows of padding only: tiles that read no input
@@ -277,6 +291,7 @@ def test_columns_straight_from_the_input_equal_torch(monkeypatch, rank, padding,
     agree(F.conv(x, w, b, 1, padding, dilation, groups), theirs, np.float32)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("kernel, groups, bias", [(3, 1, True), (3, 2, False), (1, 1, False), (1, 4, True)])
 def test_several_samples_in_one_product_equal_torch(monkeypatch, kernel, groups, bias):
     # Layers with few positions a sample put several whole samples side by side
@@ -294,6 +309,7 @@ def test_several_samples_in_one_product_equal_torch(monkeypatch, kernel, groups,
     agree(F.conv(x, w, b, 1, kernel // 2, 1, groups), theirs, np.float32)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("sizes, kernel, stride, padding, dilation, bias, dtype", [
     ((4, 5, 6), 3, 1, 1, 1, True, np.float32),                  # 3x3x3 'same': flat plan on each input row
     ((7, 6, 5), 3, (2, 1, 1), (0, 1, 2), (1, 2, 1), False, np.float32),  # stride 2 < 3 taps; dilated, shrinking rows
@@ -356,6 +372,7 @@ def test_columns_shared_by_output_rows_only_where_they_apply():
     assert rows.rows_per_tile(**{**medium, "weight_shape": (128, 128, 3, 3), "out_sizes": (8, 512)}) is not None
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("dilation, bias", [(1, True), (2, False)])
 def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bias):
     # Stride 1 with the trailing axes shrinking (no padding): each tile's slab is
@@ -376,6 +393,7 @@ def test_padded_grid_of_a_shrinking_layer_equals_torch(monkeypatch, dilation, bi
     agree(F.conv(x, w, b, 1, 0, dilation), theirs, np.float32)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("rank, stride, padding, dilation, groups, bias", [
     (2, 2, 1, 1, 1, True),
     (2, 3, 0, 2, 2, False),
@@ -424,6 +442,7 @@ def test_transposed_goes_by_phases_where_that_measured_faster():
     assert not by_phases((256, 128, 2, 2), (2, 2), (64, 64), 1)  # kernel = stride: col2im adds nothing
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("groups", [1, 4])
 def test_bias_equals_torch_through_either_product(monkeypatch, direct, groups):

@@ -51,7 +51,7 @@ def named_reports(analysis):
 
 def compare_with_torch(module, analysis, input_shape):
     """Every named layer of ours against the torch submodule of that name: output shape and params."""
-    torch = pytest.importorskip("torch")
+    import torch
     shapes = {}
 
     def record(name):
@@ -75,8 +75,9 @@ def compare_with_torch(module, analysis, input_shape):
     return checked
 
 
+@pytest.mark.needs_torch
 def test_resnet18_layer_by_layer_against_torch():
-    torch = pytest.importorskip("torch")
+    import torch
     from torch import nn
 
     class BasicBlock(nn.Module):
@@ -120,8 +121,9 @@ def test_resnet18_layer_by_layer_against_torch():
     assert compare_with_torch(ResNet18(), analyse(network), shape) >= 40
 
 
+@pytest.mark.needs_torch
 def test_unet_layer_by_layer_against_torch():
-    torch = pytest.importorskip("torch")
+    import torch
     from torch import nn
 
     def double(cin, cout):

@@ -9,16 +9,31 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+from convcalc import analyse
+from convcalc.cli import app
+from convcalc.readers.onnx import from_onnx
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+from .torchvision_models import build
 
-from convcalc import analyse  # noqa: E402
-from convcalc.cli import app  # noqa: E402
-from convcalc.readers.onnx import from_onnx  # noqa: E402
+# Every test here builds ONNX graphs; those run through onnxruntime or exported from PyTorch say
+# so too (needs_onnxruntime, needs_torch), and the others run without those packages.
+pytestmark = pytest.mark.needs_onnx
+
+try:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError:
+    pass
+try:
+    import onnxruntime as ort
+except ImportError:
+    pass
+try:
+    import torch
+except ImportError:
+    pass
 
 runner = CliRunner()
 
@@ -68,6 +83,7 @@ def _weights(*shape):
     return np.random.default_rng(1).standard_normal(shape).astype(np.float32)
 
 
+@pytest.mark.needs_onnxruntime
 @pytest.mark.parametrize("attrs", [
     dict(auto_pad="SAME_UPPER", strides=[2, 2]),
     dict(auto_pad="SAME_LOWER", strides=[2, 2]),
@@ -83,6 +99,7 @@ def test_conv_semantics(attrs):
     assert analysis.totals.params == 6 * (4 // attrs.get("group", 1)) * 9 + 6
 
 
+@pytest.mark.needs_onnxruntime
 @pytest.mark.parametrize("op, attrs", [
     ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
     ("MaxPool", dict(kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
@@ -100,6 +117,7 @@ def test_pooling_semantics(op, attrs):
         assert layer.count_include_pad is bool(attrs.get("count_include_pad", 0))
 
 
+@pytest.mark.needs_onnxruntime
 @pytest.mark.parametrize("attrs", [
     dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
     dict(strides=[2, 2], output_shape=[15, 16]),
@@ -113,6 +131,7 @@ def test_conv_transpose_semantics(attrs):
     assert analysis.totals.macs == 4 * 7 * 8 * 5 * 9  # per input element, as convcalc counts it
 
 
+@pytest.mark.needs_onnxruntime
 @pytest.mark.parametrize("mode, coordinate, how", [
     ("nearest", "asymmetric", {"scales": [1, 1, 2.0, 2.0]}),
     ("nearest", "half_pixel", {"scales": [1, 1, 1.5, 0.5]}),
@@ -151,6 +170,7 @@ def test_resize_semantics_and_receptive_fields(mode, coordinate, how):
             assert (seen.min(), seen.max()) == analysis.field_of(1, unit, axis), (axis, unit)
 
 
+@pytest.mark.needs_onnxruntime
 def test_pad_clip_gemm_and_reductions_with_inputs():
     nodes = [
         helper.make_node("Pad", ["x", "pads", "value"], ["p"], name="pad", mode="reflect"),
@@ -167,6 +187,7 @@ def test_pad_clip_gemm_and_reductions_with_inputs():
     assert analysis.totals.params == 40 and analysis.totals.macs == 30
 
 
+@pytest.mark.needs_onnxruntime
 def test_shape_plumbing_is_evaluated_not_read_as_layers():
     # ShuffleNet's channel shuffle, as exporters write it: Shape -> Gather -> Div -> Concat -> Reshape
     nodes = [
@@ -197,10 +218,6 @@ def test_a_symbolic_batch_takes_batch_and_other_symbols_need_input():
     assert network.batch == 4 and network.input_shape == (3, 16, 8)
 
 
-torch = pytest.importorskip("torch")
-
-from .torchvision_models import build  # noqa: E402
-
 EXPORTED = ["resnet18", "mobilenet_v3_small", "shufflenet_v2_x0_5", "convnext_tiny", "lraspp_mobilenet_v3_large",
             "densenet121", "inception_v3", "squeezenet1_0"]
 
@@ -216,6 +233,8 @@ def _export(model, shape, training=False) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.needs_torch
+@pytest.mark.needs_onnxruntime
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPORTED)
 def test_exported_torchvision_models_against_onnxruntime_and_pytorch(name):
@@ -237,6 +256,8 @@ def test_exported_torchvision_models_against_onnxruntime_and_pytorch(name):
     assert counted <= set(float_initializers)
 
 
+@pytest.mark.needs_torch
+@pytest.mark.needs_onnxruntime
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "shufflenet_v2_x0_5"])
 def test_the_dynamo_exporter_files_read_too(name):
@@ -251,6 +272,8 @@ def test_the_dynamo_exporter_files_read_too(name):
     assert analysis.totals.macs == counter.get_total_flops() // 2
 
 
+@pytest.mark.needs_torch
+@pytest.mark.needs_onnxruntime
 def test_training_mode_export_keeps_batch_norm_and_its_statistics_are_not_parameters():
     model = build("resnet18")
     data = _export(model, (3, 64, 64), training=True)
@@ -260,6 +283,7 @@ def test_training_mode_export_keeps_batch_norm_and_its_statistics_are_not_parame
     assert analysis.totals.params == sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.needs_torch
 def test_convert_round_trips_onnx_presets_and_pytorch_models(tmp_path):
     from convcalc.presets import preset_names
 

@@ -12,14 +12,18 @@ import os
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-onnx = pytest.importorskip("onnx")
+from convcalc.cli import app
+from convcalc.readers.onnx import from_onnx
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+pytestmark = pytest.mark.needs_onnx  # every test here writes an ONNX model
 
-from convcalc.cli import app  # noqa: E402
-from convcalc.readers.onnx import from_onnx  # noqa: E402
+try:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError:
+    pass
 
 runner = CliRunner()
 

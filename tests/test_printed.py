@@ -10,7 +10,7 @@ runner = CliRunner()
 
 
 def torch_modules():
-    torch = pytest.importorskip("torch")
+    import torch
     from torch import nn
 
     class Classifier(nn.Module):  # flattens in forward(), as VGG and AlexNet do
@@ -31,8 +31,9 @@ def torch_modules():
     return [(Classifier(), (3, 64, 64)), (plain, (4, 44))]
 
 
+@pytest.mark.needs_torch
 def test_printed_modules_round_trip_to_the_same_totals():
-    torch = pytest.importorskip("torch")
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     for module, shape in torch_modules():
@@ -45,8 +46,8 @@ def test_printed_modules_round_trip_to_the_same_totals():
         assert 2 * analysis.totals.macs == counter.get_total_flops()
 
 
+@pytest.mark.needs_torch
 def test_implicit_flatten_and_printed_order_are_noted():
-    pytest.importorskip("torch")
     module, shape = torch_modules()[0]
     analysis = analyse(load_document(str(module), shape))
     notes = [note for r in analysis.layers for note in r.notes]
