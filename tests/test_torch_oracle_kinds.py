@@ -16,7 +16,7 @@ import convcalc.functional as F
 from convcalc import ConvcalcError, parse_layer
 from convcalc.engine import layers as L
 from convcalc.engine.errors import BatchAxisError
-from convcalc.engine.receptive import Resample
+from convcalc.engine.windows import Resample
 
 pytestmark = pytest.mark.needs_torch  # every test here checks against torch
 
