@@ -194,11 +194,12 @@ def test_stream_keeps_going_past_bad_lines():
     result = invoke("shape", "--stream", "-", input="\n".join(lines) + "\n")
     assert result.exit_code == 1
     out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(out) == 4  # the blank line is skipped
-    assert out[0]["output_shape"] == [4, 6, 6] and out[3] == out[0]
+    assert len(out) == 5  # one line out per line in: the blank line is an empty document
+    assert out[0]["output_shape"] == [4, 6, 6] and out[4] == out[0]
     assert out[1]["error"]["line"] == 2 and "invalid JSON" in out[1]["error"]["message"]
-    assert out[2]["error"]["line"] == 4 and out[2]["error"]["layer"] == 1
-    assert out[2]["error"]["field"] == "kernel_size"
+    assert out[2]["error"]["line"] == 3 and "the document is empty" in out[2]["error"]["message"]
+    assert out[3]["error"]["line"] == 4 and out[3]["error"]["layer"] == 1
+    assert out[3]["error"]["field"] == "kernel_size"
 
 
 def test_stream_all_good_exits_0(tmp_path):

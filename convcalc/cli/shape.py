@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engine.errors import ConvcalcError, SpecError
+from ..engine.errors import ConvcalcError, ResourceError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
 from .common import device_from, fail, output_format, wants_json
@@ -42,54 +42,88 @@ Examples:
 """
 
 
+# How far past the limit an over-long --stream line is read (and dropped) looking for its end: a
+# line with no end in sight (/dev/zero) stops the stream instead of reading forever.
+SKIP_FACTOR = 16
+_ENDLESS = object()
+
+
 def _lines(handle, limit: int):
-    """(number, bytes or None) for each line, reading at most ``limit`` bytes of any line into memory:
-    a longer line is read to its end and given as None."""
+    """(number, bytes) for each line, without its newline: split at b"\\n" only (never at \\x1c or
+    U+2028, where str.splitlines splits), with at most ``limit`` bytes of a line and one chunk kept.
+    A longer line is read to its end without being kept and given as None; one longer than
+    ``SKIP_FACTOR`` times the limit is given as ``_ENDLESS``, and the lines stop there."""
+    read = getattr(handle, "read1", handle.read)  # what has arrived, at most a chunk: lines come out as they come in
+    pending = bytearray()  # the lines read and not yet given
     number = 0
     while True:
-        line = handle.readline(limit + 1)
-        if not line:
-            return
+        newline = pending.find(b"\n")
+        while newline == -1 and len(pending) <= limit:
+            chunk = read(1 << 20)
+            if not chunk:
+                if pending:  # a last line without its newline
+                    yield number + 1, bytes(pending)
+                return
+            searched = len(pending)
+            pending += chunk
+            newline = pending.find(b"\n", searched)
         number += 1
-        if len(line) > limit and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):  # skip the rest of the over-long line
-                line = handle.readline(1 << 20)
-            yield number, None
+        if newline != -1 and newline <= limit:
+            yield number, bytes(pending[:newline])
+            del pending[:newline + 1]
             continue
-        yield number, line
+        if newline != -1:
+            length = newline
+            del pending[:newline + 1]
+        else:  # past the limit and no end yet: skip the rest, keeping none of it
+            length = len(pending)
+            pending.clear()
+            while length <= SKIP_FACTOR * limit:
+                chunk = read(1 << 20)
+                newline = chunk.find(b"\n")
+                if not chunk or newline != -1:
+                    length += len(chunk) if newline == -1 else newline
+                    pending += chunk[newline + 1:] if chunk else b""
+                    break
+                length += len(chunk)
+        if length > SKIP_FACTOR * limit:
+            yield number, _ENDLESS
+            return
+        yield number, None
 
 
-def _stream(path: str, batch, dtype) -> int:
-    """One document a line in, one result a line out; a bad line gives an error object with its line
-    number, and the lines after it still come through."""
+def _stream(path: str, source: NetworkSource, optimizer: str, device) -> int:
+    """One document a line in, one JSON result a line out, each what ``-f`` of that document with
+    ``--json`` and the same options prints (the document route is the same: ``document_network``); a
+    bad line gives an error object with its line number, and the lines after it still come through."""
     from ..engine.analysis import analyse
-    from ..engine.network import Network
     from ..engine.limits import max_document_bytes
     from ..engine.schema import error_object, internal_error_object
-    from ..readers import load_document
 
+    if path == "-" and getattr(sys.stdin, "buffer", None) is None:  # started with its standard input closed
+        raise SpecError("cannot read stdin: standard input is closed", hint="pipe the documents in, or give a FILE",
+                        field="stream")
     handle = sys.stdin.buffer if path == "-" else open(path, "rb")
     failed = False
     limit = max_document_bytes()
     try:
         for number, raw in _lines(handle, limit):
             try:
-                if raw is None:
-                    raise SpecError(f"the line is longer than the limit of {limit:,} bytes",
+                if raw is None or raw is _ENDLESS:
+                    end = "" if raw is None else (f", and has not ended {SKIP_FACTOR * limit:,} bytes on: "
+                                                  "the stream stops here")
+                    raise SpecError(f"the line is longer than the document limit of {limit:,} bytes "
+                                    f"(CONVCALC_MAX_DOCUMENT_BYTES){end}",
                                     hint="raise it with CONVCALC_MAX_DOCUMENT_BYTES", field="document")
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise SpecError(f"the line is not UTF-8 (byte {err.start + 1} is 0x{raw[err.start]:02x})",
-                                    hint="write documents as UTF-8 text", field="document") from None
-                if not line.strip():
-                    continue
-                network = load_document(line)
-                network = Network(network.input_shape, network.layers, batch or network.batch, dtype or network.dtype)
-                result = analyse(network).to_dict()
+                result = analyse(source.document_network(raw, "the line")).to_dict(optimizer, device)
             except ConvcalcError as err:
                 failed = True
                 result = error_object(err.to_dict(), number)
+            except (MemoryError, RecursionError) as err:  # this line's, not the stream's: the next lines go on
+                failed = True
+                what = "ran out of memory" if isinstance(err, MemoryError) else "nests too deeply"
+                result = error_object(ResourceError(f"the line {what}", hint="split the network, or lower the "
+                                                    "limits (see the README's limits)").to_dict(), number)
             except Exception as err:  # noqa: BLE001 - one line's failure must not lose the others (a bug if seen)
                 failed = True
                 result = internal_error_object(err, number)
@@ -123,25 +157,15 @@ def shape(
     """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
     try:
         fmt = output_format(as_json, output)
-        if stream is not None:
-            if source.given:
-                raise SpecError("--stream reads whole documents; give no input shape, layers, -f, --preset or "
-                                "--model with it", hint="put each network on its own line of the stream",
-                                field="stream")
-            if stream != "-":
-                try:
-                    open(stream, "rb").close()
-                except OSError as err:
-                    raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
-                                    field="stream") from None
-            code = _stream(stream, source.batch, source.dtype)  # failed writes go up to run_app: not bad input
-            raise typer.Exit(code)
         if depth is not None and depth < 0:
             raise SpecError(f"--depth must be 0 or more (got {depth})", hint="e.g. --depth 1", field="depth")
+        target = device_from(device, peak, bandwidth)
+        if stream is not None:
+            _check_stream(stream, source, output)
+            raise typer.Exit(_stream(stream, source, optimizer.lower(), target))  # failed writes go up to run_app
         from ..engine.analysis import analyse
 
         analysis = analyse(source.network())
-        target = device_from(device, peak, bandwidth)
         data = analysis.to_dict(optimizer.lower(), target)
     except ConvcalcError as err:
         fail(err, wants_json(as_json, output))
@@ -150,3 +174,24 @@ def shape(
 
     chart = chart and fmt is OutputFormat.table and sys.stdout.isatty()  # pictures are for people, not pipes
     show(Result(shape_table(analysis, depth, optimizer.lower(), target, chart), data, data["layers"]), fmt)
+
+
+def _check_stream(stream: str, source: NetworkSource, output: OutputFormat | None) -> None:
+    """--stream takes whole documents, and every option ``-f --json`` takes (INPUT, --batch, --dtype,
+    --optimizer, --device, ...), but no other network and no format other than JSON."""
+    if source.layers or source.file is not None or source.preset is not None or source.model is not None:
+        raise SpecError("--stream reads whole documents; give no layers, -f, --preset or --model with it",
+                        hint="put each network on its own line of the stream", field="stream")
+    if source.input_shape is not None:  # checked once, before any line: every line would say the same
+        from ..readers import parse_shape
+
+        parse_shape(source.input_shape)
+    if output not in (None, OutputFormat.json, OutputFormat.ndjson):
+        raise SpecError(f"--stream prints one JSON object a line, not {output.value}",
+                        hint="drop --format, or convert the lines one at a time with -f", field="format")
+    if stream != "-":
+        try:
+            open(stream, "rb").close()
+        except OSError as err:
+            raise SpecError(f"cannot read {stream!r}: {err.strerror}", hint="check the path, or give -",
+                            field="stream") from None

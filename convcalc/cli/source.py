@@ -82,7 +82,7 @@ class NetworkSource:
     def network(self) -> Network:
         """The network, with --batch and --dtype applied."""
         from ..engine.network import Network
-        from ..readers import load_document, parse_layer, parse_shape
+        from ..readers import parse_layer, parse_shape
 
         batch, dtype = self.batch, self.dtype
         if self.model is not None:
@@ -94,31 +94,53 @@ class NetworkSource:
 
             module = load_model(self.model, parse_model_args(self.model_args))
             return from_torch(module, parse_shape(self.input_shape), batch=batch or 1, dtype=dtype or "float32")
-        if self.preset is not None or self.file is not None:
-            given = None if self.input_shape is None else parse_shape(self.input_shape)
-            if self.preset is not None:
-                from ..presets import load_preset
+        if self.file is not None:
+            directory = None if self.file == "-" else os.path.dirname(os.path.abspath(self.file))
+            return self.document_network(read_bytes(self.file), repr(self.file), directory)
+        if self.preset is not None:
+            from ..presets import load_preset
 
-                network = load_preset(self.preset)
-            else:
-                data = read_bytes(self.file)
-                from ..readers.onnx import looks_like_onnx
-
-                if looks_like_onnx(data):  # told apart by content, whatever the file is called
-                    from ..readers.onnx import from_onnx
-
-                    directory = None if self.file == "-" else os.path.dirname(os.path.abspath(self.file))
-                    return from_onnx(data, batch=batch, input_shape=given, dtype=dtype or "float32",
-                                     directory=directory)
-                network = load_document(read_text(self.file, data), given)
-            shape = network.input_shape if given is None else given
-            return replace(network, input_shape=shape, batch=batch or network.batch, dtype=dtype or network.dtype)
+            return self._overridden(load_preset(self.preset))
         if self.input_shape is None:
             raise SpecError("missing the input shape",
                             hint="e.g. convcalc shape 3x224x224 conv:64,k=3,p=1 (or -f net.json, or --preset resnet18)",
                             field="input")
         return Network(parse_shape(self.input_shape), tuple(parse_layer(t) for t in self.layers), batch or 1,
                        dtype or "float32")
+
+    def document_network(self, data: bytes, what: str = "the document", directory: str | None = None) -> Network:
+        """The network of a document's bytes, with INPUT, --batch and --dtype applied: -f reads a file
+        into it, --stream each line, so a line gives what the same document gives with -f. An ONNX model
+        is told apart by content, whatever the file is called; anything else is UTF-8 text (JSON, YAML or
+        print(model) text). ``what`` names the bytes in errors; ``directory`` is where an ONNX model's
+        external data may be (None: nowhere).
+
+        >>> NetworkSource(batch=4).document_network(b'{"input": [3, 8, 8], "layers": [{"type": "relu"}]}').batch
+        4
+        """
+        from ..readers import load_document, parse_shape
+        from ..readers.onnx import looks_like_onnx
+
+        given = None if self.input_shape is None else parse_shape(self.input_shape)
+        if looks_like_onnx(data):
+            from ..readers.onnx import from_onnx
+
+            return from_onnx(data, batch=self.batch, input_shape=given, dtype=self.dtype or "float32",
+                             directory=directory)
+        text = decode_text(data, what)
+        if not text.strip(" \t\r\n"):  # JSON's white space only: \x1c and U+2028 are not blank
+            raise SpecError("the document is empty", hint='give a network document, e.g. {"input": [3, 224, 224], '
+                            '"layers": [{"type": "relu"}]}', field="document")
+        return self._overridden(load_document(text, given), given)
+
+    def _overridden(self, network: Network, given: tuple[int, ...] | None = None) -> Network:
+        """``network`` with the input shape, batch and dtype the options give in place of its own."""
+        from ..readers import parse_shape
+
+        if given is None and self.input_shape is not None:
+            given = parse_shape(self.input_shape)
+        return replace(network, input_shape=network.input_shape if given is None else given,
+                       batch=self.batch or network.batch, dtype=self.dtype or network.dtype)
 
 
 # The command-line parameters a NetworkSource is made of, in the order --help lists them.
@@ -162,8 +184,10 @@ def reads_network(command):
 
 
 def read_bytes(path: str) -> bytes:
-    """A file's bytes (- for stdin), read only up to the document limit (ONNX files: 2 GiB, protobuf's own)."""
-    from ..engine.limits import max_document_bytes
+    """A file's bytes (- for stdin), read only up to the limit and one byte more: the document limit, or
+    for what starts as an ONNX model does, the model limit; a larger input is an error naming the limit
+    and the variable that raises it."""
+    from ..engine.limits import max_document_bytes, max_onnx_bytes
 
     if path == "-" and getattr(sys.stdin, "buffer", None) is None:  # started with its standard input closed
         raise SpecError("cannot read stdin: standard input is closed", hint="pipe the document in, or give -f FILE",
@@ -176,7 +200,8 @@ def read_bytes(path: str) -> bytes:
         ) from None
     try:
         data = handle.read(64)
-        limit = 2**31 if data[:1] == b"\x08" else max_document_bytes()
+        onnx = data[:1] == b"\x08"  # as an ONNX model starts (ir_version); no text does
+        limit = max_onnx_bytes() if onnx else max_document_bytes()
         parts = [data]
         size = len(data)
         while size <= limit:
@@ -191,16 +216,18 @@ def read_bytes(path: str) -> bytes:
         if path != "-":
             handle.close()
     if size > limit:
-        raise SpecError(f"{path!r} is larger than the document limit of {limit:,} bytes",
-                        hint="raise it with CONVCALC_MAX_DOCUMENT_BYTES", field="file")
+        name, variable = (("ONNX model", "CONVCALC_MAX_ONNX_BYTES") if onnx
+                          else ("document", "CONVCALC_MAX_DOCUMENT_BYTES"))
+        raise SpecError(f"{path!r} is larger than the {name} limit of {limit:,} bytes ({variable})",
+                        hint=f"raise it with {variable}", field="file")
     return b"".join(parts)
 
 
-def read_text(path: str, data: bytes | None = None) -> str:
-    """A document's text: UTF-8, or an error saying what else it may be."""
-    data = read_bytes(path) if data is None else data
+def decode_text(data: bytes, what: str) -> str:
+    """A document's text: UTF-8, or an error naming the first byte that is not and what else it may be."""
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError(f"{path!r} is neither UTF-8 text nor an ONNX model",
-                        hint="give a JSON or YAML document, print(model) text, or an .onnx file", field="file") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{what} is neither UTF-8 text nor an ONNX model (byte {err.start + 1} is "
+                        f"0x{data[err.start]:02x})", hint="give a JSON or YAML document, print(model) text, "
+                        "or an .onnx file", field="file") from None

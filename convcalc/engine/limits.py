@@ -30,8 +30,14 @@ def max_layers() -> int:
 
 
 def max_document_bytes() -> int:
-    """Bytes a document (or ONNX file, or stream line) may have."""
+    """Bytes a document (a file, stdin, or a --stream line, whatever it holds) may have."""
     return limit("MAX_DOCUMENT_BYTES", 256 * 2**20)
+
+
+def max_onnx_bytes() -> int:
+    """Bytes an ONNX model file (or stdin holding one) may have: 2 GiB by default, protobuf's own
+    bound, past which no reader parses a model."""
+    return limit("MAX_ONNX_BYTES", 2**31)
 
 
 def max_document_values() -> int:
