@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -56,8 +57,30 @@ def set_memory_limit(limit: int | None) -> None:
     _limit = limit
 
 
+_held = threading.local()
+
+# Elementwise work is done in chunks of this many bytes of input, each making at most
+# CHUNK_TEMPORARIES temporaries of its size: the work buffers an elementwise kernel counts.
+CHUNK_BYTES = 2**18
+CHUNK_TEMPORARIES = 16
+CHUNK_WORK = CHUNK_BYTES * CHUNK_TEMPORARIES
+
+
+@contextmanager
+def holding(parts: dict[str, int]):
+    """Within the block, every check also counts ``parts``: what the caller already holds
+    (a run's live activations and the layer's parameters) beside the operation's own allocations."""
+    previous = getattr(_held, "parts", {})
+    _held.parts = {**previous, **parts}
+    try:
+        yield
+    finally:
+        _held.parts = previous
+
+
 def check_memory(operation: str, parts: dict[str, int]) -> None:
-    """Refuse an operation whose allocations, listed by name, exceed the limit.
+    """Refuse an operation whose allocations, listed by name, exceed the limit (with what
+    ``holding`` says is already held).
 
     >>> set_memory_limit(1000)
     >>> try:
@@ -67,10 +90,11 @@ def check_memory(operation: str, parts: dict[str, int]) -> None:
     conv would need 1.17 KiB (output 800 B, padded input 400 B), over the limit of 1000 B
     >>> set_memory_limit(None)
     """
+    parts = {**getattr(_held, "parts", {}), **parts}
     needed = sum(parts.values())
     limit = memory_limit()
     if needed > limit:
-        detail = ", ".join(f"{name} {human_bytes(size)}" for name, size in parts.items())
+        detail = ", ".join(f"{name} {human_bytes(size)}" for name, size in parts.items() if size)
         raise ResourceError(
             f"{operation} would need {human_bytes(needed)} ({detail}), over the limit of {human_bytes(limit)}",
             hint="use a smaller batch or input, or raise the limit (--memory-limit, CONVCALC_MEMORY_LIMIT)",
@@ -116,3 +140,17 @@ def release_scratch() -> None:
     with _registry_lock:
         for buffers in _every_thread:
             buffers.clear()
+
+
+def chunked(function, x: np.ndarray, operation: str, dtype=None) -> np.ndarray:
+    """``function`` (elementwise) over ``x`` in chunks of CHUNK_BYTES, into one new array:
+    its temporaries are a chunk's, not the whole input's; the output and that bounded work
+    are checked first."""
+    dtype = np.dtype(dtype or x.dtype)
+    check_memory(operation, {"output": x.size * dtype.itemsize, "work buffers": CHUNK_WORK})
+    y = np.empty(x.shape, dtype=dtype)
+    flat_x, flat_y = x.reshape(-1), y.reshape(-1)
+    step = max(1, CHUNK_BYTES // x.itemsize)
+    for start in range(0, flat_x.size, step):
+        flat_y[start : start + step] = function(flat_x[start : start + step])
+    return y

@@ -70,11 +70,24 @@ def avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_o
 
 
 def adaptive_pool(x, out_sizes, reduce: str) -> np.ndarray:
-    """Adaptive max or mean, one spatial axis at a time."""
+    """Adaptive max or mean, one spatial axis at a time; each axis's gathered bins and
+    output, and the previous axis's result, are checked before they are made."""
     y = x
+    operation = f"this adaptive {'max' if reduce == 'max' else 'average'} pooling"
     for axis, o in enumerate(out_sizes):
+        n = y.shape[axis + 2]
+        if o != n and o and y.size:
+            width = _bin_width(n, o)
+            check_memory(operation, {"previous axis": 0 if y is x else y.nbytes,
+                                     "gathered bins": y.nbytes // n * o * width, "output": y.nbytes // n * o})
         y = _adaptive_axis(y, axis + 2, o, reduce)
     return np.ascontiguousarray(y)
+
+
+def _bin_width(n: int, o: int) -> int:
+    """The widest of ``o`` adaptive bins over ``n`` (PyTorch's start and end indices)."""
+    index = np.arange(o)
+    return int((-((-(index + 1) * n) // o) - (index * n) // o).max())
 
 
 def _adaptive_axis(x, axis, o, reduce):
@@ -96,6 +109,8 @@ def _adaptive_axis(x, axis, o, reduce):
     if reduce == "max":
         return gathered.max(axis=axis + 1)
     mask = valid.reshape((o, width) + (1,) * (x.ndim - axis - 1))
-    total = np.where(mask, gathered, x.dtype.type(0)).sum(axis=axis + 1)
-    lengths = (end - start).reshape((o,) + (1,) * (x.ndim - axis - 1)).astype(x.dtype)
-    return total / lengths
+    np.copyto(gathered, x.dtype.type(0), where=~mask)  # in place: no second array of the bins
+    total = gathered.sum(axis=axis + 1)
+    del gathered
+    total /= (end - start).reshape((o,) + (1,) * (x.ndim - axis - 1)).astype(x.dtype)
+    return total

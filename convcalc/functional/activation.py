@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..backend.memory import check_memory, chunked
 from ..engine.layers import Activation
 from ..engine.layers.kind import check_arguments
 from .checks import tensor
@@ -13,18 +14,18 @@ from .checks import tensor
 
 def relu(x):
     """max(x, 0)."""
-    return np.maximum(tensor(x, spatial=False), 0)
+    return chunked(lambda v: np.maximum(v, 0), tensor(x, spatial=False), "this ReLU")
 
 
 def relu6(x):
     """min(max(x, 0), 6)."""
-    return np.clip(tensor(x, spatial=False), 0, 6)
+    return chunked(lambda v: np.clip(v, 0, 6), tensor(x, spatial=False), "this ReLU6")
 
 
 def leaky_relu(x, negative_slope=0.01):
     """x where positive, negative_slope * x elsewhere."""
-    x = tensor(x, spatial=False)
-    return np.where(x >= 0, x, x * float(negative_slope))
+    slope = float(negative_slope)
+    return chunked(lambda v: np.where(v >= 0, v, v * slope), tensor(x, spatial=False), "this LeakyReLU")
 
 
 def _erfc(z):
@@ -42,32 +43,34 @@ def gelu(x, approximate="none"):
     """x * Phi(x); ``approximate='tanh'`` uses PyTorch's tanh formula."""
     x = tensor(x, spatial=False)
     if check_arguments(Activation, approximate=approximate)["approximate"] == "tanh":
-        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * _erfc(-x / math.sqrt(2))
+        return chunked(lambda v: 0.5 * v * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v * v * v))), x,
+                       "this GELU")
+    return chunked(lambda v: 0.5 * v * _erfc(-v / math.sqrt(2)), x, "this GELU")
 
 
 def sigmoid(x):
     """1 / (1 + exp(-x))."""
-    x = tensor(x, spatial=False)
+    return chunked(_sigmoid, tensor(x, spatial=False), "this sigmoid")
+
+
+def _sigmoid(v):
     with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
+        return 1 / (1 + np.exp(-v))
 
 
 def silu(x):
     """x * sigmoid(x)."""
-    x = tensor(x, spatial=False)
-    return x * sigmoid(x)
+    return chunked(lambda v: v * _sigmoid(v), tensor(x, spatial=False), "this SiLU")
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return np.tanh(tensor(x, spatial=False))
+    return chunked(np.tanh, tensor(x, spatial=False), "this tanh")
 
 
 def hardswish(x):
     """x * relu6(x + 3) / 6."""
-    x = tensor(x, spatial=False)
-    return x * np.clip(x + 3, 0, 6) / 6
+    return chunked(lambda v: v * np.clip(v + 3, 0, 6) / 6, tensor(x, spatial=False), "this hardswish")
 
 
 ACTIVATIONS = {
@@ -78,34 +81,39 @@ ACTIVATIONS = {
 
 def hardsigmoid(x):
     """relu6(x + 3) / 6."""
-    x = tensor(x, spatial=False)
-    return np.clip(x + 3, 0, 6) / 6
+    return chunked(lambda v: np.clip(v + 3, 0, 6) / 6, tensor(x, spatial=False), "this hardsigmoid")
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
     """x clamped to [min_val, max_val]."""
-    return np.clip(tensor(x, spatial=False), float(min_val), float(max_val))
+    low, high = float(min_val), float(max_val)
+    return chunked(lambda v: np.clip(v, low, high), tensor(x, spatial=False), "this hardtanh")
 
 
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
-    x = tensor(x, spatial=False)
-    scaled = x * beta
+    return chunked(lambda v: _softplus(v, beta, threshold), tensor(x, spatial=False), "this softplus")
+
+
+def _softplus(v, beta, threshold):
+    scaled = v * beta
     with np.errstate(over="ignore"):
         soft = np.log1p(np.exp(np.minimum(scaled, threshold))) / beta
-    return np.where(scaled > threshold, x, soft).astype(x.dtype, copy=False)
+    return np.where(scaled > threshold, v, soft).astype(v.dtype, copy=False)
 
 
 def mish(x):
     """x * tanh(softplus(x))."""
-    x = tensor(x, spatial=False)
-    return x * np.tanh(softplus(x))
+    return chunked(lambda v: v * np.tanh(_softplus(v, 1.0, 20.0)), tensor(x, spatial=False), "this Mish")
 
 
 def elu(x, alpha=1.0):
     """x where positive, alpha (exp(x) - 1) elsewhere."""
-    x = tensor(x, spatial=False)
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+    return chunked(lambda v: _elu(v, alpha), tensor(x, spatial=False), "this ELU")
+
+
+def _elu(v, alpha):
+    return np.where(v > 0, v, alpha * np.expm1(np.minimum(v, 0))).astype(v.dtype, copy=False)
 
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -113,13 +121,12 @@ SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.050700987355480493
 
 def selu(x):
     """scale * elu(x, alpha) with PyTorch's constants."""
-    return (SELU_SCALE * elu(x, SELU_ALPHA)).astype(np.asarray(x).dtype, copy=False)
+    return chunked(lambda v: SELU_SCALE * _elu(v, SELU_ALPHA), tensor(x, spatial=False), "this SELU")
 
 
 def softsign(x):
     """x / (1 + |x|)."""
-    x = tensor(x, spatial=False)
-    return x / (1 + np.abs(x))
+    return chunked(lambda v: v / (1 + np.abs(v)), tensor(x, spatial=False), "this softsign")
 
 
 def prelu(x, weight):
@@ -127,28 +134,35 @@ def prelu(x, weight):
     x = tensor(x, spatial=False)
     weight = np.asarray(weight, dtype=x.dtype).reshape(-1)
     slope = weight.reshape((1, -1) + (1,) * (x.ndim - 2)) if weight.size > 1 else weight[0]
-    return np.where(x >= 0, x, x * slope)
+    check_memory("this PReLU", {"output": x.nbytes, "mask": x.size})
+    y = np.multiply(x, slope)  # then the non-negative values over it: one mask, no other temporary
+    np.copyto(y, x, where=x >= 0)
+    return y
 
 
 def softmax(x, dim):
     """exp(x) / sum(exp(x)) along ``dim``, shifted by the maximum for stability."""
     x = tensor(x, spatial=False)
-    shifted = x - x.max(axis=dim, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=dim, keepdims=True)
+    check_memory("this softmax", {"output": x.nbytes, "maxima and sums": 2 * x.nbytes // max(x.shape[dim], 1)})
+    y = np.subtract(x, x.max(axis=dim, keepdims=True))  # computed in place from here: no temporaries
+    np.exp(y, out=y)
+    y /= y.sum(axis=dim, keepdims=True)
+    return y
 
 
 def log_softmax(x, dim):
     """x - log(sum(exp(x))) along ``dim``."""
     x = tensor(x, spatial=False)
-    shifted = x - x.max(axis=dim, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    check_memory("this log-softmax", {"output": x.nbytes, "exponentials": x.nbytes,
+                                      "maxima and sums": 2 * x.nbytes // max(x.shape[dim], 1)})
+    y = np.subtract(x, x.max(axis=dim, keepdims=True))
+    y -= np.log(np.exp(y).sum(axis=dim, keepdims=True))
+    return y
 
 
 def erf(x):
     """The error function."""
-    x = tensor(x, spatial=False)
-    return (1 - _erfc(x)).astype(x.dtype, copy=False)
+    return chunked(lambda v: 1 - _erfc(v), tensor(x, spatial=False), "this erf")
 
 
 ACTIVATIONS.update({

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from math import prod
+
 from ..backend.convolution import convolve
+from ..backend.memory import holding
 from ..backend.transposed import convolve_transposed
 from ..engine.errors import ShapeError
 from ..engine.layers import Conv, ConvTranspose, Linear
 from ..engine.layers.base import per_axis
 from .checks import checked, arguments_for, kernel_weight, parameter, tensor
-
-_NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+from .layout import padded
 
 
 def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -36,8 +38,11 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, paddin
     bias = parameter(bias, x, "bias", (weight.shape[0],))
     pads = spec.pads(x.shape[2:])
     if spec.padding_mode != "zeros" and any(b or e for b, e in pads):
-        x = np.pad(x, [(0, 0), (0, 0), *pads], mode=_NUMPY_PAD_MODES[spec.padding_mode])
-        pads = tuple((0, 0) for _ in pads)
+        padded_bytes = x.itemsize * x.shape[0] * x.shape[1] * prod(n + b + e for n, (b, e) in zip(x.shape[2:], pads))
+        x = padded(x, [(0, 0), (0, 0), *pads], spec.padding_mode)
+        with holding({"padded input": padded_bytes}):  # held while the kernel runs: its checks count it
+            return convolve(x, weight, bias, per_axis(spec.stride, rank, "stride"), tuple((0, 0) for _ in pads),
+                            per_axis(spec.dilation, rank, "dilation"), spec.groups, figures.output_shape[1:])
     # zero padding is applied tile by tile inside the kernel
     return convolve(x, weight, bias, per_axis(spec.stride, rank, "stride"), pads,
                     per_axis(spec.dilation, rank, "dilation"), spec.groups, figures.output_shape[1:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend.memory import check_memory
 from ..engine.errors import SpecError
 from ..engine.layers import Flatten, Pad, Upsample, ZeroPad
 from .checks import checked, arguments_for, tensor
@@ -35,8 +36,14 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
         return adaptive_avg_pool(x, out)
     factors = spec.scale_factor if isinstance(spec.scale_factor, tuple) else (spec.scale_factor,) * rank
     real = np.float32 if x.dtype == np.float32 else np.float64
+    first = x
     for axis, (n, o) in enumerate(zip(x.shape[2:], out)):
         scale = None if spec.size is not None or recompute_scale_factor else float(factors[axis])
+        out_bytes = x.nbytes // max(n, 1) * o
+        # the neighbours read and their weighted copies, besides the axis's output (nearest: a gather only)
+        work = 0 if spec.mode in ("nearest", "nearest-exact") else 4 * out_bytes
+        check_memory("this interpolation", {"previous axis": 0 if x is first else x.nbytes, "output": out_bytes,
+                                            "work buffers": work})
         x = _resample_axis(x, axis + 2, n, o, spec.mode, bool(align_corners), scale, real)
     return np.ascontiguousarray(x)
 
@@ -124,11 +131,43 @@ def pad_mode(x, pad, mode="constant", value=0.0):
     sides = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(rank)][::-1]
     first = x.ndim - rank
     grow = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in sides]
+    if all(b >= 0 and e >= 0 for b, e in sides):
+        return padded(x, grow, mode, value)
     numpy_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
     extra = {"constant_values": value} if mode == "constant" else {}
+    grown = x.itemsize * int(np.prod([n + b + e for n, (b, e) in zip(x.shape, grow)]))
+    check_memory("this padding", {"padded": grown, "cropped copy": grown})
     y = np.pad(x, grow, mode=numpy_mode, **extra)
     crop = [slice(None)] * first + [slice(max(-b, 0), y.shape[first + i] - max(-e, 0)) for i, (b, e) in enumerate(sides)]
     return np.ascontiguousarray(y[tuple(crop)])
+
+
+def padded(x: np.ndarray, grow, mode: str = "constant", value: float = 0.0) -> np.ndarray:
+    """``x`` padded by ``grow`` ((begin, end) per axis, none negative) in ``mode``, as
+    ``np.pad`` pads (axis by axis, so corners are padded from padding), into one new array and
+    nothing else: the sides are copied from slices of it (checked first)."""
+    shape = tuple(n + b + e for n, (b, e) in zip(x.shape, grow))
+    check_memory("this padding", {"output": x.itemsize * int(np.prod(shape))})
+    y = np.empty(shape, dtype=x.dtype)
+    y[tuple(slice(b, b + n) for n, (b, _) in zip(x.shape, grow))] = x
+    for axis, (n, (b, e)) in enumerate(zip(x.shape, grow)):
+        if not (b or e):
+            continue
+        # axes before this one are padded already; later ones only inside
+        lead = tuple(slice(None) for _ in range(axis))
+        trail = tuple(slice(bb, bb + nn) for nn, (bb, _) in zip(x.shape[axis + 1:], grow[axis + 1:]))
+        def at(part):
+            return (*lead, part, *trail)
+        if mode == "constant":
+            y[at(slice(0, b))] = value
+            y[at(slice(b + n, b + n + e))] = value
+            continue
+        # one slab at a time: a copy within the array may go through a temporary of its size
+        for j in range(b):
+            y[at(j)] = y[at({"replicate": b, "reflect": 2 * b - j, "circular": n + j}[mode])]
+        for j in range(e):
+            y[at(b + n + j)] = y[at({"replicate": b + n - 1, "reflect": b + n - 2 - j, "circular": b + j}[mode])]
+    return y
 
 
 def pixel_shuffle(x, upscale_factor):
@@ -175,6 +214,6 @@ def pad(x, pad):
     checked(spec, x.shape[1:])
     sides = spec.sides(rank)
     grow = [(0, 0), (0, 0)] + [(max(b, 0), max(e, 0)) for b, e in sides]
-    y = np.pad(x, grow) if any(b or e for b, e in grow) else x
+    y = padded(x, grow) if any(b or e for b, e in grow) else x
     crop = (slice(None), slice(None), *(slice(max(-b, 0), y.shape[i + 2] - max(-e, 0)) for i, (b, e) in enumerate(sides)))
     return np.ascontiguousarray(y[crop])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend.memory import check_memory
 from ..engine.layers import BatchNorm, GroupNorm, LayerNorm, LocalResponseNorm
 from .checks import parameter, tensor
 
@@ -19,24 +20,32 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, eps=1e-5):
     if weight is not None:
         scale = scale * parameter(weight, x, "weight", (channels,))
     shape = (1, channels) + (1,) * (x.ndim - 2)
-    y = (x - mean.reshape(shape)) * scale.reshape(shape)
+    check_memory("this batch normalization", {"output": x.nbytes})
+    y = np.subtract(x, mean.reshape(shape))  # then in place: the output is the only full-size array
+    y *= scale.reshape(shape)
     if bias is not None:
         y += parameter(bias, x, "bias", (channels,)).reshape(shape)
     return y
 
 
 def _affine(y, weight, bias, shape):
+    # in place: y is the new array _standardize made
     if weight is not None:
-        y = y * np.asarray(weight, dtype=y.dtype).reshape(shape)
+        y *= np.asarray(weight, dtype=y.dtype).reshape(shape)
     if bias is not None:
-        y = y + np.asarray(bias, dtype=y.dtype).reshape(shape)
+        y += np.asarray(bias, dtype=y.dtype).reshape(shape)
     return y
 
 
-def _standardize(x, axes, eps):
-    mean = x.mean(axis=axes, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps)
+def _standardize(x, axes, eps, operation="this normalization"):
+    """(x - mean) / sqrt(var + eps) over ``axes``: the output and one array of squares, checked first."""
+    statistics = 2 * x.nbytes // max(int(np.prod([x.shape[a] for a in axes])), 1)
+    check_memory(operation, {"output": x.nbytes, "squares": x.nbytes, "statistics": statistics})
+    y = np.subtract(x, x.mean(axis=axes, keepdims=True))
+    var = np.square(y).mean(axis=axes, keepdims=True)
+    var += eps
+    y /= np.sqrt(var)
+    return y
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -75,6 +84,18 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     """x / (k + alpha * mean of x^2 over ``size`` channels around)^beta, as PyTorch (zeros beyond the edges)."""
     x = tensor(x, spatial=False)
     LocalResponseNorm(size).infer(x.shape[1:])
-    squares = np.pad(x * x, [(0, 0), (size // 2, (size - 1) // 2)] + [(0, 0)] * (x.ndim - 2))
-    window = sum(squares[:, c:c + x.shape[1]] for c in range(size)) / size
-    return (x / (window * alpha + k) ** beta).astype(x.dtype, copy=False)
+    before, channels = size // 2, x.shape[1]
+    padded = (x.shape[0], channels + size - 1, *x.shape[2:])
+    check_memory("this local response normalization", {"output": x.nbytes, "padded squares": x.nbytes // max(
+        channels, 1) * padded[1], "window sums": x.nbytes})
+    squares = np.zeros(padded, dtype=x.dtype)
+    np.multiply(x, x, out=squares[:, before:before + channels])
+    window = squares[:, :channels].copy()  # the sums in place: no array per term
+    for c in range(1, size):
+        window += squares[:, c:c + channels]
+    del squares
+    window /= size
+    window *= alpha
+    window += k
+    window **= beta
+    return np.divide(x, window, out=window)

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend.memory import check_memory
+from ..backend.memory import check_memory, holding, release_scratch
 from ..engine.analysis import analyse
 from ..engine.errors import ConsistencyError, ConvcalcError, SpecError
 from ..engine.graph import INPUT
 from ..engine.layers.base import format_shape
-from ..engine.memory import inference_memory
+from ..engine.memory import inference_memory, view_layers
 from ..engine.network import Analysis, Network
 from .preparers import prepare_layer
 
@@ -171,18 +171,25 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
     rng = np.random.default_rng(seed)
     outputs = {INPUT: rng.standard_normal((network.batch, *network.input_shape), dtype=dtype)}
     readers = _reader_counts(sources)
-    runs, live, holding = [], [], []
+    views = view_layers(analysis)
+    runs, live, holds = [], [], []
     for i in order:
         layer, report = network.layers[i], reports[i]
         inputs = [outputs[s] for s in sources[i]]
         try:
-            call = prepare_layer(layer, inputs[0], rng)
             held = _held_bytes(outputs.values())
-            with _allocations() as allocated:
-                y = call(*inputs)  # the warm-up: first calls pay for page faults and caches
-            live.append(held + allocated())
-            holding.append(held)
-            times = _timed(call, inputs, repeat)
+            # every check while the layer runs counts what is held beside it: the live activations and
+            # its parameters; the kernels' own checks add their output and work buffers
+            kept = {"activations held": held, "parameters": report.params * dtype.itemsize}
+            check_memory("this layer", {**kept, "output": 0 if i in views else report.activation_bytes})
+            with holding(kept):
+                call = prepare_layer(layer, inputs[0], rng)
+                with _allocations() as allocated:
+                    y = call(*inputs)  # the warm-up: first calls pay for page faults and caches
+                live.append(held + allocated())
+                holds.append(held)
+                times = _timed(call, inputs, repeat)
+            release_scratch()  # work buffers are kept between a layer's runs, not beside the next layer
         except ConvcalcError as err:
             raise err.located(layer=report.index, origin=layer.origin)
         seconds = statistics.median(times)
@@ -209,7 +216,7 @@ def execute(network: Network, *, seed: int = 0, repeat: int | None = None, progr
                 del outputs[s]
         if progress is not None:
             progress(len(runs), len(network.layers))
-    return Execution(analysis, tuple(runs), seed, repeat, tuple(live), tuple(holding))
+    return Execution(analysis, tuple(runs), seed, repeat, tuple(live), tuple(holds))
 
 
 def _held_bytes(arrays) -> int:

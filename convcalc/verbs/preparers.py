@@ -31,7 +31,10 @@ class Runner:
 
     def between(self, low: float, high: float, shape) -> np.ndarray:
         """Uniform values in [low, high): statistics, affine scales and shifts, operands."""
-        return self.rng.uniform(low, high, shape).astype(self.dtype)
+        values = self.rng.random(shape, dtype=self.dtype)  # in the target dtype: no float64 staging copy
+        values *= high - low
+        values += low
+        return values
 
     def affine(self, count: int, weight: bool = True, bias: bool = True):
         """An affine scale and shift of ``count`` values (None where the layer has none)."""

@@ -125,10 +125,19 @@ class Arithmetic(Merge):
         if self.scalar is not None:
             extras.append(x.dtype.type(self.scalar))
 
+        in_place = getattr(operator, "i" + function.__name__)
+
+        def fits(shape, into):  # whether an operand broadcasts into the result without growing it
+            return len(shape) <= len(into) and all(n in (1, m) for n, m in zip(reversed(shape), reversed(into)))
+
         def call(*xs):
-            y = xs[0]
+            y, fresh = xs[0], False
             for other in (*xs[1:], *extras):
-                y = function(y, other)
+                # after the first operation, into the array it made: one new array however many operands
+                if fresh and fits(getattr(other, "shape", ()), y.shape):
+                    y = in_place(y, other)
+                else:
+                    y, fresh = function(y, other), True
             return y.astype(x.dtype, copy=False)
 
         return call
