@@ -59,12 +59,14 @@ from .normalization import (
     local_response_norm,
 )
 from .pooling import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool
+from .recurrent import recurrent
 
 __all__ = [
     "ACTIVATIONS", "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "batch_norm", "channel_shuffle", "conv",
     "conv_transpose", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
     "interpolate", "layer_norm", "layer_norm2d", "leaky_relu", "linear", "local_response_norm", "log_softmax",
     "matmul", "max_pool", "memory_limit", "mish", "onnx_resize", "pad", "pad_mode", "pixel_shuffle", "pixel_unshuffle", "prelu",
+    "recurrent",
     "release_scratch", "relu", "relu6", "scaled_dot_product_attention", "selu", "set_memory_limit", "sigmoid",
     "silu", "softmax", "softplus",
     "softsign", "tanh", "upsample",

@@ -36,7 +36,7 @@ def layer_to_dict(layer: Layer, previous: str | None) -> dict:
         if (isinstance(value, tuple) and value and len(set(value)) == 1 and isinstance(default, int)
                 and not isinstance(default, bool)):
             value = value[0]  # per-axis values that agree, written once (3 rather than [3, 3])
-        if f.default is MISSING or value != default:
+        if f.default is MISSING or value != default or name in kind.required:
             entry[f.name] = _plain(value)
     if layer.inputs is not None:
         # an unnamed layer is referred to by its position, as reports label it: #n
