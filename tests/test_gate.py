@@ -119,3 +119,22 @@ def test_an_alias_copied_into_every_block_instance_is_counted_in_every_copy():
                 "  c: {layers: [{type: relu, remark: *big}]}\nlayers: [{block: c, repeat: 400000}]\n")
     result = runner.invoke(app, ["shape", "-f", "-"], document)
     assert result.exit_code == 2 and "block instances hold more than" in result.stderr
+
+
+@pytest.mark.parametrize("document", [
+    {"input": [3, 8, 8], "layers": [{"type": "relu", "name": "a" * 10**6}, {"type": "relu", "from": "b" * 10**6}]},
+    {"input": [3, 8, 8], "layers": [{"type": "a" * 10**6}]},
+    {"input": [3, 8, 8], "a" * 10**6: 1},
+    {"input": [3, 8, 8], "layers": [{"type": "relu", "a" * 10**6: 1}]},
+])
+def test_a_megabyte_of_input_makes_no_megabyte_error_line(document):
+    result = runner.invoke(app, ["shape", "-f", "-"], json.dumps(document))
+    assert result.exit_code == 2 and result.stderr.startswith("error:")
+    assert max(len(line) for line in result.stderr.splitlines()) < 1000, result.stderr[:300]
+    assert "characters)" in result.stderr  # says how long what it cut was
+
+
+def test_print_model_text_with_a_megabyte_key():
+    text = "Net(\n  (" + "a" * 10**6 + "): Conv2d(3, 4, kernel_size=(1, 1), foo=1)\n)\n"
+    result = runner.invoke(app, ["shape", "-f", "-", "--input", "3x8x8"], text)
+    assert result.exit_code == 2 and max(len(line) for line in result.stderr.splitlines()) < 1000

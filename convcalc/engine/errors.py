@@ -49,6 +49,7 @@ class ConvcalcError(Exception):
         origin: Origin | None = None,
         span: tuple[int, int] | None = None,
     ) -> None:
+        message, hint = _bounded(message), None if hint is None else _bounded(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -92,11 +93,12 @@ class ConvcalcError(Exception):
             where.append(f"layer {self.layer}")
         if self.origin is not None:
             if self.origin.where:
-                where.append(f"({self.origin.where})" if where else self.origin.where)
+                label = _bounded(self.origin.where, 120)  # a document path or line label may quote the input
+                where.append(f"({label})" if where else label)
             if self.origin.text:
                 where.append(f"'{self._shown()[0]}'")
         elif self.field is not None:
-            where.append(self.field)
+            where.append(_bounded(self.field, 120))
         prefix = " ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
 
@@ -172,3 +174,21 @@ class ConsistencyError(ConvcalcError):
 
 
 __all__ = ["BatchAxisError", "ConsistencyError", "ConvcalcError", "Origin", "ResourceError", "ShapeError", "SpecError"]
+
+
+MAX_MESSAGE = 400  # characters of a message or hint before long words of the input are cut
+_WORD = 60  # what is kept of each such word
+
+
+def _bounded(text: str, limit: int = 0) -> str:
+    """A message quoting the input, kept to one readable line: a long word (a name, a token, a value
+    from the input) is cut to its start and its length, so a megabyte of input makes no megabyte line.
+
+    >>> _bounded("no layer is called " + "a" * 10**6)[-27:]
+    'aaa... (1,000,000 characters)'
+    """
+    if len(text) <= (limit or MAX_MESSAGE):
+        return text
+    parts = text.split(" ")
+    return " ".join(p if len(p) <= _WORD + 20 else f"{p[:_WORD]}... ({len(p):,} characters)" for p in parts)
+
