@@ -185,7 +185,7 @@ def _bounded(text: str, limit: int = 0) -> str:
     from the input) is cut to its start and its length, so a megabyte of input makes no megabyte line.
 
     >>> _bounded("no layer is called " + "a" * 10**6)[-27:]
-    'aaa... (1,000,000 characters)'
+    'a... (1,000,000 characters)'
     """
     if len(text) <= (limit or MAX_MESSAGE):
         return text
