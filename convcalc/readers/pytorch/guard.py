@@ -147,8 +147,11 @@ def _stdout_descriptor_to_stderr():
 def _watching_ctrl_c(interrupted: list):
     """Note in ``interrupted`` when the user presses Ctrl-C. Only the main thread can watch, and only
     Python's own handler is replaced: elsewhere (a notebook) every KeyboardInterrupt counts as the user's."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is signal.SIG_IGN:  # Ctrl-C is ignored here (a background job): the interrupt is the model's
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread() or handler is not signal.default_int_handler:
         interrupted.append(None)
         yield
         return
