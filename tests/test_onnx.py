@@ -107,7 +107,8 @@ def test_conv_semantics(attrs):
     ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")),
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1)),
-    ("AveragePool", dict(kernel_shape=[3, 3], pads=[2, 2, 2, 2])),  # more padding than PyTorch allows
+    # more padding than PyTorch allows: a pad layer first
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[2, 2, 2, 2], count_include_pad=1)),
 ])
 def test_pooling_semantics(op, attrs):
     data = _model([helper.make_node(op, ["x"], ["y"], name="pool", **attrs)], (1, 2, 9, 8))

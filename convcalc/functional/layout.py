@@ -84,10 +84,10 @@ def _resample_axis(x, axis, n, o, mode, align, scale, real):
 
 def onnx_resize(x, sizes, mode="nearest", coordinate="half_pixel", rounding="round_prefer_floor", scales=None):
     """ONNX's Resize over the spatial axes, as onnxruntime computes it (float32 source positions)."""
-    from ..engine.layers import OnnxResize
+    from ..engine.layers import Resize
 
     x = tensor(x)
-    figures = checked(OnnxResize(tuple(sizes), mode, coordinate, rounding, scales), x.shape[1:])
+    figures = checked(Resize(tuple(sizes), mode, coordinate, rounding, scales), x.shape[1:])
     real = np.float32 if x.dtype == np.float32 else np.float64
     for axis, window in enumerate(figures.windows):
         n, o = window.size, window.out

@@ -24,9 +24,8 @@ from .base import (
 )
 from .kind import arg, ranked, spell
 
-# "onnx" (last: it is no PyTorch argument) selects ONNX's pooling rules, which allow any padding
-MAXPOOL_FIELDS = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode", "onnx")
-AVGPOOL_FIELDS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override", "onnx")
+MAXPOOL_FIELDS = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
+AVGPOOL_FIELDS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 _INDEX_BYTES = 8  # int64 indices
 
 
@@ -68,14 +67,14 @@ def _sliding_pool(layer, shape: Shape, base: str, dilation_value) -> tuple:
     require_at_least(dilation, 1, "dilation", "positive")
     require_at_least(padding, 0, "padding", "non-negative")
     for k, p in zip(kernel, padding):
-        if p > k // 2 and not layer.onnx:  # a PyTorch rule; ONNX allows any padding
+        if p > k // 2:
             raise ShapeError(
                 f"padding must be at most half of kernel_size, but got padding={short(padding)} "
                 f"and kernel_size={short(kernel)}",
                 hint=f"use padding of at most {k // 2}, or a larger kernel",
                 field="padding",
             )
-    if base == "AvgPool" and rank == 3 and not layer.onnx and any(n < k for n, k in zip(sizes, kernel)):
+    if base == "AvgPool" and rank == 3 and any(n < k for n, k in zip(sizes, kernel)):
         # avg_pool3d alone also wants the unpadded input to hold the kernel
         raise ShapeError(
             f"AvgPool3d needs each input size to be at least the kernel size, before padding: "
@@ -125,7 +124,6 @@ class MaxPool(Layer):
     return_indices: bool = False
     ceil_mode: bool = False
     rank: int | None = arg(None, internal=True)
-    onnx: bool = False  # ONNX's rules: any padding
 
     def infer(self, shape: Shape) -> Figures:
         type_name, output, window, windows, summary = _sliding_pool(self, shape, "MaxPool", self.dilation)
@@ -161,7 +159,6 @@ class AvgPool(Layer):
     count_include_pad: bool = True
     divisor_override: int | None = None
     rank: int | None = arg(None, internal=True)
-    onnx: bool = False  # ONNX's rules: any padding
 
     def infer(self, shape: Shape) -> Figures:
         if self.divisor_override is not None and self.divisor_override == 0:

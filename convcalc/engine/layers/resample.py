@@ -1,4 +1,5 @@
-"""Resampling: ``torch.nn.Upsample`` and ``F.interpolate`` in every mode, to a size or by a scale.
+"""Resampling: ``torch.nn.Upsample`` and ``F.interpolate`` in every mode, to a size or by a scale,
+and ONNX's Resize.
 
 FLOPs per output element: nearest modes 0 (a copy); the linear modes mix
 2 taps per interpolated axis and bicubic 4: t^r multiplications and t^r - 1
@@ -115,10 +116,11 @@ class Upsample(Layer):
 
 
 @dataclass(frozen=True)
-class OnnxResize(Layer):
-    """ONNX's Resize to ``sizes`` (per spatial axis), with its coordinate transformation and rounding.
+class Resize(Layer):
+    """ONNX's Resize operator to ``sizes`` (per spatial axis): a kind of its own, because PyTorch's
+    Upsample cannot express its coordinate transformation modes or its nearest rounding modes.
 
-    >>> OnnxResize((8, 8), "linear", "half_pixel").infer((21, 4, 4)).output_shape
+    >>> Resize((8, 8), "linear", "half_pixel").infer((21, 4, 4)).output_shape
     (21, 8, 8)
     """
 

@@ -103,6 +103,36 @@ def conv_transpose(node: Node):
     return [(full, [x]), (_pad_layer([-p for p in begins], [-p for p in ends]), None)]
 
 
+_FLOAT32_LOWEST = -3.4028234663852886e38
+
+
+def _pool_pads(node: Node, kind: str, sizes, kernel, begins, ends, ceil_mode: bool, include: bool):
+    """The padding PyTorch's pool takes (at most half the kernel, even on both sides), and the pad layer
+    for the rest, or None; refused where that layer would change the result."""
+    kept = [min(b, e, k // 2) for b, e, k in zip(begins, ends, kernel)]
+    if kind == "avg" and len(sizes) == 3 and any(n < k for n, k in zip(sizes, kernel)):
+        kept = [0] * len(sizes)  # avg_pool3d wants the unpadded input to hold the kernel: pad it first
+    amounts = []  # last axis first, as PyTorch orders them
+    for b, e, p in reversed(list(zip(begins, ends, kept))):
+        amounts += [b - p, e - p]
+    if not any(amounts):
+        return tuple(kept), None
+    if ceil_mode:
+        raise node.error("ceil_mode=1 with pads PyTorch's pooling cannot take (more than half the kernel, "
+                         "uneven, or a 3-d average over an input smaller than the kernel): padding first "
+                         "would change which last window is dropped", hint="use ceil_mode=0 or smaller pads")
+    if kind == "max":
+        # float32's lowest (padding takes finite values only) never wins a maximum over float inputs, as
+        # ONNX's padding never does
+        return tuple(kept), L.Pad(tuple(amounts), _FLOAT32_LOWEST, "constant", rank=len(sizes))
+    if not include:
+        raise node.error("count_include_pad=0 with pads PyTorch's pooling cannot take (more than half the "
+                         "kernel, uneven, or a 3-d average over an input smaller than the kernel): padding "
+                         "first would count the padding in the averages",
+                         hint="use count_include_pad=1 or smaller pads")
+    return tuple(kept), L.ZeroPad(tuple(amounts), rank=len(sizes))
+
+
 def pool(kind: str):
     def build(node: Node):
         x = node.act()
@@ -113,12 +143,13 @@ def pool(kind: str):
         kernel, stride, dilation = _window(node, None, rank)
         ceil_mode = bool(node.int("ceil_mode", 0))
         begins, ends = _pads(node, x.shape[1:], kernel, stride, dilation)
-        if begins != ends:
-            raise Unsupported(f"{node.op} with asymmetric pads")
+        include = kind == "max" or bool(node.int("count_include_pad", 0))  # ONNX's default is 0, PyTorch's True
+        padding, pad = _pool_pads(node, kind, x.shape[1:], kernel, begins, ends, ceil_mode, include)
         if kind == "max":
-            return [(L.MaxPool(kernel, stride, tuple(begins), dilation, False, ceil_mode, rank=rank, onnx=True), [x])]
-        include = bool(node.int("count_include_pad", 0))  # ONNX's default is 0, PyTorch's True
-        return [(L.AvgPool(kernel, stride, tuple(begins), ceil_mode, include, rank=rank, onnx=True), [x])]
+            layer = L.MaxPool(kernel, stride, padding, dilation, False, ceil_mode, rank=rank)
+        else:
+            layer = L.AvgPool(kernel, stride, padding, ceil_mode, include, rank=rank)
+        return [(layer, [x])] if pad is None else [(pad, [x]), (layer, None)]
 
     return build
 
@@ -154,7 +185,7 @@ def resize(node: Node):
     rounding = node.string("nearest_mode", "round_prefer_floor", choices=_ROUNDING)
     if coordinate == "tf_crop_and_resize" or node.int("antialias", 0) or "axes" in node:
         raise Unsupported(f"Resize with {coordinate}, antialias or axes")
-    return [(L.OnnxResize(out, mode, coordinate, rounding, given), [x])]
+    return [(L.Resize(out, mode, coordinate, rounding, given), [x])]
 
 
 def _scaled(node: Node, size: int, factor: float) -> int:
