@@ -1,4 +1,4 @@
-"""Running convcalc in a real pseudo-terminal (test_terminal, test_roofline)."""
+"""Running convcalc in a real pseudo-terminal (test_terminal, test_roofline, test_escape)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 
-def run_in_pty(args, width: int) -> str:
-    """The command's screen in a pseudo-terminal ``width`` columns wide, escape codes removed."""
+def run_in_pty(args, width: int, *, stdin: bytes | None = None, raw: bool = False) -> str:
+    """The command's screen in a pseudo-terminal ``width`` columns wide, escape codes removed (``raw``:
+    kept, as the terminal received them); ``stdin``, if given, is piped in."""
     import fcntl  # POSIX only: imported here, so the module imports everywhere
     import pty
     import termios
@@ -19,9 +20,12 @@ def run_in_pty(args, width: int) -> str:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
-    child = subprocess.Popen([sys.executable, "-m", "convcalc", *args], stdin=slave, stdout=slave, stderr=slave,
-                             env=env, close_fds=True)
+    child = subprocess.Popen([sys.executable, "-m", "convcalc", *args], stdin=subprocess.PIPE if stdin else slave,
+                             stdout=slave, stderr=slave, env=env, close_fds=True)
     os.close(slave)
+    if stdin:
+        child.stdin.write(stdin)
+        child.stdin.close()
     chunks = []
     while True:
         try:
@@ -33,4 +37,5 @@ def run_in_pty(args, width: int) -> str:
         chunks.append(chunk)
     child.wait(timeout=60)
     os.close(master)
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r", "")
+    screen = b"".join(chunks).decode("utf-8", errors="replace")
+    return screen if raw else re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen).replace("\r", "")

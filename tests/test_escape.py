@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import struct
 import subprocess
 import sys
 
@@ -23,9 +21,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcalc.cli import app
-from convcalc.engine.errors import SpecError
 from convcalc.engine.escape import escape, escape_positions
 from convcalc.output.formats import OutputFormat
+
+from .terminal import run_in_pty
 
 # What a hostile string is made of: terminal controls, an OSC 8 hyperlink, C1 controls, line and
 # paragraph separators, bidi overrides and isolates, Rich markup and emoji codes, Markdown's pipe,
@@ -147,36 +146,6 @@ def test_a_markdown_cell_never_ends_early():
 
 # A real pseudo-terminal (Rich) and a real pipe.
 
-def run_in_pty(args, width: int, stdin: bytes | None = None) -> str:
-    """The bytes the command writes to a pseudo-terminal ``width`` columns wide, stdout and stderr."""
-    import fcntl  # POSIX only
-    import pty
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
-    env["TERM"] = "xterm-256color"
-    child = subprocess.Popen([sys.executable, "-m", "convcalc", *args], stdin=subprocess.PIPE if stdin else slave,
-                             stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    if stdin:
-        child.stdin.write(stdin)
-        child.stdin.close()
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    child.wait(timeout=60)
-    os.close(master)
-    return b"".join(chunks).decode("utf-8", errors="replace")
-
-
 def _screen(raw: str) -> str:
     """What a terminal shows: convcalc's own styling checked and removed, no other control left."""
     styles = set(SGR.findall(raw))
@@ -199,26 +168,26 @@ def _everything(s: str) -> bytes:
 @pytest.mark.parametrize("width", [300, 24])  # a table, and rows stacked as column: value
 def test_rich_on_a_terminal_reads_no_markup_from_the_input(width):
     s = "".join(FIXED)
-    screen = _screen(run_in_pty(["shape", "-f", "-", "--depth", "1"], width, stdin=_everything(s)))
+    screen = _screen(run_in_pty(["shape", "-f", "-", "--depth", "1"], width, stdin=_everything(s), raw=True))
     if width == 300:
         assert screen.count(escape(s)) == 4  # operation, block, remark, note: whole, markup and all, as text
     else:
         assert "[link=file:///etc/passwd]" in screen.replace("\n", "")
-    error = _screen(run_in_pty(["shape", "-f", "-"], width, stdin=json.dumps(_documents(s)["from"]).encode()))
+    error = _screen(run_in_pty(["shape", "-f", "-"], width, stdin=json.dumps(_documents(s)["from"]).encode(), raw=True))
     assert "error:" in error and "Traceback" not in error
 
 
 @settings(max_examples=5, deadline=None)
 @given(HOSTILE)
 def test_rich_on_a_terminal_shows_generated_strings_escaped(s):
-    screen = _screen(run_in_pty(["shape", "-f", "-", "--depth", "1"], 400, stdin=_everything(s)))
+    screen = _screen(run_in_pty(["shape", "-f", "-", "--depth", "1"], 400, stdin=_everything(s), raw=True))
     assert escape(s) in screen or "error:" in screen
 
 
 def test_explain_on_a_terminal_and_in_a_pipe():
     s = "".join(FIXED)
     document = _everything(s)
-    _screen(run_in_pty(["explain", "-f", "-"], 200, stdin=document))
+    _screen(run_in_pty(["explain", "-f", "-"], 200, stdin=document, raw=True))
     for fmt in OutputFormat:
         result = runner.invoke(app, ["explain", "-f", "-", "--format", fmt.value], input=document)
         _assert_clean(result.stdout)
