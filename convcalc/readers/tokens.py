@@ -52,7 +52,7 @@ def split_token(text: str):
         )
     kind = lookup_kind(name, origin)
     arguments: dict = {}
-    positional = list(kind.token_positional)
+    positional = list(kind.positional)
     if name_end >= 0:
         offset = name_end + 1
         parts = text[name_end + 1 :].split(",")

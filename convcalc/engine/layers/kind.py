@@ -57,14 +57,6 @@ class Kind:
     fixed: tuple[tuple[str, Any], ...] = ()  # arguments the name fixes (Dropout2d: variant=feature)
     cls: type | None = field(default=None, compare=False)
 
-    @property
-    def token_positional(self) -> tuple[str, ...]:
-        return self.positional
-
-    @property
-    def extra(self) -> dict:
-        return dict(self.fixed)
-
     def canonical(self, key: str) -> str:
         """PyTorch's argument name for a key as written (short keys resolved)."""
         if key in self.fields:  # a kind's own argument wins over a short key (Dropout's p)
