@@ -7,6 +7,7 @@ from ..engine.schema import explain_to_dict, presets_to_dict, receptive_plan_to_
 from ..engine.units import human, per_axis_text
 from .render import Table
 from .renderers import Result
+from .reports import row_label
 
 
 def presets_result() -> Result:
@@ -43,7 +44,7 @@ def solve_result(result) -> Result:
     command says so on stderr)."""
     keys = list(dict.fromkeys(k for s in result.solutions for k in s.values))
     rows = tuple((*[_value_text(s.values.get(k)) for k in keys],
-                  " → ".join(f"{r.type} {r.summary}".strip(" ") for r in s.layers)) for s in result.solutions)
+                  " → ".join(row_label(r) for r in s.layers)) for s in result.solutions)
     footer = (f"{len(result.solutions)} solution(s) among {result.searched:,} candidates",) if result.solutions else ()
     data = result.to_dict()
     return Result(Table((*keys, "layers"), frozenset(keys), rows, None, footer), data, data["solutions"])
@@ -61,7 +62,7 @@ def input_sizes_result(sizes) -> Result:
 
 def receptive_plan_result(plan, receptive_field: int) -> Result:
     """The layers repeated until the receptive field is reached, and whether it was."""
-    rows = tuple((str(r.index), f"{r.type} {r.summary}".strip(" "), "x".join(map(str, r.output_shape)),
+    rows = tuple((str(r.index), row_label(r), "x".join(map(str, r.output_shape)),
                   per_axis_text(r.receptive_field.size)) for r in plan.layers)
     size = "x".join(map(str, plan.size))
     verdict = (f"{len(plan.layers)} layers reach a receptive field of {size}" if plan.reached

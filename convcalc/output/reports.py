@@ -9,9 +9,14 @@ from .charts import bar, sparkline
 from .render import Table
 
 
+
+def row_label(report) -> str:
+    """A layer's label in a table: its type and its summary, as they are (no outer space of the input cut)."""
+    return report.type + (f" {report.summary}" if report.summary else "")
+
 def _layer_cells(analysis: Analysis):
     for r in analysis.layers:
-        yield r, f"{r.type} {r.summary}".strip(" "), format_shape(r.output_shape)
+        yield r, row_label(r), format_shape(r.output_shape)
 
 
 def _footer(analysis: Analysis, optimizer: str = "adam") -> tuple[str, ...]:
@@ -70,7 +75,7 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
         last = group[-1]
         rf = last.receptive_field
         if not _folded(last, depth):
-            label = f"{last.type} {last.summary}".strip(" ")
+            label = row_label(last)
             number = str(last.index)
         else:
             block = last.path[depth - 1] if depth else "network"  # a path holds each block's full name
