@@ -27,7 +27,8 @@ settings.load_profile("default")
 
 # marker -> the package it asks for (the markers are registered in pyproject.toml)
 OPTIONAL = {"needs_torch": "torch", "needs_onnx": "onnx", "needs_onnxruntime": "onnxruntime",
-            "needs_jsonschema": "jsonschema"}
+            "needs_jsonschema": "jsonschema", "needs_timm": "timm", "needs_torchinfo": "torchinfo",
+            "needs_pandas": "pandas", "needs_nbclient": "ipykernel", "needs_mkdocs": "material"}
 
 
 @functools.cache
