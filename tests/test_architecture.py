@@ -21,6 +21,7 @@ ROOMS = {
     "presets": 2,
     "verbs": 3,
     "output": 4,
+    "api": 4,  # summary() and the sources it reads: above the tables it shows, below the CLI that shares its sources
     "cli": 5,
 }
 # The package's own entry points sit above everything (the lazy public API, python -m).
