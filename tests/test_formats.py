@@ -20,11 +20,18 @@ COMMANDS = {
     "explain": ["explain", "1x5", "conv:1,k=3"],
 }
 
+# The commands whose result holds a network, which the picture formats draw (the others refuse them).
+PICTURED = {"shape", "run", "compare"}
+
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("output", list(OutputFormat), ids=lambda f: f.value)
 def test_every_command_prints_every_format(command, output):
     result = runner.invoke(app, [*COMMANDS[command], "--format", output.value])
+    if output in (OutputFormat.mermaid, OutputFormat.dot) and command not in PICTURED:
+        assert result.exit_code == 2 and not result.stdout, result.stdout  # no network to draw: one error
+        assert result.stderr.startswith(f"error: --format {output.value} draws a network"), result.stderr
+        return
     assert result.exit_code == 0, result.stderr
     text = result.stdout
     if output is OutputFormat.json:
@@ -38,6 +45,10 @@ def test_every_command_prints_every_format(command, output):
     elif output is OutputFormat.markdown:
         lines = text.splitlines()
         assert lines[0].startswith("| ") and set(lines[1].replace(" ", "")) <= set("|-:")
+    elif output is OutputFormat.mermaid:
+        assert text.startswith("flowchart TD\n") and " --> " in text
+    elif output is OutputFormat.dot:
+        assert text.startswith("digraph network {\n") and " -> " in text and text.rstrip().endswith("}")
     else:
         assert text.strip()
 

@@ -30,6 +30,8 @@ def test_every_format_has_its_renderer(output):
         OutputFormat.ndjson: lambda: [json.loads(line) for line in text.splitlines()] == RESULT.records,
         OutputFormat.csv: lambda: list(csv.reader(io.StringIO(text)))[1] == ["1", "Conv2d", "1234"],
         OutputFormat.markdown: lambda: text.startswith("| # | layer | params |") and "- a note" in text,
+        OutputFormat.mermaid: lambda: text.startswith("flowchart TD\n") and "  n0 --> n1\n  n1 --> n2\n" in text,
+        OutputFormat.dot: lambda: text.startswith("digraph network {") and "  n0 -> n1;\n  n1 -> n2;\n" in text,
     }
     assert set(expected) == set(OutputFormat), "describe the new format's output here"
     assert expected[output](), text

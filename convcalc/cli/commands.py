@@ -2,6 +2,7 @@
 
 # isort: skip_file
 from . import shape  # noqa: F401
+from . import draw  # noqa: F401
 from . import run  # noqa: F401
 from . import compare  # noqa: F401
 from . import solve  # noqa: F401

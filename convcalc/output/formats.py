@@ -11,3 +11,5 @@ class OutputFormat(str, Enum):
     ndjson = "ndjson"  # one JSON object per layer or row
     csv = "csv"  # the table's cells, with exact numbers
     markdown = "markdown"  # a table to paste into papers and READMEs
+    mermaid = "mermaid"  # the network's graph as a Mermaid flowchart (GitHub and GitLab draw it)
+    dot = "dot"  # the network's graph as a Graphviz digraph

@@ -8,6 +8,7 @@ ndjson prints one a line); each renderer takes what its format shows. JSON is wr
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import ClassVar, TextIO
 
@@ -101,8 +102,47 @@ class MarkdownRenderer(Renderer):
         print(render_markdown(result.table), file=out)
 
 
+class MermaidRenderer(Renderer):
+    """The network's graph as a Mermaid flowchart (``output/graphs.py``)."""
+
+    format = OutputFormat.mermaid
+
+    def render(self, result: Result, out: TextIO) -> None:
+        from .graphs import mermaid
+
+        print(mermaid(_picture(result, self.format)), file=out)
+
+
+class DotRenderer(Renderer):
+    """The network's graph as a Graphviz digraph (``output/graphs.py``)."""
+
+    format = OutputFormat.dot
+
+    def render(self, result: Result, out: TextIO) -> None:
+        from .graphs import dot
+
+        print(dot(_picture(result, self.format)), file=out)
+
+
+def _picture(result: Result, output: OutputFormat):
+    """The picture of ``result``; a result without a network (solve, explain, presets) is refused as
+    bad usage is: one error line on stderr, exit 2."""
+    from .graphs import picture_of
+
+    picture = picture_of(result.table, result.data)
+    if picture is None:
+        from ..engine.errors import SpecError
+
+        print(SpecError(f"--format {output.value} draws a network, and this command's result is not one",
+                        hint="draw with convcalc shape, run, compare or draw").format(),
+              file=sys.stderr)
+        raise SystemExit(2)  # the command line's exit code for bad usage (cli.app.ExitCode.USAGE)
+    return picture
+
+
 RENDERERS: dict[OutputFormat, Renderer] = {r.format: r for r in (
-    TableRenderer(), JsonRenderer(), NdjsonRenderer(), CsvRenderer(), MarkdownRenderer())}
+    TableRenderer(), JsonRenderer(), NdjsonRenderer(), CsvRenderer(), MarkdownRenderer(), MermaidRenderer(),
+    DotRenderer())}
 
 
 def dump_json(data: dict) -> str:

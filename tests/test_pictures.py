@@ -1,0 +1,354 @@
+"""Pictures of a network: --format mermaid and dot, and convcalc draw (SVG, PNG, HTML).
+
+The graph drawn is checked against the graph given (the document's own from lists and outputs,
+or the layers' from lists in the JSON object), DOT by Graphviz's own parser (dot -Tjson gives each
+node's drawn text lines and the edges), Mermaid by a strict grammar of the lines convcalc writes,
+the SVG by xml.etree, and the HTML page in headless Chromium (a screenshot, no console message,
+nothing fetched). Hostile layer names must come out as text, never as syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ElementTree
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+from convcalc.engine.escape import escape
+
+runner = CliRunner()
+
+# A residual block with an auxiliary head: a branch, a merge and two outputs.
+RESIDUAL = {"input": [8, 16, 16], "outputs": ["aux"], "layers": [
+    {"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1, "name": "stem"},
+    {"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1, "name": "conv1"},
+    {"type": "relu", "name": "relu1"},
+    {"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1, "name": "conv2"},
+    {"type": "add", "from": ["conv2", "stem"], "name": "sum"},
+    {"type": "gap", "from": ["relu1"], "name": "aux"},
+    {"type": "relu", "from": ["sum"], "name": "out"}]}
+# What each layer reads, as the document says (a layer without from reads the one before it).
+RESIDUAL_EDGES = {("input", "stem"), ("stem", "conv1"), ("conv1", "relu1"), ("relu1", "conv2"), ("conv2", "sum"),
+                  ("stem", "sum"), ("relu1", "aux"), ("sum", "out")}
+RESIDUAL_OUTPUTS = {"aux", "out"}
+
+HOSTILE = ['quote"d', '"];\nevil [label="pwned"];', "<script>alert(1)</script>", "two\nlines", "esc\x1b[31mred",
+           "back`tick`", '%%{init: {"theme": "dark"}}%%', "end", "subgraph x", "a --> b", "slash\\n\\l\\N",
+           "#quot;entity", "[[x]]{y}|z;", "&amp; <b>bold</b>", "\u202eevil\u2028"]
+
+
+def _invoke(*args, stdin: str | None = None):
+    result = runner.invoke(app, list(args), input=stdin)
+    assert result.exit_code == 0, (args, result.stderr, result.exception)
+    return result
+
+
+def _hostile_document() -> str:
+    return json.dumps({"input": [3, 8, 8], "layers": [{"type": "relu", "name": name} for name in HOSTILE]})
+
+
+# Mermaid: every line is one of the four forms convcalc writes, so none was broken out of.
+
+_NODE = re.compile(r' *(\w+)(?:\["([^"\n]*)"\]|\(\["([^"\n]*)"\]\))')
+_SUBGRAPH = re.compile(r' *subgraph (\w+)\["([^"\n]*)"\]')
+_EDGE = re.compile(r" *(\w+) --> (\w+)")
+
+
+def _mermaid(text: str) -> tuple[dict, set, dict]:
+    """Nodes (id -> text lines), edges and subgraphs (title -> node ids) of convcalc's Mermaid."""
+    lines = text.splitlines()
+    assert lines[0] == "flowchart TD"
+    nodes, edges, subgraphs, inside = {}, set(), {}, None
+    for line in lines[1:]:
+        if (match := _NODE.fullmatch(line)) is not None:
+            label = match[2] if match[2] is not None else match[3]
+            bare = re.sub(r"#\d+;", "", label.replace("<br/>", ""))
+            assert not set(bare) & set('"<>`[]{}|;%#\\'), label  # signs only as entity codes
+            decoded = re.sub(r"#(\d+);", lambda m: chr(int(m[1])), label.replace("<br/>", "\n"))
+            nodes[match[1]] = decoded.split("\n")
+            if inside is not None:
+                subgraphs[inside].append(match[1])
+        elif (match := _SUBGRAPH.fullmatch(line)) is not None:
+            inside = re.sub(r"#(\d+);", lambda m: chr(int(m[1])), match[2])
+            subgraphs[inside] = []
+        elif line.strip() == "end":
+            inside = None
+        else:
+            match = _EDGE.fullmatch(line)
+            assert match is not None, f"a line convcalc does not write: {line!r}"
+            edges.add((match[1], match[2]))
+    return nodes, edges, subgraphs
+
+
+def _dot(text: str) -> tuple[dict, set, dict]:
+    """Nodes (name -> the text lines Graphviz draws), edges and clusters (label -> node names), as
+    Graphviz itself parses the text (dot -Tjson)."""
+    done = subprocess.run(["dot", "-Tjson"], input=text.encode(), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    graph = json.loads(done.stdout)
+    objects = graph["objects"]
+    by_id = {o["_gvid"]: o["name"] for o in objects if "nodes" not in o and "subgraphs" not in o}
+    nodes = {o["name"]: [d["text"] for d in o.get("_ldraw_", []) if d["op"] == "T"]
+             for o in objects if o["_gvid"] in by_id and o["name"] == by_id[o["_gvid"]]}
+    clusters = {o["label"]: [by_id[n] for n in o.get("nodes", [])] for o in objects if o["name"].startswith("cluster_")}
+    edges = {(by_id[e["tail"]], by_id[e["head"]]) for e in graph.get("edges", [])}
+    return nodes, edges, clusters
+
+
+def _named_edges(nodes: dict, edges: set) -> set:
+    """Edges by the layers' names (each node's first line; the input is 'input'), outputs left out."""
+    name = {node: lines[0] for node, lines in nodes.items()}
+    return {(name[a], name[b]) for a, b in edges if name[b] != "output"}
+
+
+def _outputs(nodes: dict, edges: set) -> set:
+    return {nodes[a][0] for a, b in edges if nodes[b] == ["output"]}
+
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot (apt-get install graphviz)")
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
+                                    reason="needs chromium for the page (apt-get install chromium)")
+
+
+def test_mermaid_of_a_residual_block_is_its_graph():
+    text = _invoke("shape", "-f", "-", "--format", "mermaid", stdin=json.dumps(RESIDUAL)).stdout
+    nodes, edges, subgraphs = _mermaid(text)
+    assert _named_edges(nodes, edges) == RESIDUAL_EDGES
+    assert _outputs(nodes, edges) == RESIDUAL_OUTPUTS
+    assert not subgraphs
+    # each box: name, type, then output shape, params and MACs (a 3x3 conv 8 -> 8 on 16x16, with bias)
+    conv = next(lines for lines in nodes.values() if lines[0] == "conv1")
+    params, macs = 8 * 8 * 3 * 3 + 8, 8 * 16 * 16 * 8 * 3 * 3
+    assert conv[1] == "Conv2d 8→8 k=3 p=1" and conv[2] == f"8x16x16 · {params} params · {macs // 1000} K MACs"
+
+
+@needs_dot
+def test_dot_of_a_residual_block_is_its_graph():
+    text = _invoke("shape", "-f", "-", "--format", "dot", stdin=json.dumps(RESIDUAL)).stdout
+    nodes, edges, clusters = _dot(text)
+    assert _named_edges(nodes, edges) == RESIDUAL_EDGES
+    assert _outputs(nodes, edges) == RESIDUAL_OUTPUTS
+    assert not clusters
+    assert nodes[next(n for n, lines in nodes.items() if lines[0] == "sum")][1] == "Add 2 branches"
+
+
+def _preset(depth: str) -> tuple[list, str, str]:
+    layers = json.loads(_invoke("shape", "--preset", "resnet18", "--json").stdout)["layers"]
+    mermaid = _invoke("shape", "--preset", "resnet18", "--depth", depth, "--format", "mermaid").stdout
+    dot = _invoke("shape", "--preset", "resnet18", "--depth", depth, "--format", "dot").stdout
+    return layers, mermaid, dot
+
+
+def _expected(layers: list) -> set:
+    """The edges the JSON object's from lists give (a name, #n for an unnamed layer, or input)."""
+    label = {f"#{r['index']}" if r["name"] is None else r["name"]: r for r in layers}
+    return {(source, f"#{r['index']}" if r["name"] is None else r["name"]) for r in layers for source in r["from"]
+            if source == "input" or source in label}
+
+
+def test_a_preset_by_blocks_has_every_layer_and_edge_and_a_subgraph_per_block():
+    layers, mermaid, _ = _preset("1")
+    nodes, edges, subgraphs = _mermaid(mermaid)
+    names = {f"#{r['index']}" if r["name"] is None else r["name"] for r in layers}
+    assert {lines[0] for lines in nodes.values()} == names | {"input", "output"}
+    assert _named_edges(nodes, edges) == _expected(layers)
+    blocks = sorted({r["path"][0] for r in layers if r["path"]})
+    assert sorted(title.split(" (")[0] for title in subgraphs) == blocks  # layer1.0 ... layer4.1
+    for title, members in subgraphs.items():
+        inside = {f"#{r['index']}" if r["name"] is None else r["name"] for r in layers
+                  if r["path"][:1] == [title.split(" (")[0]]}
+        assert {nodes[m][0] for m in members} == inside and title.endswith(f"({len(inside)} layers)")
+
+
+@needs_dot
+def test_a_preset_by_blocks_in_dot_has_a_cluster_per_block():
+    layers, _, dot = _preset("1")
+    nodes, edges, clusters = _dot(dot)
+    assert _named_edges(nodes, edges) == _expected(layers)
+    assert len(nodes) == len(layers) + 2
+    assert {title.split(" (")[0] for title in clusters} == {r["path"][0] for r in layers if r["path"]}
+    assert re.search(r"subgraph cluster_c1 \{", dot)
+
+
+def test_depth_zero_is_one_subgraph_and_a_depth_past_the_blocks_none():
+    layers, mermaid, _ = _preset("0")
+    subgraphs = _mermaid(mermaid)[2]
+    assert list(subgraphs) == [f"network ({len(layers)} layers)"] and len(subgraphs[f"network ({len(layers)} layers)"]) \
+        == len(layers)
+    assert not _mermaid(_preset("5")[1])[2]
+
+
+def test_compare_draws_each_variant_in_a_subgraph():
+    data = json.loads(_invoke("compare", "8x16x16", "conv:16,k=3", "--json").stdout)
+    nodes, edges, subgraphs = _mermaid(_invoke("compare", "8x16x16", "conv:16,k=3", "--format", "mermaid").stdout)
+    drawn = [v for v in data["variants"] if v["applicable"]]
+    assert list(subgraphs) == [v["name"].replace("_", " ") for v in drawn]
+    for variant, members in zip(drawn, subgraphs.values()):
+        assert len(members) == len(variant["layers"]) + 2  # its input, its layers, its output
+
+
+def test_hostile_names_stay_text_in_mermaid():
+    text = _invoke("shape", "-f", "-", "--format", "mermaid", stdin=_hostile_document()).stdout
+    nodes, edges, _ = _mermaid(text)  # every line parsed: nothing broke out
+    assert [nodes[f"n{i + 1}"][0] for i in range(len(HOSTILE))] == [escape(name) for name in HOSTILE]
+    assert len(edges) == len(HOSTILE) + 1
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]", text)
+
+
+@needs_dot
+def test_hostile_names_stay_text_in_dot():
+    text = _invoke("shape", "-f", "-", "--format", "dot", stdin=_hostile_document()).stdout
+    nodes, edges, _ = _dot(text)
+    assert len(nodes) == len(HOSTILE) + 2 and len(edges) == len(HOSTILE) + 1  # no node or edge added
+    assert [nodes[f"n{i + 1}"][0] for i in range(len(HOSTILE))] == [escape(name) for name in HOSTILE]
+    svg = subprocess.run(["dot", "-Tsvg"], input=text.encode(), capture_output=True, timeout=120)
+    assert svg.returncode == 0
+    texts = [t.text for t in ElementTree.fromstring(svg.stdout).iter("{http://www.w3.org/2000/svg}text")]
+    assert all(escape(name) in texts for name in HOSTILE)
+
+
+@needs_dot
+def test_draw_svg_holds_every_layer_name(tmp_path):
+    layers = json.loads(_invoke("shape", "--preset", "resnet18", "--json").stdout)["layers"]
+    out = tmp_path / "net.svg"
+    out.write_text("an older picture")  # replaced
+    _invoke("draw", "--preset", "resnet18", "--depth", "1", "-o", str(out))
+    root = ElementTree.parse(out).getroot()
+    texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {r["name"] for r in layers if r["name"]} <= texts
+    assert {f"#{r['index']}" for r in layers if r["name"] is None} <= texts
+    assert sum(1 for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "cluster") == 8
+
+
+@needs_dot
+def test_draw_writes_png_and_to_stdout(tmp_path):
+    out = tmp_path / "net.png"
+    _invoke("draw", "3x16x16", "conv:4,k=3", "relu", "-o", str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = _invoke("draw", "3x16x16", "conv:4,k=3", "relu", "-o", "-").stdout
+    assert ElementTree.fromstring(svg[svg.index("<svg"):]).tag.endswith("svg")
+    mermaid = _invoke("draw", "-f", "-", "--as", "mermaid", "-o", "-", stdin=json.dumps(RESIDUAL)).stdout
+    assert _named_edges(*_mermaid(mermaid)[:2]) == RESIDUAL_EDGES
+
+
+def test_draw_text_formats_match_shape(tmp_path):
+    for kind, ending in (("mermaid", "mmd"), ("dot", "dot")):
+        out = tmp_path / f"net.{ending}"
+        _invoke("draw", "--preset", "resnet18", "--depth", "1", "-o", str(out))
+        shown = _invoke("shape", "--preset", "resnet18", "--depth", "1", "--format", kind).stdout
+        assert out.read_text() == shown
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "net.txt"], "cannot tell what to draw into 'net.txt'"),
+    (["-o", "net"], "cannot tell what to draw into 'net'"),
+    (["-o", "-", "--as", "jpeg"], "--as takes svg, png, html, dot, mermaid"),
+    (["-o", "/no/such/dir/net.mmd"], "cannot write '/no/such/dir/net.mmd'"),
+    (["-o", "net.svg", "--depth", "-1"], "--depth must be 0 or more"),
+])
+def test_draw_refuses_in_one_line(args, message):
+    result = runner.invoke(app, ["draw", "3x8x8", "relu", *args])
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}"), result.stderr
+    assert not result.stdout and len(result.stderr.splitlines()) <= 2
+
+
+def test_without_graphviz_svg_is_refused_and_html_lists_the_layers(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+    result = runner.invoke(app, ["draw", "3x8x8", "relu", "-o", str(tmp_path / "net.svg")])
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert "apt-get install graphviz" in result.stderr and "brew install graphviz" in result.stderr
+    assert "--format dot" in result.stderr and not (tmp_path / "net.svg").exists()
+    page = tmp_path / "net.html"
+    result = runner.invoke(app, ["draw", "-f", "-", "-o", str(page)], input=_hostile_document())
+    assert result.exit_code == 0 and "Graphviz's dot is not installed" in result.stderr
+    text = _page_text(page.read_text())
+    assert "listed rather than drawn" in text and all(escape(name) in text for name in HOSTILE)
+
+
+class _Text(HTMLParser):
+    """The text a browser shows, and the tags and attributes it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.tags, self.attributes = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attributes.extend(attrs)
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def _page_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return "".join(parser.parts)
+
+
+def _assert_self_contained(html: str) -> None:
+    parser = _Text()
+    parser.feed(html)
+    assert not {"script", "img", "link", "iframe", "object", "embed", "image", "use"} & set(parser.tags)
+    assert not [value for name, value in parser.attributes if name in ("src", "href", "xlink:href", "srcset", "action")
+                and not (value or "").startswith("#")]
+    assert not re.search(r"(?i)https?:|//[a-z]", html)  # no address at all, not even a namespace's
+    assert "default-src 'none'" in html
+
+
+@needs_dot
+def test_html_page_is_self_contained_and_escaped(tmp_path):
+    page = tmp_path / "net.html"
+    _invoke("draw", "-f", "-", "--device", "a100-80gb", "-o", str(page), stdin=_hostile_document())
+    html = page.read_text()
+    _assert_self_contained(html)
+    assert "<script>alert" not in html and "\x1b" not in html
+    text = _page_text(html)
+    assert all(escape(name) in text for name in HOSTILE)  # in the graph and the table
+    assert "Memory over the run" in text and "Time bound per layer" in text and "memory-bound" in text
+
+
+def _chromium(page: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A screenshot of ``page`` in headless Chromium with every host name unresolvable, and the
+    console messages it logged (a page's own, and any load its Content-Security-Policy blocked)."""
+    shot = tmp_path / "shot.png"
+    done = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--enable-logging=stderr", "--v=0", "--window-size=1200,2000",
+         f"--screenshot={shot}", "--virtual-time-budget=5000", page.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    return shot, [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+
+
+@needs_chromium
+@needs_dot
+def test_html_page_in_headless_chromium(tmp_path):
+    page = tmp_path / "net.html"
+    _invoke("draw", "--preset", "resnet18", "--depth", "1", "--device", "a100-80gb", "-o", str(page))
+    _assert_self_contained(page.read_text())
+    shot, console = _chromium(page, tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    assert console == []
+    # the check sees what it looks for: a page that fetches and logs is caught
+    bad = tmp_path / "bad.html"
+    bad.write_text(page.read_text().replace("<h1>", '<img src="http://example.com/x.png"><h1>', 1))
+    _, console = _chromium(bad, tmp_path)
+    assert any("example.com" in line for line in console)
+
+
+@needs_chromium
+def test_html_page_without_graphviz_in_headless_chromium(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+    page = tmp_path / "net.html"
+    assert runner.invoke(app, ["draw", "-f", "-", "-o", str(page)], input=_hostile_document()).exit_code == 0
+    monkeypatch.undo()
+    _assert_self_contained(page.read_text())
+    shot, console = _chromium(page, tmp_path)
+    assert shot.stat().st_size > 5_000 and console == []
