@@ -352,3 +352,10 @@ def test_html_page_without_graphviz_in_headless_chromium(monkeypatch, tmp_path):
     _assert_self_contained(page.read_text())
     shot, console = _chromium(page, tmp_path)
     assert shot.stat().st_size > 5_000 and console == []
+
+
+def test_the_residual_example_on_the_pictures_page_is_what_convcalc_prints():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "pictures.md").read_text()
+    document = re.search(r"```yaml\n(.*?)```", page, re.S)[1]
+    shown = re.search(r"```mermaid\n(.*?)```", page, re.S)[1]
+    assert _invoke("shape", "-f", "-", "--format", "mermaid", stdin=document).stdout == shown

@@ -18,7 +18,7 @@ Examples:
 
   convcalc draw --preset resnet18 --depth 1 -o resnet18.svg
 
-  # a page with the graph, the layer table, the memory over the run and each layer's time bound
+  # a page: the graph, the layer table, the memory over the run, each layer's time bound
   convcalc draw --preset mobilenet_v2 --device a100-80gb -o mobilenet.html
 
   convcalc draw 3x32x32 conv:16,k=3,p=1 relu maxpool:k=2 -o net.png
