@@ -8,6 +8,14 @@
 ((64, 112, 112), 9536, 118013952)
 >>> result.to_dict()["schema"]
 'convcalc.shape/1'
+
+``summary()`` takes what torchinfo's ``summary()`` takes, and any source the command line reads:
+
+>>> s = convcalc.summary(["conv:16,k=3,p=1", "relu"], "3x32x32")
+>>> s
+<Summary of 2 layer tokens: input 1x3x32x32 float32, 448 params, 442,368 MACs>
+>>> "Conv2d 3→16 k=3 p=1" in str(s)     # print(s): the table convcalc shape prints
+True
 """
 
 from importlib import import_module
@@ -31,6 +39,7 @@ _EXPORTS = {
     "from_onnx": "readers.onnx",
     **dict.fromkeys(("inference_memory", "training_memory"), "engine.memory"),
     **dict.fromkeys(("Device", "find_device", "roofline"), "engine.roofline"),
+    **dict.fromkeys(("Summary", "summary"), "api.summary"),
 }
 
 
@@ -40,6 +49,11 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'convcalc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API as well as what is loaded: the lazy names show before their first use."""
+    return sorted({*globals(), *_EXPORTS})
 
 
 __version__ = "0.1.0"
@@ -63,5 +77,5 @@ __all__ = [
     "ConvcalcError", "Dropout", "Flatten", "Layer", "LayerReport", "Linear", "MaxPool", "Network", "Origin",
     "ResourceError", "ShapeError", "SpecError", "Totals", "Upsample", "ZeroPad", "__version__", "analyse",
     "analyse_tokens", "from_onnx", "from_torch", "load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape",
-    "Device", "find_device", "inference_memory", "roofline", "training_memory",
+    "Device", "find_device", "inference_memory", "roofline", "training_memory", "Summary", "summary",
 ]
