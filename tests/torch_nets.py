@@ -96,3 +96,14 @@ class WithAttention(Module):
         tokens = self.embed(x).flatten(2).transpose(1, 2)
         out, _ = self.attention(tokens, tokens, tokens, need_weights=False)
         return out
+
+
+class WithCumsum(Module):
+    """A convolution, then an operation convcalc does not cost (a cumulative sum)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Conv2d(3, 16, 4, stride=4)
+
+    def forward(self, x):
+        return torch.cumsum(self.embed(x), dim=2)

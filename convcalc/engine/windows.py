@@ -105,6 +105,20 @@ class Shift:
 
 
 @dataclass(frozen=True)
+class Cyclic:
+    """``torch.roll`` along an axis of ``size``: output x is input (x - shift) mod size."""
+
+    size: int
+    shift: int
+
+    step = Fraction(1)
+    period = property(lambda self: self.size)
+
+    def reads(self, o: int) -> tuple[int]:
+        return ((o - self.shift) % self.size,)
+
+
+@dataclass(frozen=True)
 class Adaptive:
     """Adaptive pooling from ``size`` to ``out``: bin i is [floor(i n/o), ceil((i+1) n/o))."""
 

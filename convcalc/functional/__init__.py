@@ -48,6 +48,7 @@ from .layout import (
     pad_mode,
     pixel_shuffle,
     pixel_unshuffle,
+    roll,
     upsample,
 )
 from .normalization import (
@@ -67,7 +68,7 @@ __all__ = [
     "interpolate", "layer_norm", "layer_norm2d", "leaky_relu", "linear", "local_response_norm", "log_softmax",
     "matmul", "max_pool", "memory_limit", "mish", "onnx_resize", "pad", "pad_mode", "pixel_shuffle", "pixel_unshuffle", "prelu",
     "recurrent",
-    "release_scratch", "relu", "relu6", "scaled_dot_product_attention", "selu", "set_memory_limit", "sigmoid",
+    "release_scratch", "relu", "relu6", "roll", "scaled_dot_product_attention", "selu", "set_memory_limit", "sigmoid",
     "silu", "softmax", "softplus",
     "softsign", "tanh", "upsample",
 ]

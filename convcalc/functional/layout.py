@@ -192,6 +192,12 @@ def pixel_unshuffle(x, downscale_factor):
     return np.ascontiguousarray(y.reshape(*lead, c * r * r, h // r, w // r))
 
 
+def roll(x, shifts, dims):
+    """``torch.roll(x, shifts, dims)``: a cyclic shift of each axis in ``dims`` (batch counted)."""
+    x = tensor(x, spatial=False)
+    return np.roll(x, tuple(shifts), tuple(dims))
+
+
 def channel_shuffle(x, groups):
     """Interleave the channels (axis 1) of ``groups`` groups, as ``torch.nn.ChannelShuffle``."""
     x = tensor(x, spatial=False)

@@ -40,6 +40,7 @@ from .opaque import Opaque
 from .padding import Pad, ZeroPad
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from .resample import Resize, Upsample
+from .roll import Roll
 from .reshape import Flatten, Linear
 from .slicing import Chunk, Narrow, Select, Slice, Split
 
@@ -47,7 +48,7 @@ __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
     "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Figures", "Flatten", "GroupNorm",
     "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
-    "Mul", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "ScaledDotProductAttention", "Select",
+    "Mul", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
     "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "ZeroPad",
 ]

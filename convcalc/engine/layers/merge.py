@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from ..errors import BatchAxisError, ShapeError, SpecError
@@ -12,7 +12,7 @@ from ..sizes import volume
 from .base import Figures, Layer, Shape, Use, format_shape, saves_input
 from .kind import spell
 
-ARITHMETIC_FIELDS = ("scalar", "weight_shape", "constant_shape")
+ARITHMETIC_FIELDS = ("scalar", "weight_shape", "constant_shape", "table")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Arithmetic(Merge):
     """Elementwise arithmetic with PyTorch's broadcasting: of two or more branches, or of one
     branch and a ``scalar``, a learned tensor (``weight_shape``, counted as parameters) or a
     fixed one (``constant_shape``, a buffer). Operand shapes are written without the batch.
+    A learned operand gathered from a smaller table (Swin's relative-position bias: 169 x 3
+    values indexed into 3 x 49 x 49) gives the table's size as ``table``: those are its parameters.
 
     One FLOP per output element for each operand after the first.
     """
@@ -38,6 +40,7 @@ class Arithmetic(Merge):
     scalar: float | None = None
     weight_shape: tuple[int, ...] | None = None
     constant_shape: tuple[int, ...] | None = None
+    table: int | None = None
     operation: ClassVar[str] = ""
     symbol: ClassVar[str] = ""
 
@@ -88,13 +91,18 @@ class Arithmetic(Merge):
                     f"{name}={format_shape(operand)} has more axes than the input {format_shape(first)}",
                     hint="give the operand at most as many axes as one sample", field=name)
             output = self._broadcast(output, operand, name)
-        params = volume(self.weight_shape) if self.weight_shape is not None else 0
+        if self.table is not None and (self.weight_shape is None or not 1 <= self.table <= volume(self.weight_shape)):
+            raise SpecError(f"table={self.table} must count the learned values the weight_shape operand is gathered "
+                            "from: at least 1, at most its elements, and only with weight_shape",
+                            hint="e.g. weight_shape=1x3x49x49,table=507", field="table")
+        params = (self.table or volume(self.weight_shape)) if self.weight_shape is not None else 0
         flops = (count - 1) * volume(output)
         parts = [f"{len(shapes)} branches"] if len(shapes) > 1 else []
         if self.scalar is not None:
             parts.append(f"{self.symbol} {self.scalar:g}")
         if self.weight_shape is not None:
-            parts.append(f"{self.symbol} weight {format_shape(self.weight_shape)}")
+            parts.append(f"{self.symbol} weight {format_shape(self.weight_shape)}"
+                         + (f" from a table of {self.table}" if self.table is not None else ""))
         if self.constant_shape is not None:
             parts.append(f"{self.symbol} constant {format_shape(self.constant_shape)}")
         return Figures(self.operation.capitalize(), output, params, 0, flops, None, (), ", ".join(parts),
@@ -218,17 +226,37 @@ class Div(Arithmetic):
 
 @dataclass(frozen=True)
 class Concat(Merge):
-    """Branches joined along ``dim`` (counting the batch axis, as torch.cat: 1 is channels).
+    """Branches joined along ``dim`` (counting the batch axis, as torch.cat: 1 is channels), after
+    a learned tensor of ``weight_shape`` per sample when one is given (a ViT's class token,
+    expanded to the batch and joined first: counted as parameters).
 
     >>> Concat().merge(((64, 56, 56), (32, 56, 56))).output_shape
     (96, 56, 56)
+    >>> fig = Concat(1, weight_shape=(1, 768)).infer((196, 768))
+    >>> fig.output_shape, fig.params
+    ((197, 768), 768)
     """
 
-    spellings = (spell("concat", "cat", fields=("dim",), positional=("dim",)),)
+    spellings = (spell("concat", "cat", fields=("dim", "weight_shape"), positional=("dim",)),)
 
     dim: int = 1
+    weight_shape: tuple[int, ...] | None = None
 
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:
+        if self.weight_shape is not None:
+            weight = tuple(self.weight_shape)
+            if any(n < 1 for n in weight) or len(weight) != len(shapes[0]):
+                raise ShapeError(f"weight_shape={format_shape(weight)} must be positive sizes, one per axis of a "
+                                 f"sample ({len(shapes[0])})", hint="e.g. weight_shape=1x768 for a class token",
+                                 field="weight_shape")
+            figures = self._join((weight, *shapes))
+            params = volume(weight)
+            return replace(figures, params=params, tensors=(("weight", params),),
+                           summary=f"learned {format_shape(weight)} and {len(shapes)} branch{'es' * (len(shapes) > 1)}, "
+                                   f"dim {self.dim}")
+        return self._join(shapes)
+
+    def _join(self, shapes: tuple[Shape, ...]) -> Figures:
         # one branch is allowed, as torch.cat allows a list of one (DenseNet's first layer)
         ndim = len(shapes[0]) + 1
         if not isinstance(self.dim, int) or isinstance(self.dim, bool):
@@ -262,7 +290,10 @@ class Concat(Merge):
         return []
 
     def prepare(self, run, x):
-        return lambda *xs: run.concatenate(xs, self.dim)
+        if self.weight_shape is None:
+            return lambda *xs: run.concatenate(xs, self.dim)
+        learned = run.between(-1.0, 1.0, tuple(self.weight_shape))
+        return lambda *xs: run.concatenate((learned[None].repeat(len(xs[0]), axis=0), *xs), self.dim)
 
 
 def _branch(layer: Merge, index: int) -> str:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from ...engine import layers as L
 from ...engine.sizes import volume
+from . import moves, products
+from .moves import ints
 from .values import Act, Call, Const, Param, Unsupported
 
-__all__ = ["ALIASES", "FIRST_OF_TUPLE", "OPERATORS", "PIECES", "RECURRENT", "Act", "Call", "Const", "Param",
+__all__ = ["ALIASES", "BATCH_FIRST", "FIRST_OF_TUPLE", "FRESH", "OPERATORS", "PIECES", "RECURRENT", "Act", "Call", "Const", "Param",
            "Unsupported"]
 
 
-def _ints(value) -> tuple[int, ...]:
-    return tuple(int(v) for v in value)
 
 
 def _conv(call: Call, transposed: bool):
@@ -26,16 +26,16 @@ def _conv(call: Call, transposed: bool):
     w = call.weight("weight", "weight")
     b = call.weight("bias", "bias")
     groups = int(call.args.get("groups", 1))
-    stride, dilation = _ints(call.args["stride"]), _ints(call.args["dilation"])
+    stride, dilation = ints(call.args["stride"]), ints(call.args["dilation"])
     padding = call.args["padding"]
-    padding = padding if isinstance(padding, str) else _ints(padding)
+    padding = padding if isinstance(padding, str) else ints(padding)
     kernel = tuple(w.shape[2:])
     if len(stride) == 1 and len(kernel) > 1:  # convolution.default may give one value for every axis
         stride, dilation = stride * len(kernel), dilation * len(kernel)
     if not isinstance(padding, str) and len(padding) == 1 and len(kernel) > 1:
         padding = padding * len(kernel)
     if transposed:
-        output_padding = _ints(call.args.get("output_padding", (0,) * len(kernel)))
+        output_padding = ints(call.args.get("output_padding", (0,) * len(kernel)))
         if len(output_padding) == 1 and len(kernel) > 1:
             output_padding = output_padding * len(kernel)
         return L.ConvTranspose(w.shape[1] * groups, kernel, stride, padding, output_padding, groups, b is not None,
@@ -56,23 +56,6 @@ def convolution(call: Call):
     return _conv(call, bool(call.args["transposed"]))
 
 
-def linear(call: Call):
-    x = call.act()
-    w = call.weight("weight", "weight")
-    b = call.weight("bias", "bias")
-    return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None)
-
-
-def matmul(call: Call):
-    """``x @ W`` with a parameter W: a Linear without bias; between activations it is not counted."""
-    call.act()
-    other = call.args["other"]
-    if not isinstance(other, Param) or len(other.shape) != 2:
-        raise Unsupported("matmul of two computed tensors (attention)")
-    call.weight("other", "weight")
-    return L.Linear(other.shape[1], False, in_features=other.shape[0])
-
-
 def batch_norm(call: Call):
     x = call.act()
     w = call.weight("weight", "weight")
@@ -83,9 +66,10 @@ def batch_norm(call: Call):
 
 def layer_norm(call: Call):
     call.act()
+    call.trailing(len(call.args["normalized_shape"]))
     w = call.weight("weight", "weight")
     b = call.weight("bias", "bias")
-    return L.LayerNorm(_ints(call.args["normalized_shape"]), float(call.args["eps"]), w is not None, b is not None)
+    return L.LayerNorm(ints(call.args["normalized_shape"]), float(call.args["eps"]), w is not None, b is not None)
 
 
 def group_norm(call: Call):
@@ -141,7 +125,7 @@ def prelu(call: Call):
 
 def softmax(call: Call):
     call.act()
-    return L.Softmax(int(call.args["dim"]), log=call.op in ("log_softmax", "_log_softmax"))
+    return L.Softmax(call.dim(call.args["dim"]), log=call.op in ("log_softmax", "_log_softmax"))
 
 
 _DROPOUT_VARIANTS = {"dropout": "element", "feature_dropout": "feature", "alpha_dropout": "alpha",
@@ -156,15 +140,15 @@ def dropout(call: Call):
 def max_pool(call: Call):
     x = call.act()
     rank = len(x.shape) - 1
-    return L.MaxPool(_ints(call.args["kernel_size"]), _ints(call.args["stride"]) or None,
-                     _ints(call.args["padding"]), _ints(call.args["dilation"]), False, bool(call.args["ceil_mode"]),
+    return L.MaxPool(ints(call.args["kernel_size"]), ints(call.args["stride"]) or None,
+                     ints(call.args["padding"]), ints(call.args["dilation"]), False, bool(call.args["ceil_mode"]),
                      rank=rank)
 
 
 def avg_pool(call: Call):
     x = call.act()
     divisor = call.args.get("divisor_override")
-    return L.AvgPool(_ints(call.args["kernel_size"]), _ints(call.args["stride"]) or None, _ints(call.args["padding"]),
+    return L.AvgPool(ints(call.args["kernel_size"]), ints(call.args["stride"]) or None, ints(call.args["padding"]),
                      bool(call.args["ceil_mode"]), bool(call.args["count_include_pad"]),
                      None if divisor is None else int(divisor), rank=len(x.shape) - 1)
 
@@ -182,7 +166,8 @@ def reduce(function: str):
     def build(call: Call):
         call.act()
         dims = call.args.get("dim")
-        dims = None if dims is None else _ints(dims) if isinstance(dims, (list, tuple)) else int(dims)
+        if dims is not None:
+            dims = tuple(call.dim(d) for d in dims) if isinstance(dims, (list, tuple)) else call.dim(dims)
         return L.Reduce(function, dims, bool(call.args.get("keepdim", False)))
 
     return build
@@ -191,7 +176,7 @@ def reduce(function: str):
 def arithmetic(kind):
     """add, sub, mul, div of activations, parameters, fixed tensors and numbers, with broadcasting."""
     def build(call: Call):
-        scalar, weight_shape, constant_shape = None, None, None
+        scalar, weight_shape, constant_shape, table = None, None, None, None
         for name in ("self", "other"):
             value = call.args[name]
             if isinstance(value, Act):
@@ -200,7 +185,7 @@ def arithmetic(kind):
                 if weight_shape is not None:
                     raise Unsupported("arithmetic of two parameters")
                 call.weight(name, "weight")
-                weight_shape = value.shape
+                weight_shape, table = value.shape, value.table
             elif isinstance(value, (Param, Const)):
                 constant_shape = value.shape if constant_shape is None else _broadcast(constant_shape, value.shape)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -209,7 +194,11 @@ def arithmetic(kind):
                 raise Unsupported(f"{call.op} of {type(value).__name__}")
         if not call.reads:
             raise Unsupported(f"{call.op} of tensors that do not depend on the input")
-        return kind(scalar, weight_shape, constant_shape)
+        if len({a.layout for a in call.reads}) > 1:
+            raise Unsupported(f"{call.op} of activations that keep the batch on different axes")
+        weight_shape = None if weight_shape is None else call.operand(tuple(weight_shape))
+        constant_shape = None if constant_shape is None else call.operand(tuple(constant_shape))
+        return kind(scalar, weight_shape, constant_shape, table)
 
     return build
 
@@ -218,83 +207,6 @@ def _broadcast(a, b):
     width = max(len(a), len(b))
     a, b = (1,) * (width - len(a)) + tuple(a), (1,) * (width - len(b)) + tuple(b)
     return tuple(max(m, n) for m, n in zip(a, b))
-
-
-def cat(call: Call):
-    tensors = call.args["tensors"]
-    if not all(isinstance(t, Act) for t in tensors):
-        raise Unsupported("cat of tensors that do not depend on the input")
-    call.reads.extend(tensors)
-    return L.Concat(int(call.args["dim"]))
-
-
-def reshape(call: Call):
-    """view / reshape, whose sizes count the batch: the batch size (or -1 with the rest given) must lead."""
-    x = call.act()
-    sizes = _ints(call.args["size"] if "size" in call.args else call.args["shape"])
-    if not sizes or (sizes[0] != call.batch and not (sizes[0] == -1 and -1 not in sizes[1:])):
-        raise Unsupported("a reshape that moves the batch")
-    rest = sizes[1:]
-    if sizes[0] == -1 and volume(rest) != volume(x.shape):
-        raise Unsupported("a reshape that moves the batch")
-    return L.Reshape(rest)
-
-
-def unflatten(call: Call):
-    """unflatten(dim, sizes): a reshape of one axis, which must not be the batch's."""
-    x = call.act()
-    dim, sizes = int(call.args["dim"]), _ints(call.args["sizes"])
-    rank = len(x.shape) + 1
-    dim = dim % rank
-    if dim == 0:
-        raise Unsupported("an unflatten of the batch axis")
-    shape = list(x.shape)
-    known = volume([n for n in sizes if n != -1])
-    sizes = [shape[dim - 1] // known if n == -1 else n for n in sizes]
-    return L.Reshape(tuple(shape[: dim - 1] + sizes + shape[dim:]))
-
-
-def flatten(call: Call):
-    call.act()
-    return L.Flatten(int(call.args["start_dim"]), int(call.args["end_dim"]))
-
-
-def permute(call: Call):
-    call.act()
-    return L.Permute(_ints(call.args["dims"]))
-
-
-def transpose(call: Call):
-    call.act()
-    return L.Transpose(int(call.args["dim0"]), int(call.args["dim1"]))
-
-
-def squeeze(call: Call):
-    call.act()
-    dim = call.args.get("dim")
-    return L.Squeeze(None if dim is None else _ints(dim) if isinstance(dim, (list, tuple)) else int(dim))
-
-
-def unsqueeze(call: Call):
-    call.act()
-    return L.Unsqueeze(int(call.args["dim"]))
-
-
-def slice_(call: Call):
-    call.act()
-    start, end = call.args.get("start"), call.args.get("end")
-    return L.Slice(int(call.args["dim"]), None if start is None else int(start), None if end is None else int(end),
-                   int(call.args["step"]))
-
-
-def narrow(call: Call):
-    call.act()
-    return L.Narrow(int(call.args["dim"]), int(call.args["start"]), int(call.args["length"]))
-
-
-def select(call: Call):
-    call.act()
-    return L.Select(int(call.args["dim"]), int(call.args["index"]))
 
 
 def pixel_shuffle(call: Call):
@@ -319,7 +231,7 @@ def upsample(mode: str):
         align = call.args.get("align_corners")
         align = None if mode in ("nearest", "nearest-exact") else bool(align)
         if size is not None:
-            return L.Upsample(size=_ints(size), mode=mode, align_corners=align)
+            return L.Upsample(size=ints(size), mode=mode, align_corners=align)
         return L.Upsample(scale_factor=tuple(float(s) for s in scales), mode=mode, align_corners=align)
 
     return build
@@ -329,13 +241,13 @@ def pad(call: Call):
     call.act()
     mode = call.args.get("mode", "constant")
     value = call.args.get("value") or 0.0
-    return L.Pad(_ints(call.args["pad"]), float(value), mode)
+    return L.Pad(ints(call.args["pad"]), float(value), mode)
 
 
 def pad_mode(mode: str):
     def build(call: Call):
         call.act()
-        return L.Pad(_ints(call.args["padding"]), 0.0, mode)
+        return L.Pad(ints(call.args["padding"]), 0.0, mode)
 
     return build
 
@@ -344,7 +256,6 @@ def pad_mode(mode: str):
 OPERATORS = {
     "conv1d": conv, "conv2d": conv, "conv3d": conv, "convolution": convolution,
     "conv_transpose1d": conv_transpose, "conv_transpose2d": conv_transpose, "conv_transpose3d": conv_transpose,
-    "linear": linear, "matmul": matmul, "mm": matmul,
     "batch_norm": batch_norm, "_native_batch_norm_legit_no_training": batch_norm, "layer_norm": layer_norm,
     "group_norm": group_norm, "instance_norm": instance_norm,
     "relu": _activation("ReLU"), "relu6": _activation("ReLU6"), "hardtanh": hardtanh, "silu": _activation("SiLU"),
@@ -363,9 +274,6 @@ OPERATORS = {
     "mean": reduce("mean"), "sum": reduce("sum"),
     "add": arithmetic(L.Add), "sub": arithmetic(L.Sub), "rsub": arithmetic(L.Sub), "mul": arithmetic(L.Mul),
     "div": arithmetic(L.Div),
-    "view": reshape, "reshape": reshape, "unflatten": unflatten, "_unsafe_view": reshape, "_reshape_alias": reshape,
-    "cat": cat, "concat": cat, "flatten": flatten, "permute": permute, "transpose": transpose, "squeeze": squeeze,
-    "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,
     "pixel_shuffle": pixel_shuffle, "pixel_unshuffle": pixel_unshuffle, "channel_shuffle": channel_shuffle,
     "native_channel_shuffle": channel_shuffle,
     "upsample_nearest1d": upsample("nearest"), "upsample_nearest2d": upsample("nearest"),
@@ -376,9 +284,20 @@ OPERATORS = {
     "pad": pad, "constant_pad_nd": pad, "reflection_pad1d": pad_mode("reflect"), "reflection_pad2d": pad_mode("reflect"),
     "reflection_pad3d": pad_mode("reflect"), "replication_pad1d": pad_mode("replicate"),
     "replication_pad2d": pad_mode("replicate"), "replication_pad3d": pad_mode("replicate"),
+    **moves.OPERATORS, **products.OPERATORS,
 }
 # Operators that return their input's values unchanged here (copies, views of the whole, casts).
 ALIASES = {"contiguous", "clone", "alias", "detach", "lift_fresh_copy", "_to_copy", "to", "type_as"}
+# Operators whose result has the shape its arguments ask for, whatever values the activation read holds
+# (it gives only the dtype and device): a fixed tensor.
+FRESH = {"new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided"}
+# Operators that count dims batch first: where the batch has moved or merged, they are not read.
+BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution", "conv_transpose1d", "conv_transpose2d",
+               "conv_transpose3d", "batch_norm", "_native_batch_norm_legit_no_training", "group_norm",
+               "instance_norm", "prelu", "_prelu_kernel", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+               "native_channel_shuffle", "pad", "constant_pad_nd"} | {
+    name for name in OPERATORS if name.startswith(("max_pool", "avg_pool", "adaptive_", "_adaptive_", "upsample",
+                                                   "_upsample", "reflection_pad", "replication_pad"))}
 # Operators with several outputs, whose pieces are read with getitem.
 PIECES = {"chunk", "split", "split_with_sizes", "unbind", "tensor_split"}
 # Operators with a tuple result whose first item is the tensor (the rest: indices, saved statistics).

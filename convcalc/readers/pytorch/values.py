@@ -6,20 +6,68 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Layout:
+    """Where the batch sits in a traced tensor: the ``axis`` that holds it, ``rank`` axes in all, and
+    whether that axis also holds other sizes (``merged``: attention's heads flattened with the batch,
+    Swin's windows). The per-sample shape leaves the batch out of its axis (and drops the axis when it
+    held the batch alone); convcalc's layers see that shape, with the batch as axis 0 before it.
+    """
+
+    axis: int = 0
+    rank: int = 0
+    merged: bool = False
+
+    @property
+    def leading(self) -> bool:
+        """Whether the tensor is batch first and alone on its axis, as convcalc's layers count dims."""
+        return self.axis == 0 and not self.merged
+
+    def dim(self, dim: int) -> int:
+        """A traced tensor's axis ``dim`` (negative from the end) as a layer's dim, batch first.
+
+        >>> Layout(axis=1, rank=3).dim(2), Layout(axis=1, rank=3).dim(0)   # (N, B, E) as (B, N, E)
+        (2, 1)
+        """
+        if not self.rank:  # batch first (the default): dims already count it so
+            return dim
+        d = dim % self.rank
+        if d == self.axis:
+            if self.merged:
+                raise Unsupported(f"an operation along axis {dim}, which holds the batch with other sizes")
+            return 0
+        return d + 1 - (d > self.axis and not self.merged)
+
+    def per_sample_axes(self) -> list[int]:
+        """The traced axes that the per-sample shape keeps, in order."""
+        return [d for d in range(self.rank) if self.merged or d != self.axis]
+
+
+LEADING = Layout()
+
+
+@dataclass(frozen=True)
 class Act:
     """A tensor computed from the network input: the output of a layer (or the input itself)."""
 
     ref: str
     shape: tuple[int, ...]  # per sample
+    layout: Layout = LEADING  # where the traced tensor keeps its batch (LEADING: first, alone)
 
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter of the model (its qualified name), or a buffer when ``trainable`` is None."""
+    """A parameter of the model (its qualified name), or a buffer when ``buffer``.
+
+    ``table`` is set on a tensor gathered or reshaped from a parameter (Swin's relative-position
+    bias, indexed from its table): the size of the parameter it was made from, which is what a
+    layer using it counts. ``batched`` marks a parameter expanded to the batch (a class token).
+    """
 
     name: str
     shape: tuple[int, ...]
     buffer: bool = False
+    table: int | None = None
+    batched: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +86,37 @@ class Call:
     batch: int = 1  # the traced batch, which reshapes name as their first size
     reads: list = field(default_factory=list)  # the activations read, in order (Act)
     weights: list = field(default_factory=list)  # (role, parameter name)
+    out: tuple = ()  # the traced result's per-sample shape
+    out_layout: Layout = LEADING  # and where it keeps the batch
+
+    @property
+    def leading(self) -> bool:
+        """Whether every tensor read and made is batch first, as convcalc's layers count dims."""
+        return self.out_layout.leading and all(a.layout.leading for a in self.reads)
+
+    def dim(self, value) -> int:
+        """The first activation's traced axis ``value`` as a layer's dim (batch first)."""
+        return self.reads[0].layout.dim(int(value))
+
+    def trailing(self, count: int) -> None:
+        """Refuse, as not countable, when the batch sits among the last ``count`` axes the operation
+        works on (a product or normalization over it would mix the samples)."""
+        for a in self.reads:
+            if a.layout.rank and a.layout.axis >= a.layout.rank - count:
+                raise Unsupported(f"{self.op} over the axis that holds the batch")
+
+    def operand(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """A fixed or learned operand's shape, as it broadcasts against the per-sample activation:
+        the size-1 axis facing a batch axis of its own is left out (it broadcasts over the samples)."""
+        layout = self.reads[0].layout if self.reads else LEADING
+        if layout.leading or layout.merged:
+            return shape
+        at = layout.axis - (layout.rank - len(shape))  # the operand's axis facing the batch, if any
+        if at < 0:
+            return shape
+        if shape[at] != 1:
+            raise Unsupported(f"{self.op} of an operand that varies along the batch axis")
+        return shape[:at] + shape[at + 1:]
 
     def act(self, name: str | None = None) -> Act:
         """The activation argument ``name`` (default: the first argument, ``input`` or ``self``), now read."""

@@ -1,0 +1,176 @@
+"""Captured operators that move, reshape, slice or join tensors, wherever the batch sits.
+
+Transformers move the batch: ``nn.MultiheadAttention`` puts the sequence first, heads are
+flattened into the batch as (B*heads, N, d), Swin partitions the image into windows as
+(B*windows, 7, 7, C). convcalc's layers see one sample, batch first, so each traced tensor is
+read as its per-sample shape (``Layout``): a permutation becomes the permutation of the
+per-sample axes (nothing at all when it only moves the batch), a reshape the per-sample
+reshape, and a dim is the per-sample axis it names. Where the traced tensors keep the batch
+first, the layers are the ones PyTorch's call names (``Flatten``, ``Squeeze``, ...).
+"""
+
+from __future__ import annotations
+
+from ...engine import layers as L
+from ...engine.sizes import volume
+from .values import Act, Call, Unsupported
+
+
+def ints(value) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
+def _permuted(call: Call, order) -> L.Layer | None:
+    """The per-sample permutation a traced permutation ``order`` makes (None: the identity)."""
+    x = call.reads[0]
+    rank = x.layout.rank or len(x.shape) + 1
+    order = [int(d) % rank for d in order]
+    if call.leading:
+        return L.Permute(tuple(order))
+    kept = {axis: i for i, axis in enumerate(x.layout.per_sample_axes())}
+    dims = (0, *(kept[d] + 1 for d in order if d in kept))
+    return None if dims == tuple(range(len(dims))) else L.Permute(dims)
+
+
+def permute(call: Call):
+    call.act()
+    if call.leading:
+        return L.Permute(ints(call.args["dims"]))
+    return _permuted(call, ints(call.args["dims"]))
+
+
+def transpose(call: Call):
+    x = call.act()
+    if call.leading:
+        return L.Transpose(int(call.args["dim0"]), int(call.args["dim1"]))
+    rank = x.layout.rank
+    order = list(range(rank))
+    a, b = int(call.args["dim0"]) % rank, int(call.args["dim1"]) % rank
+    order[a], order[b] = order[b], order[a]
+    return _permuted(call, order)
+
+
+def reshaped(call: Call):
+    """Any reshape where the batch is not first and alone: the per-sample reshape (None: no change)."""
+    x = call.reads[0]
+    return None if tuple(x.shape) == tuple(call.out) else L.Reshape(tuple(call.out))
+
+
+def reshape(call: Call):
+    """view / reshape: the per-sample shape the trace gives (its sizes name the batch, however written)."""
+    call.act()
+    if not call.leading:
+        return reshaped(call)
+    return L.Reshape(tuple(call.out))
+
+
+def unflatten(call: Call):
+    """unflatten(dim, sizes): a reshape of one axis, which must not be the batch's."""
+    x = call.act()
+    if not call.leading:
+        return reshaped(call)
+    dim, sizes = int(call.args["dim"]), ints(call.args["sizes"])
+    rank = len(x.shape) + 1
+    dim = dim % rank
+    if dim == 0:
+        raise Unsupported("an unflatten of the batch axis")
+    shape = list(x.shape)
+    known = volume([n for n in sizes if n != -1])
+    sizes = [shape[dim - 1] // known if n == -1 else n for n in sizes]
+    return L.Reshape(tuple(shape[: dim - 1] + sizes + shape[dim:]))
+
+
+def flatten(call: Call):
+    call.act()
+    if not call.leading:
+        return reshaped(call)
+    return L.Flatten(int(call.args["start_dim"]), int(call.args["end_dim"]))
+
+
+def squeeze(call: Call):
+    call.act()
+    if not call.leading:
+        return reshaped(call)
+    dim = call.args.get("dim")
+    return L.Squeeze(None if dim is None else ints(dim) if isinstance(dim, (list, tuple)) else int(dim))
+
+
+def unsqueeze(call: Call):
+    call.act()
+    if not call.leading:
+        return reshaped(call)
+    return L.Unsqueeze(int(call.args["dim"]))
+
+
+def slice_(call: Call):
+    x = call.act()
+    start, end = call.args.get("start"), call.args.get("end")
+    if tuple(call.out) == tuple(x.shape) and call.out_layout == x.layout and int(call.args["step"]) == 1:
+        return None  # the whole tensor (x[:, 0] slices the batch axis whole first)
+    dim = call.dim(call.args["dim"])
+    if end is not None and 0 < dim <= len(x.shape):  # torch clamps an end past the axis (x[:, 1:] ends at 2^63-1)
+        end = min(int(end), x.shape[dim - 1])
+    return L.Slice(dim, None if start is None else int(start), None if end is None else int(end),
+                   int(call.args["step"]))
+
+
+def narrow(call: Call):
+    call.act()
+    return L.Narrow(call.dim(call.args["dim"]), int(call.args["start"]), int(call.args["length"]))
+
+
+def select(call: Call):
+    call.act()
+    return L.Select(call.dim(call.args["dim"]), int(call.args["index"]))
+
+
+def roll(call: Call):
+    call.act()
+    dims = call.args.get("dims") or ()
+    if not dims:
+        raise Unsupported("roll of the flattened tensor (it moves values between samples)")
+    return L.Roll(ints(call.args["shifts"]), tuple(call.dim(d) for d in dims))
+
+
+def cat(call: Call):
+    """torch.cat of activations, with learned tensors expanded to the batch among them (class tokens)."""
+    tensors = call.args["tensors"]
+    learned = [t for t in tensors if not isinstance(t, Act)]
+    acts = [t for t in tensors if isinstance(t, Act)]
+    if not acts:
+        raise Unsupported("cat of tensors that do not depend on the input")
+    if learned:
+        first = learned[0]
+        if len(learned) > 1 or tensors[0] is not first or not getattr(first, "batched", False) or first.buffer:
+            raise Unsupported("cat of fixed tensors, or of learned ones after the activations")
+        call.weights.append(("weight", first.name))
+    call.reads.extend(acts)
+    if len({a.layout for a in acts}) > 1:
+        raise Unsupported("cat of tensors that keep the batch on different axes")
+    dim = call.dim(call.args["dim"])
+    if learned:
+        return L.Concat(dim, weight_shape=tuple(learned[0].shape))
+    return L.Concat(dim)
+
+
+def piece(op: str, args: dict, source: Act, index: int):
+    """Item ``index`` of chunk, split or unbind, on its per-sample axis."""
+    dim = source.layout.dim(int(args.get("dim", 0)))
+    if op == "chunk":
+        return L.Chunk(int(args["chunks"]), dim, index)
+    if op == "split":
+        size = args["split_size"]
+        return L.Split(int(size) if isinstance(size, int) else ints(size), dim, index)
+    if op == "split_with_sizes":
+        return L.Split(ints(args["split_sizes"]), dim, index)
+    if op == "unbind":
+        return L.Select(dim, index)
+    raise Unsupported(f"piece {index} of {op}")
+
+
+OPERATORS = {
+    "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape,
+    "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose,
+    "squeeze": squeeze, "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,
+    "cat": cat, "concat": cat, "roll": roll,
+}

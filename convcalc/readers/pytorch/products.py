@@ -1,0 +1,91 @@
+"""Captured matrix products and attention: linear layers over tokens, ``matmul``/``bmm`` of two
+activations (attention's scores and weighted values), ``baddbmm``, ``addmm`` and
+``scaled_dot_product_attention``.
+
+The batch may sit on any axis but the ones a product works on (the last two, or the last for a
+linear layer); heads flattened into the batch are read per sample (see ``moves``).
+"""
+
+from __future__ import annotations
+
+from ...engine import layers as L
+from .values import Act, Call, Const, Param, Unsupported
+
+
+def linear(call: Call):
+    x = call.act()
+    call.trailing(1)
+    w = call.weight("weight", "weight")
+    b = call.weight("bias", "bias")
+    return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None)
+
+
+def _same_layout(call: Call) -> None:
+    if len({a.layout for a in call.reads}) > 1:
+        raise Unsupported(f"{call.op} of activations that keep the batch on different axes")
+
+
+def matmul(call: Call):
+    """``x @ W`` with a learned W: a Linear without bias; ``a @ b`` of two activations: a MatMul."""
+    call.act()
+    other = call.args.get("other", call.args.get("mat2"))
+    if isinstance(other, Act):
+        call.reads.append(other)
+        call.trailing(2)
+        _same_layout(call)
+        return L.MatMul()
+    if not isinstance(other, Param) or other.buffer or len(other.shape) != 2 or other.batched:
+        raise Unsupported(f"{call.op} with a fixed or batched operand")
+    call.trailing(1)
+    call.weight("other" if "other" in call.args else "mat2", "weight")
+    return L.Linear(other.shape[1], False, in_features=other.shape[0])
+
+
+def baddbmm(call: Call):
+    """``beta * input + alpha * (batch1 @ batch2)``, all three activations."""
+    values = [call.args["self"], call.args["batch1"], call.args["batch2"]]
+    if not all(isinstance(v, Act) for v in values):
+        raise Unsupported("baddbmm with a fixed or learned term")
+    call.reads.extend(values)
+    call.trailing(2)
+    _same_layout(call)
+    return L.MatMul(beta=float(call.args.get("beta", 1)), alpha=float(call.args.get("alpha", 1)), added=True)
+
+
+def addmm(call: Call):
+    """``bias + x @ W`` with learned W (k x m) and bias: a Linear, as ``nn.Linear`` on 2-D input traces."""
+    x = call.act("mat1")
+    call.trailing(1)
+    w, bias = call.args["mat2"], call.args["self"]
+    if not isinstance(w, Param) or w.buffer or len(w.shape) != 2:
+        raise Unsupported("addmm of a computed matrix")
+    if float(call.args.get("beta", 1)) != 1 or float(call.args.get("alpha", 1)) != 1:
+        raise Unsupported("addmm with scaling")
+    call.weight("mat2", "weight")
+    has_bias = isinstance(bias, Param) and not bias.buffer
+    if has_bias:
+        call.weight("self", "bias")
+    elif not isinstance(bias, Const):
+        raise Unsupported("addmm with a computed term")
+    return L.Linear(w.shape[1], has_bias, in_features=x.shape[-1] if x.shape else None)
+
+
+def attention(call: Call):
+    """``F.scaled_dot_product_attention``: query, key, value (and a mask) computed from the input."""
+    tensors = [call.args["query"], call.args["key"], call.args["value"]]
+    mask = call.args.get("attn_mask")
+    if not all(isinstance(t, Act) for t in tensors) or not (mask is None or isinstance(mask, Act)):
+        raise Unsupported("attention of fixed tensors, or with a fixed mask")
+    call.reads.extend(tensors + ([mask] if mask is not None else []))
+    call.trailing(2)
+    _same_layout(call)
+    scale = call.args.get("scale")
+    return L.ScaledDotProductAttention(float(call.args.get("dropout_p") or 0.0), bool(call.args.get("is_causal")),
+                                       None if scale is None else float(scale),
+                                       bool(call.args.get("enable_gqa", False)))
+
+
+OPERATORS = {
+    "linear": linear, "matmul": matmul, "mm": matmul, "bmm": matmul, "baddbmm": baddbmm, "addmm": addmm,
+    "scaled_dot_product_attention": attention,
+}

@@ -1,0 +1,344 @@
+"""Reading a graph captured by ``torch.export`` as convcalc's layers.
+
+Every ATen call becomes a layer named after the module that made it (``layer1.0.conv1``; a
+functional call inside a block is ``layer1.0.add``), with the module hierarchy as its ``path``.
+The traced per-sample shape of every layer is kept as ``expect``: the analysis computes its own
+and fails loudly if they differ. The batch is traced as a symbol where the model allows it, so
+each size says where the batch is (``Layout``): transformers move it and merge it with heads
+and windows.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, replace
+
+from ...engine import layers as L
+from ...engine.errors import BatchAxisError, ConsistencyError, ConvcalcError, SpecError
+from ...engine.graph import reaching
+from ...engine.sizes import volume
+from .aten import ALIASES, BATCH_FIRST, FIRST_OF_TUPLE, FRESH, OPERATORS, PIECES, RECURRENT
+from .moves import piece
+from .names import Namer, in_place, op_name
+from .values import Act, Call, Const, Layout, Param, Unsupported
+
+# Traced with two samples, so the batch axis is told apart from a size-1 axis.
+TRACE_BATCH = 2
+
+# Modules that drop whole residual branches in training and are the identity
+# in evaluation, where export records nothing for them (torchvision's
+# StochasticDepth; timm's DropPath); their drop probability's attribute.
+DROP_PATHS = {"StochasticDepth": "p", "DropPath": "drop_prob"}
+
+
+def _drop_paths(module) -> dict:
+    """The stochastic-depth modules of ``module`` by name, with their (p, mode)."""
+    found = {}
+    for name, sub in module.named_modules():
+        attribute = DROP_PATHS.get(type(sub).__name__)
+        if attribute is not None and isinstance(getattr(sub, attribute, None), (int, float)):
+            found[name] = (float(getattr(sub, attribute)), getattr(sub, "mode", "row"))
+    return found
+
+
+
+@dataclass
+class _Pieces:
+    """The result of chunk, split or unbind: layers are made when its pieces are read."""
+
+    op: str
+    args: dict
+    source: Act
+    name: str
+    path: tuple[str, ...]
+
+
+@dataclass
+class _Several:
+    """The tuple result of an operation convcalc does not read (``torch.sort``): its first item is
+    the layer made for it, any other item read becomes another not-counted layer."""
+
+    kind: str
+    first: Act
+    reads: tuple[Act, ...]
+
+
+def _sizes(val, where: str) -> tuple[int, ...]:
+    """A traced tensor's sizes, which must not depend on the input's values (``nonzero``, ``unique``)."""
+    dims = tuple(val.shape)
+    if not all(isinstance(n, int) for n in dims):
+        raise SpecError(f"the size of {where} depends on the values of the input, not only its shape",
+                        hint="convcalc analyses shapes; a model with data-dependent sizes (nonzero, unique, "
+                        "masking) cannot be analysed", field="model")
+    return dims
+
+
+def _layout(torch, val, where: str, batch) -> tuple[tuple[int, ...], Layout]:
+    """A traced tensor's per-sample shape, and where it keeps the batch.
+
+    ``batch`` is the symbol of a symbolic batch (every size then says which axis holds it and
+    what else that axis holds) or the traced batch size (which must then lead).
+    """
+    dims = tuple(val.shape)
+    if isinstance(batch, int):
+        sizes = _sizes(val, where)
+        if not sizes or sizes[0] != batch:
+            raise Unsupported(f"{where} does not keep the batch first")
+        return sizes[1:], Layout(0, len(sizes))
+    shape, axis, merged = [], None, False
+    for i, d in enumerate(dims):
+        expr = d.node.expr if isinstance(d, torch.SymInt) else None
+        if expr is None or expr.is_number:
+            shape.append(int(d))
+            continue
+        if batch not in expr.free_symbols:
+            _sizes(val, where)  # a size that depends on the values: refused there
+        factor, rest = expr.as_coeff_Mul()
+        if rest != batch or axis is not None or not factor.is_integer or factor < 1:
+            raise Unsupported(f"{where}: a size of {expr} is not the batch times a number")
+        axis, merged = i, factor != 1
+        if merged:
+            shape.append(int(factor))
+    if axis is None:
+        raise Unsupported(f"{where} no longer has the batch (it was reduced or indexed)")
+    return tuple(shape), Layout(axis, len(dims), merged)
+
+
+def _arguments(node, resolve) -> dict:
+    schema = node.target._schema
+    values = {}
+    for i, argument in enumerate(schema.arguments):
+        if i < len(node.args):
+            value = node.args[i]
+        elif argument.name in node.kwargs:
+            value = node.kwargs[argument.name]
+        elif argument.has_default_value():
+            value = argument.default_value
+        else:
+            value = None
+        values[argument.name] = resolve(value)
+    return values
+
+
+def read_program(torch, module, exported, shape):
+    program, trace_batch = exported
+    specs = {spec.arg.name: spec for spec in program.graph_signature.input_specs if hasattr(spec.arg, "name")}
+    trainable = {name: p.requires_grad for name, p in module.named_parameters(remove_duplicate=False)}
+    names = Namer(module, program.graph)
+    drop_paths = _drop_paths(module)
+    values: dict = {}
+    layers: list = []
+    frozen: set[str] = set()
+
+    def resolve(value):
+        if isinstance(value, torch.fx.Node):
+            return values.get(value.name)
+        if isinstance(value, (list, tuple)):
+            return type(value)(resolve(v) for v in value)
+        return value
+
+    def per_sample(val, where: str) -> tuple[tuple[int, ...], Layout]:
+        return _layout(torch, val, where, batch)
+
+    def add(spec, node, call_reads, weights, expect, layout, name=None, path=None):
+        name = name or names.name(node)
+        path = names.path(node) if path is None else path
+        layers.append(replace(spec, name=name, inputs=tuple(call_reads), path=path, expect=expect,
+                              weights=tuple(weights)))
+        return Act(name, expect, layout)
+
+    batch = trace_batch
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            spec = specs.get(node.name)
+            val = node.meta.get("val")
+            kind = spec.kind.name if spec is not None else "USER_INPUT"
+            if kind == "USER_INPUT":
+                first = val.shape[0]
+                if isinstance(first, torch.SymInt) and not first.node.expr.is_number:
+                    batch = first.node.expr  # the symbol every batch-sized axis is a multiple of
+                values[node.name] = Act("input", shape, Layout(0, len(shape) + 1))
+            elif kind == "PARAMETER":
+                values[node.name] = Param(spec.target, tuple(val.shape))
+                if not trainable.get(spec.target, True):
+                    frozen.add(spec.target)
+            elif kind == "BUFFER":
+                values[node.name] = Param(spec.target, tuple(val.shape), buffer=True)
+            else:
+                values[node.name] = Const(_fixed_shape(torch, val))
+            continue
+        if node.op != "call_function":
+            continue
+        val = node.meta.get("val")
+        if node.target is operator.getitem:
+            source, index = values.get(node.args[0].name), node.args[1]
+            if isinstance(source, _Pieces):
+                try:
+                    spec = piece(source.op, source.args, source.source, index)
+                    expect, layout = per_sample(val, node.name)
+                    values[node.name] = add(spec, node, [source.source.ref], (), expect, layout,
+                                            name=f"{source.name}.{index}", path=source.path)
+                except Unsupported:
+                    values[node.name] = _opaque(torch, node, f"aten.{source.op}", {}, [source.source], val, batch,
+                                                add, name=f"{source.name}.{index}", path=source.path)
+            elif isinstance(source, tuple) and index == 0:
+                values[node.name] = source[0]
+            elif isinstance(source, _Several):  # a result of an operation convcalc does not read
+                values[node.name] = source.first if index == 0 else _opaque(
+                    torch, node, source.kind, {}, source.reads, val, batch, add, name=f"{source.first.ref}.{index}",
+                    path=names.path(node.args[0]))
+            continue
+        if not hasattr(node.target, "_schema"):
+            if not isinstance(val, torch.Tensor):
+                values[node.name] = val if isinstance(val, (int, float)) else None
+                continue
+            op, args = op_name(node.target), {f"arg{i}": resolve(a) for i, a in enumerate(node.args)}
+        else:
+            op, args = op_name(node.target), _arguments(node, resolve)
+        tensor_val = val[0] if isinstance(val, (tuple, list)) and val else val
+        if not isinstance(tensor_val, torch.Tensor):
+            values[node.name] = val if isinstance(val, (int, float)) else None
+            continue
+        acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
+        if not acts or op in FRESH:  # made inside forward from constants and parameters only
+            values[node.name] = _fixed(torch, args, tensor_val, batch)
+            continue
+        try:
+            expect, layout = per_sample(tensor_val, node.name)
+            if op in ALIASES:
+                values[node.name] = Act(acts[0].ref, expect, layout)
+                continue
+            if op in PIECES:
+                values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
+                continue
+            if op in RECURRENT:
+                where = names.module_of(node)
+                raise SpecError(f"{where or 'the model'} calls aten.{op}: convcalc does not yet read recurrent layers "
+                                f"(LSTM, GRU, RNN)", hint="analyse the layers before and after it on their own",
+                                field="model")
+            if op not in OPERATORS or (op in BATCH_FIRST and not all(a.layout.leading for a in acts)):
+                raise Unsupported(op)
+            call = Call(op, args, trace_batch, out=expect, out_layout=layout)
+            spec = OPERATORS[op](call)
+            if spec is None:  # only the batch moved, or the per-sample shape is unchanged: a view
+                values[node.name] = Act(call.reads[0].ref, expect, layout)
+                continue
+            if op == "dropout" and names.module_of(node) in drop_paths:
+                spec = L.StochasticDepth(*drop_paths[names.module_of(node)])
+            if in_place(node.target) and hasattr(spec, "inplace"):
+                spec = replace(spec, inplace=True)  # autograd saves differently for in-place activations
+            _check(spec, node, [a.shape for a in call.reads])
+            result = add(spec, node, [a.ref for a in call.reads], call.weights, expect, layout)
+        except Unsupported:
+            result = _opaque(torch, node, _kind(node, op), args, acts, tensor_val, batch, add)
+            if isinstance(val, (tuple, list)):  # its other results are read with getitem
+                result = _Several(_kind(node, op), result, tuple(acts))
+        values[node.name] = (result,) if op in FIRST_OF_TUPLE else result
+    output = next(n for n in program.graph.nodes if n.op == "output")
+    results = [values.get(n.name) for n in _flat(output.args) if isinstance(n, torch.fx.Node)]
+    # a dict, tuple or list of results arrives flat, in its order: each tensor made from the input is an output
+    results = [r for r in results if isinstance(r, Act) and r.ref != "input"]
+    if not results:
+        raise SpecError("the model's output does not depend on its input (it returns no tensor computed from it)",
+                        hint="check the model's forward", field="model")
+    # the first result is the network's output (the last layer); the others are further outputs
+    outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
+    layers = _collapse_opaque_modules(layers, outputs, module)
+    outputs = outputs[1:] + outputs[:1]
+    return reaching(layers, outputs), frozen, tuple(outputs[:-1])
+
+
+def _check(spec, node, shapes) -> None:
+    """convcalc's rules on the traced input shapes: an operation on the batch axis cannot be
+    described per sample (so it is not counted); any other refusal of what PyTorch ran is a bug."""
+    try:
+        spec.merge(tuple(shapes)) if isinstance(spec, L.Merge) else spec.infer(shapes[0])
+    except BatchAxisError as err:
+        raise Unsupported(str(err)) from None
+    except ConvcalcError as err:
+        raise ConsistencyError(f"{node.name} ({node.target}): PyTorch ran it, but convcalc's rules refuse it: "
+                               f"{err.message}: this is a bug in convcalc", hint="please report it with the model",
+                               field="model") from None
+
+
+def _kind(node, op) -> str:
+    return f"aten.{op}" if hasattr(node.target, "_schema") else op
+
+
+def _opaque(torch, node, kind, args, acts, val, batch, add, name=None, path=None):
+    try:
+        output, layout = _layout(torch, val, node.name, batch)
+    except Unsupported:  # the batch is gone or split: the elements per sample, flat
+        output, layout = (volume(_fixed_shape(torch, val)) // (batch if isinstance(batch, int) else TRACE_BATCH),), \
+            Layout(0, 2)
+    count = sum(volume(a.shape) for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer)
+    spec = L.Opaque(kind, output, count)
+    return add(spec, node, [a.ref for a in dict.fromkeys(acts)], (), output, layout, name=name, path=path)
+
+
+def _fixed_shape(torch, val) -> tuple[int, ...]:
+    """A traced tensor's sizes, a symbolic batch taken as the traced one."""
+    dims = getattr(val, "shape", ())
+    return tuple(int(d.node.hint) if isinstance(d, torch.SymInt) and d.node.hint is not None else int(d) for d in dims)
+
+
+def _fixed(torch, args, val, batch):
+    """What a tensor made without the input is: a parameter reshaped, gathered or expanded (a class
+    token expanded to the batch, a relative-position bias gathered from its table), or fixed values."""
+    learned = [a for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer]
+    if not learned:
+        return Const(_fixed_shape(torch, val))
+    source = learned[0]
+    try:
+        shape, layout = _layout(torch, val, "", batch)
+        batched = True
+        if not layout.leading:
+            return Const(_fixed_shape(torch, val))
+    except Unsupported:
+        shape, batched = _fixed_shape(torch, val), False
+    table = source.table or volume(source.shape)
+    return Param(source.name, shape, table=None if table == volume(shape) and not source.table else table,
+                 batched=batched)
+
+
+def _collapse_opaque_modules(layers, outputs, module):
+    """A leaf module with an operation convcalc cannot cost (attention) becomes one not-counted layer,
+    named after the module, rather than a run of its internal operations."""
+    owners = {}
+    for layer in layers:
+        if isinstance(layer, L.Opaque) and layer.path:
+            owners.setdefault(layer.path[-1], None)  # the module whose forward made the operation
+    for owner in owners:
+        group = [layer for layer in layers if owner in layer.path]
+        names = {layer.name for layer in group}
+        read_outside = {ref for layer in layers if layer.name not in names for ref in (layer.inputs or ())}
+        ends = [layer for layer in group if layer.name in read_outside or layer.name in outputs]
+        if len(ends) != 1:
+            continue  # several results leave the module: keep its operations
+        end = ends[0]
+        inputs = tuple(dict.fromkeys(ref for layer in group for ref in (layer.inputs or ()) if ref not in names))
+        params = sum(p.numel() for p in module.get_submodule(owner).parameters())
+        kind = type(module.get_submodule(owner)).__name__
+        merged = L.Opaque(kind, end.expect, params, name=owner, inputs=inputs,
+                          path=end.path[:end.path.index(owner)], expect=end.expect)
+        rename = {end.name: owner}
+        rebuilt = []
+        for layer in layers:
+            if layer.name in names:
+                if layer is end:
+                    rebuilt.append(merged)
+                continue
+            if layer.inputs and any(ref in rename for ref in layer.inputs):
+                layer = replace(layer, inputs=tuple(rename.get(ref, ref) for ref in layer.inputs))
+            rebuilt.append(layer)
+        layers = rebuilt
+        outputs[:] = [rename.get(ref, ref) for ref in outputs]
+    return layers
+
+
+def _flat(values):
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            yield from _flat(value)
+        else:
+            yield value

@@ -1,0 +1,140 @@
+"""Transformer-era models read with ``--model`` (``from_torch``): attention, class tokens, windows.
+
+The oracle is PyTorch itself: parameters are ``sum(p.numel())`` over the model, MACs are
+``FlopCounterMode``'s total over one forward pass divided by 2, counted with grad enabled under
+the math attention backend (as torchvision's published GFLOPS are), and output shapes are the
+model's. Nothing may be left uncounted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from convcalc.engine.analysis import analyse
+from convcalc.readers.pytorch import from_torch
+
+from .torchvision_models import torchvision
+
+pytestmark = pytest.mark.needs_torch
+
+
+def _oracle(model, shape):
+    """(params, MACs, output shape) as PyTorch counts them, for one sample."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = model.eval()
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(torch.randn(1, *shape))
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2, tuple(out.shape[1:])
+
+
+def _exact(model, shape):
+    analysis = analyse(from_torch(model, shape))
+    params, macs, output = _oracle(model, shape)
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert (analysis.totals.params, analysis.totals.macs, analysis.output_shape) == (params, macs, output)
+    return analysis
+
+
+def _attention_model(batch_first: bool):
+    import torch
+    from torch import nn
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Conv2d(3, 16, 4, stride=4)
+            self.norm = nn.LayerNorm(16)
+            self.attention = nn.MultiheadAttention(16, 2, batch_first=batch_first)
+            self.mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 16))
+
+        def forward(self, x):
+            tokens = self.embed(x).flatten(2).transpose(1, 2)
+            if not batch_first:
+                tokens = tokens.transpose(0, 1)  # sequence first, batch second
+            y = self.norm(tokens)
+            tokens = tokens + self.attention(y, y, y, need_weights=False)[0]
+            out = tokens + self.mlp(tokens)
+            return out if batch_first else out.transpose(0, 1)
+
+    return Encoder()
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_multihead_attention_is_counted_whichever_axis_holds_the_batch(batch_first):
+    analysis = _exact(_attention_model(batch_first), (3, 32, 32))
+    kinds = {type(layer).__name__ for layer in analysis.network.layers}
+    assert {"ScaledDotProductAttention", "Linear"} <= kinds
+    projections = [r for r in analysis.layers if r.name.startswith("attention.") and r.type == "Linear"]
+    assert [r.params for r in projections] == [16 * 48 + 48, 16 * 16 + 16]  # in_proj, out_proj
+
+
+def test_a_class_token_and_position_embedding_are_parameters_of_their_layers():
+    import torch
+    from torch import nn
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.patch = nn.Conv2d(3, 8, 8, stride=8)
+            self.class_token = nn.Parameter(torch.zeros(1, 1, 8))
+            self.position = nn.Parameter(torch.zeros(1, 17, 8))
+            self.scale = nn.Parameter(torch.ones(8))
+            self.head = nn.Linear(8, 10)
+
+        def forward(self, x):
+            x = self.patch(x).flatten(2).transpose(1, 2)
+            x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1) + self.position
+            return self.head((x * self.scale)[:, 0])
+
+    analysis = _exact(Tiny(), (3, 32, 32))
+    concat = next(r for r in analysis.layers if r.type == "Concat")
+    assert concat.params == 8 and concat.output_shape == (17, 8)
+    assert [r.params for r in analysis.layers if r.type in ("Add", "Mul")] == [17 * 8, 8]
+
+
+def test_swin_windows_shifts_and_relative_position_bias_are_exact():
+    tv = torchvision()
+    model = tv.models.SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4],
+                                      window_size=[4, 4], num_classes=10)
+    analysis = _exact(model, (3, 64, 64))
+    kinds = {type(layer).__name__ for layer in analysis.network.layers}
+    assert {"Roll", "MatMul", "Softmax"} <= kinds
+    # each block's bias table, (2*4-1)^2 x heads, is the parameter of the sum that adds it to the scores
+    tables = [r.params for r in analysis.layers if r.type == "Add" and r.params and "attn" in r.name]
+    assert tables == [49 * 2, 49 * 2, 49 * 4, 49 * 4]
+
+
+def test_a_reshape_that_merges_the_batch_keeps_every_figure():
+    import torch
+    from torch import nn
+
+    class Windows(nn.Module):
+        """Partition a channels-last map into 4x4 windows, attend within each, and put them back."""
+
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(8, 24)
+
+        def forward(self, x):
+            b, c, h, w = x.shape
+            x = x.permute(0, 2, 3, 1).reshape(b, h // 4, 4, w // 4, 4, c).permute(0, 1, 3, 2, 4, 5)
+            windows = x.reshape(-1, 16, c)  # (batch x windows, tokens, channels)
+            q, k, v = self.qkv(windows).chunk(3, dim=-1)
+            scores = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+            out = (scores @ v).reshape(b, h // 4, w // 4, 4, 4, c).permute(0, 5, 1, 3, 2, 4)
+            return out.reshape(b, c, h, w)
+
+    analysis = _exact(Windows(), (8, 16, 16))
+    products = [r for r in analysis.layers if r.type == "MatMul"]
+    assert [r.output_shape for r in products] == [(16, 16, 16), (16, 16, 8)]  # 16 windows per sample
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, gflops", [("vit_b_16", 17.564), ("swin_t", 4.491)])
+def test_torchvisions_transformers_are_exact(name, gflops):
+    model = getattr(torchvision().models, name)(weights=None)
+    analysis = _exact(model, (3, 224, 224))
+    assert round(analysis.totals.macs / 1e9, 3) == gflops  # torchvision's published figure
