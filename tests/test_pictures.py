@@ -41,7 +41,8 @@ RESIDUAL_OUTPUTS = {"aux", "out"}
 
 HOSTILE = ['quote"d', '"];\nevil [label="pwned"];', "<script>alert(1)</script>", "two\nlines", "esc\x1b[31mred",
            "back`tick`", '%%{init: {"theme": "dark"}}%%', "end", "subgraph x", "a --> b", "slash\\n\\l\\N",
-           "#quot;entity", "[[x]]{y}|z;", "&amp; <b>bold</b>", "\u202eevil\u2028"]
+           "#quot;entity", "[[x]]{y}|z;", "&amp; <b>bold</b>", "\u202eevil\u2028", "style n1 fill:#f00;",
+           "ﬂ°°60¶ßx", "click n1 call alert(1)", "<img src=x onerror=alert(1)>"]
 
 
 def _invoke(*args, stdin: str | None = None):
@@ -54,36 +55,37 @@ def _hostile_document() -> str:
     return json.dumps({"input": [3, 8, 8], "layers": [{"type": "relu", "name": name} for name in HOSTILE]})
 
 
-# Mermaid: every line is one of the four forms convcalc writes, so none was broken out of.
+# Mermaid: the text is a run of the four statements convcalc writes, so nothing was broken out of.
 
-_NODE = re.compile(r' *(\w+)(?:\["([^"\n]*)"\]|\(\["([^"\n]*)"\]\))')
-_SUBGRAPH = re.compile(r' *subgraph (\w+)\["([^"\n]*)"\]')
-_EDGE = re.compile(r" *(\w+) --> (\w+)")
+_STATEMENT = re.compile(r' *(?:(\w+)(?:\["([^"]*)"\]|\(\["([^"]*)"\]\))|subgraph (\w+)\["([^"]*)"\]|(end)|(\w+) --> (\w+))\n')
+
+
+def _decoded(label: str) -> list[str]:
+    bare = re.sub(r"#\d+;", "", label)
+    assert not set(bare) & set('"<>`[]{}|;:%#\\ﬂ¶'), label  # signs only as entity codes
+    return re.sub(r"#(\d+);", lambda m: chr(int(m[1])), label).split("\n")
 
 
 def _mermaid(text: str) -> tuple[dict, set, dict]:
     """Nodes (id -> text lines), edges and subgraphs (title -> node ids) of convcalc's Mermaid."""
-    lines = text.splitlines()
-    assert lines[0] == "flowchart TD"
-    nodes, edges, subgraphs, inside = {}, set(), {}, None
-    for line in lines[1:]:
-        if (match := _NODE.fullmatch(line)) is not None:
-            label = match[2] if match[2] is not None else match[3]
-            bare = re.sub(r"#\d+;", "", label.replace("<br/>", ""))
-            assert not set(bare) & set('"<>`[]{}|;%#\\'), label  # signs only as entity codes
-            decoded = re.sub(r"#(\d+);", lambda m: chr(int(m[1])), label.replace("<br/>", "\n"))
-            nodes[match[1]] = decoded.split("\n")
+    assert text.startswith("flowchart TD\n")
+    nodes, edges, subgraphs, inside, at = {}, set(), {}, None, len("flowchart TD\n")
+    while at < len(text):
+        match = _STATEMENT.match(text, at)
+        assert match is not None, f"a statement convcalc does not write: {text[at:at + 80]!r}"
+        at = match.end()
+        node, square, round_, subgraph, title, end, tail, head = match.groups()
+        if node is not None:
+            nodes[node] = _decoded(square if square is not None else round_)
             if inside is not None:
-                subgraphs[inside].append(match[1])
-        elif (match := _SUBGRAPH.fullmatch(line)) is not None:
-            inside = re.sub(r"#(\d+);", lambda m: chr(int(m[1])), match[2])
+                subgraphs[inside].append(node)
+        elif subgraph is not None:
+            inside = "\n".join(_decoded(title))
             subgraphs[inside] = []
-        elif line.strip() == "end":
+        elif end is not None:
             inside = None
         else:
-            match = _EDGE.fullmatch(line)
-            assert match is not None, f"a line convcalc does not write: {line!r}"
-            edges.add((match[1], match[2]))
+            edges.add((tail, head))
     return nodes, edges, subgraphs
 
 
@@ -97,7 +99,8 @@ def _dot(text: str) -> tuple[dict, set, dict]:
     by_id = {o["_gvid"]: o["name"] for o in objects if "nodes" not in o and "subgraphs" not in o}
     nodes = {o["name"]: [d["text"] for d in o.get("_ldraw_", []) if d["op"] == "T"]
              for o in objects if o["_gvid"] in by_id and o["name"] == by_id[o["_gvid"]]}
-    clusters = {o["label"]: [by_id[n] for n in o.get("nodes", [])] for o in objects if o["name"].startswith("cluster_")}
+    clusters = {"\n".join(d["text"] for d in o.get("_ldraw_", []) if d["op"] == "T"): [by_id[n] for n in o.get("nodes", [])]
+                for o in objects if o["name"].startswith("cluster_")}
     edges = {(by_id[e["tail"]], by_id[e["head"]]) for e in graph.get("edges", [])}
     return nodes, edges, clusters
 
@@ -194,12 +197,27 @@ def test_compare_draws_each_variant_in_a_subgraph():
         assert len(members) == len(variant["layers"]) + 2  # its input, its layers, its output
 
 
+def _in_mermaid(name: str) -> str:
+    """A name as Mermaid shows it: escaped, and the two characters that start Mermaid's own entity
+    runs (ﬂ°°60¶ß would show as <) written as codes."""
+    return escape(name).replace("ﬂ", "\\ufb02").replace("¶", "\\xb6")
+
+
+def _blocks_document() -> str:
+    """Each hostile name as a block (a path) of two layers."""
+    return json.dumps({"input": [3, 8, 8], "layers": [{"type": "relu", "path": [name]} for name in HOSTILE
+                                                      for _ in range(2)]})
+
+
 def test_hostile_names_stay_text_in_mermaid():
     text = _invoke("shape", "-f", "-", "--format", "mermaid", stdin=_hostile_document()).stdout
-    nodes, edges, _ = _mermaid(text)  # every line parsed: nothing broke out
-    assert [nodes[f"n{i + 1}"][0] for i in range(len(HOSTILE))] == [escape(name) for name in HOSTILE]
+    nodes, edges, _ = _mermaid(text)  # every statement parsed: nothing broke out
+    assert [nodes[f"n{i + 1}"][0] for i in range(len(HOSTILE))] == [_in_mermaid(name) for name in HOSTILE]
     assert len(edges) == len(HOSTILE) + 1
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]", text)
+    subgraphs = _mermaid(_invoke("shape", "-f", "-", "--depth", "1", "--format", "mermaid",
+                                 stdin=_blocks_document()).stdout)[2]
+    assert list(subgraphs) == [f"{_in_mermaid(name)} (2 layers)" for name in HOSTILE]
 
 
 @needs_dot
@@ -212,6 +230,8 @@ def test_hostile_names_stay_text_in_dot():
     assert svg.returncode == 0
     texts = [t.text for t in ElementTree.fromstring(svg.stdout).iter("{http://www.w3.org/2000/svg}text")]
     assert all(escape(name) in texts for name in HOSTILE)
+    clusters = _dot(_invoke("shape", "-f", "-", "--depth", "1", "--format", "dot", stdin=_blocks_document()).stdout)[2]
+    assert sorted(clusters) == sorted(f"{escape(name)} (2 layers)" for name in HOSTILE)
 
 
 @needs_dot

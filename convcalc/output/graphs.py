@@ -61,9 +61,14 @@ def picture_of(table, data: dict, reads: dict | None = None, outputs=None) -> Pi
     >>> analysis = analyse_tokens("3x8x8", "conv:4,k=3", "relu")
     >>> print(mermaid(picture_of(shape_table(analysis), analysis.to_dict())))
     flowchart TD
-      n0(["input<br/>3x8x8"])
-      n1["#35;1<br/>Conv2d 3→4 k=3<br/>4x6x6 · 112 params · 3.89 K MACs"]
-      n2["#35;2<br/>ReLU<br/>4x6x6 · 0 params · 0 MACs"]
+      n0(["input
+    3x8x8"])
+      n1["#35;1
+    Conv2d 3→4 k=3
+    4x6x6 · 112 params · 3.89 K MACs"]
+      n2["#35;2
+    ReLU
+    4x6x6 · 0 params · 0 MACs"]
       o1(["output"])
       n0 --> n1
       n1 --> n2
@@ -169,8 +174,12 @@ def _folds(table, layers: list) -> list[tuple[str, list[int]]]:
 
 
 # Characters written as they are in a Mermaid label; any other ASCII character becomes an entity
-# code (#34; for a quote), so none can close the label, start markup, a comment or a directive.
-_MERMAID_PLAIN = frozenset(string.ascii_letters + string.digits + " .,:_-+/=()'")
+# code (#34; for a quote), so none can close the label, start markup, a comment or a directive, nor
+# meet Mermaid's own rewriting of the text (a line with "style", ":", "#" and ";" loses its last ";").
+# Mermaid carries entity codes through its parser as ﬂ°°60¶ß, and turns any such run back into one
+# (a < from ﬂ°°60¶ß, however it was written): the two characters that start them are shown as codes.
+_MERMAID_PLAIN = frozenset(string.ascii_letters + string.digits + " .,_-+/=()'")
+_MERMAID_SHOWN = {"ﬂ": "\\ufb02", "¶": "\\xb6"}
 
 
 def mermaid_text(text: str) -> str:
@@ -180,7 +189,10 @@ def mermaid_text(text: str) -> str:
     >>> mermaid_text('a"];<script>`\\n')
     'a#34;#93;#59;#60;script#62;#96;#92;x0a'
     """
-    return "".join(ch if ch in _MERMAID_PLAIN or ord(ch) > 127 else f"#{ord(ch)};" for ch in escape(text))
+    text = escape(text)
+    if "ﬂ" in text or "¶" in text:
+        text = text.replace("ﬂ", _MERMAID_SHOWN["ﬂ"]).replace("¶", _MERMAID_SHOWN["¶"])
+    return "".join(ch if ch in _MERMAID_PLAIN or ord(ch) > 127 else f"#{ord(ch)};" for ch in text)
 
 
 def dot_text(text: str) -> str:
@@ -195,13 +207,15 @@ def dot_text(text: str) -> str:
 
 
 def mermaid(picture: Picture) -> str:
-    """A Mermaid flowchart (``flowchart TD``), as GitHub and GitLab draw it in Markdown."""
+    """A Mermaid flowchart (``flowchart TD``), as GitHub and GitLab draw it in Markdown. A label's
+    lines are split by real line breaks inside its quotes: beside a ``<br/>``, Mermaid would turn a
+    backslash and an n of the input into one more line break."""
     lines = ["flowchart TD"]
     clustered = {node for cluster in picture.clusters for node in cluster.nodes}
     by_id = {node.id: node for node in picture.nodes}
 
     def declare(node: Node, indent: str) -> str:
-        text = "<br/>".join(mermaid_text(line) for line in node.lines)
+        text = "\n".join(mermaid_text(line) for line in node.lines)
         return f'{indent}{node.id}(["{text}"])' if node.kind != "layer" else f'{indent}{node.id}["{text}"]'
 
     lines.extend(declare(node, "  ") for node in picture.nodes if node.id not in clustered)
