@@ -138,3 +138,38 @@ def test_torchvisions_transformers_are_exact(name, gflops):
     model = getattr(torchvision().models, name)(weights=None)
     analysis = _exact(model, (3, 224, 224))
     assert round(analysis.totals.macs / 1e9, 3) == gflops  # torchvision's published figure
+
+
+def test_parameters_the_forward_pass_does_not_use_are_counted_and_named():
+    import torch
+    from torch import nn
+
+    class WithAuxiliary(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Conv2d(3, 8, 3)
+            self.aux = nn.Sequential(nn.Conv2d(8, 4, 1), nn.Linear(4, 2))  # runs only in training
+            self.aux[1].requires_grad_(False)
+
+        def forward(self, x):
+            y = self.body(x)
+            return y + self.aux(y).sum() if self.training else y
+
+    model = WithAuxiliary()
+    analysis = analyse(from_torch(model, (3, 8, 8)))
+    expected = sum(p.numel() for p in model.parameters())
+    aux = sum(p.numel() for p in model.aux.parameters())
+    assert analysis.totals.params == expected and analysis.totals.unused_params == aux
+    assert analysis.totals.trainable_params == expected - model.aux[1].weight.numel() - model.aux[1].bias.numel()
+    assert any(f"aux ({aux:,})" in note for report in analysis.layers for note in report.notes)
+    assert analysis.to_dict()["totals"]["unused_params"] == aux
+
+
+@pytest.mark.slow
+def test_inception_v3s_auxiliary_head_adds_up():
+    from .torchvision_models import build
+
+    model = build("inception_v3", published_layout=True)
+    analysis = analyse(from_torch(model, (3, 299, 299)), receptive_fields=False)
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters()) == 27_161_264
+    assert analysis.totals.unused_params == sum(p.numel() for p in model.AuxLogits.parameters())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 from .dtypes import DTYPE_BYTES
@@ -120,8 +121,29 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
                 trainable_params=None if trainable == params else trainable,
             )
         )
+    if network.unused and reports:  # said once, at the output
+        last = max(range(len(reports)), key=lambda i: reports[i].index)
+        reports[last] = replace(reports[last], notes=reports[last].notes + unused_notes(network.unused))
     nodes = {i: node for i, node in node_of.items() if i != INPUT}
     return Analysis(network, tuple(reports), graph if receptive_fields else None, nodes, tuple(sources), tuple(order))
+
+
+def unused_notes(unused) -> tuple[str, ...]:
+    """What the totals count that no layer holds: parameters the forward pass does not use, and
+    parameters it turns into fixed tensors before any layer reads them.
+
+    >>> unused_notes((("AuxLogits", 3326696, 3326696, False),))[0][:72]
+    'the forward pass does not use 3,326,696 parameters for this input: AuxLo'
+    """
+    notes = []
+    for read, text in ((False, "the forward pass does not use {} parameters for this input"),
+                       (True, "{} parameters make fixed tensors before any layer reads them")):
+        group = [(name, count) for name, count, _, was_read in unused if was_read is read]
+        if group:
+            listed = ", ".join(f"{name or 'the model'} ({count:,})" for name, count in group)
+            notes.append(text.format(f"{sum(c for _, c in group):,}") + f": {listed}; the totals count them, "
+                         "no layer does")
+    return tuple(notes)
 
 
 def input_hints(shape: Shape) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .dtypes import DTYPE_BYTES
 from .layers import Layer, Shape
 from .receptive import ReceptiveField
 
@@ -17,6 +18,12 @@ class Network:
     ``requires_grad=False``), by the names layers give in ``weights``. The last
     layer is the output; ``outputs`` names further layers whose results the
     network also returns (a segmentation model's auxiliary head).
+
+    ``unused`` lists the parameters of a model that no layer reads, so that totals still
+    add up to the model's: (module, parameters, trainable ones, whether the forward pass
+    reads them at all). An auxiliary head that runs only in training is not read; a table
+    turned into fixed tensors before the first layer (a bias computed by a small network of
+    its own) is read, but by no per-sample layer.
     """
 
     input_shape: Shape
@@ -25,6 +32,7 @@ class Network:
     dtype: str = "float32"
     frozen: frozenset[str] = frozenset()
     outputs: tuple[str, ...] = ()
+    unused: tuple[tuple[str, int, int, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)  # slots: a deep network makes one per layer
@@ -70,6 +78,7 @@ class Totals:
     param_bytes: int
     trainable_params: int = 0
     uncounted_layers: int = 0
+    unused_params: int = 0  # in params: the model's parameters its forward pass does not use
 
 
 @dataclass(frozen=True)
@@ -112,14 +121,16 @@ class Analysis:
         return cache["totals"]
 
     def _sum(self) -> Totals:
+        outside = sum(count for _, count, _, _ in self.network.unused)  # parameters no layer holds
         return Totals(
-            params=sum(r.params for r in self.layers),
+            params=sum(r.params for r in self.layers) + outside,
             macs=sum(r.macs for r in self.layers),
             flops=sum(r.flops for r in self.layers),
             activation_bytes=sum(r.activation_bytes for r in self.layers),
-            param_bytes=sum(r.param_bytes for r in self.layers),
-            trainable_params=sum(r.trainable for r in self.layers),
+            param_bytes=sum(r.param_bytes for r in self.layers) + outside * DTYPE_BYTES[self.network.dtype],
+            trainable_params=sum(r.trainable for r in self.layers) + sum(t for _, _, t, _ in self.network.unused),
             uncounted_layers=sum(not r.counted for r in self.layers),
+            unused_params=sum(count for _, count, _, read in self.network.unused if not read),
         )
 
     def to_dict(self, optimizer: str = "adam", device=None) -> dict:

@@ -128,6 +128,7 @@ def analysis_to_dict(analysis, optimizer: str = "adam", device=None) -> dict:
             "param_bytes": totals.param_bytes,
             "trainable_params": totals.trainable_params,
             "uncounted_layers": totals.uncounted_layers,
+            "unused_params": totals.unused_params,
             "peak_activation_bytes": peak.peak_bytes,
             "peak_layer": peak.peak_layer,
             "training_bytes": training.total_bytes,

@@ -56,8 +56,8 @@ def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -
         program = _export(torch, module, shape, label)
     with user_code(f"reading the captured graph of {label}", hint="if the model's attributes did not raise this, "
                    "it is a bug in convcalc: please report it with the model"):
-        layers, frozen, outputs = read_program(torch, module, program, shape)
-    return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs)
+        layers, frozen, outputs, unused = read_program(torch, module, program, shape)
+    return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs, unused)
 
 
 _HINT = ("check the input shape (channels first, no batch) and that the model's forward runs on it; "

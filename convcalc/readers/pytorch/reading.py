@@ -245,7 +245,27 @@ def read_program(torch, module, exported, shape):
     outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
     layers = _collapse_opaque_modules(layers, outputs, module)
     outputs = outputs[1:] + outputs[:1]
-    return reaching(layers, outputs), frozen, tuple(outputs[:-1])
+    layers = reaching(layers, outputs)
+    read = {spec.target for name, spec in specs.items() if spec.kind.name == "PARAMETER"
+            and any(node.name == name and node.users for node in program.graph.nodes if node.op == "placeholder")}
+    return layers, frozen, tuple(outputs[:-1]), unused_parameters(module, layers, read)
+
+
+def unused_parameters(module, layers, read: set) -> tuple[tuple[str, int, int, bool], ...]:
+    """The model's parameters no layer holds, by the largest module holding only such parameters:
+    (module, parameters, trainable, whether the forward pass reads them)."""
+    held = {name for layer in layers for _, name in (layer.weights or ())}
+    params = dict(module.named_parameters())  # tied parameters once, under their first name
+    missing = [name for name in params if name not in held]
+    absent = set(missing)
+    groups: dict[tuple[str, bool], list[str]] = {}
+    for name in missing:
+        prefixes = [name.rsplit(".", depth)[0] for depth in range(name.count("."), 0, -1)]  # shortest first
+        key = next((p for p in prefixes if all(n in absent for n in params if n.startswith(p + "."))), name)
+        groups.setdefault((key, name in read), []).append(name)
+    return tuple((key, sum(params[n].numel() for n in names), sum(params[n].numel() for n in names
+                                                                  if params[n].requires_grad), was_read)
+                 for (key, was_read), names in groups.items())
 
 
 def _check(spec, node, shapes) -> None:
