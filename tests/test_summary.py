@@ -9,6 +9,7 @@ import doctest
 import io
 import json
 import math
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -68,6 +69,11 @@ def test_a_module_against_pytorch(batch):
     data = convcalc.summary(model, input_data=torch.zeros(batch, 3, 32, 32, dtype=torch.float16))
     assert (data.analysis.network.dtype, data.analysis.network.batch) == ("float16", batch)
     assert data.totals.param_bytes == sum(p.numel() * 2 for p in model.parameters())
+    # torch.Size and NumPy sizes, and a list of one input's sizes, are input sizes too
+    import numpy
+
+    for size in (torch.Size([batch, 3, 32, 32]), numpy.array([batch, 3, 32, 32]), [[batch, 3, 32, 32]]):
+        assert convcalc.summary(model, size).to_dict() == s.to_dict()
 
 
 def _torchinfo_products(model, size):
@@ -311,6 +317,8 @@ def test_to_dataframe_without_pandas_says_to_install_it(monkeypatch):
     ((32,), r"has 1 dimension: it includes the batch"),
     ([(1, 3, 32, 32), (1, 10)], "gives 2 inputs: convcalc reads models of one input"),
     ((1, 3, 0, 32), "must be positive integers"),
+    ((1, 3, 32.0, 32), "must be positive integers"),
+    ((1, True, 32, 32), "must be positive integers"),
     (None, "a PyTorch model carries no input size"),
     ("3x32", "3x32"),
 ])
@@ -332,6 +340,7 @@ def test_wrong_arguments_are_one_line_errors():
         (lambda: convcalc.summary(model, (1, 3, 8, 8), device="cuda"), "convcalc never runs the model"),
         (lambda: convcalc.summary(model, (1, 3, 8, 8), device=torch.device("cpu")), "never runs"),
         (lambda: convcalc.summary(torch.nn.Linear, (1, 3)), "model instance, not the class 'Linear'"),
+        (lambda: convcalc.summary(model, torch.zeros(1, 3, 8, 8)), "input_size is a tensor"),
         (lambda: convcalc.summary(model, (1, 3, 8, 8), dtype="float8"), "unknown dtype 'float8'"),
         (lambda: convcalc.summary(model, (1, 3, 8, 8), optimizer="lbfgs"), "unknown optimizer 'lbfgs'"),
         (lambda: convcalc.summary(model, (1, 3, 8, 8), depth=-1), "depth must be 0 or more"),
@@ -363,6 +372,14 @@ def test_a_model_by_name_without_torch_says_to_install_it(monkeypatch):
     with pytest.raises(SpecError, match="needs PyTorch, which is not installed") as err:
         convcalc.summary("torchvision.models:resnet18", (1, 3, 224, 224))
     assert "pip install torch" in err.value.hint
+
+
+def test_summary_leaves_typer_and_rich_out():
+    """The core path imports neither: only drawing on a Rich console loads Rich."""
+    code = ("import convcalc, sys; s = convcalc.summary(['conv:4,k=3', 'relu'], '3x8x8'); str(s); repr(s); "
+            "s.to_dict(); s._repr_html_(); print('typer' in sys.modules, 'rich' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
 
 
 # --- the public API ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ a ``MODULE:NAME`` model. Everything but a module object goes through ``api/sourc
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import sys
@@ -122,16 +123,25 @@ def _input_size(size, batch: int | None) -> tuple[tuple[int, ...] | None, int | 
 
 def _one_input(size, what: str) -> tuple[int, ...]:
     """The sizes of the one input ``size`` describes (a list of one input's sizes is that input)."""
-    if not isinstance(size, (list, tuple)) and type(size).__name__ != "Size":
+    if not _sequence(size):
         raise SpecError(f"{what} must be a tuple of sizes, got {type(size).__name__}", hint=_EXAMPLE, field="input")
-    if size and all(isinstance(item, (list, tuple)) or type(item).__name__ == "Size" for item in size):
+    size = tuple(size)  # a tuple, list, torch.Size or NumPy array
+    if size and all(_sequence(item) for item in size):
         if len(size) > 1:
             raise SpecError(f"{what} gives {len(size)} inputs: convcalc reads models of one input",
                             hint="give one input's size, e.g. (1, 3, 224, 224)", field="input")
         size = size[0]
-    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in size):
+    try:  # NumPy's integers too, as operator.index takes them; never a bool or a float
+        sizes = tuple(operator.index(n) for n in size if not isinstance(n, bool))
+    except TypeError:
+        sizes = ()
+    if len(sizes) != len(size) or not all(n >= 1 for n in sizes):
         raise SpecError(f"{what} {tuple(size)!r:.60} must be positive integers", hint=_EXAMPLE, field="input")
-    return tuple(int(n) for n in size)
+    return sizes
+
+
+def _sequence(value) -> bool:
+    return hasattr(value, "__iter__") and hasattr(value, "__len__") and not isinstance(value, (str, bytes, dict, set))
 
 
 def _module_network(torch, module, input_size, input_data, batch, dtype):
@@ -139,6 +149,9 @@ def _module_network(torch, module, input_size, input_data, batch, dtype):
     ``input_data``'s shape and dtype."""
     from ..readers.pytorch import from_torch
 
+    if isinstance(input_size, torch.Tensor):
+        raise SpecError("input_size is a tensor", hint="give it as input_data=, or give its shape as input_size",
+                        field="input")
     if input_data is not None:
         if isinstance(input_data, (list, tuple)) and len(input_data) == 1:
             input_data = input_data[0]
