@@ -357,6 +357,8 @@ def test_wrong_arguments_are_one_line_errors():
     (["conv:8,k=3"], {"input_size": "3x8x8", "batch": 0}, "batch must be a positive integer"),
     ("no-such-file.onnx", {}, "cannot read 'no-such-file.onnx'"),
     ("resnet19", {}, "unknown preset 'resnet19'"),
+    ("nets/no_such_net", {}, "cannot read 'nets/no_such_net'"),
+    ('{"input": [3, 8, 8], "layers": [{"type": "nope/1"}]}', {}, "nope/1"),
     ({"input": [3, 8, 8], "layers": [{"type": "relu", "x": object()}]}, {}, "not plain data"),
     (["relu"], {"input_data": [1, 2]}, "input_data goes with a PyTorch module"),
     (["relu"], {"device": "no-such-gpu"}, "unknown device"),

@@ -99,7 +99,11 @@ def resolve(source, input_size, input_data, *, batch: int | None, dtype: str | N
 
 
 def _names_a_file(text: str) -> bool:
-    return "\n" not in text and (text.lower().endswith(_FILE_SUFFIXES) or os.path.isfile(text))
+    """Whether a string is a path: one line, not a JSON or YAML flow document, and a known suffix, a
+    directory in it, or an existing file (so a mistyped path is "cannot read", not a bad document)."""
+    if "\n" in text or text.lstrip().startswith(("{", "[")):
+        return False
+    return text.lower().endswith(_FILE_SUFFIXES) or "/" in text or os.sep in text or os.path.isfile(text)
 
 
 def _input_size(size, batch: int | None) -> tuple[tuple[int, ...] | None, int | None]:

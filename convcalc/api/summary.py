@@ -15,10 +15,15 @@ its JSON object, a DataFrame, or the engine's reports.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..engine.errors import SpecError
 from ..engine.memory import OPTIMIZERS
 from .inputs import resolve
+
+if TYPE_CHECKING:
+    from ..engine.devices import Device
+    from ..engine.network import Analysis, LayerReport, Totals
 
 # What a torch.device names: convcalc never runs the model, so none of these means anything to it.
 _TORCH_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta", "xla", "hpu", "npu")
@@ -106,19 +111,19 @@ class Summary:
     ...
     """
 
-    analysis: object
-    source: str
+    analysis: Analysis
+    source: str  # what was summarised, in a few words: a model's class, a path, a preset, "document"
     optimizer: str = "adam"
     depth: int | None = None
-    device: object = None
+    device: Device | None = None
 
     @property
-    def layers(self):
+    def layers(self) -> tuple[LayerReport, ...]:
         """Each layer's report (``convcalc.LayerReport``), in order."""
         return self.analysis.layers
 
     @property
-    def totals(self):
+    def totals(self) -> Totals:
         """The sums over every layer (``convcalc.Totals``)."""
         return self.analysis.totals
 
