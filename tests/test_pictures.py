@@ -379,3 +379,89 @@ def test_the_residual_example_on_the_pictures_page_is_what_convcalc_prints():
     document = re.search(r"```yaml\n(.*?)```", page, re.S)[1]
     shown = re.search(r"```mermaid\n(.*?)```", page, re.S)[1]
     assert _invoke("shape", "-f", "-", "--format", "mermaid", stdin=document).stdout == shown
+
+
+MODEL = '''
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv2(self.relu(self.conv1(x))) + x)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = Block(8)
+        self.head = nn.Conv2d(8, 4, 1)
+        self.aux = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        x = self.block(self.stem(x))
+        return self.head(x), self.aux(x)
+'''
+
+
+@pytest.mark.needs_torch
+def test_draw_a_pytorch_model_as_torch_fx_traces_it(tmp_path, monkeypatch):
+    """A residual block and two heads: the edges between modules, the number of edges and outputs,
+    and each module's parameters, as torch.fx and the module itself give them."""
+    import importlib
+
+    import torch.fx
+
+    (tmp_path / "res_net.py").write_text(MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    net = importlib.import_module("res_net").Net()
+    graph = torch.fx.symbolic_trace(net).graph
+    label = {n: ("input" if n.op == "placeholder" else n.target if n.op == "call_module" else None) for n in graph.nodes}
+    inner = [n for n in graph.nodes if n.op not in ("placeholder", "output")]
+    fx_edges = [(label[a], label[n]) for n in inner for a in n.all_input_nodes]
+    returned = [label[a] for a in next(n for n in graph.nodes if n.op == "output").all_input_nodes]
+
+    text = _invoke("draw", "--model", f"{tmp_path / 'res_net.py'}:Net", "3x16x16", "--as", "mermaid", "-o", "-").stdout
+    nodes, edges, _ = _mermaid(text)
+    drawn = _named_edges(nodes, edges)
+    assert {(a, b) for a, b in fx_edges if a and b} <= drawn  # module to module, as traced
+    assert len(drawn) == len(fx_edges) and _outputs(nodes, edges) == set(returned)
+    for name, module in net.named_modules():
+        if name and not list(module.children()):
+            box = next(lines for lines in nodes.values() if lines[0] == name)
+            assert f" · {sum(p.numel() for p in module.parameters())} params · " in box[2]
+
+
+@pytest.mark.needs_onnx
+def test_draw_an_onnx_file_as_its_graph_wires_it(tmp_path):
+    """Each node's inputs and the graph's outputs, as the ONNX graph names them."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w2"], ["c2"], name="proj", kernel_shape=[1, 1]),
+             helper.make_node("Add", ["c2", "c"], ["s"], name="sum"),
+             helper.make_node("Relu", ["s"], ["y"], name="out")]
+    weights = [numpy_helper.from_array(np.full((8, 3, 3, 3), 0.1, np.float32), "w"),
+               numpy_helper.from_array(np.full((8, 8, 1, 1), 0.1, np.float32), "w2")]
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in ("y", "r")]
+    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              outputs, weights)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    producer = {"x": "input", **{out: node.name for node in nodes for out in node.output}}
+    expected = {(producer[i], node.name) for node in nodes for i in node.input if i in producer}
+
+    for kind in ("mermaid", "dot") if shutil.which("dot") else ("mermaid",):
+        text = _invoke("draw", "-f", str(path), "--as", kind, "-o", "-").stdout
+        drawn, edges, _ = _mermaid(text) if kind == "mermaid" else _dot(text)
+        assert _named_edges(drawn, edges) == expected
+        assert _outputs(drawn, edges) == {producer["y"], producer["r"]}
