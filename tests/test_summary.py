@@ -353,7 +353,7 @@ def test_wrong_arguments_are_one_line_errors():
 
 @pytest.mark.parametrize(("source", "options", "message"), [
     (42, {}, "summary\\(\\) cannot read a int"),
-    (["conv:8,k=3"], {}, "missing the input shape"),
+    (["conv:8,k=3"], {}, "layer tokens carry no input shape"),
     (["conv:8,k=3"], {"input_size": "3x8x8", "batch": 0}, "batch must be a positive integer"),
     ("no-such-file.onnx", {}, "cannot read 'no-such-file.onnx'"),
     ("resnet19", {}, "unknown preset 'resnet19'"),
@@ -366,7 +366,16 @@ def test_wrong_arguments_are_one_line_errors():
 def test_bad_sources_are_one_line_errors(source, options, message):
     with pytest.raises(ConvcalcError, match=message) as err:
         convcalc.summary(source, **options)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and "--" not in (err.value.hint or "")  # no option of the command line
+
+
+def test_a_device_of_ones_own():
+    device = convcalc.Device("mine", {"float32": 10**12}, 10**11, "a test")
+    s = convcalc.summary(["conv:16,k=3,p=1"], "3x32x32", device=device)
+    assert s.to_dict()["totals"]["roofline"]["device"] == "mine"
+    # the bound of one layer: the larger of its FLOPs over the peak and its bytes over the bandwidth
+    layer = s.to_dict()["layers"][0]
+    assert layer["roofline"]["seconds"] == max(layer["flops"] / 10**12, layer["roofline"]["bytes"] / 10**11)
 
 
 def test_a_model_by_name_without_torch_says_to_install_it(monkeypatch):

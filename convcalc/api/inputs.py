@@ -66,6 +66,9 @@ def resolve(source, input_size, input_data, *, batch: int | None, dtype: str | N
     shape, batch = _input_size(input_size, batch)
     given = None if shape is None else "x".join(map(str, shape))
     if isinstance(source, (list, tuple)) and all(isinstance(token, str) for token in source):
+        if given is None:
+            raise SpecError("layer tokens carry no input shape", hint="give it, e.g. summary(['conv:64,k=3', "
+                            "'relu'], '3x224x224') or input_size=(1, 3, 224, 224)", field="input")
         net = NetworkSource(given, tuple(source), batch=batch, dtype=dtype).network()
         return net, f"{len(source)} layer token{'s' * (len(source) != 1)}"
     if isinstance(source, (bytes, bytearray, memoryview)):

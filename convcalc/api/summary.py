@@ -85,9 +85,14 @@ def _device(device):
         raise SpecError(f"device={name[:40]!r} is where PyTorch runs; convcalc never runs the model",
                         hint="drop it, or name a roofline device such as device='a100-80gb' for time bounds",
                         field="device")
+    from ..engine.devices import DEVICES
     from ..engine.roofline import find_device
 
-    return find_device(name)
+    try:
+        return find_device(name)
+    except SpecError as err:  # the command line's hint names its options; this one names Python's
+        raise SpecError(err.message, hint=f"use one of {', '.join(DEVICES)}, or a convcalc.Device(name, "
+                        "peak, bandwidth, source) of your own", field="device") from None
 
 
 @dataclass(frozen=True, repr=False)
