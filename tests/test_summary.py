@@ -280,6 +280,18 @@ def test_html_holds_every_layer_and_the_totals():
     assert "inference: peak activations" in text and "training (sgd)" in text
 
 
+def test_html_folds_by_depth_as_the_table_does():
+    s = convcalc.summary("resnet18", depth=1)
+    page = parsed(s._repr_html_())
+    printed = cli("shape", "--preset", "resnet18", "--depth", "1").splitlines()
+    rows = [line for line in printed if line.lstrip()[:1].isdigit()]  # the input's row and each layer's or block's
+    assert page.tags.count("tr") == 1 + len(rows) + 1  # the header, the rows, the total
+    for block in ("layer1.0", "layer4.1"):
+        assert block in " ".join(page.cells)
+    assert {f"{s.totals.params:,}", f"{s.totals.macs:,}"} <= set(page.cells)
+    assert "73,984" in page.cells  # layer1.0: two 64->64 3x3 convolutions and two batch norms: 2 * (36,864 + 128)
+
+
 def test_html_escapes_every_name():
     hostile = {"input": [3, 8, 8], "layers": [
         {"type": "conv", "out_channels": 4, "kernel_size": 3, "name": "<script>alert(1)</script>"},

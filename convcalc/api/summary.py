@@ -45,8 +45,8 @@ def summary(model_or_source, input_size=None, *, input_data=None, batch: int | N
     ``input_size`` given as a string (``"3x224x224"``) is the command line's INPUT: per sample,
     without the batch; as a tuple of ints it is torchinfo's, the batch first. For a document, a
     preset or an ONNX model it replaces the source's own input shape. ``batch`` and ``dtype``
-    (``"float16"`` or ``torch.float16``) replace the source's own; ``depth`` folds the text
-    table as ``--depth`` does; ``device`` is a roofline device (``"a100-80gb"``), not where to run
+    (``"float16"`` or ``torch.float16``) replace the source's own; ``depth`` folds the tables
+    (text, Rich, HTML) as ``--depth`` does; ``device`` is a roofline device (``"a100-80gb"``), not where to run
     (convcalc never runs the model); ``optimizer`` sets the training memory (sgd, momentum, adam,
     adamw). Every error is a ``convcalc.ConvcalcError`` with a one-line message and a hint.
 
@@ -194,5 +194,5 @@ class Summary:
     def _repr_html_(self) -> str:
         from .html import summary_html
 
-        return summary_html(self.analysis, self.source, self.optimizer, self.device)
+        return summary_html(self.analysis, self.source, self.optimizer, self.device, self.depth)
 
