@@ -10,9 +10,12 @@ nothing fetched). Hostile layer names must come out as text, never as syntax.
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 from pathlib import Path
@@ -195,6 +198,9 @@ def test_compare_draws_each_variant_in_a_subgraph():
     assert list(subgraphs) == [v["name"].replace("_", " ") for v in drawn]
     for variant, members in zip(drawn, subgraphs.values()):
         assert len(members) == len(variant["layers"]) + 2  # its input, its layers, its output
+        own = {(a, b) for a, b in edges if a in members and b in members}
+        assert _named_edges({m: nodes[m] for m in members}, own) == _expected(variant["layers"])
+        assert len(own) == len(_expected(variant["layers"])) + 1  # and the edge to its output
 
 
 def _in_mermaid(name: str) -> str:
@@ -335,6 +341,83 @@ def test_html_page_is_self_contained_and_escaped(tmp_path):
     assert "Memory over the run" in text and "Time bound per layer" in text and "memory-bound" in text
 
 
+def _devtools(page: Path, profile: Path, timeout: float = 60.0) -> tuple[list[str], list[str]]:
+    """Every URL headless Chromium requests while it loads ``page`` (the page's own included), and every
+    console message, log entry and exception, over the DevTools protocol on a pipe (fds 3 and 4)."""
+    commands_r, commands_w = os.pipe()
+    events_r, events_w = os.pipe()
+
+    def wire():  # Chromium reads commands on fd 3 and writes to fd 4
+        os.dup2(commands_r, 3)
+        os.dup2(events_w, 4)
+
+    proc = subprocess.Popen(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+                             "--remote-debugging-pipe", "--host-resolver-rules=MAP * ~NOTFOUND", "about:blank"],
+                            pass_fds=(3, 4), preexec_fn=wire, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(commands_r)
+    os.close(events_w)
+    buffer, number, requests, messages = b"", 0, [], []
+    deadline = time.monotonic() + timeout
+
+    def send(method, params=None, session=None):
+        nonlocal number
+        number += 1
+        message = {"id": number, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(commands_w, json.dumps(message).encode() + b"\0")
+        return number
+
+    def receive():
+        nonlocal buffer
+        while b"\0" not in buffer:
+            left = deadline - time.monotonic()
+            assert left > 0, "Chromium did not answer in time"
+            ready, _, _ = select.select([events_r], [], [], left)
+            if ready:
+                chunk = os.read(events_r, 1 << 16)
+                assert chunk, "Chromium closed the pipe"
+                buffer += chunk
+        raw, _, buffer = buffer.partition(b"\0")
+        message = json.loads(raw)
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Network.requestWillBeSent":
+            requests.append(params["request"]["url"])
+        elif method == "Runtime.consoleAPICalled":
+            messages.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params["args"]))
+        elif method == "Log.entryAdded":
+            messages.append(params["entry"]["text"])
+        elif method == "Runtime.exceptionThrown":
+            messages.append(params["exceptionDetails"]["text"])
+        return message
+
+    def call(method, params=None, session=None):
+        wanted = send(method, params, session)
+        while True:
+            message = receive()
+            if message.get("id") == wanted:
+                assert "error" not in message, message
+                return message.get("result", {})
+
+    try:
+        target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Network", "Runtime", "Log", "Page"):
+            call(f"{domain}.enable", session=session)
+        call("Page.navigate", {"url": page.as_uri()}, session)
+        while receive().get("method") != "Page.loadEventFired":
+            pass
+        call("Runtime.evaluate", {"expression": "1"}, session)  # let what the load queued come through
+        call("Browser.close")
+    finally:
+        proc.kill() if proc.poll() is None else None
+        proc.wait(timeout=30)
+        os.close(commands_w)
+        os.close(events_r)
+    return requests, messages
+
+
 def _chromium(page: Path, tmp_path: Path) -> tuple[Path, list[str]]:
     """A screenshot of ``page`` in headless Chromium with every host name unresolvable, and the
     console messages it logged (a page's own, and any load its Content-Security-Policy blocked)."""
@@ -345,6 +428,22 @@ def _chromium(page: Path, tmp_path: Path) -> tuple[Path, list[str]]:
          f"--screenshot={shot}", "--virtual-time-budget=5000", page.as_uri()],
         capture_output=True, text=True, timeout=180)
     return shot, [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+
+
+@needs_chromium
+@needs_dot
+def test_html_page_requests_nothing_but_itself(tmp_path):
+    page = tmp_path / "net.html"
+    _invoke("draw", "-f", "-", "--depth", "1", "--device", "t4", "-o", str(page), stdin=_blocks_document())
+    requests, messages = _devtools(page, tmp_path / "profile")
+    assert requests == [page.as_uri()] and messages == []
+    # the check sees what it looks for: a fetch (even one the policy blocks) and a console message
+    bad = tmp_path / "bad.html"
+    bad.write_text(page.read_text().replace("<h1>", '<img src="http://example.com/x.png"><h1>', 1)
+                   .replace('<meta http-equiv="Content-Security-Policy"', "<meta", 1)
+                   .replace("</body>", "<script>console.error('seen')</script></body>"))
+    requests, messages = _devtools(bad, tmp_path / "profile")
+    assert "http://example.com/x.png" in requests and "seen" in messages
 
 
 @needs_chromium
