@@ -99,9 +99,9 @@ def bound_chart(reports, bounds, timed: bool) -> str:
                      f'height="{height:.2f}" fill="{COLOURS[limit] if timed else COLOURS["compute"]}">'
                      f"<title>{_text(f'{label}: {what}')}</title></rect>")
     if timed:
-        parts += [f'<rect x="{WIDTH - RIGHT - 190}" y="{TOP + 4}" width="10" height="10" fill="{COLOURS["compute"]}"/>',
-                  f'<text x="{WIDTH - RIGHT - 176}" y="{TOP + 13}">compute-bound</text>',
-                  f'<rect x="{WIDTH - RIGHT - 90}" y="{TOP + 4}" width="10" height="10" fill="{COLOURS["memory"]}"/>',
-                  f'<text x="{WIDTH - RIGHT - 76}" y="{TOP + 13}">memory-bound</text>']
+        parts += [f'<rect x="{WIDTH - RIGHT - 220}" y="{TOP + 4}" width="10" height="10" fill="{COLOURS["compute"]}"/>',
+                  f'<text x="{WIDTH - RIGHT - 206}" y="{TOP + 13}">compute-bound</text>',
+                  f'<rect x="{WIDTH - RIGHT - 100}" y="{TOP + 4}" width="10" height="10" fill="{COLOURS["memory"]}"/>',
+                  f'<text x="{WIDTH - RIGHT - 86}" y="{TOP + 13}">memory-bound</text>']
     parts.append("</svg>")
     return "\n".join(parts)
