@@ -1,4 +1,4 @@
-"""The README's table of floors is the one tests/test_architecture.py enforces."""
+"""The table of floors in docs/architecture.md is the one tests/test_architecture.py enforces."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _rooms_enforced() -> dict[str, int]:
 
 def _rooms_documented() -> dict[str, int]:
     rooms = {}
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in (ROOT / "docs" / "architecture.md").read_text().splitlines():
         match = re.match(r"floor (\d)  ((?:\w+/ )*\w+/)", line)
         if match:
             for folder in match.group(2).split():
@@ -27,8 +27,8 @@ def _rooms_documented() -> dict[str, int]:
     return rooms
 
 
-def test_the_readme_floors_are_the_enforced_ones():
+def test_the_documented_floors_are_the_enforced_ones():
     enforced, documented = _rooms_enforced(), _rooms_documented()
-    assert documented, "the README has no floor table"
+    assert documented, "docs/architecture.md has no floor table"
     assert {room: floor for room, floor in enforced.items()} == {
         room: floor for room, floor in documented.items()}, (enforced, documented)

@@ -75,11 +75,12 @@ def test_no_color_means_no_bold_or_dim(monkeypatch):
     assert "\x1b[1m" in console.export_text(styles=True)  # the check can fail: styles are there otherwise
 
 
-def test_the_readme_captures_are_what_an_80_column_terminal_shows():
+def test_the_documented_captures_are_what_an_80_column_terminal_shows():
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    captures = re.findall(r"```terminal\n\$ convcalc ([^\n]+)\n(.*?)\n```", readme, re.S)
+    root = Path(__file__).parent.parent
+    pages = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").rglob("*.md"))])
+    captures = re.findall(r"```terminal\n\$ convcalc ([^\n]+)\n(.*?)\n```", pages, re.S)
     assert len(captures) >= 2
     for command, shown in captures:
         assert run_in_pty(command.split(), 80).rstrip("\n") == shown, command

@@ -132,7 +132,7 @@ def test_rms_norm_against_torch(shape, normalized):
 
 @pytest.mark.needs_torch
 def test_the_attention_example_is_torchs_attention():
-    """examples/attention.yaml (the README's) against the module it describes, as timm's ViT writes it:
+    """examples/attention.yaml (docs/documents.md's) against the module it describes, as timm's ViT writes it:
     the same output shape, parameters, and MACs = FlopCounterMode's total / 2 under the math backend."""
     from pathlib import Path
 
@@ -141,8 +141,9 @@ def test_the_attention_example_is_torchs_attention():
 
     root = Path(__file__).resolve().parent.parent
     text = (root / "examples" / "attention.yaml").read_text()
-    shown = next(b for b in (root / "README.md").read_text().split("```yaml\n")[1:] if "attention" in b.split("```")[0])
-    assert shown.split("```")[0] in text  # the README shows the example as it is
+    page = (root / "docs" / "documents.md").read_text()
+    shown = next(b for b in page.split("```yaml\n")[1:] if "attention" in b.split("```")[0])
+    assert shown.split("```")[0] in text  # the documentation shows the example as it is
     analysis = analyse(load_document(text))
 
     class Attention(torch.nn.Module):
