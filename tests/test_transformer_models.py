@@ -173,3 +173,37 @@ def test_inception_v3s_auxiliary_head_adds_up():
     analysis = analyse(from_torch(model, (3, 299, 299)), receptive_fields=False)
     assert analysis.totals.params == sum(p.numel() for p in model.parameters()) == 27_161_264
     assert analysis.totals.unused_params == sum(p.numel() for p in model.AuxLogits.parameters())
+
+
+@pytest.mark.parametrize("cell, options", [
+    ("LSTM", dict(num_layers=2, bidirectional=True, batch_first=True)), ("LSTM", dict(proj_size=3, batch_first=True)),
+    ("GRU", dict(bias=False)), ("RNN", dict(nonlinearity="relu", num_layers=2)), ("RNN", dict(batch_first=True)),
+])
+def test_recurrent_layers_are_read_with_the_batch_first_or_second(cell, options):
+    import torch
+    from torch import nn
+
+    batch_first = options.get("batch_first", False)
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, cell)(6, 5, **options)
+
+        def forward(self, x):  # x is batch first, as convcalc traces it
+            y = self.rnn(x if batch_first else x.transpose(0, 1))[0]
+            return y if batch_first else y.transpose(0, 1)
+
+    model = Sequence().eval()
+    analysis = analyse(from_torch(model, (7, 6)))
+    rnn = model.rnn
+    assert [type(layer).__name__ for layer in analysis.network.layers] == ["Recurrent"]
+    assert analysis.output_shape == tuple(model(torch.zeros(1, 7, 6)).shape[1:])
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    # every step multiplies its input and the last hidden state by each gate's weights (PyTorch's formulas)
+    gates, hidden, out = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell], 5, getattr(rnn, "proj_size", 0) or 5
+    directions = 2 if rnn.bidirectional else 1
+    sizes = [6] + [directions * out] * (rnn.num_layers - 1)
+    expected = sum(directions * 7 * (gates * hidden * (size + out) + (out * hidden if out != hidden else 0))
+                   for size in sizes)
+    assert analysis.totals.macs == expected

@@ -304,6 +304,5 @@ PIECES = {"chunk", "split", "split_with_sizes", "unbind", "tensor_split"}
 FIRST_OF_TUPLE = {"max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d", "adaptive_max_pool2d",
                   "adaptive_max_pool3d", "_native_batch_norm_legit_no_training", "native_batch_norm",
                   "native_layer_norm", "native_group_norm"}
-# Recurrent layers, which convcalc does not read yet: refused by name rather than counted as nothing.
-RECURRENT = {"lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
-             "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "quantized_lstm", "quantized_gru"}
+# Recurrent layers, whose first result is the sequence (a layer) and the others their last states.
+RECURRENT = {"lstm", "gru", "rnn_tanh", "rnn_relu"}

@@ -85,7 +85,36 @@ def attention(call: Call):
                                        bool(call.args.get("enable_gqa", False)))
 
 
+_CELLS = {"lstm": ("LSTM", "tanh"), "gru": ("GRU", "tanh"), "rnn_tanh": ("RNN", "tanh"), "rnn_relu": ("RNN", "relu")}
+
+
+def recurrent(call: Call):
+    """``nn.LSTM`` / ``GRU`` / ``RNN`` as ATen runs them: the sequence, zero initial states and the flat list of
+    weights (per layer and direction: input, hidden, two biases, and an LSTM's projection)."""
+    x = call.act("input")
+    cell, nonlinearity = _CELLS[call.op]
+    states = call.args["hx"] if isinstance(call.args["hx"], (list, tuple)) else [call.args["hx"]]
+    if not all(isinstance(h, Const) for h in states):
+        raise Unsupported(f"{call.op} from initial states computed from the input (convcalc's layer starts at zero)")
+    weights = list(call.args["params"])
+    if not weights or not all(isinstance(w, Param) and not w.buffer for w in weights):
+        raise Unsupported(f"{call.op} with computed weights")
+    layers, directions = int(call.args["num_layers"]), 2 if call.args["bidirectional"] else 1
+    bias = bool(call.args["has_biases"])
+    per = len(weights) // (layers * directions)
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell]
+    hidden = weights[1].shape[0] // gates
+    proj = weights[per - 1].shape[0] if per == 2 + 2 * bias + 1 else 0
+    for index, w in enumerate(weights):
+        call.weights.append(("" if index == 0 else f"{call.op}.{index}", w.name))
+    if x.layout.rank != 3 or x.layout.merged or x.layout.axis != (0 if call.args["batch_first"] else 1):
+        raise Unsupported(f"{call.op} whose batch axis is not the one batch_first names (it runs over the batch)")
+    return L.Recurrent(cell, hidden, input_size=x.shape[-1] if x.shape else None, num_layers=layers, bias=bias,
+                       batch_first=bool(call.args["batch_first"]), dropout=float(call.args["dropout"]),
+                       bidirectional=directions == 2, proj_size=proj, nonlinearity=nonlinearity)
+
+
 OPERATORS = {
     "linear": linear, "matmul": matmul, "mm": matmul, "bmm": matmul, "baddbmm": baddbmm, "addmm": addmm,
-    "scaled_dot_product_attention": attention,
+    "scaled_dot_product_attention": attention, **dict.fromkeys(_CELLS, recurrent),
 }

@@ -211,11 +211,6 @@ def read_program(torch, module, exported, shape):
             if op in PIECES:
                 values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
                 continue
-            if op in RECURRENT:
-                where = names.module_of(node)
-                raise SpecError(f"{where or 'the model'} calls aten.{op}: convcalc does not yet read recurrent layers "
-                                f"(LSTM, GRU, RNN)", hint="analyse the layers before and after it on their own",
-                                field="model")
             if op not in OPERATORS or (op in BATCH_FIRST and not all(a.layout.leading for a in acts)):
                 raise Unsupported(op)
             call = Call(op, args, trace_batch, out=expect, out_layout=layout)
@@ -229,6 +224,8 @@ def read_program(torch, module, exported, shape):
                 spec = replace(spec, inplace=True)  # autograd saves differently for in-place activations
             _check(spec, node, [a.shape for a in call.reads])
             result = add(spec, node, [a.ref for a in call.reads], call.weights, expect, layout)
+            if op in RECURRENT:  # its last states (read with getitem) are not layers convcalc can cost
+                result = _Several(_kind(node, op), result, tuple(acts))
         except Unsupported:
             result = _opaque(torch, node, _kind(node, op), args, acts, tensor_val, batch, add)
             if isinstance(val, (tuple, list)):  # its other results are read with getitem
@@ -243,7 +240,7 @@ def read_program(torch, module, exported, shape):
                         hint="check the model's forward", field="model")
     # the first result is the network's output (the last layer); the others are further outputs
     outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
-    layers = _collapse_opaque_modules(layers, outputs, module)
+    layers = _collapse_opaque_modules(reaching(layers, outputs), outputs, module)  # results no one reads go first
     outputs = outputs[1:] + outputs[:1]
     layers = reaching(layers, outputs)
     read = {spec.target for name, spec in specs.items() if spec.kind.name == "PARAMETER"
