@@ -82,7 +82,7 @@ GRAPH = {name: _imports(name, path) for name, path in _modules().items()}
 
 def test_every_module_has_a_room():
     homeless = [name for name in GRAPH if name not in ENTRY_POINTS and name.split(".")[1] not in ROOMS]
-    assert not homeless, f"modules outside the rooms of the layout: {homeless} (add them to ROOMS and the README)"
+    assert not homeless, f"modules outside the rooms of the layout: {homeless} (add them to ROOMS and docs/architecture.md)"
 
 
 @pytest.mark.parametrize("name", sorted(n for n in GRAPH if n not in ENTRY_POINTS))

@@ -117,7 +117,7 @@ def test_conv_transpose_equals_torch(case):
     theirs = attempt(lambda: function(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
                                       stride, padding, output_padding, groups, dilation))
     if theirs is not None and 0 in theirs.shape:
-        theirs = None  # a backend's empty tensor where the reference path refuses (README)
+        theirs = None  # a backend's empty tensor where the reference path refuses (docs/conventions.md)
     agree(attempt(lambda: F.conv_transpose(x, w, b, stride, padding, output_padding, groups, dilation)), theirs, dtype)
 
 

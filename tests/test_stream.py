@@ -135,7 +135,7 @@ def _capped(args, stdin: bytes, limit_env: dict, seconds: float = 120):
 @pytest.mark.slow
 def test_a_line_at_each_limit_finishes_in_bounded_time():
     """A line as large as the limits let it be takes seconds, not hours: the lines after it wait
-    that long at most (the README's limits table gives the times measured)."""
+    that long at most (docs/limits.md gives the times measured)."""
     layers = 500_000  # CONVCALC_MAX_LAYERS's default
     line = json.dumps({"input": [4], "layers": [{"type": "relu"}] * layers}).encode()
     done, seconds = _capped(["shape", "--stream", "-"], line + b"\n" + LINES[0] + b"\n", {}, 600)

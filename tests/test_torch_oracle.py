@@ -134,7 +134,7 @@ def test_transposed_matches_torch(case):
     if expected is not None and 0 in expected[0]:
         # Some backends (oneDNN for grouped layers, the 3d path) return an empty
         # tensor where PyTorch's reference path refuses an output size of 0;
-        # convcalc refuses it (README, "Differences from PyTorch").
+        # convcalc refuses it (docs/conventions.md, "Differences from PyTorch").
         assert figures is None
         return
     # output_size is an argument of forward, which the printed module does not carry
