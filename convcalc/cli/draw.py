@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -42,7 +43,7 @@ def _kind(path: str, forced: str | None) -> str:
         return forced.lower()
     if path == "-":
         return "svg"
-    ending = "." + path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    ending = os.path.splitext(path)[1].lower()
     if ending not in KINDS:
         raise SpecError(f"cannot tell what to draw into {path[:80]!r}: give a name ending in .svg, .png, .html, "
                         ".dot or .mmd, or say it with --as")
@@ -78,7 +79,7 @@ def draw(
         if what in ("svg", "png"):
             from ..output.graphviz import require_dot
 
-            require_dot(f"a{'n' * (what == 'svg')} {what.upper()}")  # before any work: say so at once
+            require_dot(what.upper())  # before any work: say so at once
         target = device_from(device, peak, bandwidth)
         payload = _draw(source, what, depth, optimizer.lower(), target)
         _write(path, payload)

@@ -15,7 +15,8 @@ from ..engine.errors import ResourceError, SpecError
 DOT_TIMEOUT = 300
 
 NO_DOT = ("drawing {what} needs Graphviz's dot program, which is not on PATH: install it (apt-get install "
-          "graphviz, or brew install graphviz), or write the graph as text with --format dot or --format mermaid")
+          "graphviz, or brew install graphviz), or write the graph as text (-o net.dot or -o net.mmd; "
+          "--format dot or --format mermaid)")
 
 
 def dot_program() -> str | None:
@@ -33,7 +34,7 @@ def require_dot(what: str) -> str:
 
 def run_dot(text: str, kind: str) -> bytes:
     """``text`` drawn by ``dot -T<kind>`` (svg or png)."""
-    program = require_dot(f"a {kind.upper()}")
+    program = require_dot(kind.upper())
     try:
         timeout = float(os.environ.get("CONVCALC_DOT_TIMEOUT", DOT_TIMEOUT))
     except ValueError:
