@@ -54,7 +54,8 @@ def picture_of(table, data: dict, reads: dict | None = None, outputs=None) -> Pi
     ``reads`` (layer index -> the indices it reads, 0 for the input) and ``outputs`` (the indices
     the network returns) are the analysis's own where the caller has them; without them they are
     read from the object's ``from`` lists, and the outputs are the last layer and every layer no
-    other reads.
+    other reads (the object does not name the outputs: one that a later layer also reads is drawn
+    only as read there; ``convcalc draw`` passes the network's own).
 
     >>> from convcalc import analyse_tokens
     >>> from convcalc.output.reports import shape_table
