@@ -25,6 +25,7 @@ from .layout import (
 )
 from .merge import Add, Arithmetic, Concat, Div, Merge, Mul, Sub
 from .attention import ScaledDotProductAttention
+from .multihead import MultiheadAttention
 from .normalization import (
     BatchNorm,
     GroupNorm,
@@ -48,7 +49,7 @@ __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
     "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Figures", "Flatten", "GroupNorm",
     "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
-    "Mul", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
+    "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
     "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "ZeroPad",
 ]

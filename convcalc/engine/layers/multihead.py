@@ -1,0 +1,110 @@
+"""``torch.nn.MultiheadAttention``: the input projections, attention per head and the output projection.
+
+Its figures are those of the layers it is made of, as PyTorch runs them on either path (the
+evaluation fast path ``_native_multi_head_attention`` and the general one do the same products):
+a Linear per projection (one fused 3E-wide projection when query, key and value share a size),
+scaled dot-product attention over ``num_heads`` heads, and the output Linear. The number of heads
+changes no MAC: each head's scores and weighted values have E / heads features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ShapeError
+from ..windows import Global
+from .attention import ScaledDotProductAttention
+from .base import Figures, Shape, Use, format_shape, times_batch
+from .kind import arg, spell
+from .merge import Merge
+from .reshape import Linear
+from .rules import probability
+
+_FIELDS = ("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim", "batch_first")
+
+
+@dataclass(frozen=True)
+class MultiheadAttention(Merge):
+    """``nn.MultiheadAttention(embed_dim, num_heads, ...)`` as self-attention of one branch (tokens x
+    embed_dim per sample) or attention of a query branch over key and value branches (tokens x kdim,
+    tokens x vdim). The output is the attention output (``need_weights`` adds no product).
+
+    >>> fig = MultiheadAttention(768, 12).infer((197, 768))
+    >>> fig.output_shape, fig.params, fig.macs        # ViT-B/16's: in_proj, 12 heads, out_proj
+    ((197, 768), 2362368, 524391936)
+    """
+
+    spellings = (spell("mha", "multiheadattention", "multihead_attention", fields=_FIELDS,
+                       positional=("embed_dim", "num_heads"), required=("embed_dim", "num_heads")),)
+
+    embed_dim: int
+    num_heads: int
+    dropout: float = arg(0.0, rule=probability)
+    bias: bool = True
+    add_bias_kv: bool = False
+    add_zero_attn: bool = False
+    kdim: int | None = None
+    vdim: int | None = None
+    batch_first: bool = False  # where the module's batch is: per sample it changes nothing
+
+    def merge(self, shapes: tuple[Shape, ...]) -> Figures:
+        if len(shapes) not in (1, 3):
+            raise ShapeError(f"MultiheadAttention reads one branch (self-attention) or query, key and value, but "
+                             f"receives {len(shapes)}", hint='e.g. {"type": "mha", "from": ["q", "k", "v"]}',
+                             field="from")
+        embed, heads = self.embed_dim, self.num_heads
+        if embed < 1 or heads < 1 or embed % heads:
+            raise ShapeError(f"embed_dim={embed} must be divisible by num_heads={heads}", hint="as PyTorch requires",
+                             field="num_heads")
+        kdim, vdim = self.kdim or embed, self.vdim or embed
+        query, key, value = shapes * 3 if len(shapes) == 1 else shapes
+        for name, shape, size in (("query", query, embed), ("key", key, kdim), ("value", value, vdim)):
+            if len(shape) != 2 or shape[-1] != size:
+                raise ShapeError(f"MultiheadAttention's {name} must be tokens x {size} per sample, got "
+                                 f"{format_shape(shape)}", hint="give (tokens, features) per sample", field="from")
+        if key[0] != value[0]:
+            raise ShapeError(f"key {format_shape(key)} and value {format_shape(value)} need the same tokens",
+                             hint="give key and value one sequence length", field="from")
+        extra = int(self.add_bias_kv) + int(self.add_zero_attn)  # added key/value positions
+        source = key[0] + extra
+        if len(shapes) == 1 and kdim == vdim == embed:  # one fused projection, PyTorch's in_proj_weight
+            parts = [Linear(3 * embed, self.bias).infer(query)]
+        else:
+            parts = [Linear(embed, self.bias).infer(shape) for shape in (query, key, value)]
+        head = embed // heads
+        parts.append(ScaledDotProductAttention().merge(((heads, query[0], head), (heads, source, head),
+                                                         (heads, source, head))))
+        parts.append(Linear(embed, self.bias).infer((query[0], embed)))
+        params = sum(p.params for p in parts) + (2 * embed if self.add_bias_kv else 0)
+        macs, flops = sum(p.macs for p in parts), sum(p.flops for p in parts)
+        summary = f"{embed} x {heads} heads, {query[0]}x{source} scores"
+        return Figures("MultiheadAttention", (query[0], embed), params, macs, flops, (Global(embed),), (), summary,
+                       mixes_channels=True)
+
+    def saved(self, use: Use) -> list | None:
+        return None  # not yet checked against autograd's saved tensors: the training figure says so
+
+    def prepare(self, run, x):
+        embed, heads = self.embed_dim, self.num_heads
+        kdim, vdim = self.kdim or embed, self.vdim or embed
+        w = [run.uniform((embed, size), size) for size in (embed, kdim, vdim)]
+        b = [run.uniform((embed,), embed) if self.bias else None for _ in range(4)]
+        out = run.uniform((embed, embed), embed)
+        if self.add_bias_kv or self.add_zero_attn:
+            return super().prepare(run, x)
+
+        def split(t):  # (batch, tokens, embed) -> (batch, heads, tokens, embed / heads)
+            return t.reshape(t.shape[0], t.shape[1], heads, -1).transpose(0, 2, 1, 3)
+
+        def call(*xs):
+            q, k, v = xs * 3 if len(xs) == 1 else xs
+            q, k, v = (split(run.F.linear(t, wi, bi)) for t, wi, bi in zip((q, k, v), w, b))
+            y = run.F.scaled_dot_product_attention(q, k, v)
+            y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], embed)
+            return run.F.linear(y, out, b[3])
+
+        return call
+
+    def explain_costs(self, report, batch: int) -> list[str]:
+        return ["MACs: the projections, the scores' and values' products per head, the output projection = "
+                f"{times_batch(report, batch)}"]
