@@ -37,6 +37,7 @@ REQUIRED = {
     "downscale_factor": 2, "groups": 2, "chunks": 2, "split_size_or_sections": 2, "start": 0, "length": 2,
     "index": 0, "sizes": (16, 16), "op": "custom", "output": (4, 8, 8), "size": 3, "out_features": 5, "hidden_size": 5,
     "shifts": (1, -1), "embed_dim": 8, "num_heads": 2,
+    "equation": "cij;cjk->cik",
 }
 # Arguments whose PyTorch default a 4x8x8 input refuses (a reduction over the batch, no size to upsample to).
 USUAL = {"Reduce": {"dim": (2, 3)}, "Roll": {"dims": (2, 3)}, "MatMul": {"weight_shape": (8, 5)}, "Upsample": {"scale_factor": 2.0}, "Chunk": {"dim": 1}, "Split": {"dim": 1},

@@ -37,7 +37,7 @@ from .activation import (
     softsign,
     tanh,
 )
-from .attention import matmul, scaled_dot_product_attention
+from .attention import einsum, matmul, scaled_dot_product_attention
 from .convolution import conv, conv_transpose, linear
 from .layout import (
     channel_shuffle,
@@ -64,7 +64,7 @@ from .recurrent import recurrent
 
 __all__ = [
     "ACTIVATIONS", "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "batch_norm", "channel_shuffle", "conv",
-    "conv_transpose", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
+    "conv_transpose", "einsum", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
     "interpolate", "layer_norm", "layer_norm2d", "leaky_relu", "linear", "local_response_norm", "log_softmax",
     "matmul", "max_pool", "memory_limit", "mish", "onnx_resize", "pad", "pad_mode", "pixel_shuffle", "pixel_unshuffle", "prelu",
     "recurrent",

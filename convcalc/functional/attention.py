@@ -19,6 +19,15 @@ def matmul(a, b):
     return np.matmul(a, b)
 
 
+def einsum(equation, *operands):
+    """``torch.einsum`` (NumPy's, which reads the same equations); float32 stays float32.
+
+    >>> einsum("bij,bjk->bik", np.ones((2, 3, 4), np.float32), np.ones((2, 4, 5), np.float32)).shape
+    (2, 3, 5)
+    """
+    return np.einsum(equation, *operands)
+
+
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
     """softmax(q k^T * scale + mask) v, with a boolean mask keeping True positions and a float mask

@@ -26,6 +26,7 @@ from .layout import (
 from .merge import Add, Arithmetic, Concat, Div, Merge, Mul, Sub
 from .attention import ScaledDotProductAttention
 from .multihead import MultiheadAttention
+from .einsum import Einsum
 from .normalization import (
     BatchNorm,
     GroupNorm,
@@ -47,7 +48,7 @@ from .slicing import Chunk, Narrow, Select, Slice, Split
 
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
-    "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Figures", "Flatten", "GroupNorm",
+    "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GroupNorm",
     "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",

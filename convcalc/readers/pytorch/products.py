@@ -85,6 +85,33 @@ def attention(call: Call):
                                        bool(call.args.get("enable_gqa", False)))
 
 
+def einsum(call: Call):
+    """``torch.einsum`` of activations (and a learned last operand), rewritten per sample: the batch's letter
+    (the one on each activation's batch axis) leaves every term where the batch is alone on its axis."""
+    equation, tensors = str(call.args["equation"]).replace(" ", ""), list(call.args["tensors"])
+    left, arrow, output = equation.partition("->")
+    terms = left.split(",")
+    if not arrow or "." in equation or len(terms) != len(tensors) or len(tensors) > 2:
+        raise Unsupported("einsum with an ellipsis, an implicit output or more than two operands")
+    acts = [t for t in tensors if isinstance(t, Act)]
+    learned = [t for t in tensors if isinstance(t, Param) and not t.buffer and not t.batched]
+    if len(acts) + len(learned) != len(tensors) or (learned and tensors[-1] is not learned[0]):
+        raise Unsupported("einsum of fixed tensors, or of a learned one before the activations")
+    letters = {term[a.layout.axis] for term, a in zip(terms, tensors) if isinstance(a, Act)}
+    layout = acts[0].layout
+    if len(letters) != 1 or len({a.layout for a in acts}) != 1 or output[call.out_layout.axis] not in letters:
+        raise Unsupported("einsum whose operands keep the batch on different letters")
+    batch = letters.pop()
+    if learned and batch in terms[-1]:
+        raise Unsupported("einsum of a learned tensor along the batch")
+    call.reads.extend(acts)
+    if learned:
+        call.weights.append(("weight", learned[0].name))
+    drop = (lambda term: term) if layout.merged else (lambda term: term.replace(batch, ""))
+    per_sample = ",".join(drop(t) for t in terms) + "->" + drop(output)
+    return L.Einsum(per_sample, tuple(learned[0].shape) if learned else None)
+
+
 _CELLS = {"lstm": ("LSTM", "tanh"), "gru": ("GRU", "tanh"), "rnn_tanh": ("RNN", "tanh"), "rnn_relu": ("RNN", "relu")}
 
 
@@ -116,5 +143,5 @@ def recurrent(call: Call):
 
 OPERATORS = {
     "linear": linear, "matmul": matmul, "mm": matmul, "bmm": matmul, "baddbmm": baddbmm, "addmm": addmm,
-    "scaled_dot_product_attention": attention, **dict.fromkeys(_CELLS, recurrent),
+    "scaled_dot_product_attention": attention, "einsum": einsum, **dict.fromkeys(_CELLS, recurrent),
 }

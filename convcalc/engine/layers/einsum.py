@@ -1,0 +1,108 @@
+"""``torch.einsum`` of one or two operands, written per sample (the batch's letter left out).
+
+Costs as PyTorch computes a two-operand einsum: letters in one operand only that the output does
+not keep are summed away first (no multiplications), and what remains is one batched product,
+whose multiply-accumulates are the product of the sizes of every letter it spans (the output's
+and the contracted ones); FLOPs are twice that, as ``torch.utils.flop_counter`` counts the
+``bmm`` it becomes. Without a contracted letter (an outer or elementwise product) PyTorch
+multiplies with broadcasting instead: no MACs, one FLOP per output element. One operand (a
+transpose, a trace, a sum) has no MACs. An einsum of three or
+more operands is refused: PyTorch may reorder their contractions, which changes the count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ShapeError, SpecError
+from ..sizes import volume
+from ..windows import Global
+from .base import Figures, Shape, format_shape
+from .kind import arg, spell
+from .merge import Merge
+from .rules import text
+
+
+def parse_equation(equation: str, operands: int) -> tuple[tuple[str, ...], str]:
+    """The operands' letters and the output's, with PyTorch's implicit output (the letters that appear
+    once, in alphabetical order) when there is no ``->``. A ``;`` separates operands as a comma does
+    (commas separate a token's arguments: ``einsum:nd;md->nm``).
+
+    >>> parse_equation("nd,md->nm", 2)
+    (('nd', 'md'), 'nm')
+    >>> parse_equation("ij,jk", 2)
+    (('ij', 'jk'), 'ik')
+    """
+    clean = equation.replace(" ", "").replace(";", ",")
+    left, arrow, right = clean.partition("->")
+    inputs = tuple(left.split(","))
+    letters = "".join(inputs) + right
+    if "." in letters or not all(c.isascii() and c.isalpha() for c in letters):
+        raise SpecError(f"einsum equation {equation!r} must use letters only (no ellipsis)",
+                        hint="name every axis with a letter, e.g. nd,md->nm", field="equation")
+    if len(inputs) != operands:
+        raise ShapeError(f"einsum equation {equation!r} has {len(inputs)} operand(s) but reads {operands}",
+                         hint="give one term per operand, separated by commas", field="equation")
+    if not arrow:
+        right = "".join(sorted(c for c in set(left.replace(",", "")) if left.count(c) == 1))
+    if len(set(right)) != len(right) or not set(right) <= set("".join(inputs)):
+        raise ShapeError(f"einsum output {right!r} repeats a letter or names one no operand has",
+                         hint="each output letter once, from the operands", field="equation")
+    return inputs, right
+
+
+@dataclass(frozen=True)
+class Einsum(Merge):
+    """``torch.einsum(equation, ...)`` per sample: each branch's letters name its per-sample axes; a
+    learned last operand of ``weight_shape`` (counted as parameters) may follow the branches.
+
+    >>> fig = Einsum("nd,md->nm").merge(((197, 64), (197, 64)))
+    >>> fig.output_shape, fig.macs
+    ((197, 197), 2483776)
+    >>> Einsum("nd,de->ne", weight_shape=(64, 32)).infer((197, 64)).params
+    2048
+    """
+
+    spellings = (spell("einsum", fields=("equation", "weight_shape"), positional=("equation",),
+                       required=("equation",)),)
+
+    equation: str = arg(rule=text)
+    weight_shape: tuple[int, ...] | None = None
+
+    def merge(self, shapes: tuple[Shape, ...]) -> Figures:
+        operands = list(shapes) + ([tuple(self.weight_shape)] if self.weight_shape is not None else [])
+        if len(operands) > 2:
+            raise ShapeError(f"einsum of {len(operands)} operands: convcalc reads one or two (PyTorch may reorder "
+                             "the contractions of more, which changes the count)",
+                             hint="write it as two-operand einsums in sequence", field="equation")
+        terms, output = parse_equation(self.equation, len(operands))
+        sizes: dict[str, int] = {}
+        for term, shape in zip(terms, operands):
+            if len(term) != len(shape):
+                raise ShapeError(f"einsum term {term!r} names {len(term)} axes but its operand is {format_shape(shape)}",
+                                 hint="one letter per axis of the operand, the batch left out", field="equation")
+            for letter, size in zip(term, shape):
+                if sizes.setdefault(letter, size) != size:
+                    raise ShapeError(f"einsum letter {letter!r} is {sizes[letter]} in one place and {size} in another",
+                                     hint="the same letter needs the same size", field="equation")
+        shape = tuple(sizes[c] for c in output)
+        contracted = set(terms[0]) & set(terms[1]) - set(output) if len(terms) == 2 else set()
+        # a contraction is one batched product, as PyTorch computes it; without one it is a broadcast product
+        # (one multiplication per output element, no accumulation), and one operand is a view or a sum
+        macs = volume(sizes[c] for c in set(output) | contracted) if contracted else 0
+        flops = 2 * macs if contracted else volume(shape) if len(terms) == 2 else 0
+        params = volume(self.weight_shape) if self.weight_shape is not None else 0
+        return Figures("Einsum", shape, params, macs, flops, tuple(Global(n) for n in shape[1:]), (),
+                       self.equation.replace(" ", ""), mixes_channels=True,
+                       tensors=(("weight", params),) if params else ())
+
+    def prepare(self, run, x):
+        import string
+
+        equation = self.equation.replace(";", ",")
+        terms, output = parse_equation(equation, equation.replace(" ", "").split("->")[0].count(",") + 1)
+        batch = next(c for c in string.ascii_letters if c not in equation)
+        weight = run.between(-1.0, 1.0, tuple(self.weight_shape)) if self.weight_shape is not None else None
+        branches = len(terms) - (weight is not None)  # the branches carry the batch; a learned operand does not
+        spec = ",".join(batch + t if i < branches else t for i, t in enumerate(terms)) + "->" + batch + output
+        return lambda *xs: run.F.einsum(spec, *xs, *([weight] if weight is not None else []))
