@@ -90,8 +90,8 @@ def test_plain_table_when_not_a_terminal():
     result = invoke("shape", "3x224x224", "conv:64,k=7,s=2,p=3,bias=false", "bn", "relu", "maxpool:k=3,s=2,p=1")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump"]
-    assert lines[2].split()[:4] == ["1", "Conv2d", "3→64", "k=7"]
+    assert lines[0].split() == ["#", "name", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump"]
+    assert lines[2].split()[:5] == ["1", "1", "Conv2d", "3→64", "k=7"]  # tokens are named by their index
     assert "64x112x112" in lines[2] and "9.41 K" in lines[2] and "118 M" in lines[2]
     assert lines[5].split()[-2:] == ["11", "4"]  # the ResNet stem's receptive field
     assert lines[6].split()[:4] == ["total", "64x56x56", "9.54", "K"]

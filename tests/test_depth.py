@@ -31,18 +31,19 @@ def test_every_depth_on_every_preset_in_every_format(preset):
                 folded = sum(int(r[0].split("-")[1]) - int(r[0].split("-")[0]) + 1 if "-" in r[0] else 1 for r in rows)
                 assert folded == layers  # every layer is in exactly one row
                 if depth == 0:
-                    assert len(rows) == 1 and rows[0][1] == f"network ({layers} layers)"
+                    assert len(rows) == 1 and rows[0][1:3] == ["network", f"{layers} layers"]
 
 
 def _rows(*args):
     result = runner.invoke(app, ["shape", *args, "--format", "csv"])
     assert result.exit_code == 0, result.stderr
-    return [row[:2] for row in csv.reader(io.StringIO(result.stdout))][2:-1]
+    # each row's number, name (indented by its depth under --depth: compared without) and label
+    return [[row[0], row[1].strip(), row[2]] for row in csv.reader(io.StringIO(result.stdout))][2:-1]
 
 
 def test_depth_2_on_blocks_one_deep_unfolds_them():
     assert _rows("--preset", "resnet18", "--depth", "2") == _rows("--preset", "resnet18")
-    assert ["5-11", "layer1.0 (7 layers)"] in _rows("--preset", "resnet18", "--depth", "1")
+    assert ["5-11", "layer1.0", "7 layers"] in _rows("--preset", "resnet18", "--depth", "1")
 
 
 NESTED = {"input": [3, 16, 16],
@@ -60,10 +61,10 @@ def test_blocks_fold_at_each_depth_under_their_names(tmp_path):
     path.write_text(json.dumps(NESTED))
     layers = json.loads(runner.invoke(app, ["shape", "-f", str(path), "--json"]).stdout)["layers"]
     assert max(len(layer["path"]) for layer in layers) == 2
-    assert _rows("-f", str(path), "--depth", "0") == [["1-6", "network (6 layers)"]]
-    assert _rows("-f", str(path), "--depth", "1")[1] == ["2-6", "s1 (5 layers)"]
-    assert _rows("-f", str(path), "--depth", "2")[1:] == [["2-3", "s1.a (2 layers)"], ["4-5", "s1.b (2 layers)"],
-                                                          ["6", "Conv2d 4→8 k=1"]]
+    assert _rows("-f", str(path), "--depth", "0") == [["1-6", "network", "6 layers"]]
+    assert _rows("-f", str(path), "--depth", "1")[1] == ["2-6", "s1", "5 layers"]
+    assert _rows("-f", str(path), "--depth", "2")[1:] == [["2-3", "s1.a", "2 layers"], ["4-5", "s1.b", "2 layers"],
+                                                          ["6", "s1", "Conv2d 4→8 k=1"]]  # the output names s1
     for depth in (3, 9):  # deeper than the blocks: every layer a row of its own
         assert _rows("-f", str(path), "--depth", str(depth)) == _rows("-f", str(path))
 
@@ -87,5 +88,5 @@ def test_every_depth_on_a_captured_model(tmp_path):
             result = runner.invoke(app, ["shape", "--model", f"{path}:tiny", "3x16x16", "--depth", str(depth),
                                          "--format", output.value])
             assert result.exit_code == 0, (depth, result.stderr, result.exception)
-    assert [label for _, label in _rows("--model", f"{path}:tiny", "3x16x16", "--depth", "1")][1] == "1 (3 layers)"
-    assert "1.1 (2 layers)" in [label for _, label in _rows("--model", f"{path}:tiny", "3x16x16", "--depth", "2")]
+    assert _rows("--model", f"{path}:tiny", "3x16x16", "--depth", "1")[1][1:] == ["1", "3 layers"]
+    assert ["1.1", "2 layers"] in [row[1:] for row in _rows("--model", f"{path}:tiny", "3x16x16", "--depth", "2")]

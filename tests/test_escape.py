@@ -102,8 +102,9 @@ def test_every_format_shows_input_strings_escaped(s, where):
             result.exception
         _assert_clean(result.stdout)
         _assert_clean(result.stderr)
-        if result.exit_code == 0 and where != "name":  # a layer's name shows in no table
-            _assert_shown(fmt, result.stdout, s, where)
+        if result.exit_code == 0 and where != "name":  # a name is shown (and checked) where it names a row
+            notes = result.stderr if fmt in (OutputFormat.table, OutputFormat.markdown, OutputFormat.csv) else ""
+            _assert_shown(fmt, result.stdout + notes, s, where)  # the tables' notes are on stderr
 
 
 def _assert_shown(fmt: OutputFormat, out: str, s: str, where: str) -> None:
@@ -116,7 +117,7 @@ def _assert_shown(fmt: OutputFormat, out: str, s: str, where: str) -> None:
         if where in ("op", "path"):  # notes are left out of CSV
             cells = [cell for row in csv.reader(io.StringIO(out)) for cell in row]
             assert any(escape(s) in cell for cell in cells)
-    else:
+    elif fmt in (OutputFormat.json, OutputFormat.ndjson):  # the pictures' formats are checked in test_pictures
         records = [json.loads(line) for line in out.splitlines()] if fmt is OutputFormat.ndjson \
             else json.loads(out)["layers"]
         layer = records[0]
@@ -142,7 +143,7 @@ def test_a_markdown_cell_never_ends_early():
     document = json.dumps({"input": [3, 8, 8], "layers": [{"type": "opaque", "op": s, "output": [3, 8, 8]}]})
     out = runner.invoke(app, ["shape", "-f", "-", "--format", "markdown"], input=document).stdout
     row = next(line for line in out.splitlines() if line.startswith("| 1 |"))
-    assert len(re.findall(r"(?<!\\)(?:\\\\)*\|", row)) == 9  # 8 columns: 9 unescaped pipes
+    assert len(re.findall(r"(?<!\\)(?:\\\\)*\|", row)) == 10  # 9 columns: 10 unescaped pipes
 
 
 # A real pseudo-terminal (Rich) and a real pipe.
@@ -166,11 +167,11 @@ def _everything(s: str) -> bytes:
         {"type": "opaque", "op": s, "output": [3, 8, 8], "remark": [s]}, {"type": "relu", "path": [s]}]}).encode()
 
 
-@pytest.mark.parametrize("width", [300, 24])  # a table, and rows stacked as column: value
-def test_rich_on_a_terminal_reads_no_markup_from_the_input(width):
+@pytest.mark.parametrize("width", [600, 24])  # a table (the block's name and the operation side by side), and rows
+def test_rich_on_a_terminal_reads_no_markup_from_the_input(width):  # stacked as column: value
     s = "".join(FIXED)
     screen = _screen(run_in_pty(["shape", "-f", "-", "--depth", "1"], width, stdin=_everything(s), raw=True))
-    if width == 300:
+    if width == 600:
         assert screen.count(escape(s)) == 4  # operation, block, remark, note: whole, markup and all, as text
     else:
         assert "[link=file:///etc/passwd]" in screen.replace("\n", "")

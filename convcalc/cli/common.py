@@ -12,6 +12,7 @@ import typer
 
 from ..engine.dtypes import DTYPE_BYTES
 from ..engine.errors import ConsistencyError, ConvcalcError, ResourceError, SpecError
+from ..engine.escape import escape
 from ..output.formats import OutputFormat
 from .app import ExitCode
 
@@ -21,16 +22,40 @@ def wants_json(as_json: bool | None, output) -> bool:
     return bool(as_json) or output in (OutputFormat.json, OutputFormat.ndjson)
 
 
-def fail(err: ConvcalcError, as_json: bool = False) -> None:
-    """Report ``err`` (on stderr; on stdout too as the error object, when JSON was asked for) and exit:
-    1 for a refusal, 2 for bad usage."""
+def fail(err: ConvcalcError, as_json: bool = False, notes=()) -> None:
+    """Report ``err`` (on stderr, with ``notes`` after it; on stdout too as the error object, when JSON
+    was asked for) and exit: 1 for a refusal, 2 for bad usage."""
     from ..engine.schema import error_object
 
     print(err.format(), file=sys.stderr)
+    print_notes(notes)
     if as_json:
         print(json.dumps(error_object(err.to_dict())))
     refused = isinstance(err, (ResourceError, ConsistencyError))
     raise typer.Exit(int(ExitCode.REFUSED if refused else ExitCode.USAGE))
+
+
+def print_notes(notes) -> None:
+    """Notes for a person, on stderr, one a line."""
+    for note in notes:
+        print(f"note: {escape(note)}", file=sys.stderr)
+
+
+def input_notes(source=None, network=None, shape=None) -> tuple[str, ...]:
+    """What the input shape may mean instead (it looks batch-included or channels-last): the network's
+    input, else the one given on the command line (``source``) or ``shape``; none when there is none."""
+    from ..engine.analysis import input_hints
+
+    if network is not None:
+        shape = network.input_shape
+    elif shape is None and source is not None and source.input_shape is not None:
+        from ..readers import parse_shape
+
+        try:
+            shape = parse_shape(source.input_shape)
+        except ConvcalcError:
+            return ()
+    return input_hints(tuple(shape)) if shape is not None and None not in shape else ()
 
 
 def output_format(as_json: bool, output: OutputFormat | None) -> OutputFormat:

@@ -11,7 +11,7 @@ import typer
 from ..engine.errors import ConvcalcError, ResourceError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
-from .common import device_from, fail, output_format, wants_json
+from .common import device_from, fail, input_notes, output_format, wants_json
 from .options import Bandwidth, Device, Format, Json, Optimizer, Peak
 from .show import show
 from .source import NetworkSource, reads_network
@@ -155,6 +155,7 @@ def shape(
     output: Format = None,
 ) -> None:
     """Output shape, parameters, MACs, FLOPs, memory and receptive field of every layer."""
+    network = None
     try:
         fmt = output_format(as_json, output)
         if depth is not None and depth < 0:
@@ -165,15 +166,22 @@ def shape(
             raise typer.Exit(_stream(stream, source, optimizer.lower(), target))  # failed writes go up to run_app
         from ..engine.analysis import analyse
 
-        analysis = analyse(source.network())
+        network = source.network()
+        analysis = analyse(network)
         data = analysis.to_dict(optimizer.lower(), target)
     except ConvcalcError as err:
-        fail(err, wants_json(as_json, output))
+        fail(err, wants_json(as_json, output), input_notes(source, network))
+    from ..output.render import Table
     from ..output.renderers import Result
-    from ..output.reports import shape_table
 
-    chart = chart and fmt is OutputFormat.table and sys.stdout.isatty()  # pictures are for people, not pipes
-    show(Result(shape_table(analysis, depth, optimizer.lower(), target, chart), data, data["layers"]), fmt)
+    if fmt in (OutputFormat.json, OutputFormat.ndjson):  # the object is all they print: no table is made
+        table = Table((), frozenset(), (), None, ())
+    else:
+        from ..output.reports import shape_table
+
+        chart = chart and fmt is OutputFormat.table and sys.stdout.isatty()  # pictures are for people, not pipes
+        table = shape_table(analysis, depth, optimizer.lower(), target, chart)
+    show(Result(table, data, data["layers"]), fmt)
 
 
 def _check_stream(stream: str, source: NetworkSource, output: OutputFormat | None) -> None:

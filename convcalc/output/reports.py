@@ -14,21 +14,41 @@ def row_label(report) -> str:
     """A layer's label in a table: its type and its summary, as they are (no outer space of the input cut)."""
     return report.type + (f" {report.summary}" if report.summary else "")
 
+
+def row_name(report, depth: int | None = None) -> str:
+    """A layer's name in a table: its module path or document name, or its index when it has none;
+    under ``depth``, indented two spaces for each block it sits in (as torchinfo shows them).
+
+    >>> from convcalc import analyse_tokens
+    >>> row_name(analyse_tokens("3x8x8", "relu").layers[0])
+    '1'
+    """
+    name = report.name if report.name is not None else str(report.index)
+    return "  " * min(len(report.path), depth) + name if depth is not None else name
+
+
 def _layer_cells(analysis: Analysis):
     for r in analysis.layers:
         yield r, row_label(r), format_shape(r.output_shape)
 
 
 def _footer(analysis: Analysis, optimizer: str = "adam") -> tuple[str, ...]:
+    """The lines below a table: the batch's memory, the parameters' split (data, on stdout)."""
     totals, network = analysis.totals, analysis.network
     lines = [f"batch {network.batch}, {network.dtype}: activations {human_bytes(totals.activation_bytes)}, "
              f"parameters {human_bytes(totals.param_bytes)}", *_memory_lines(analysis, optimizer)]
     if totals.trainable_params != totals.params:
         lines.append(f"parameters: {totals.params:,}, of which {totals.trainable_params:,} trainable "
                      f"and {totals.params - totals.trainable_params:,} frozen (requires_grad=False)")
-    if totals.uncounted_layers:
-        lines.append(f"? {totals.uncounted_layers} layer(s) convcalc cannot cost: their MACs and FLOPs are unknown, "
-                     "and the totals leave them out")
+    return tuple(lines)
+
+
+def _notes(analysis: Analysis) -> tuple[str, ...]:
+    """The notes on a network's figures (for stderr): layers left out of the totals, and each layer's notes."""
+    lines = []
+    if analysis.totals.uncounted_layers:
+        lines.append(f"? {analysis.totals.uncounted_layers} layer(s) convcalc cannot cost: their MACs and FLOPs are "
+                     "unknown, and the totals leave them out (+?)")
     for r in analysis.layers:
         lines.extend(f"note (layer {r.index}): {note}" for note in r.notes)
     return tuple(lines)
@@ -67,7 +87,7 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
     memory = inference_memory(analysis)
     live = dict(zip(memory.layers, memory.curve))
     timed = device is not None
-    first = ("0", "input", format_shape(analysis.network.input_shape), "", "", "", "1", "1") + ("", "") * timed
+    first = ("0", "input", "", format_shape(analysis.network.input_shape), "", "", "", "1", "1") + ("", "") * timed
     rows, exact = [first + ("", "") * chart], [first]
     groups = _groups(analysis.layers, depth)
     shares = _chart_shares(groups, bounds, live, memory.peak_bytes, timed) if chart else None
@@ -75,26 +95,29 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
         last = group[-1]
         rf = last.receptive_field
         if not _folded(last, depth):
-            label = row_label(last)
+            name, label = row_name(last, depth), row_label(last)
             number = str(last.index)
         else:
-            block = last.path[depth - 1] if depth else "network"  # a path holds each block's full name
-            label = f"{block} ({len(group)} layer{'s' * (len(group) != 1)})"
+            # a path holds each block's full name; the block sits inside depth - 1 others
+            name = "  " * (depth - 1) + last.path[depth - 1] if depth else "network"
+            label = f"{len(group)} layer{'s' * (len(group) != 1)}"
             number = str(last.index) if len(group) == 1 else f"{group[0].index}-{last.index}"
         sums = [sum(r.params for r in group), sum(r.macs for r in group), sum(r.flops for r in group)]
         fields = (per_axis_text(rf.size), per_axis_text(rf.jump))
         unknown = _unknown(group)
         timing = _timing(group, bounds) if timed else ()
-        row = (number, label, format_shape(last.output_shape), human(sums[0]), *(unknown(human(n)) for n in sums[1:]),
-               *fields, *(t[0] for t in timing))
+        row = (number, name, label, format_shape(last.output_shape), human(sums[0]),
+               *(unknown(human(n)) for n in sums[1:]), *fields, *(t[0] for t in timing))
         rows.append(row + (tuple(bar(share, 8) for share in shares[position]) if chart else ()))
-        exact.append((number, label, format_shape(last.output_shape), str(sums[0]),
+        exact.append((number, name, label, format_shape(last.output_shape), str(sums[0]),
                       *(unknown(str(n)) for n in sums[1:]), *fields, *(t[1] for t in timing)))
     totals = analysis.totals
-    figures = (totals.params, totals.macs, totals.flops)
-    total = ("", "total", format_shape(analysis.output_shape), *map(human, figures), "", "")
-    exact_total = ("", "total", format_shape(analysis.output_shape), *map(str, figures), "", "")
-    columns = ("#", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
+    unknown = _unknown(analysis.layers)  # a total leaving layers out says so, as their rows do
+    total = ("", "", "total", format_shape(analysis.output_shape), human(totals.params),
+             *(unknown(human(n)) for n in (totals.macs, totals.flops)), "", "")
+    exact_total = ("", "", "total", format_shape(analysis.output_shape), str(totals.params),
+                   *(unknown(str(n)) for n in (totals.macs, totals.flops)), "", "")
+    columns = ("#", "name", "layer", "output", "params", "MACs", "FLOPs", "RF", "jump")
     footer = _footer(analysis, optimizer)
     if timed:
         total += (human_seconds(line.seconds), "")
@@ -108,8 +131,9 @@ def shape_table(analysis: Analysis, depth: int | None = None, optimizer: str = "
                   "against the peak",
                   f"memory over the run: {sparkline(memory.curve, 40)} (peak {human_bytes(memory.peak_bytes)})") \
             + footer
-    return Table(columns, frozenset(columns) - {"layer", "output", "limit", "share", "live"}, tuple(rows), total,
-                 footer, tuple(exact), exact_total, optional=("jump", "FLOPs", "limit", "RF", "MACs"))
+    return Table(columns, frozenset(columns) - {"name", "layer", "output", "limit", "share", "live"}, tuple(rows),
+                 total, footer, tuple(exact), exact_total, optional=("jump", "FLOPs", "limit", "RF", "MACs"),
+                 notes=_notes(analysis))
 
 
 def _timing(group, bounds) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -173,13 +197,13 @@ def run_table(execution, optimizer: str = "adam") -> Table:
     """Per layer: output shape, time, achieved GFLOP/s and a summary of the values."""
     rows = []
     for (r, layer, output), run in zip(_layer_cells(execution.analysis), execution.runs):
-        rows.append((str(r.index), layer, output, f"{run.seconds * 1e3:.3f}", f"{run.spread:.0%}",
+        rows.append((str(r.index), row_name(r), layer, output, f"{run.seconds * 1e3:.3f}", f"{run.spread:.0%}",
                      "" if run.gflops is None else f"{run.gflops:.1f}",
                      f"{run.mean:.4g}", f"{run.std:.4g}", f"{run.minimum:.4g}", f"{run.maximum:.4g}"))
     analysis = execution.analysis
-    total = ("", "total", format_shape(analysis.output_shape), f"{execution.seconds * 1e3:.3f}", "",
+    total = ("", "", "total", format_shape(analysis.output_shape), f"{execution.seconds * 1e3:.3f}", "",
              f"{2 * analysis.totals.macs / execution.seconds / 1e9:.1f}" if execution.seconds else "", "", "", "", "")
-    columns = ("#", "layer", "output", "ms", "±", "GFLOP/s", "mean", "std", "min", "max")
+    columns = ("#", "name", "layer", "output", "ms", "±", "GFLOP/s", "mean", "std", "min", "max")
     counts = sorted({run.runs for run in execution.runs})
     how = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}") + " warm run(s)"
     how += " per layer, chosen automatically" if execution.repeat is None else " per layer"
@@ -187,27 +211,28 @@ def run_table(execution, optimizer: str = "adam") -> Table:
               "(interquartile range / median)",) + _footer(analysis, optimizer) + (
         f"measured while running: peak {human_bytes(execution.peak_bytes)} (the arrays held, each layer's "
         "output and its work buffers)",)
-    return Table(columns, frozenset(columns) - {"layer", "output"}, tuple(rows), total, footer,
-                 optional=("std", "min", "max", "mean", "±"))
+    return Table(columns, frozenset(columns) - {"name", "layer", "output"}, tuple(rows), total, footer,
+                 optional=("std", "min", "max", "mean", "±"), notes=_notes(analysis))
 
 
 def compare_table(comparison, device=None) -> Table:
     """Per variant: its layers, params, MACs, FLOPs, activations and ratios to the standard layer;
     with a roofline ``device``, its time bound and that bound's ratio."""
-    from ..verbs.compare import (
-        describe_layers,  # here: `shape` needs none of compare at start-up
-    )
+    from ..verbs.compare import describe_kernels, describe_layers  # here: `shape` needs none of compare at start-up
+
     timed = any(r.seconds is not None for r in comparison.results)
     standard_seconds = comparison.standard.seconds
     bounds = comparison.bounds(device) if device is not None else None
-    rows, footer, exact = [], [], []
+    rows, notes, exact, short = [], [], [], []
     for number, result in enumerate(comparison.results):
         name = result.variant.name.replace("_", " ")
         if result.analysis is None:
             row = (name, f"not applicable: {result.variant.reason}", "", "", "", "", "", "")
             rows.append(row + (("", "") if bounds else ()) + (("", "") if timed else ()))
             exact.append(rows[-1])
+            short.append("not applicable")
             continue
+        short.append(describe_kernels(result))
         totals = result.analysis.totals
         closed = "" if result.closed_form is None else f"{float(result.closed_form):.4f}"
         row = (name, describe_layers(result), human(totals.params), human(totals.macs), human(totals.flops),
@@ -225,20 +250,23 @@ def compare_table(comparison, device=None) -> Table:
             row, exact_row = row + timing, exact_row + timing
         rows.append(row)
         exact.append(exact_row)
-        footer.extend(f"note ({name}): {note}" for note in result.variant.notes)
+        notes.extend(f"note ({name}): {note}" for note in result.variant.notes)
     columns = ("variant", "layers", "params", "MACs", "FLOPs", "activations", "MACs ratio", "1/C_out + 1/K")
     if bounds:
         columns += ("bound", "bound ratio")
-        footer.append(f"bound: the roofline time on {device.name}, at least what the variant takes; its ratio "
+        notes.append(f"bound: the roofline time on {device.name}, at least what the variant takes; its ratio "
                       "to the standard layer's predicts the speed-up better than the MACs ratio (a memory-bound "
                       "variant gains less)")
     if timed:
         columns += ("ms", "time ratio")
+    from ..engine.analysis import input_hints
+
     biased = comparison.layer.bias
-    footer.insert(0, ("every convolution of a variant has a bias, as the given layer does" if biased else
-                      "no convolution of a variant has a bias, as the given layer has none"))
+    first = [("every convolution of a variant has a bias, as the given layer does" if biased else
+              "no convolution of a variant has a bias, as the given layer has none")]
     if timed:
-        footer.insert(1, "times: NumPy backend, all layers of a variant; fewer MACs need not mean less time "
-                         "(depthwise layers are memory-bound)")
-    return Table(columns, frozenset(columns) - {"variant", "layers"}, tuple(rows), None, tuple(footer), tuple(exact),
-                 optional=("activations", "1/C_out + 1/K", "FLOPs"))
+        first.append("times: NumPy backend, all layers of a variant; fewer MACs need not mean less time "
+                     "(depthwise layers are memory-bound)")
+    notes = [*(f"note: {hint}" for hint in input_hints(tuple(comparison.input_shape))), *first, *notes]
+    return Table(columns, frozenset(columns) - {"variant", "layers"}, tuple(rows), None, (), tuple(exact),
+                 optional=("activations", "1/C_out + 1/K", "FLOPs"), notes=tuple(notes), short={"layers": tuple(short)})

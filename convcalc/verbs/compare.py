@@ -231,8 +231,34 @@ def describe_layers(result: VariantResult) -> str:
     return " → ".join(f"{r.type} {r.summary}".strip() for r in result.analysis.layers)
 
 
+def describe_kernels(result: VariantResult) -> str:
+    """The variant's convolutions by kernel and groups alone (strides and dilations when not 1): the
+    short line a narrow terminal shows, where the full one would be cut to the same start.
+
+    >>> from convcalc.readers import parse_layer
+    >>> [describe_kernels(r) for r in compare((32, 56, 56), parse_layer("conv:64,k=3,p=1")).results][:3]
+    ['3x3', '3x3 g=32 → 1x1', '3x3 g=16']
+    """
+    if result.analysis is None:
+        return ""
+    rank = len(result.analysis.network.input_shape) - 1
+
+    def kernel(layer) -> str:
+        text = _axes(layer.kernel_size, rank)
+        for key, value in (("s", layer.stride), ("d", layer.dilation)):
+            if _axes(value, rank) != _axes(1, rank):
+                text += f" {key}={_axes(value, rank)}"
+        return text + (f" g={layer.groups}" if layer.groups != 1 else "")
+
+    return " → ".join(kernel(layer) for layer in result.variant.layers)
+
+
+def _axes(value, rank: int) -> str:
+    return "x".join(map(str, (value,) * rank if isinstance(value, int) else value))
+
+
 __all__ = ["COMPARE_SCHEMA", "Comparison", "VARIANTS", "Variant", "VariantResult", "build_variants", "compare",
-           "default_groups", "describe_layers", "time_variants"]
+           "default_groups", "describe_kernels", "describe_layers", "time_variants"]
 
 
 def comparison_to_dict(comparison, device=None) -> dict:
