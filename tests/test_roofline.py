@@ -200,6 +200,8 @@ def test_pytorchs_defaults_are_the_ones_the_bound_assumes():
     assert torch.backends.cudnn.allow_tf32 is True  # convolutions (and cuDNN's RNNs) may use TF32
     assert torch.backends.cuda.matmul.allow_tf32 is False  # matrix products do not
     assert torch.get_float32_matmul_precision() == "highest"  # "high" would turn TF32 on for them
+    if hasattr(torch.backends.cudnn, "rnn"):  # the per-operation switches of newer releases agree
+        assert torch.backends.cudnn.rnn.fp32_precision == torch.backends.cudnn.conv.fp32_precision == "tf32"
 
 
 def test_tf32_is_published_for_ampere_and_later_only():
