@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from .dtypes import DTYPE_BYTES
 from .errors import SpecError
 from .graph import INPUT, dependency_order, resolve_sources, result_layers
-from .saved import saved_by
+from .layers.base import Use
 from .sizes import volume
 
 __all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "memo", "training_memory",
-           "view_layers", "wiring"]
+           "training_uses", "view_layers", "wiring"]
 
 @dataclass(frozen=True)
 class InferenceMemory:
@@ -189,28 +189,66 @@ def training_memory(analysis, optimizer: str = "adam") -> TrainingMemory:
     )
 
 
-def _saved(analysis) -> tuple[tuple, bool]:
-    """Each layer's share of the saved bytes (None where unknown), and whether all are known."""
+def training_uses(analysis) -> dict:
+    """How a training step uses each layer (by index from 0): a ``Use`` (its inputs' and output's
+    shapes, whether each input needs a gradient, whether it has trainable parameters), or None where
+    autograd leaves the layer out: neither its inputs nor its parameters need a gradient.
+
+    As autograd decides ``requires_grad``: the network's input needs none, and a layer's output
+    needs one when the layer has trainable parameters or any input needs one, so when anything
+    before it, on any path, is trained (frozen parameters, ``network.frozen``, are not).
+
+    >>> from convcalc import analyse_tokens
+    >>> uses = training_uses(analyse_tokens("3x8x8", "relu", "conv:4,k=3", "relu"))
+    >>> uses[0], [(u.inputs_grad, u.trainable) for u in (uses[1], uses[2])]
+    (None, [((False,), True), ((True,), False)])
+    """
+    return memo(analysis, "uses", lambda: _uses(analysis))
+
+
+def _uses(analysis) -> dict:
     network = analysis.network
     itemsize = DTYPE_BYTES[network.dtype]
     sources, order = wiring(analysis)
     reports = {r.index - 1: r for r in analysis.layers}
     shapes = {i: r.output_shape for i, r in reports.items()}
     shapes[INPUT] = tuple(network.input_shape)
-    storage, size = _storages(analysis, training=True)
     needs_grad = {INPUT: False}
+    uses = {}
+    for i in order:
+        inputs_grad = tuple(needs_grad[s] for s in sources[i])
+        trainable = reports[i].trainable > 0
+        needs_grad[i] = trainable or any(inputs_grad)
+        if not needs_grad[i]:
+            uses[i] = None
+            continue
+        partly = reports[i].trainable < reports[i].params  # some of its tensors are frozen
+        frozen = _frozen_roles(network.layers[i], i, network.frozen) if partly else ()
+        uses[i] = Use(tuple(shapes[s] for s in sources[i]), shapes[i], network.batch, itemsize, inputs_grad,
+                      trainable, frozenset(frozen))
+    return uses
+
+
+def _frozen_roles(layer, index: int, frozen) -> set[str]:
+    """The roles of a layer's parameter tensors that ``frozen`` names, by the names the analysis gives
+    them (the model's, or ``#<layer>.<role>``)."""
+    named = dict(layer.weights)
+    return {role for role in {*named, "weight", "bias"} if named.get(role, f"#{index + 1}.{role}") in frozen}
+
+
+def _saved(analysis) -> tuple[tuple, bool]:
+    """Each layer's share of the saved bytes (None where unknown), and whether all are known."""
+    sources, order = wiring(analysis)
+    storage, size = _storages(analysis, training=True)
+    uses = training_uses(analysis)
     seen: set = set()
     saved, exact = {}, True
     for i in order:
-        layer, report = network.layers[i], reports[i]
-        inputs_grad = [needs_grad[s] for s in sources[i]]
-        trainable = report.trainable > 0
-        needs_grad[i] = trainable or any(inputs_grad)
-        if not needs_grad[i]:
+        use = uses[i]
+        if use is None:
             saved[i] = 0
             continue
-        items = saved_by(layer, [shapes[s] for s in sources[i]], shapes[i], network.batch, itemsize, inputs_grad,
-                         trainable)
+        items = analysis.network.layers[i].saved(use)
         if items is None:
             saved[i], exact = None, False
             continue

@@ -105,6 +105,14 @@ class Layer:
         items), in training mode, as torch 2.13's CPU kernels do; None where convcalc does not know."""
         return None
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        """The MACs of the layer's backward pass for the batch, as autograd runs it (torch 2.13's
+        derivatives, PyTorch's math backend for attention), given its forward MACs for the batch:
+        the products that give each input's gradient ``use`` says is needed, and those giving the
+        parameters' gradients when it has trainable ones. 0 for a layer without products; None
+        where convcalc does not know (the totals then say they are not exact)."""
+        return None
+
     def prepare(self, run: Any, x: Any):
         """The call that executes the layer on the NumPy backend ``run`` gives (``run.F``, its random
         parameters), for inputs like ``x``; it receives one array (all branches for merges)."""
@@ -130,11 +138,30 @@ class Use:
     itemsize: int
     inputs_grad: tuple[bool, ...]
     trainable: bool
+    # The roles (weight, bias) of its parameter tensors that are frozen while others train: a network
+    # that trains only biases computes no weight gradients.
+    frozen: frozenset[str] = frozenset()
+
+    def trains(self, role: str = "weight") -> bool:
+        """Whether the layer's parameter tensor of that role gets a gradient."""
+        return self.trainable and role not in self.frozen
 
     @property
     def statistic(self) -> int:
         """Bytes of a saved mean or inverse deviation (at least float32)."""
         return max(self.itemsize, 4)
+
+
+def gradient_products(forward_macs: int, *needed: bool) -> int:
+    """The backward of a product of two operands (a convolution's input and weight, a matrix
+    product's factors): each operand's gradient is one product as large as the forward one
+    (a convolution's input gradient is a transposed convolution, its weight gradient a
+    convolution of the input with the output's gradient), computed only when needed.
+
+    >>> gradient_products(1000, False, True), gradient_products(1000, True, True)
+    (1000, 2000)
+    """
+    return forward_macs * sum(1 for n in needed if n)
 
 
 SAVES_OUTPUT = ("output",)  # the result's storage

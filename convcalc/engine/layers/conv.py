@@ -20,6 +20,7 @@ from .base import (
     Use,
     axis_names,
     format_shape,
+    gradient_products,
     per_axis,
     require_at_least,
     saves_input,
@@ -167,6 +168,11 @@ class Conv(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [saves_input()]
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        # the input's gradient only where the input needs one (not for a network's first layer), the
+        # weight's where it is trained; each as many MACs as the forward, whatever the groups
+        return gradient_products(forward_macs, use.inputs_grad[0], use.trains("weight"))
 
     def prepare(self, run, x):
         kernel = per_axis(self.kernel_size, x.ndim - 2, "kernel_size")

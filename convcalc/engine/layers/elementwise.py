@@ -117,6 +117,9 @@ class Activation(Layer):
         # in place, the input is overwritten: autograd saves a copy of it first
         return [saves_new(use.batch * volume(use.inputs[0]) * use.itemsize)] if self.inplace else [saves_input()]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         function = run.F.ACTIVATIONS[self.function]
         values = [getattr(self, name) for name in _CALL_ARGUMENTS.get(self.function, ())]
@@ -166,6 +169,9 @@ class Dropout(Layer):
         per_sample = use.output[0] if self.variant.startswith("feature") else volume(use.output)
         return [] if self.p == 0 else [saves_new(use.batch * per_sample * use.itemsize)]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         return lambda x: x  # the identity at inference
 
@@ -194,6 +200,9 @@ class PReLU(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [saves_input()]
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         weight = run.full(self.num_parameters, self.init)
@@ -242,6 +251,9 @@ class Softmax(Layer):
     def saved(self, use: Use) -> list | None:
         return [SAVES_OUTPUT]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         dim = self.resolved_dim(x.shape[1:])
         function = run.F.log_softmax if self.log else run.F.softmax
@@ -266,6 +278,9 @@ class Identity(Layer):
 
     def saved(self, use: Use) -> list | None:
         return []
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         return lambda x: x
@@ -297,6 +312,9 @@ class StochasticDepth(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [] if self.p == 0 else [saves_new(use.batch * use.itemsize)]  # one noise value per sample ("row")
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         return lambda x: x  # the identity at inference

@@ -28,6 +28,9 @@ class _Moves(Layer):
     def saved(self, use: Use) -> list | None:
         return []
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         figures = self.infer(x.shape[1:])
         if figures.dims is not None and len(figures.dims) == x.ndim - 1 and None not in figures.dims:

@@ -126,6 +126,9 @@ class Arithmetic(Merge):
     def saved(self, use: Use) -> list | None:
         return []  # a sum's gradient needs no operand
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         function = getattr(operator, {"div": "truediv"}.get(self.operation, self.operation))
         extras = [run.between(0.5, 1.5, shape) for shape in (self.weight_shape, self.constant_shape)
@@ -288,6 +291,9 @@ class Concat(Merge):
 
     def saved(self, use: Use) -> list | None:
         return []
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         if self.weight_shape is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import ShapeError
 from ..windows import Global
 from .attention import ScaledDotProductAttention
-from .base import Figures, Shape, Use, format_shape, times_batch
+from .base import Figures, Shape, Use, format_shape, gradient_products, times_batch
 from .kind import arg, spell
 from .merge import Merge
 from .reshape import Linear
@@ -83,6 +83,24 @@ class MultiheadAttention(Merge):
 
     def saved(self, use: Use) -> list | None:
         return None  # not yet checked against autograd's saved tensors: the training figure says so
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        # the backward of what it is made of (see merge), each part asked as autograd reaches it: a
+        # projection's input gradient where its branch needs one, its weight gradient where trained; the
+        # attention's where the projected query, key and value need one (they do once their branch does or
+        # the projections train); the output projection's input gradient and weight gradient
+        embed, heads, batch = self.embed_dim, self.num_heads, use.batch
+        branches = use.inputs * 3 if len(use.inputs) == 1 else use.inputs
+        grads = use.inputs_grad * 3 if len(use.inputs) == 1 else use.inputs_grad
+        total = sum(gradient_products(batch * tokens * size * embed, grad, use.trainable)
+                    for (tokens, size), grad in zip(branches, grads))  # a fused projection: the same sum
+        projected = tuple(grad or use.trainable for grad in grads)
+        length, source = branches[0][0], branches[1][0] + int(self.add_bias_kv) + int(self.add_zero_attn)
+        head = embed // heads
+        scores = Use(((heads, length, head), (heads, source, head), (heads, source, head)), (heads, length, head),
+                     batch, use.itemsize, projected, False)
+        total += ScaledDotProductAttention().backward_macs(scores, batch * heads * length * source * 2 * head)
+        return total + gradient_products(batch * length * embed * embed, any(projected), use.trainable)
 
     def prepare(self, run, x):
         embed, heads = self.embed_dim, self.num_heads

@@ -73,6 +73,9 @@ class BatchNorm(Layer):
     def saved(self, use: Use) -> list | None:
         return [saves_input(), saves_new(2 * use.output[0] * use.statistic)]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         c = x.shape[1]
         mean, var = run.between(-0.1, 0.1, c), run.between(0.5, 1.5, c)
@@ -139,6 +142,9 @@ class LayerNorm(Layer):
         return [saves_input(), saves_new(2 * use.batch * volume(use.output) // volume(self._normalized())
                                          * use.statistic)]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         shape = self._normalized()
         w, b = run.affine(volume(shape), self.elementwise_affine, self.bias)
@@ -174,6 +180,9 @@ class RMSNorm(Layer):
 
     def saved(self, use: Use) -> list | None:
         return None  # not yet checked against autograd's saved tensors: the training figure says so
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         shape = (self.normalized_shape,) if isinstance(self.normalized_shape, int) else tuple(self.normalized_shape)
@@ -219,6 +228,9 @@ class LayerNorm2d(Layer):
         params = channels * (1 + self.bias) if self.elementwise_affine else 0
         return Figures("LayerNorm2d", shape, params, 0, per_element * volume(shape), None, (), "channels",
                        mixes_channels=True, tensors=_affine_tensors(channels, self.elementwise_affine, self.bias))
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         w, b = run.affine(x.shape[1], self.elementwise_affine, self.bias)
@@ -266,6 +278,9 @@ class GroupNorm(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [saves_input(), saves_new(2 * use.batch * self.num_groups * use.statistic)]
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         w, b = run.affine(x.shape[1], self.affine, self.bias)
@@ -337,6 +352,9 @@ class InstanceNorm(Layer):
         # batch norm over the input viewed as one sample of N x C channels
         return [saves_input(), saves_new(2 * use.batch * use.output[0] * use.statistic)]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         c = x.shape[1]
         w, b = run.affine(c, self.affine, self.bias)
@@ -371,6 +389,9 @@ class LocalResponseNorm(Layer):
                              field="*")
         return Figures("LocalResponseNorm", shape, 0, 0, (self.size + 5) * volume(shape), None, (),
                        f"size={self.size}", mixes_channels=True)
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         return lambda x: run.F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)

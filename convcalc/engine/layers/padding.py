@@ -71,6 +71,9 @@ class ZeroPad(Layer):
     def saved(self, use: Use) -> list | None:
         return []
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         amounts = self.padding if isinstance(self.padding, tuple) else (self.padding,) * (2 * (x.ndim - 2))
         return lambda x: run.F.pad(x, amounts)
@@ -136,6 +139,9 @@ class Pad(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [] if self.mode in ("constant", "circular") else [saves_input()]
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         amounts = self.padding if isinstance(self.padding, tuple) else (self.padding,) * (2 * (self.rank or x.ndim - 2))

@@ -133,6 +133,9 @@ class MaxPool(Layer):
     def saved(self, use: Use) -> list | None:
         return [saves_input(), saves_new(use.batch * volume(use.output) * _INDEX_BYTES)]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         return lambda x: run.F.max_pool(x, self.kernel_size, self.stride, self.padding, self.dilation,
                                         self.ceil_mode)
@@ -169,6 +172,9 @@ class AvgPool(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [saves_input()]
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         return lambda x: run.F.avg_pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
@@ -236,6 +242,9 @@ class AdaptiveAvgPool(Layer):
         # an output of one position per channel is a mean, which saves nothing
         return [] if all(n == 1 for n in use.output[1:]) else [saves_input()]
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         return lambda x: run.F.adaptive_avg_pool(x, self.output_size)
 
@@ -263,6 +272,9 @@ class AdaptiveMaxPool(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [saves_input(), saves_new(use.batch * volume(use.output) * _INDEX_BYTES)]
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         return lambda x: run.F.adaptive_max_pool(x, self.output_size)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..errors import BatchAxisError, ShapeError
 from ..sizes import volume
 from ..windows import Global
-from .base import Figures, Shape, Use, format_shape, saves_input, times_batch
+from .base import Figures, Shape, Use, format_shape, gradient_products, saves_input, times_batch
 from .kind import spell
 from .merge import Merge
 
@@ -105,6 +105,15 @@ class MatMul(Merge):
         if self.weight_shape is not None:
             return [saves_input(self.added)] if use.trainable else []
         return ([saves_input(self.added + 1)] if grads[0] else []) + ([saves_input(self.added)] if grads[1] else [])
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        # a @ b: a's gradient is grad @ b^T, b's is a^T @ grad (summed over broadcast axes after), each as
+        # large as the forward product and each only when that operand needs a gradient; a learned
+        # weight needs one when it is trained. baddbmm's added input's gradient is grad times beta.
+        grads = use.inputs_grad[self.added:]
+        if self.weight_shape is not None:
+            return gradient_products(forward_macs, grads[0], use.trains("weight"))
+        return gradient_products(forward_macs, grads[0], grads[1])
 
     def prepare(self, run, x):
         weight = None if self.weight_shape is None else run.uniform(tuple(self.weight_shape), self.weight_shape[0])

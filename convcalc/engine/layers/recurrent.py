@@ -87,6 +87,22 @@ class Recurrent(Layer):
     def saved(self, use: Use) -> list | None:
         return None  # not yet checked against autograd's saved tensors: the training figure says so
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        # Autograd through the CPU steps (torch 2.13, oneDNN off, as FlopCounterMode sees them): with trained
+        # weights, every product's weight gradient (the forward's MACs). Once anything needs a gradient, so do
+        # the hidden states: the previous state's gradient at every step but the first (its zero state needs
+        # none), the projection's input's at every step, and each later layer's input's at every step; the
+        # first layer's input's only when the network's input to it needs one.
+        if not (use.trainable or use.inputs_grad[0]):
+            return 0
+        (steps, features), batch = use.inputs[0], use.batch
+        gates, hidden, directions = GATES[self.cell], self.hidden_size, 2 if self.bidirectional else 1
+        out = self.proj_size or hidden
+        per_direction = (max(steps - 1, 0) * gates * hidden * out + (steps * out * hidden if self.proj_size else 0)
+                         ) * self.num_layers + steps * gates * hidden * directions * out * (self.num_layers - 1)
+        first = steps * gates * hidden * features if use.inputs_grad[0] else 0
+        return (forward_macs if use.trainable else 0) + batch * directions * (per_direction + first)
+
     def prepare(self, run, x):
         steps, features = x.shape[1:]
         gates, hidden, directions = GATES[self.cell], self.hidden_size, 2 if self.bidirectional else 1

@@ -110,6 +110,9 @@ class Upsample(Layer):
     def saved(self, use: Use) -> list | None:
         return []
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         return lambda x: run.F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
                                            self.recompute_scale_factor)
@@ -151,6 +154,9 @@ class Resize(Layer):
         flops = (2 * taps ** rank - 1) * shape[0] * volume(self.sizes) if taps else 0
         return Figures("Resize", (shape[0], *self.sizes), 0, 0, flops, windows, (),
                        f"→{short(self.sizes)} {self.mode} {self.coordinate}")
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
 
     def prepare(self, run, x):
         return lambda x: run.F.onnx_resize(x, self.sizes, self.mode, self.coordinate, self.rounding, self.scales)

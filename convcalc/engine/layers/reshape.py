@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import BatchAxisError, ShapeError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, Use, format_shape, saves_input, times_batch
+from .base import Figures, Layer, Shape, Use, format_shape, gradient_products, saves_input, times_batch
 from .kind import spell
 
 
@@ -63,6 +63,9 @@ class Flatten(Layer):
     def saved(self, use: Use) -> list | None:
         return []
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         return lambda x: run.F.flatten(x, self.start_dim, self.end_dim)
 
@@ -114,6 +117,11 @@ class Linear(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [saves_input()] if use.trainable else []
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        # over any leading axes, as one matrix product: the input's gradient (grad @ weight) when the
+        # input needs one, the weight's (grad^T @ input) when trained; the bias's is a sum, no products
+        return gradient_products(forward_macs, use.inputs_grad[0], use.trains("weight"))
 
     def prepare(self, run, x):
         fan_in = x.shape[-1]

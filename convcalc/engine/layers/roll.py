@@ -47,5 +47,8 @@ class Roll(Layer):
     def saved(self, use: Use) -> list | None:
         return []  # its gradient is the opposite roll
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         return lambda x: run.F.roll(x, tuple(self.shifts), tuple(self.dims))

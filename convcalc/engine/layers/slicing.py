@@ -20,6 +20,9 @@ class _Piece(Layer):
     def saved(self, use: Use) -> list | None:
         return []
 
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
     def prepare(self, run, x):
         axis, start, length, step = self.locate(x.shape[1:])
         index = [slice(None)] * x.ndim

@@ -15,6 +15,7 @@ from .base import (
     axis_names,
     format_shape,
     format_tuple,
+    gradient_products,
     per_axis,
     require_at_least,
     saves_input,
@@ -159,6 +160,11 @@ class ConvTranspose(Layer):
 
     def saved(self, use: Use) -> list | None:
         return [saves_input()]
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        # the input's gradient is a convolution of the output's gradient, the weight's a convolution of
+        # that gradient with the input: each as many MACs as the forward, and each only when needed
+        return gradient_products(forward_macs, use.inputs_grad[0], use.trains("weight"))
 
     def prepare(self, run, x):
         kernel = per_axis(self.kernel_size, x.ndim - 2, "kernel_size")
