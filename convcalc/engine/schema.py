@@ -16,7 +16,9 @@ upsampling, adaptive pooling); ``size`` is then the largest.
 Memory (``engine/memory.py``): ``saved_bytes`` per layer and the training
 figures assume a training step with the given optimizer; ``saved_bytes`` is
 null for a layer whose saved tensors convcalc does not know, and
-``training.exact`` is then false. ``roofline`` (``engine/roofline.py``) has
+``training.exact`` is then false. ``backward_macs`` per layer and ``totals.training_macs``
+(forward plus backward, for the batch) are the MACs of a training step (``engine/training.py``),
+null where a layer's backward is unknown. ``roofline`` (``engine/roofline.py``) has
 each layer's minimum bytes and arithmetic intensity; its bound and seconds,
 and ``totals.roofline``, are null unless a device is given.
 """
@@ -75,11 +77,13 @@ def receptive_field_to_dict(field) -> dict:
 def analysis_to_dict(analysis, optimizer: str = "adam", device=None) -> dict:
     from .memory import inference_memory, training_memory
     from .roofline import roofline
+    from .training import training_macs
 
     network = analysis.network
     totals = analysis.totals
     peak = inference_memory(analysis)
     training = training_memory(analysis, optimizer)
+    step = training_macs(analysis)
     bounds = roofline(analysis, device)
     fields: dict[int, dict] = {}  # layers that pass positions through share their field: encode it once
 
@@ -107,6 +111,7 @@ def analysis_to_dict(analysis, optimizer: str = "adam", device=None) -> dict:
                 "params": r.params,
                 "macs": r.macs,
                 "flops": r.flops,
+                "backward_macs": cost.backward,
                 "activation_bytes": r.activation_bytes,
                 "param_bytes": r.param_bytes,
                 "trainable_params": r.trainable,
@@ -117,13 +122,14 @@ def analysis_to_dict(analysis, optimizer: str = "adam", device=None) -> dict:
                 "receptive_field": field_of(r.receptive_field),
                 "notes": list(r.notes),
             }
-            for r, saved, bound in zip(analysis.layers, training.saved, bounds.layers)
+            for r, saved, bound, cost in zip(analysis.layers, training.saved, bounds.layers, step.layers)
         ],
         "output_shape": list(analysis.output_shape),
         "totals": {
             "params": totals.params,
             "macs": totals.macs,
             "flops": totals.flops,
+            "training_macs": step.training_macs,
             "activation_bytes": totals.activation_bytes,
             "param_bytes": totals.param_bytes,
             "trainable_params": totals.trainable_params,
