@@ -35,6 +35,13 @@ OPTIONAL = {"needs_torch": "torch", "needs_onnx": "onnx", "needs_onnxruntime": "
 def missing(package: str) -> str | None:
     """Why ``package`` cannot be used here, or None when it imports."""
     try:
+        if package == "timm":  # it imports torchvision, made importable first (see torchvision_models)
+            from .torchvision_models import torchvision
+
+            try:
+                torchvision()
+            except pytest.skip.Exception:
+                return "needs timm and torchvision, which is not installed"
         importlib.import_module(package)
     except ImportError as error:
         return f"needs {package}, which does not import here ({error})"

@@ -207,3 +207,15 @@ def test_recurrent_layers_are_read_with_the_batch_first_or_second(cell, options)
     expected = sum(directions * 7 * (gates * hidden * (size + out) + (out * hidden if out != hidden else 0))
                    for size in sizes)
     assert analysis.totals.macs == expected
+
+
+@pytest.mark.slow
+@pytest.mark.needs_timm
+@pytest.mark.parametrize("name", ["vit_small_patch16_224", "deit_small_distilled_patch16_224",
+                                  "swin_tiny_patch4_window7_224", "mobilevit_xs", "coat_lite_tiny"])
+def test_timm_models_with_attention_are_exact(name):
+    torchvision()  # timm imports torchvision's model definitions
+    import timm
+
+    model = timm.create_model(name, pretrained=False)
+    _exact(model, model.default_cfg["input_size"])

@@ -140,16 +140,22 @@ def cat(call: Call):
     if not acts:
         raise Unsupported("cat of tensors that do not depend on the input")
     if learned:
-        first = learned[0]
-        if len(learned) > 1 or tensors[0] is not first or not getattr(first, "batched", False) or first.buffer:
+        if tuple(tensors[:len(learned)]) != tuple(learned) or not all(
+                getattr(t, "batched", False) and not t.buffer for t in learned):
             raise Unsupported("cat of fixed tensors, or of learned ones after the activations")
-        call.weights.append(("weight", first.name))
+        for index, tensor in enumerate(learned):  # a class token, then a distillation token, ...
+            call.weights.append(("weight" if index == 0 else f"weight.{index}", tensor.name))
     call.reads.extend(acts)
     if len({a.layout for a in acts}) > 1:
         raise Unsupported("cat of tensors that keep the batch on different axes")
     dim = call.dim(call.args["dim"])
     if learned:
-        return L.Concat(dim, weight_shape=tuple(learned[0].shape))
+        axis = dim % (len(acts[0].shape) + 1) - 1  # the learned tensors join along the same per-sample axis
+        shape = list(learned[0].shape)
+        if axis < 0 or any(len(t.shape) != len(shape) for t in learned):
+            raise Unsupported("cat of learned tensors along the batch")
+        shape[axis] = sum(t.shape[axis] for t in learned)
+        return L.Concat(dim, weight_shape=tuple(shape))
     return L.Concat(dim)
 
 

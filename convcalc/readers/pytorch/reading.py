@@ -251,8 +251,11 @@ def read_program(torch, module, exported, shape):
 def unused_parameters(module, layers, read: set) -> tuple[tuple[str, int, int, bool], ...]:
     """The model's parameters no layer holds, by the largest module holding only such parameters:
     (module, parameters, trainable, whether the forward pass reads them)."""
-    held = {name for layer in layers for _, name in (layer.weights or ())}
     params = dict(module.named_parameters())  # tied parameters once, under their first name
+    first = {id(p): name for name, p in params.items()}
+    canonical = {name: first[id(p)] for name, p in module.named_parameters(remove_duplicate=False)}
+    held = {canonical.get(name, name) for layer in layers for _, name in (layer.weights or ())}
+    read = {canonical.get(name, name) for name in read}
     missing = [name for name in params if name not in held]
     absent = set(missing)
     groups: dict[tuple[str, bool], list[str]] = {}
