@@ -4,6 +4,7 @@ the option, exit 2, no traceback."""
 
 import dataclasses
 import json
+import re
 
 import pytest
 import typer
@@ -130,3 +131,27 @@ def test_unknown_options_and_commands_read_as_convcalc_errors():
 def test_run_memory_limit_that_reads_runs():
     result = runner.invoke(app, ["run", "3x8x8", "conv:4,k=3", "--memory-limit", "64MiB", "--json", "--repeat", "1"])
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_reads_well_at_80_columns(command):
+    """Every help page at 80 columns: value types named as Click names them (TEXT, INTEGER, an option's
+    own metavar, nothing for a flag), never an annotation such as <bool>, <str> or <list[str]>."""
+    result = runner.invoke(app, [command, "--help"] if command else ["--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    assert not re.search(r"<(?:bool|str|int|float|list\[[a-z]+\])>", result.stdout), result.stdout
+    if command in READS_NETWORK:
+        assert re.search(r"INPUT +TEXT +Input shape", result.stdout)
+        assert re.search(r"LAYER\.\.\. +TEXT +Layer tokens", result.stdout)
+    if command == "shape":
+        assert re.search(r"--chart +Bars", result.stdout) and re.search(r"--depth +N +Fold", result.stdout)
+
+
+def test_device_measure_says_what_it_costs():
+    """--device measure first times matrix products and copies on this machine: its help says so,
+    with what it takes (benchmarks/startup.py's machine: 8 to 10 s), not 'a second or two'."""
+    text = " ".join(word for word in runner.invoke(app, ["shape", "--help"], env={"COLUMNS": "200"}).stdout.split()
+                    if word != "│")
+    assert "a second or two" not in text
+    assert "measure (this machine, measured first: NumPy matrix products and copies up to 128 MiB, 8 to 10 s" in text

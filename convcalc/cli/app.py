@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 import typer
 from typer.core import TyperGroup
@@ -27,9 +27,17 @@ _UsageError = next(base for base in typer.BadParameter.__mro__ if base.__name__ 
 
 
 class _Commands(TyperGroup):
-    """The commands, whose usage errors read as convcalc's own: one error line and a hint, exit 2."""
+    """The commands, whose usage errors read as convcalc's own (one error line and a hint, exit 2), and
+    whose help names value types as Click does (TEXT, INTEGER; nothing for a flag), not as annotations."""
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_types(command)
+        return command
 
     def parse_args(self, ctx, args):
+        _plain_types(self)
         try:
             return super().parse_args(ctx, args)
         except _UsageError as err:
@@ -42,6 +50,92 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except _UsageError as err:
             _usage_failed(err)
+
+
+# How help names a value's type: Click's words, where Typer would show the annotation (<str>, <list[str]>).
+_TYPE_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "list[str]": "TEXT", "list[int]": "INTEGER"}
+
+
+def _plain_types(command) -> None:
+    """Give each parameter of ``command`` (its help option too, made when asked for) a type shown in help
+    as a metavar reads: TEXT, INTEGER, nothing for a flag (its name says it all); an option's own
+    metavar is kept."""
+    if getattr(command, "_plain_types", False):
+        return
+    parameters = command.get_params
+
+    def get_params(ctx):
+        found = parameters(ctx)
+        for param in found:
+            _plain_type(param)
+            _plain_values(param)
+        return found
+
+    command.get_params = get_params
+    command._plain_types = True
+
+
+def _plain_type(param) -> None:
+    if getattr(param, "_plain_type", False) or not hasattr(param, "display_type_rich"):
+        return
+    shown = param.display_type_rich
+
+    def display(ctx):
+        if getattr(param, "is_flag", False):
+            return None
+        text = shown(ctx)
+        if text is None or not text.startswith("<"):
+            return text
+        word = text.strip("<>")
+        return _TYPE_WORDS.get(word, word.upper())
+
+    param.display_type_rich = display
+    param._plain_type = True
+
+
+class _PlainValues:
+    """What a parameter's value becomes, without a validator where the conversion is plain: a value not
+    given (None), text for a text parameter, digits for an integer one, a choice's name (--format csv).
+    Anything else, and every value these refuse, goes to Typer's
+    own conversion, built then (it builds a Pydantic validator per parameter: a third of the start-up of a
+    command with twenty options, where most are not given)."""
+
+    def __init__(self, param, annotation) -> None:
+        from typing import get_args, get_origin
+
+        self.param, self.annotation, self.full = param, annotation, None
+        self.texts = get_origin(annotation) is list and get_args(annotation) == (str,)  # List[str] or list[str]
+        self.choices = list(annotation) if isinstance(annotation, type) and issubclass(annotation, Enum) else None
+        self.case_sensitive = getattr(param.type_descriptor.parameter_info, "case_sensitive", True)
+
+    def coerce(self, value, param, ctx):
+        if value is None:
+            return () if param.multiple or param.nargs == -1 else None
+        if type(value) is self.annotation and self.annotation in (str, int) and not (param.multiple or
+                                                                                     param.nargs == -1):
+            return value
+        if self.texts and isinstance(value, (list, tuple)) and all(type(v) is str for v in value):
+            return list(value)
+        if type(value) is str and self.annotation is int and value.lstrip("-").isascii() and \
+                value.lstrip("-").isdigit() and len(value) < 19:
+            return int(value)
+        if type(value) is str and self.choices is not None:
+            fold = (lambda text: text) if self.case_sensitive else str.lower
+            for member in self.choices:
+                if fold(str(member.value)) == fold(value):
+                    return member
+        if self.full is None:
+            from typer._coercion import build_runtime_param
+
+            self.full = build_runtime_param(self.param.type_descriptor)
+        return self.full.coerce(value, param=param, ctx=ctx)
+
+
+def _plain_values(param) -> None:
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is None or getattr(param, "_runtime_param", False) is not None or descriptor.file_annotation:
+        return  # another Typer than the one this was written for, or already converting
+    param._runtime_param = _PlainValues(param, descriptor.annotation)
 
 
 def _usage_failed(err) -> None:
