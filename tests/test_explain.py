@@ -24,7 +24,29 @@ def test_issue_example_lines():
     assert "H: floor((224 + 2*3 - 1*(7-1) - 1) / 2) + 1 = 112" in lines
     assert "params: 64 x 3 x 7 x 7 + 64 = 9,472" in lines
     assert "MACs: 64x112x112 outputs x 3 x 7 x 7 = 118,013,952" in lines
-    assert "receptive field: size 1 -> 7, jump 1 -> 2, centre of output 0 0" in lines
+    assert ("receptive field: each output reads 7 input positions (was 1), neighbouring outputs' fields 2 input "
+            "positions\n  apart (was 1 input position); output 0 reads input positions -3 to 3 on every axis") in lines
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 6), s=st.integers(1, 3), p=st.integers(0, 3), d=st.integers(1, 3), relu_first=st.booleans())
+def test_the_field_in_words_is_where_output_0_reads(k, s, p, d, relu_first):
+    """Output 0 of a convolution reads input positions -p, -p + d, ..., -p + (k-1)d (a brute-force list of
+    its taps), and two neighbouring outputs' windows start s apart: the words say exactly that."""
+    size = (k - 1) * d + 1
+    if 16 + 2 * p < size:
+        return
+    taps = [-p + i * d for i in range(k)]
+    tokens = (["relu"] if relu_first else []) + [f"conv:1,k={k},s={s},p={p},d={d}"]
+    text = " ".join(lines_for("1x16", *tokens)).replace("\n  ", " ")
+    assert f"each output reads {size} input positions (was 1)" in text
+    assert f"fields {s} input position{'' if s == 1 else 's'} apart" in text
+    assert f"output 0 reads input positions {min(taps)} to {max(taps)}" in text
+    if (min(taps) + max(taps)) % 2:
+        low = (min(taps) + max(taps)) // 2
+        assert f"centred on {min(taps) + max(taps)}/2 (halfway between {low} and {low + 1})" in text
+    else:
+        assert "centred" not in text
 
 
 def test_ceil_mode_and_same_are_spelled_out():
@@ -112,7 +134,7 @@ def test_full_padding_extension():
     lines = lines_for("1x8", "conv:1,k=3")
     assert "  full : pad 2 each side (convcalc's p=full) -> 8 + 2 = 10" in lines
     result = runner.invoke(app, ["shape", "1x20", "conv:1,k=5,p=full"])
-    assert "1x24" in result.stdout and "padding='full' is convcalc's extension" in result.stdout
+    assert "1x24" in result.stdout and "padding='full' is convcalc's extension" in result.stderr
 
 
 def test_cli():

@@ -136,3 +136,14 @@ def test_cli_exit_codes_and_json():
     assert bad.exit_code == 2 and "groups cannot be solved for" in bad.stderr
     wide = runner.invoke(app, ["solve", "3x224x224", "conv:?,k=?,s=?,p=?,d=?", "--target", "64x112x112"])
     assert wide.exit_code == 2 and "combinations" in wide.stderr
+
+
+def test_solve_says_in_one_line_what_it_takes_instead_of_a_model():
+    for args in (["3x?x?", "--model", "m.py:net"], ["3x8x8", "conv:4,k=?", "--target", "4x6x6", "-m", "m.py:net"]):
+        result = runner.invoke(app, ["solve", *args])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        error, hint = result.stderr.splitlines()
+        assert error == ("error: model: solve takes layer tokens, -f FILE or --preset NAME, not --model: a PyTorch "
+                         "model's sizes are fixed by the input it is traced at")
+        assert hint.startswith("hint: write it as a document first (convcalc convert --model MODEL INPUT")
+    assert "--model" not in runner.invoke(app, ["solve", "--help"]).stdout  # not offered: only answered

@@ -8,7 +8,7 @@ import typer
 
 from ..engine.errors import ConvcalcError, SpecError
 from .app import app
-from .common import fail, output_format, wants_json
+from .common import fail, input_notes, output_format, wants_json
 from .options import Format, Json
 from .show import show
 from .source import NetworkSource, reads_network
@@ -43,6 +43,7 @@ def explain_command(
     """The arithmetic, shown: formulas with your numbers, products, receptive fields and small diagrams."""
     from ..verbs.explain import explain, matrix_lines
 
+    network = None
     try:
         fmt = output_format(as_json, output)
         position = position_option(at)
@@ -54,7 +55,7 @@ def explain_command(
                                 field="matrix")
             lines += matrix_lines(network.layers[0], network.input_shape)
     except ConvcalcError as err:
-        fail(err, wants_json(as_json, output))
+        fail(err, wants_json(as_json, output), input_notes(source, network))
     from ..output.listings import explain_result
 
     show(explain_result(lines), fmt)

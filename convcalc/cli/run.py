@@ -9,7 +9,7 @@ import typer
 
 from ..engine.errors import ConvcalcError, SpecError
 from .app import app
-from .common import fail, output_format, wants_json
+from .common import fail, input_notes, output_format, wants_json
 from .options import Format, Json, Optimizer
 from .show import show
 from .source import NetworkSource, reads_network
@@ -43,6 +43,7 @@ def run(
     output: Format = None,
 ) -> None:
     """Execute the layers on random data with the NumPy backend: time, GFLOP/s and output values per layer."""
+    network = None
     try:
         fmt = output_format(as_json, output)
         if not 0 <= seed < 2**63:
@@ -59,7 +60,7 @@ def run(
             execution = execute(network, seed=seed, repeat=repeat, progress=progress)
         data = execution.to_dict(optimizer.lower())
     except ConvcalcError as err:
-        fail(err, wants_json(as_json, output))
+        fail(err, wants_json(as_json, output), input_notes(source, network))
     from ..output.renderers import Result
     from ..output.reports import run_table
 

@@ -10,7 +10,7 @@ import typer
 from ..engine.errors import ConvcalcError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
-from .common import fail, output_format, wants_json
+from .common import fail, input_notes, output_format, print_notes, wants_json
 from .options import File, Format, Json, Preset
 from .show import show
 from .source import NetworkSource
@@ -56,6 +56,7 @@ def solve_command(
                                                "dilations).")] = None,
     file: File = None,
     preset: Preset = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", hidden=True)] = None,
     as_json: Json = False,
     output: Format = None,
 ) -> None:
@@ -69,11 +70,16 @@ def solve_command(
 
     try:
         fmt = output_format(as_json, output)
+        if model is not None:  # hidden: there only to say what solve takes instead
+            raise SpecError("solve takes layer tokens, -f FILE or --preset NAME, not --model: a PyTorch model's "
+                            "sizes are fixed by the input it is traced at", hint="write it as a document first "
+                            "(convcalc convert --model MODEL INPUT -o net.yaml), then solve -f net.yaml", field="model")
         if input_shape is None:
             raise SpecError("missing the input shape", hint="e.g. convcalc solve 3x224x224 conv:64,k=7,s=2,p=? "
                                                             "--target 64x112x112", field="input")
         search = range_options(ranges, SHORT_KEYS, DEFAULT_RANGES)
         template = shape_template(input_shape)
+        print_notes(input_notes(shape=template))  # a batch-included input solves for a layer of another rank
         if None in template:
             # the input's ? sizes are what is solved for: the network is read without an input shape
             reads = file is not None or preset is not None

@@ -184,8 +184,23 @@ def _repeated_run(specs, groups, g):
     return label, first, count, body
 
 
-def network_to_yaml(network: Network) -> str:
-    """The document as YAML, one layer object a line."""
+def network_to_yaml(network: Network, traced: str | None = None) -> str:
+    """The document as YAML, one layer object a line. ``traced`` names the model the network was traced
+    from (a PyTorch model, an ONNX file): a comment above the document then says which input it was traced
+    at, since the sizes a trace writes down (reshapes, flattened features) are that input's.
+
+    >>> from convcalc import Network, parse_layer
+    >>> print(network_to_yaml(Network((3, 8, 8), (parse_layer("relu"),)), traced="the PyTorch model m:f"))
+    # traced from the PyTorch model m:f at input 3x8x8 (batch 1): the sizes written below
+    # (reshapes, flattened features, output sizes) are that input's; to read it at another
+    # input, convert again with that INPUT
+    input: [3, 8, 8]
+    layers:
+    - {type: relu}
+    <BLANKLINE>
+    """
+    import textwrap
+
     import yaml
 
     class _Dumper(yaml.SafeDumper):
@@ -200,7 +215,16 @@ def network_to_yaml(network: Network) -> str:
     document = network_to_dict(network)
     head = {k: v for k, v in document.items() if k not in ("layers", "blocks")}
     _Dumper.add_representer(list, flow_list)
-    text = yaml.dump(head, Dumper=_Dumper, sort_keys=False, width=120) if head else ""
+    text = ""
+    if traced is not None:
+        from ..engine.escape import escape
+
+        shape = "x".join(map(str, network.input_shape))
+        note = (f"traced from {escape(traced)} at input {shape} (batch {network.batch}): the sizes written below "
+                "(reshapes, flattened features, output sizes) are that input's; to read it at another input, "
+                "convert again with that INPUT")
+        text = "".join(f"# {line}\n" for line in textwrap.wrap(note, 88, break_on_hyphens=False))
+    text += yaml.dump(head, Dumper=_Dumper, sort_keys=False, width=120) if head else ""
     _Dumper.add_representer(dict, flow_dict)
 
     def one_a_line(layers, indent: str) -> str:

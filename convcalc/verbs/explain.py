@@ -7,6 +7,7 @@ chosen output reads (or, for a stack, its receptive field).
 
 from __future__ import annotations
 
+from fractions import Fraction
 from itertools import product
 from math import prod
 
@@ -16,16 +17,57 @@ from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool
 from ..engine.layers.base import format_shape, per_axis
 from ..engine.network import Analysis
 from ..engine.receptive import FieldGraph
-from ..engine.units import per_axis_text
+from ..engine.units import fraction_text, per_axis_text
 
 DRAW_LIMIT = 39  # largest padded size drawn per axis: "  " + 39 cells and spaces fit 80 columns
 
 
 def _field_line(before, after) -> str:
-    return (f"receptive field: size {per_axis_text(before.size)} -> {per_axis_text(after.size)}, "
-            f"jump {per_axis_text(before.jump)} -> {per_axis_text(after.jump)}, "
-            f"centre of output 0 {per_axis_text(after.centre)}"
-            + (" (largest; fields differ between positions)" if any(after.varies) else ""))
+    """The receptive field in words: how many input positions an output reads, how far apart neighbouring
+    outputs' fields lie, and which input positions output 0 reads, fractions as fractions of an input
+    position.
+
+    >>> from convcalc import analyse_tokens
+    >>> before, after = (r.receptive_field for r in analyse_tokens("1x9", "relu", "conv:1,k=4,p=1").layers)
+    >>> print(_field_line(before, after))
+    receptive field: each output reads 4 input positions (was 1), neighbouring outputs' fields 1 input position
+      apart (was 1 input position); output 0 reads input positions -1 to 2, centred on 1/2 (halfway between 0 and 1)
+    """
+    def apart(jumps) -> str:
+        if any(j is None for j in jumps):
+            return "the whole input (every output reads all of it)"
+        text = per_axis_text(jumps)
+        return f"{text} of an input position" if all(j < 1 for j in jumps) else \
+            f"{text} input position{'' if text == '1' else 's'}"
+
+    line = (f"receptive field: each output reads {per_axis_text(after.size)} input positions (was "
+            f"{per_axis_text(before.size)}), neighbouring outputs' fields {apart(after.jump)} apart (was "
+            f"{apart(before.jump)})")
+    if any(after.varies):
+        line += "; the largest field (fields differ between output positions)"
+    elif all(j is not None for j in after.jump) and all(after.size):
+        spans = [_span(size, centre) for size, centre in zip(after.size, after.centre)]
+        where = (f"{spans[0][0]}{spans[0][1]}" if len(spans) == 1 else
+                 f"{spans[0][0]} on every axis{spans[0][1]}" if len(set(spans)) == 1 else
+                 ", ".join(f"{span} on axis {axis}{centre}" for axis, (span, centre) in enumerate(spans)))
+        line += f"; output 0 reads input positions {where}"
+    return "\n  ".join(_wrap(line))
+
+
+def _span(size: int, centre) -> tuple[str, str]:
+    """Input positions ``first`` to ``last`` of a field, and its centre when it is between two positions."""
+    first, last = centre - Fraction(size - 1, 2), centre + Fraction(size - 1, 2)
+    if centre.denominator == 1:
+        return f"{fraction_text(first)} to {fraction_text(last)}", ""
+    low = centre.numerator // centre.denominator
+    between = f" (halfway between {low} and {low + 1})" if centre - low == Fraction(1, 2) else ""
+    return f"{fraction_text(first)} to {fraction_text(last)}", f", centred on {fraction_text(centre)}{between}"
+
+
+def _wrap(line: str) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(line, 110, break_on_hyphens=False) or [line]
 
 
 def _position(at, rank: int) -> tuple[int, ...]:
