@@ -23,7 +23,7 @@ _TYPES = {0: "untyped", 1: "a float", 2: "an integer", 3: "a string", 4: "a tens
           6: "a list of floats", 7: "a list of integers", 8: "a list of strings", 9: "a list of tensors",
           10: "a list of graphs", 11: "a sparse tensor", 12: "a list of sparse tensors", 13: "a type",
           14: "a list of types"}
-FLOAT, INT, STRING, TENSOR, FLOATS, INTS = 1, 2, 3, 4, 6, 7
+FLOAT, INT, STRING, TENSOR, FLOATS, INTS, STRINGS = 1, 2, 3, 4, 6, 7, 8
 
 
 def label(node, index: int | None = None) -> str:
@@ -110,6 +110,18 @@ class Attributes:
             raise self.error(f"attribute {name!r} is {clip(value, 40)!r}, which is not one of "
                              f"{', '.join(choices)}")
         return value
+
+    def strings(self, name: str, default=None, *, required: bool = False):
+        """A list of strings, each UTF-8 decoded (at most 64 of them)."""
+        attribute = self._get(name, STRINGS, required)
+        if attribute is None:
+            return default
+        if len(attribute.strings) > 64:
+            raise self.error(f"attribute {name!r} has {len(attribute.strings):,} strings")
+        try:
+            return tuple(value.decode("utf-8") for value in attribute.strings)
+        except UnicodeDecodeError:
+            raise self.error(f"attribute {name!r} is not UTF-8 text") from None
 
     def tensor(self, name: str, default=None, *, required: bool = False):
         attribute = self._get(name, TENSOR, required)

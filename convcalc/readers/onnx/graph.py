@@ -31,6 +31,7 @@ from .reader import Const, Reader
 _HINT = "the file is damaged or was not written by an ONNX exporter; re-export the model"
 # The element types convcalc analyses a graph input as (the dtype comes from --dtype).
 _FLOAT_INPUTS = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
+_DISTINCT_BATCH = 1009  # a prime: the batch traced where the file's sizes leave its axis unclear
 
 
 def import_onnx():
@@ -102,9 +103,32 @@ def _network(onnx, model, batch, input_shape, dtype) -> Network:
                         "models with one", hint="export the model with a single input tensor (an input the graph "
                         "declares must be fed, or be an initializer)", field="file")
     file_batch, shape = _input_shape(inputs[0], input_shape)
+    if file_batch and batch and batch != file_batch:
+        raise SpecError(f"the graph input {clip(inputs[0].name, 60)!r} has a fixed batch of {file_batch}, so "
+                        f"onnxruntime would refuse a batch of {batch} too",
+                        hint='export it with a dynamic batch: dynamic_axes={"x": {0: "batch"}} for '
+                             'torch.onnx.export(..., dynamo=False), dynamic_shapes=({0: torch.export.Dim("batch")},) '
+                             "for dynamo=True", field="batch")
     trace_batch = file_batch or batch or 1
     values[inputs[0].name] = Act("input", shape)
-    layers = Reader(onnx, model, values, trace_batch).read()
+    values_before = dict(values)
+    reader = Reader(onnx, model, dict(values), trace_batch)
+    try:
+        layers, failed = reader.read(), None
+    except ConvcalcError as err:
+        if not reader.ambiguous or file_batch:
+            raise
+        layers, failed = None, err
+    values = reader.values
+    if reader.ambiguous and not file_batch and trace_batch != _DISTINCT_BATCH:
+        # a reshape could put the batch in more than one axis (a batch of 1 fits anywhere): read again with
+        # a batch no size of the model is likely to share, which leaves one axis able to hold it
+        retry = Reader(onnx, model, dict(values_before), _DISTINCT_BATCH)
+        try:
+            layers, values = retry.read(), retry.values
+        except ConvcalcError:
+            if failed is not None:
+                raise failed from None
     outputs = [values.get(o.name) for o in graph.output]
     refs = list(dict.fromkeys(v.ref for v in outputs if isinstance(v, Act) and v.ref != "input"))
     if not refs:

@@ -11,15 +11,23 @@ from __future__ import annotations
 from ..pytorch.values import Act, Unsupported
 from . import tensors
 from .attributes import Attributes
+from .batch import PLAIN, placement
+
+
+# Axes a tensor may have: NumPy's limit (PyTorch's kernels stop earlier).
+MAX_RANK = 64
 
 
 class Node(Attributes):
     """One ONNX node with its inputs resolved: activations (``Act``), constants (``Const``), or None (absent)."""
 
-    def __init__(self, proto, index: int, inputs: list, batch: int, name: str) -> None:
+    def __init__(self, proto, index: int, inputs: list, batch: int, name: str, opset: int = 17,
+                 reader=None) -> None:
         super().__init__(proto, index)
-        self.op, self.name, self.inputs, self.batch = proto.op_type, name, inputs, batch
+        self.op, self.name, self.inputs, self.batch, self.opset = proto.op_type, name, inputs, batch, opset
+        self.reader = reader
         self.params: list[tuple[str, str]] = []  # (role, initializer name)
+        self.placed = None  # where the output's batch is, when the builder moved it (batch.placement's triple)
 
     def _input(self, index: int, what: str, required: bool):
         value = self.inputs[index] if index < len(self.inputs) else None
@@ -27,10 +35,16 @@ class Node(Attributes):
             raise self.error(f"has no input {index} ({what}), which the operator requires")
         return value
 
-    def act(self, index: int = 0) -> Act:
+    def act(self, index: int = 0, *, moved: bool = False) -> Act:
+        """Input ``index``, an activation; ``moved``: the builder reads one whose batch is not first (it
+        maps its axes with ``batch.dim`` and sets ``placed``), else such an input is refused."""
         value = self.inputs[index] if index < len(self.inputs) else None
         if not isinstance(value, Act):
             raise Unsupported(f"{self.op}: input {index} is not computed from the graph input")
+        if not moved and placement(value) != PLAIN:
+            axis = placement(value)[0]
+            raise self.error(f"reads a tensor whose batch is on axis {axis}; convcalc reads {self.op} only with "
+                             "the batch first", hint="export the model with the batch first before this operation")
         return value
 
     def const(self, index: int, default=None, *, what: str = "a constant", required: bool = False):
@@ -73,6 +87,18 @@ class Node(Attributes):
         if value.initializer:
             self.params.append((role, value.initializer))
         return array
+
+
+def axes(node: Node, index: int, *, required: bool = False):
+    """A node's axes, from its attribute (older opsets) or its input ``index``; at most MAX_RANK of them."""
+    found = node.ints("axes")
+    if found is None:
+        found = node.const_ints(index, "axes")
+    if found is None and required:
+        raise node.error(f"has neither an 'axes' attribute nor input {index} (axes)")
+    if found is not None and len(found) > MAX_RANK:
+        raise node.error(f"names {len(found):,} axes; tensors have at most {MAX_RANK}")
+    return found
 
 
 def ints(values) -> tuple[int, ...]:

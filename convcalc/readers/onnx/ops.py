@@ -10,14 +10,17 @@ pad and a convolution, say), each as (spec, activations read).
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from ...engine import layers as L
 from ...engine.sizes import volume
 from ..pytorch.values import Act, Unsupported
+from .batch import FREE, PLAIN, dim, placement, rank, refuse, same_placement, shifted
 from .geometry import conv, conv_transpose, pool, resize
-from .node import Node
+from .layout import flatten, reshape, squeeze, transpose, unsqueeze
+from .node import MAX_RANK, Node, axes
+from .products import einsum, gemm, matmul
 
-# Axes a tensor may have: NumPy's limit (PyTorch's kernels stop earlier).
-MAX_RANK = 64
 
 
 def global_pool(kind):
@@ -26,29 +29,6 @@ def global_pool(kind):
         return [(kind(1, rank=len(x.shape) - 1), [x])]
 
     return build
-
-
-def gemm(node: Node):
-    x = node.act()
-    if node.int("transA", 0):
-        raise Unsupported("Gemm with transA (the batch is not first)")
-    w = node.weight(1, "weight", required=True, rank=2)
-    b = node.weight(2, "bias")
-    if w.ndim != 2:
-        raise node.error(f"input 1 (weight) has {w.ndim} axes; Gemm needs 2")
-    node.float("alpha", 1.0)
-    node.float("beta", 1.0)
-    out, features = (w.shape[0], w.shape[1]) if node.int("transB", 0) else (w.shape[1], w.shape[0])
-    return [(L.Linear(out, b is not None, in_features=features), [x])]
-
-
-def matmul(node: Node):
-    x = node.act()
-    other = node.const(1, what="weight", required=True)
-    if len(other.shape) != 2:
-        raise Unsupported("MatMul of two computed tensors")
-    node.weight(1, "weight")
-    return [(L.Linear(other.shape[1], False, in_features=other.shape[0]), [x])]
 
 
 def batch_norm(node: Node):
@@ -66,23 +46,28 @@ def instance_norm(node: Node):
 
 
 def layer_norm(node: Node):
-    x = node.act()
-    ndim = len(x.shape) + 1
+    x = node.act(moved=True)
+    where = placement(x)
     axis = node.int("axis", -1)
-    if not -ndim <= axis < ndim:
-        raise node.error(f"attribute 'axis' is {axis}, outside the input's {ndim} axes")
-    axis %= ndim
-    if axis == 0:
-        raise Unsupported("LayerNormalization over the batch axis")
+    first = dim(node, x, axis, "attribute 'axis'")
+    if where[0] > axis % rank(x):
+        raise refuse(node, f"normalizes over axes from {axis % rank(x)} on, which hold the batch (axis {where[0]})")
     w = node.weight(1, "weight")
     b = node.weight(2, "bias")
-    return [(L.LayerNorm(tuple(x.shape[axis - 1:]), node.float("epsilon", 1e-5), w is not None, b is not None),
+    node.placed = where
+    return [(L.LayerNorm(tuple(x.shape[first - 1:]), node.float("epsilon", 1e-5), w is not None, b is not None),
              [x])]
+
+
+def _same(node: Node, x):
+    """The output's batch where the input's is (an elementwise operation)."""
+    node.placed = placement(x)
+    return x
 
 
 def activation(function: str, **fixed):
     def build(node: Node):
-        x = node.act()
+        x = _same(node, node.act(moved=True))
         values = {name: node.float(source, default) for name, (source, default) in fixed.items()}
         return [(L.Activation(function, **values), [x])]
 
@@ -90,7 +75,7 @@ def activation(function: str, **fixed):
 
 
 def clip(node: Node):
-    x = node.act()
+    x = _same(node, node.act(moved=True))
     low = node.const_scalar(1, "min", node.float("min"))
     high = node.const_scalar(2, "max", node.float("max"))
     if (low, high) == (0.0, 6.0):
@@ -109,10 +94,40 @@ def prelu(node: Node):
 
 def softmax(log: bool):
     def build(node: Node):
-        x = node.act()
-        return [(L.Softmax(node.int("axis", -1), log=log), [x])]
+        x = _same(node, node.act(moved=True))
+        r = rank(x)
+        if node.opset >= 13:  # one axis
+            axis = node.int("axis", -1)
+            chosen = axis if placement(x) == PLAIN and axis % r else dim(node, x, axis, "attribute 'axis'")
+            return [(L.Softmax(chosen, log=log), [x])]
+        # opset 1-12: the input as a matrix, axes from 'axis' on its columns
+        axis = node.int("axis", 1)
+        first = dim(node, x, axis, "attribute 'axis'")
+        if placement(x)[0] > axis % r:
+            raise refuse(node, f"takes the softmax over axes from {axis % r} on, which hold the batch")
+        if first == len(x.shape):
+            return [(L.Softmax(-1, log=log), [x])]
+        rows = (*x.shape[:first - 1], volume(x.shape[first - 1:]))
+        return [(L.Reshape(rows), [x]), (L.Softmax(-1, log=log), None), (L.Reshape(x.shape), None)]
 
     return build
+
+
+def _operand(node: Node, shape: tuple, x) -> tuple:
+    """A constant operand's shape (the file's, aligned at the right) for the per-sample form of ``x``."""
+    where = placement(x)
+    if where in (PLAIN, FREE):
+        return shape
+    r = rank(x)
+    if len(shape) > r:
+        raise node.error(f"an operand of {len(shape)} axes is larger than the input's {r}")
+    at = where[0] - (r - len(shape))
+    if 0 <= at < len(shape):
+        if shape[at] != 1:
+            raise refuse(node, f"an operand of shape {'x'.join(map(str, shape))} varies along the batch's axis")
+        if where[1] * where[2] == 1:
+            return shape[:at] + shape[at + 1:]
+    return shape
 
 
 def arithmetic(kind):
@@ -123,7 +138,7 @@ def arithmetic(kind):
             if value is None:
                 raise node.error(f"has no input {index}, which the operator requires")
             if isinstance(value, Act):
-                acts.append(value)
+                acts.append(node.act(index, moved=True))
             elif value.array.size == 1:
                 scalar = node.const_scalar(index, "a constant")
             elif value.initializer and value.array.dtype.kind == "f" and weight_shape is None:
@@ -134,6 +149,11 @@ def arithmetic(kind):
                 constant_shape = tuple(int(n) for n in value.array.shape)
         if not acts:
             raise Unsupported(f"{node.op} of constants")
+        node.placed = same_placement(node, acts)
+        if weight_shape is not None:
+            weight_shape = _operand(node, weight_shape, acts[0])
+        if constant_shape is not None:
+            constant_shape = _operand(node, constant_shape, acts[0])
         return [(kind(scalar, weight_shape, constant_shape), acts)]
 
     return build
@@ -141,80 +161,61 @@ def arithmetic(kind):
 
 def concat(node: Node):
     axis = node.int("axis", required=True)
+    if node.inputs and len(node.inputs) > 1 and _token(node, node.inputs[0]) and \
+            all(isinstance(v, Act) for v in node.inputs[1:]):
+        return _class_token(node, axis)
     if not node.inputs or not all(isinstance(v, Act) for v in node.inputs):
         raise Unsupported("Concat with constant parts")
-    return [(L.Concat(axis), list(node.inputs))]
+    acts = [node.act(i, moved=True) for i in range(len(node.inputs))]
+    where = node.placed = same_placement(node, acts)
+    return [(L.Concat(axis if where == PLAIN and axis % rank(acts[0]) else dim(node, acts[0], axis)), acts)]
 
 
-def flatten(node: Node):
-    x = node.act()
-    if node.int("axis", 1) != 1:
-        raise Unsupported("Flatten at an axis other than 1 (it merges the batch)")
-    return [(L.Flatten(1, -1), [x])]
+def _token(node: Node, value) -> bool:
+    """Whether ``value`` is a learned tensor of one sample over the batch: expanded in the graph, or
+    stored so by an exporter that folded the expansion (the batch's copies all equal)."""
+    if getattr(value, "expanded", False):
+        return True
+    array = getattr(value, "array", None)
+    return bool(getattr(value, "initializer", None)) and array is not None and array.dtype.kind == "f" and \
+        array.ndim > 1 and array.shape[0] == node.batch and bool((array == array[:1]).all())
 
 
-def reshape(node: Node):
-    x = node.act()
-    target = list(node.const_ints(1, "shape", required=True))
-    full = (node.batch, *x.shape)
-    if not node.int("allowzero", 0):
-        target = [full[i] if n == 0 and i < len(full) else n for i, n in enumerate(target)]
-    if not target or target[0] not in (node.batch, -1) or (target[0] == -1 and -1 in target[1:]):
-        raise Unsupported("a Reshape that moves the batch")
-    rest = target[1:]
-    known, total = volume(n for n in rest if n != -1), volume(x.shape)
-    if not rest or known == 0 or total % known or (-1 not in rest and known != total):
-        raise Unsupported("a Reshape that merges the batch with other axes")
-    return [(L.Reshape(tuple(rest)), [x])]
-
-
-def transpose(node: Node):
-    x = node.act()
-    perm = node.ints("perm", tuple(range(len(x.shape), -1, -1)))
-    return [(L.Permute(perm), [x])]
-
-
-def axes(node: Node, index: int, *, required: bool = False):
-    """A node's axes, from its attribute (older opsets) or its input ``index``; at most MAX_RANK of them."""
-    found = node.ints("axes")
-    if found is None:
-        found = node.const_ints(index, "axes")
-    if found is None and required:
-        raise node.error(f"has neither an 'axes' attribute nor input {index} (axes)")
-    if found is not None and len(found) > MAX_RANK:
-        raise node.error(f"names {len(found):,} axes; tensors have at most {MAX_RANK}")
-    return found
-
-
-def squeeze(node: Node):
-    x = node.act()
-    return [(L.Squeeze(axes(node, 1)), [x])]
-
-
-def unsqueeze(node: Node):
-    x = node.act()
-    new = axes(node, 1, required=True)
-    ndim = len(x.shape) + 1 + len(new)
-    if any(not -ndim <= a < ndim for a in new):
-        raise node.error(f"axes {list(new)} fall outside the output's {ndim} axes")
-    return [(L.Unsqueeze(a), [x] if i == 0 else None) for i, a in enumerate(sorted(a % ndim for a in new))]
+def _class_token(node: Node, axis: int):
+    """A learned tensor of one sample expanded over the batch, joined before the activations (a ViT's
+    class token): counted as the concat's parameters where the kind has a learned part."""
+    if "weight_shape" not in {f.name for f in fields(L.Concat)}:
+        raise node.error("joins a learned tensor expanded over the batch (a class token) to the input's "
+                         "activations; convcalc's concat has no learned part to count it",
+                         hint="start the network after the class token, or read the PyTorch module with --model")
+    acts = [node.act(i) for i in range(1, len(node.inputs))]
+    token = node.inputs[0]
+    node.params.append(("weight", token.initializer))
+    return [(L.Concat(axis, weight_shape=tuple(int(n) for n in token.array.shape[1:])), acts)]
 
 
 def reduce(function: str):
     def build(node: Node):
-        x = node.act()
+        x = node.act(moved=True)
         found = axes(node, 1)
         if not found:
             if node.int("noop_with_empty_axes", 0):
+                _same(node, x)
                 return [(L.Identity(), [x])]
             raise Unsupported("a reduction over every axis, batch included")
-        return [(L.Reduce(function, found, bool(node.int("keepdims", 1))), [x])]
+        keep = bool(node.int("keepdims", 1))
+        where = placement(x)
+        if where == PLAIN:
+            return [(L.Reduce(function, found, keep), [x])]
+        dims = tuple(dim(node, x, a) for a in found)
+        node.placed = where if keep else shifted(where, removed=[a % rank(x) for a in found])
+        return [(L.Reduce(function, dims, keep), [x])]
 
     return build
 
 
 def slice_(node: Node):
-    x = node.act()
+    x = _same(node, node.act(moved=True))
     starts = node.const_ints(1, "starts", required=True)
     ends = node.const_ints(2, "ends", required=True)
     found = node.const_ints(3, "axes", tuple(range(len(starts))))
@@ -226,6 +227,7 @@ def slice_(node: Node):
     for i, (start, end, axis, step) in enumerate(zip(starts, ends, found, steps)):
         if step < 1:
             raise Unsupported("Slice with a negative step")
+        axis = axis if placement(x) == PLAIN else dim(node, x, axis)
         specs.append((L.Slice(axis, max(min(start, limit), -limit), max(min(end, limit), -limit), step),
                       [x] if i == 0 else None))
     return specs
@@ -260,7 +262,7 @@ def pad(node: Node):
 
 
 def dropout(node: Node):
-    return [(L.Dropout(node.float("ratio", 0.5)), [node.act()])]
+    return [(L.Dropout(node.float("ratio", 0.5)), [_same(node, node.act(moved=True))])]
 
 
 def depth_to_space(node: Node):
@@ -279,7 +281,7 @@ OPERATORS = {
     "Resize": resize,
     "Conv": conv, "ConvTranspose": conv_transpose, "MaxPool": pool("max"), "AveragePool": pool("avg"),
     "GlobalAveragePool": global_pool(L.AdaptiveAvgPool), "GlobalMaxPool": global_pool(L.AdaptiveMaxPool),
-    "Gemm": gemm, "MatMul": matmul, "BatchNormalization": batch_norm, "InstanceNormalization": instance_norm,
+    "Gemm": gemm, "MatMul": matmul, "Einsum": einsum, "BatchNormalization": batch_norm, "InstanceNormalization": instance_norm,
     "LayerNormalization": layer_norm,
     "Relu": activation("ReLU"), "Sigmoid": activation("Sigmoid"), "Tanh": activation("Tanh"),
     "LeakyRelu": activation("LeakyReLU", negative_slope=("alpha", 0.01)), "Elu": activation("ELU", alpha=("alpha", 1.0)),

@@ -22,8 +22,11 @@ from ...engine.limits import MAX_INTEGER
 from ..pytorch.values import Act, Unsupported
 from . import fold
 from .attributes import HINT, Attributes, label
+from .batch import PLAIN, dim, full_shape, make, placement, refuse, shifted
 from .node import Node
 from .ops import ALIASES, MAX_RANK, OPERATORS
+from .recurrent import recurrent
+from .scope import scoped
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Const:
 
     array: np.ndarray
     initializer: str | None = None
+    expanded: bool = False  # an initializer of one sample, expanded over the batch (a class token)
 
 
 class Reader:
@@ -43,6 +47,8 @@ class Reader:
         self.names: set[str] = set()
         self._suffix: dict[str, int] = {}
         self._inferred = None
+        self.ambiguous = False  # set where a reshape could put the batch in more than one axis
+        self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
 
     def read(self) -> list:
         for index, node in enumerate(self.graph.node):
@@ -59,7 +65,7 @@ class Reader:
         return self.layers
 
     def _name(self, node, index: int) -> str:
-        base = node.name or (node.output[0] if node.output else f"node{index}")
+        base = scoped(node) or node.name or (node.output[0] if node.output else f"node{index}")
         name = base
         while name in self.names or name == "input":  # a counter a base, so repeated names stay linear
             self._suffix[base] = self._suffix.get(base, 0) + 1
@@ -90,12 +96,17 @@ class Reader:
         if not acts:
             results = fold.evaluate(node.op_type, [None if v is None else v.array for v in inputs], attrs)
             source = inputs[0].initializer if node.op_type in ALIASES and inputs and inputs[0] is not None else None
+            expanded = inputs[0].expanded if source else False
+            if node.op_type == "Expand" and inputs[0].initializer and len(results) == 1:
+                # an initializer of one sample made as large as the batch (cls_token.expand(B, -1, -1))
+                shape = np.shape(results[0])
+                source, expanded = inputs[0].initializer, bool(shape) and shape[0] == self.batch
             for output, result in zip(node.output, results):
                 if output:
-                    self.values[output] = Const(np.asarray(result), source)
+                    self.values[output] = Const(np.asarray(result), source, expanded)
             return
         if node.op_type == "Shape":
-            full = np.array((self.batch, *acts[0].shape), dtype=np.int64)
+            full = np.array(full_shape(acts[0], self.batch), dtype=np.int64)
             self.values[node.output[0]] = Const(full[attrs.int("start", 0):attrs.int("end", None)])
             return
         if node.op_type in ALIASES:
@@ -103,13 +114,16 @@ class Reader:
             return
         name = self._name(node, index)
         path = tuple(part for part in name.split("/") if part)[:-1]
-        wrapped = Node(node, index, inputs, self.batch, name)
+        wrapped = Node(node, index, inputs, self.batch, name, self.opset, self)
         try:
             if node.op_type == "Split":
                 self._split(wrapped, node.output, path)
                 return
+            if node.op_type in ("LSTM", "GRU", "RNN"):
+                self._recurrent(wrapped, node.output, path)
+                return
             if node.op_type == "Gather":
-                specs = [(_gather(wrapped), [wrapped.act()])]
+                specs = [(_gather(wrapped), [wrapped.act(moved=True)])]
             elif node.op_type in OPERATORS:
                 specs = OPERATORS[node.op_type](wrapped)
             else:
@@ -117,14 +131,18 @@ class Reader:
         except Unsupported:
             self._opaque(node, acts, name, path, inputs, wrapped.label)
             return
-        self._emit(node.output[0], specs, name, path, wrapped.params, wrapped.label)
+        if not specs:  # only the batch moved: the same sample, with its batch elsewhere
+            self.values[node.output[0]] = make(acts[0].ref, acts[0].shape, wrapped.placed)
+            return
+        self._emit(node.output[0], specs, name, path, wrapped.params, wrapped.label, wrapped.placed)
 
-    def _emit(self, output: str, specs, name: str, path, params, where: str) -> Act:
+    def _emit(self, output: str, specs, name: str, path, params, where: str, placed=None) -> Act:
         previous = None
+        made: list[Act] = []
         for i, (spec, reads) in enumerate(specs):
             last = i == len(specs) - 1
             layer_name = name if last else f"{name}.{type(spec).__name__.lower()}{i}"
-            reads = reads if reads is not None else [previous]
+            reads = [made[r] if isinstance(r, int) else r for r in reads] if reads is not None else [previous]
             layer = replace(spec, name=layer_name, inputs=tuple(a.ref for a in reads), path=path,
                             weights=tuple(params) if last else ())
             shapes = tuple(a.shape for a in reads)
@@ -136,19 +154,27 @@ class Reader:
             _check_shape(figures.output_shape, where)
             self.layers.append(layer)
             previous = Act(layer_name, figures.output_shape)
+            made.append(previous)
+        previous = make(previous.ref, previous.shape, placed or PLAIN)
         self.values[output] = previous
         return previous
 
+    def _recurrent(self, node: Node, outputs, path) -> None:
+        """An LSTM, GRU or RNN node: the recurrent layer, then each output read as the shape it has."""
+        core, x, shapes = recurrent(node)
+        cell = self._emit("", [(core, [x])], f"{node.name}.{node.op.lower()}", path, node.params, node.label)
+        for k, output in enumerate(outputs[:3]):
+            if output:
+                specs, placed = shapes[k]
+                chain = [(spec, [cell] if i == 0 else None) for i, spec in enumerate(specs)]
+                self._emit(output, chain, node.name if k == 0 else f"{node.name}.{'yhc'[k]}", path, (), node.label,
+                           placed)
+        self.values.pop("", None)
+
     def _split(self, node: Node, outputs, path) -> None:
         """Each output of a Split as the piece of the axis it is (work linear in the outputs)."""
-        x = node.act()
-        ndim = len(x.shape) + 1
-        axis = node.int("axis", 0)
-        if not -ndim <= axis < ndim:
-            raise node.error(f"attribute 'axis' is {axis}, outside the input's {ndim} axes")
-        axis %= ndim
-        if axis == 0:
-            raise Unsupported("a Split of the batch")
+        x = node.act(moved=True)
+        axis = dim(node, x, node.int("axis", 0))
         n = x.shape[axis - 1]
         sizes = node.ints("split", minimum=0)
         if sizes is None:
@@ -163,10 +189,13 @@ class Reader:
         for k, (output, length) in enumerate(zip(outputs, sizes)):
             if output:
                 self._emit(output, [(L.Narrow(axis, start, length), [x])], f"{node.name}.{k}", path, (),
-                           node.label)
+                           node.label, placement(x))
             start += length
 
     def _opaque(self, node, acts, name, path, inputs, where: str) -> None:
+        if any(placement(a) != PLAIN for a in acts):
+            raise refuse(Attributes(node), "is an operation convcalc cannot read, on a tensor whose batch is not "
+                                           "first")
         shape = self._inferred_shapes().get(node.output[0])
         if shape is None or not shape or shape[0] not in (self.batch, None) or None in shape[1:]:
             raise SpecError(f"{where} is an operation convcalc cannot read, and ONNX's shape inference does not "
@@ -207,8 +236,15 @@ def _check_shape(shape, where: str) -> None:
 
 
 def _gather(node: Node):
+    x = node.act(moved=True)
     index = node.const(1, what="indices", required=True)
     if np.asarray(index).ndim != 0:
         raise Unsupported("Gather with several indices")
     (position,) = node.const_ints(1, "indices")
-    return L.Select(node.int("axis", 0), position)
+    axis = node.int("axis", 0)
+    where = placement(x)
+    if where == PLAIN:
+        return L.Select(axis, position)
+    selected = dim(node, x, axis)
+    node.placed = shifted(where, removed=[axis % (len(x.shape) + (where[1] * where[2] == 1))])
+    return L.Select(selected, position)
