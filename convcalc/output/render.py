@@ -238,7 +238,7 @@ def render_rich(table: Table, console) -> None:
     # what the names and descriptions may take: the width left once every number has its full width
     spare = console.width - rigid - _PER_COLUMN * len(shown) - _OUTER
     # the names whole if they can be; else shortened (not below what tells them apart) before descriptions are
-    wanted = sum(min(widths[c], _FLOOR) for c in flexible)
+    wanted = sum(min(widths[c], _FLOOR_BESIDE_NAMES) for c in flexible)  # descriptions give way to names first
     name_width = min(widths.get(NAME, 0), max(_name_room(table), spare - wanted), max(0, spare - _LEAST * len(flexible)))
     too_few = len(shown) < min(4, len(table.columns))  # a table that lost most of its columns says little
     if too_few or spare < _LEAST * len(flexible) or (NAME in widths and name_width < min(widths[NAME], _NAME_FLOOR)):
