@@ -201,3 +201,9 @@ def test_no_terminal_splits_a_number_from_its_unit(width):
     screen = run_in_pty(["shape", "--preset", "resnet50", "--depth", "1"], width)
     assert not _SPLIT.search(screen)
     assert "97.49 MiB" in screen.replace("\n", " ")
+
+
+def test_the_presets_hint_is_on_stderr():
+    result = runner.invoke(app, ["presets", "--format", "markdown"])
+    assert "use: convcalc shape --preset NAME" in result.stderr and "use:" not in result.stdout
+    assert result.stdout.splitlines()[0] == "| preset | input | params | MACs | description |"

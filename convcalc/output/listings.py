@@ -25,8 +25,8 @@ def presets_result() -> Result:
         rows.append((name, shape, human(totals.params), human(totals.macs), description))
         exact.append((name, shape, str(totals.params), str(totals.macs), description))
     table = Table(("preset", "input", "params", "MACs", "description"), frozenset({"params", "MACs"}), tuple(rows),
-                  None, ("figures at each preset's own input size; use: convcalc shape --preset NAME [INPUT]",),
-                  tuple(exact))
+                  None, (), tuple(exact),
+                  notes=("figures at each preset's own input size; use: convcalc shape --preset NAME [INPUT]",))
     data = presets_to_dict(presets)
     return Result(table, data, data["presets"])
 
