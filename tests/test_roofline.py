@@ -167,6 +167,14 @@ def test_on_an_a100_float32_convolutions_get_tf32_and_matmuls_only_when_asked(tf
                       "ScaledDotProductAttention": attention}
 
 
+def test_a_device_can_carry_the_switch_for_every_bound_on_it():
+    switched = replace(DEVICES["a100-80gb"], tf32_matmul=True)
+    for analysis in (analyse_tokens(*IMAGE), network(TOKENS)):
+        with_device = [(b.peak, b.precision) for b in roofline(analysis, switched).layers]
+        with_call = [(b.peak, b.precision) for b in roofline(analysis, DEVICES["a100-80gb"], tf32_matmul=True).layers]
+        assert with_device == with_call
+
+
 @pytest.mark.parametrize("tf32_matmul", [False, True])
 def test_float16_gets_its_own_peak_whatever_the_switch(tf32_matmul):
     for analysis in (analyse_tokens(*IMAGE, dtype="float16"), network(TOKENS, "float16")):

@@ -44,6 +44,9 @@ class Device:
     source: str = ""
     # each figure as the document in ``source`` prints it: a key of ``peak``, or "bandwidth"
     cites: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # the program runs float32 matrix products on TF32 (torch.backends.cuda.matmul.allow_tf32 = True):
+    # every bound on this device takes it so, as roofline(..., tf32_matmul=True) does for one call
+    tf32_matmul: bool = False
 
     def peak_for(self, dtype: str) -> int | None:
         """The peak for tensors of ``dtype`` (None: not published)."""

@@ -1,48 +1,29 @@
-"""A lower bound on each layer's time: the roofline.
+"""A lower bound on each layer's time: the roofline (docs/time-bound.md has the whole model).
 
-A layer must at least read the inputs it uses and its weights and write its output
-once, and do its FLOPs. On a device with peak throughput P (FLOP/s, for the dtype
-and the units the layer runs on) and memory bandwidth B (bytes/s) it cannot take
-less than ``max(FLOPs / P, bytes / B)``; whichever term is larger says whether the
-layer is compute-bound or memory-bound. A layer whose output is a view of its input
-(reshape, slice, dropout at inference) moves nothing and costs nothing.
+A layer must at least move some bytes and do some FLOPs; on a device with peak P
+(FLOP/s, for its dtype and the units it runs on) and bandwidth B (bytes/s) it takes at
+least ``max(FLOPs / P, bytes / B)``, and the larger term says whether it is compute- or
+memory-bound. The bytes are the fewest it can move: its output, its weights and each
+input tensor once (``x + x`` reads x once), no more than the storage an input is a view
+of, only the positions a strided window or crop reads; a view moves nothing. Attention
+moves its query, key, value, mask and output but not the L x S scores (the fused kernels
+never store them; the math backend does, and moves more), and its FLOPs are the two
+products over the scores it must compute (a causal kernel skips the masked blocks): a
+bound for every backend. An ``Opaque`` layer's bytes and FLOPs are unknown: marked
+(``known`` False, no seconds), never guessed.
 
-What each kind moves and does, at least (docs/time-bound.md has the whole model):
+On a GPU with TensorFloat-32 (Ampere and later) a float32 layer's peak follows PyTorch's
+defaults: convolutions and RNNs run through cuDNN with TF32 allowed
+(``torch.backends.cudnn.allow_tf32``, True), matrix products and linear layers through
+cuBLAS without it (``torch.backends.cuda.matmul.allow_tf32``, False; ``tf32_matmul=True``
+when a program turns it on). Attention's memory-efficient kernel multiplies float32 as
+three TF32 products whatever the switch says (CUTLASS's ``OpMultiplyAddFastF32``), so its
+peak is the larger of FP32 and a third of TF32. Other layers get FP32; other dtypes their own.
 
-- every layer: its output, its weights, and each input it reads once, even where
-  it reads one tensor twice (``x + x``, self-attention's query = key = value: a
-  second read may come from cache), never more than the storage it is a view of;
-- a strided window that skips input positions (a 1x1 convolution with stride 2, a
-  pool or resize that drops rows, a crop): only the positions its windows read;
-- attention (``ScaledDotProductAttention``): the query, key, value (and mask) and
-  the output, not the L x S scores, which PyTorch's math backend writes and reads
-  but the fused kernels (flash, memory-efficient) never store; a causal layer reads
-  the keys and values its first min(L, S) rows reach. Its FLOPs are the two
-  products over the scores a kernel must compute (a causal kernel skips the masked
-  blocks), the softmax's work left out: so the time is a bound for every backend;
-- a layer convcalc cannot cost (``Opaque``): neither FLOPs nor bytes are known, and
-  the bound says so (``known`` False, no seconds) rather than guessing.
-
-Which peak a float32 layer gets on a GPU with TensorFloat-32 (Ampere and later) is
-PyTorch's default: convolutions and LSTM/GRU/RNN run through cuDNN with TF32
-allowed (``torch.backends.cudnn.allow_tf32``, True by default), matrix products
-and linear layers through cuBLAS without it (``torch.backends.cuda.matmul
-.allow_tf32``, False by default, until ``torch.set_float32_matmul_precision("high")``;
-``tf32_matmul=True`` says so). Attention's memory-efficient kernel multiplies
-float32 on tensor cores whatever the switch says, splitting each operand into two
-TF32 halves (three TF32 products per product: CUTLASS's ``OpMultiplyAddFastF32``),
-so its peak is the larger of FP32 and a third of TF32. Every other layer gets the
-FP32 (CUDA core) rate; other dtypes get their own peak throughout.
-
-Every bound is computed exactly (FLOPs, bytes and rates as fractions) and only then
-written as a float: a layer whose bound is past the largest float (1.8e308 s, for
-inputs near the 2^62 size limit on many axes) keeps its limit but has seconds None,
-and the network's total is then the largest float, still a true lower bound, with
-``too_large`` set.
-
-This is a bound, not a prediction: it ignores how far kernels fall short of
-the peak, fusion (a fused BatchNorm and ReLU never write their output), launch
-overhead and caches (data re-read from cache costs less than from memory).
+Every bound is computed exactly (fractions) and only then written as a float: a bound
+past the largest float has seconds None, and the network's total is then the largest
+float, still a lower bound, with ``too_large`` set. It is a bound, not a prediction: it
+ignores how far kernels fall short of the peak, fusion, launch overhead and caches.
 """
 
 from __future__ import annotations
@@ -51,34 +32,22 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
+from . import layers as kinds
+from . import windows
 from .devices import DEVICES, Device
 from .dtypes import DTYPE_BYTES
 from .errors import SpecError
 from .graph import INPUT
-from .layers import (
-    AvgPool,
-    Conv,
-    ConvTranspose,
-    Linear,
-    MatMul,
-    MaxPool,
-    Opaque,
-    Pad,
-    Recurrent,
-    Resize,
-    ScaledDotProductAttention,
-    Upsample,
-    ZeroPad,
-)
 from .memory import _storages, memo, view_layers, wiring
 from .sizes import volume
-from .windows import Adaptive, Broadcast, Cyclic, Global, Nearest, Scatter, Shift, Sliding
 
-__all__ = ["DEVICES", "Bound", "Device", "Roofline", "find_device", "roofline"]
+__all__ = ["DEVICES", "Bound", "Device", "Roofline", "find_device", "peak_of", "roofline"]
 
-CUDNN = (Conv, ConvTranspose, Recurrent)  # float32 on TF32 tensor cores by PyTorch's default
-CUBLAS = (Linear, MatMul)  # float32 on TF32 only when asked (tf32_matmul)
-WINDOWED = (Conv, ConvTranspose, MaxPool, AvgPool, ZeroPad, Pad, Upsample, Resize)  # may skip input positions
+CUDNN = (kinds.Conv, kinds.ConvTranspose, kinds.Recurrent)  # float32 on TF32 tensor cores by PyTorch's default
+CUBLAS = (kinds.Linear, kinds.MatMul)  # float32 on TF32 only when asked (tf32_matmul)
+# windows that may skip input positions
+WINDOWED = (kinds.Conv, kinds.ConvTranspose, kinds.MaxPool, kinds.AvgPool, kinds.ZeroPad, kinds.Pad, kinds.Upsample,
+            kinds.Resize)
 MAX_OUTPUTS = 1 << 16  # reads examined one by one along one axis, where no closed form counts them
 FAMILIES = {"cudnn": "convolutions and recurrent layers", "cublas": "linear layers and matrix products",
             "attention": "attention", "other": "other layers"}
@@ -172,7 +141,8 @@ def roofline(analysis, device: Device | None = None, *, tf32_matmul: bool = Fals
 
     ``tf32_matmul``: float32 matrix products, linear layers and attention run on TF32
     tensor cores (``torch.backends.cuda.matmul.allow_tf32 = True``, or
-    ``torch.set_float32_matmul_precision("high")``); PyTorch's default is False.
+    ``torch.set_float32_matmul_precision("high")``); PyTorch's default is False. A device
+    whose ``tf32_matmul`` is set says the same for every bound on it.
 
     >>> from convcalc import analyse_tokens
     >>> device = Device("example", {"float32": 10**12}, 10**11)
@@ -183,6 +153,7 @@ def roofline(analysis, device: Device | None = None, *, tf32_matmul: bool = Fals
     [(1753344, '903952/6849', 'compute'), (1605632, '1/8', 'memory'), (0, 'None', None)]
     """
     network = analysis.network
+    tf32_matmul = bool(tf32_matmul or (device is not None and device.tf32_matmul))
     peak = None
     if device is not None:
         peak = device.peak_for(network.dtype)
@@ -191,14 +162,14 @@ def roofline(analysis, device: Device | None = None, *, tf32_matmul: bool = Fals
                             hint=f"use --dtype {' or '.join(device.dtypes)}, or give --peak", field="device")
     # keyed by what the device is, not by the object: a freed device's id can come back
     key = None if device is None else (device.name, tuple(sorted(device.peak.items())), device.bandwidth)
-    return memo(analysis, ("roofline", key, bool(tf32_matmul)),
-                lambda: _bounds(analysis, device, peak, bool(tf32_matmul)))
+    return memo(analysis, ("roofline", key, tf32_matmul), lambda: _bounds(analysis, device, peak, tf32_matmul))
 
 
 def peak_of(layer, dtype: str, device: Device, tf32_matmul: bool = False) -> tuple[Fraction, str]:
     """The FLOP/s a layer's bound divides by on ``device``, and which rate it is.
 
     >>> a100 = DEVICES["a100-80gb"]
+    >>> from convcalc.engine.layers import Conv, Linear, ScaledDotProductAttention
     >>> for layer in (Conv(8, 3), Linear(8), ScaledDotProductAttention()):
     ...     rate, precision = peak_of(layer, "float32", a100)
     ...     print(f"{type(layer).__name__}: {rate / 10**12} TFLOP/s, {precision}")
@@ -209,9 +180,9 @@ def peak_of(layer, dtype: str, device: Device, tf32_matmul: bool = False) -> tup
     base, tf32 = Fraction(device.peak_for(dtype) or 0), device.tf32
     if dtype != "float32" or not tf32:
         return base, dtype
-    if isinstance(layer, CUDNN) or (tf32_matmul and isinstance(layer, (*CUBLAS, ScaledDotProductAttention))):
+    if isinstance(layer, CUDNN) or (tf32_matmul and isinstance(layer, (*CUBLAS, kinds.ScaledDotProductAttention))):
         return max(Fraction(tf32), base), "tf32"
-    if isinstance(layer, ScaledDotProductAttention) and Fraction(tf32, 3) > base:
+    if isinstance(layer, kinds.ScaledDotProductAttention) and Fraction(tf32, 3) > base:
         return Fraction(tf32, 3), "3xtf32"
     return base, "float32"
 
@@ -234,7 +205,7 @@ def _bounds(analysis, device, peak, tf32_matmul) -> Roofline:
             bounds.append(Bound(0, None, 0.0 if device is not None else None, None,
                                 Fraction(0) if device is not None else None, 0))
             continue
-        if isinstance(layer, Opaque) or not report.counted:
+        if isinstance(layer, kinds.Opaque) or not report.counted:
             bounds.append(Bound(0, None, known=False))
             continue
         reads, known = [], True
@@ -244,7 +215,7 @@ def _bounds(analysis, device, peak, tf32_matmul) -> Roofline:
             reads.append((s, nbytes or 0))
         moved = _inputs(reads, storage, stored) + report.param_bytes + report.activation_bytes
         flops = _attention_flops(layer, [shapes[t] for t in sources[i]], report.output_shape, network.batch) \
-            if isinstance(layer, ScaledDotProductAttention) else report.flops
+            if isinstance(layer, kinds.ScaledDotProductAttention) else report.flops
         intensity = Fraction(flops, moved) if moved else None
         if device is None:
             bounds.append(Bound(moved, intensity, flops=flops, known=known))
@@ -262,15 +233,18 @@ def _bounds(analysis, device, peak, tf32_matmul) -> Roofline:
 
 def _inputs(reads, storage, stored) -> int:
     """Bytes read from the inputs: each tensor once, and from one storage no more than it holds."""
+    once: dict = {}
+    for s, nbytes in reads:  # a tensor read twice is read once from memory
+        once[s] = max(once.get(s, 0), nbytes)
     per_storage: dict = {}
-    for s, nbytes in dict(reads).items():  # a tensor read twice is read once from memory
+    for s, nbytes in once.items():
         per_storage.setdefault(storage[s], []).append(nbytes)
     return sum(min(sum(parts), stored[where]) for where, parts in per_storage.items())
 
 
 def _read(layer, k: int, shapes, whole: int, batch: int, itemsize: int) -> int | None:
     """Bytes of input ``k`` the layer must read (None: unknown; ``whole``: all of it)."""
-    if isinstance(layer, ScaledDotProductAttention) and layer.is_causal and k in (1, 2):
+    if isinstance(layer, kinds.ScaledDotProductAttention) and layer.is_causal and k in (1, 2):
         length, source = shapes[0][-2], shapes[1][-2]
         return whole * min(length, source) // source if source else whole  # rows past min(L, S) are masked out
     if not isinstance(layer, WINDOWED) or len(shapes) != 1:
@@ -292,17 +266,17 @@ def _read(layer, k: int, shapes, whole: int, batch: int, itemsize: int) -> int |
 
 def _covered(window, size: int, out: int) -> int | None:
     """How many of an axis's ``size`` input positions its ``out`` outputs read (None: too many to examine)."""
-    if isinstance(window, (Global, Adaptive, Cyclic)):
+    if isinstance(window, (windows.Global, windows.Adaptive, windows.Cyclic)):
         return size
-    if isinstance(window, Broadcast):
+    if isinstance(window, windows.Broadcast):
         return min(size, 1)
-    if isinstance(window, Shift):  # output o reads o - begin
+    if isinstance(window, windows.Shift):  # output o reads o - begin
         return max(0, min(size, out - window.begin) - max(0, -window.begin))
-    if isinstance(window, Nearest):  # output o reads o // factor
+    if isinstance(window, windows.Nearest):  # output o reads o // factor
         return min(size, -(-out // window.factor))
-    if isinstance(window, Sliding) and window.dilation == 1:
+    if isinstance(window, windows.Sliding) and window.dilation == 1:
         return _sliding(window.kernel, window.stride, window.pad_begin, size, out)
-    if isinstance(window, Scatter):
+    if isinstance(window, windows.Scatter):
         return _scatter(window, size, out)
     read, work = set(), 0
     for o in range(out):
@@ -340,9 +314,9 @@ def _scatter(window, size: int, out: int) -> int | None:
     if len(edge) > MAX_OUTPUTS:
         return None
 
-    def reaches(i: int) -> bool:  # its first tap at or after 0 is a tap, and inside [0, out)
+    def reaches(i: int) -> bool:  # its first tap at or after 0 (low < 0 here) exists and is inside [0, out)
         low = i * s - p
-        tap = -(-(-low) // d)
+        tap = -(low // d)  # ceil(-low / d)
         return tap < k and low + tap * d < out
 
     return inner + sum(1 for i in edge if reaches(i))
@@ -366,7 +340,7 @@ def _family(layer) -> str:
         return "cudnn"
     if isinstance(layer, CUBLAS):
         return "cublas"
-    return "attention" if isinstance(layer, ScaledDotProductAttention) else "other"
+    return "attention" if isinstance(layer, kinds.ScaledDotProductAttention) else "other"
 
 
 def _rate(value: Fraction) -> str:
@@ -390,13 +364,15 @@ WHY = {
 def _notes(analysis, device, used, tf32_matmul, bounds) -> tuple[str, ...]:
     dtype = analysis.network.dtype
     notes = []
+    if dtype != "float32" or device.tf32 is None:  # one peak for every layer
+        notes.append(f"every layer at {device.name}'s {dtype} peak, {_rate(Fraction(device.peak_for(dtype)))}"
+                     + (": it has no TF32 tensor cores" if dtype == "float32" else "")
+                     + (", so tf32_matmul changes nothing" if dtype == "float32" and tf32_matmul else ""))
+        used = {}
     for (family, precision, rate), layers in sorted(used.items(), key=lambda item: list(FAMILIES).index(item[0][0])):
-        why = WHY.get((family, precision), f"the {device.name}'s {precision} peak")
         where = f"layer {layers[0]}" if len(layers) == 1 else f"{len(layers)} layers"
-        notes.append(f"{dtype} {FAMILIES[family]} ({where}): {_rate(rate)}, {why}")
-    if dtype == "float32" and device.tf32 is None and tf32_matmul:
-        notes.append(f"{device.name} has no TF32 tensor cores: tf32_matmul changes nothing")
-    if any(isinstance(layer, ScaledDotProductAttention) for layer in analysis.network.layers):
+        notes.append(f"{dtype} {FAMILIES[family]} ({where}): {_rate(rate)}, {WHY[family, precision]}")
+    if any(isinstance(layer, kinds.ScaledDotProductAttention) for layer in analysis.network.layers):
         notes.append("attention moves at least its query, key, value, mask and output: PyTorch's math backend also "
                      "writes and reads the L x S scores, the fused kernels do not, so the bound holds for every "
                      "backend; its FLOPs are the two products, without the softmax")
