@@ -219,3 +219,14 @@ def test_timm_models_with_attention_are_exact(name):
 
     model = timm.create_model(name, pretrained=False)
     _exact(model, model.default_cfg["input_size"])
+
+
+def test_the_norms_and_activations_transformers_use_are_read():
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.RMSNorm(8), nn.GELU(approximate="tanh"), nn.GELU(), nn.SiLU(),
+                          nn.Mish(), nn.Hardswish(), nn.LayerNorm([5, 8]), nn.GroupNorm(1, 5),
+                          nn.LogSoftmax(dim=1), nn.Softmax(dim=-1), nn.RMSNorm([5, 8], elementwise_affine=False))
+    analysis = _exact(model, (5, 8))
+    assert [r.type for r in analysis.layers] == ["Linear", "RMSNorm", "GELU", "GELU", "SiLU", "Mish", "Hardswish",
+                                                 "LayerNorm", "GroupNorm", "LogSoftmax", "Softmax", "RMSNorm"]

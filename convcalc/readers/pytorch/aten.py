@@ -72,6 +72,14 @@ def layer_norm(call: Call):
     return L.LayerNorm(ints(call.args["normalized_shape"]), float(call.args["eps"]), w is not None, b is not None)
 
 
+def rms_norm(call: Call):
+    call.act()
+    call.trailing(len(call.args["normalized_shape"]))
+    w = call.weight("weight", "weight")
+    eps = call.args.get("eps")
+    return L.RMSNorm(ints(call.args["normalized_shape"]), None if eps is None else float(eps), w is not None)
+
+
 def group_norm(call: Call):
     x = call.act()
     w = call.weight("weight", "weight")
@@ -256,7 +264,7 @@ def pad_mode(mode: str):
 OPERATORS = {
     "conv1d": conv, "conv2d": conv, "conv3d": conv, "convolution": convolution,
     "conv_transpose1d": conv_transpose, "conv_transpose2d": conv_transpose, "conv_transpose3d": conv_transpose,
-    "batch_norm": batch_norm, "_native_batch_norm_legit_no_training": batch_norm, "layer_norm": layer_norm,
+    "batch_norm": batch_norm, "_native_batch_norm_legit_no_training": batch_norm, "layer_norm": layer_norm, "rms_norm": rms_norm,
     "group_norm": group_norm, "instance_norm": instance_norm,
     "relu": _activation("ReLU"), "relu6": _activation("ReLU6"), "hardtanh": hardtanh, "silu": _activation("SiLU"),
     "gelu": gelu, "sigmoid": _activation("Sigmoid"), "tanh": _activation("Tanh"),
