@@ -178,6 +178,33 @@ def test_training_only_the_biases_computes_no_weight_gradient():
     assert [t.backward for t in cost.layers] == [0, 0, cost.layers[2].forward, 0, cost.layers[4].forward]
 
 
+def _twice(nn, frozen):
+    class Twice(nn.Module):  # one convolution and one Linear, each called twice: their weights are shared
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Linear(8, 8)
+
+        def forward(self, x):
+            y = self.b(self.b(self.a(x)).relu()).mean((2, 3))
+            return self.fc(self.fc(y).relu())
+
+    model = Twice()
+    if frozen:
+        _frozen(model.b)
+    return model
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("frozen", [False, True], ids=["trained", "frozen"])
+def test_a_module_called_twice_trains_its_weights_at_each_call(frozen):
+    from torch import nn
+
+    analysis, cost, _ = _check(_twice(nn, frozen), (3, 8, 8), per_layer=False)
+    second = [t for r, t in zip(analysis.layers, cost.layers) if r.params == 0 and t.forward]
+    assert len(second) == 2  # the second call of each counts no parameters, but its weight gradient
+    assert [t.backward for t in second] == [t.forward * (1 if frozen and i == 0 else 2) for i, t in enumerate(second)]
+
+
 @pytest.mark.needs_torch
 def test_linear_over_tokens():
     from torch import nn

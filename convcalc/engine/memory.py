@@ -27,6 +27,7 @@ from .dtypes import DTYPE_BYTES
 from .errors import SpecError
 from .graph import INPUT, dependency_order, resolve_sources, result_layers
 from .layers.base import Use
+from .layers.merge import Merge
 from .sizes import volume
 
 __all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "memo", "training_memory",
@@ -217,16 +218,27 @@ def _uses(analysis) -> dict:
     uses = {}
     for i in order:
         inputs_grad = tuple(needs_grad[s] for s in sources[i])
-        trainable = reports[i].trainable > 0
+        incoming = tuple(shapes[s] for s in sources[i])
+        trainable = reports[i].trainable > 0 or _trains_shared(network.layers[i], i, incoming, network.frozen)
         needs_grad[i] = trainable or any(inputs_grad)
         if not needs_grad[i]:
             uses[i] = None
             continue
         partly = reports[i].trainable < reports[i].params  # some of its tensors are frozen
         frozen = _frozen_roles(network.layers[i], i, network.frozen) if partly else ()
-        uses[i] = Use(tuple(shapes[s] for s in sources[i]), shapes[i], network.batch, itemsize, inputs_grad,
-                      trainable, frozenset(frozen))
+        uses[i] = Use(incoming, shapes[i], network.batch, itemsize, inputs_grad, trainable, frozenset(frozen))
     return uses
+
+
+def _trains_shared(layer, index: int, incoming, frozen) -> bool:
+    """Whether a layer without trainable parameters of its own uses a trained tensor an earlier layer
+    counts (a module called twice): autograd gives each use of it a gradient."""
+    if not layer.weights:  # no tensor of the model's: nothing shared
+        return False
+    figures = layer.merge(incoming) if isinstance(layer, Merge) else layer.infer(incoming[0])
+    named = dict(layer.weights)
+    tensors = figures.tensors or ((("", figures.params),) if figures.params else ())
+    return any(named.get(role, f"#{index + 1}.{role}") not in frozen for role, count in tensors if count)
 
 
 def _frozen_roles(layer, index: int, frozen) -> set[str]:
