@@ -58,7 +58,40 @@ def torchvision():
 
 _LIBRARIES: list = []
 
-SEGMENTATION = {"fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
+SEGMENTATION = {"fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+                "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
+VIDEO = {"r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v1_b", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b"}
+OPTICAL_FLOW = {"raft_small", "raft_large"}
+FRAMES = 16  # a video model's clip length: the frames torchvision's Kinetics-400 weights document
+FLOW_SIZE = (368, 496)  # RAFT's frames: its weights' transforms set no size (FlyingChairs' crop)
+
+# Everything in torchvision.models (classification), .video, .segmentation and .optical_flow, smallest
+# first within each family; test_zoo and benchmarks/zoo_survey.py run them all.
+EVERY = [
+    *ZOO,
+    "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0", "mnasnet0_75", "mnasnet1_3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
+    "efficientnet_b7", "efficientnet_v2_m", "efficientnet_v2_l", "regnet_x_800mf", "regnet_x_1_6gf",
+    "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf", "regnet_y_800mf", "regnet_y_1_6gf",
+    "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf", "convnext_small",
+    "convnext_base", "convnext_large", "maxvit_t", "swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s",
+    "swin_v2_b", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
+    "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+    "r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v1_b", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b",
+    "raft_small", "raft_large",
+]
+# The largest (over 100 GFLOPS, or hundreds of millions of parameters): minutes each on a small machine,
+# so the slow suite leaves them to benchmarks/zoo_survey.py, which runs them last
+HEAVY = ["fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101", "swin3d_b", "raft_large", "vit_l_16",
+         "regnet_y_128gf", "vit_h_14"]
+
+# torchvision.models.detection: none reaches convcalc's reader (see DETECTION_REASON)
+DETECTION = [
+    "fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2", "fcos_resnet50_fpn", "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
+    "maskrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2", "ssd300_vgg16",
+    "ssdlite320_mobilenet_v3_large",
+]
 
 
 def build(name: str, *, published_layout: bool = False):
@@ -69,6 +102,10 @@ def build(name: str, *, published_layout: bool = False):
     with its auxiliary classifier).
     """
     tv = torchvision()
+    if name in VIDEO:
+        return getattr(tv.models.video, name)(weights=None).eval()
+    if name in OPTICAL_FLOW:
+        return _two_frames(getattr(tv.models.optical_flow, name)(weights=None).eval())
     if name in SEGMENTATION:
         aux = {"aux_loss": True} if published_layout and not name.startswith("lraspp") else {}
         return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None, **aux).eval()
@@ -77,15 +114,64 @@ def build(name: str, *, published_layout: bool = False):
     return getattr(tv.models, name)(weights=None, **extra).eval()
 
 
+def _two_frames(raft):
+    """RAFT as a model of one tensor: the two frames stacked on the channel axis, split inside;
+    its output is the last (finest) of its flow estimates."""
+    import torch
+
+    class TwoFrames(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.raft = raft
+
+        def forward(self, frames):
+            return self.raft(frames[:, :3], frames[:, 3:])[-1]
+
+    return TwoFrames().eval()
+
+
+def weights(name: str):
+    """The model's first published weights (their transforms and metadata), or None."""
+    tv = torchvision()
+    try:
+        return next(iter(tv.models.get_model_weights(name)))
+    except ValueError:
+        return None
+
+
+def input_shape(name: str) -> tuple[int, ...]:
+    """One sample's input at the size torchvision evaluates the model at (its published figures are for
+    it): an image (3, H, W), a video clip (3, FRAMES, H, W), or RAFT's two frames stacked (6, H, W)."""
+    if name in OPTICAL_FLOW:
+        return (6, *FLOW_SIZE)
+    transforms = weights(name).transforms()
+    size = getattr(transforms, "crop_size", None) or transforms.resize_size
+    height, width = (size[0], size[0]) if len(size) == 1 else tuple(size)
+    return (3, FRAMES, height, width) if name in VIDEO else (3, height, width)
+
+
+def oracle(model, shape) -> tuple[int, int, tuple[int, ...]]:
+    """(params, MACs, output shape) as PyTorch counts them for one sample: the parameters' numel,
+    FlopCounterMode's total over one forward pass (grad enabled, the math attention backend) / 2,
+    and the first output's shape."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(torch.randn(1, *shape))
+    while not isinstance(out, torch.Tensor):
+        out = next(iter(out.values())) if isinstance(out, dict) else out[0]
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2, tuple(out.shape[1:])
+
+
 def published(name: str):
     """torchvision's published (parameters, GFLOPS) for the model's first weights, or None.
 
     torchvision's "GFLOPS" count multiply-adds, as convcalc's MACs do.
     """
-    tv = torchvision()
-    try:
-        weights = tv.models.get_model_weights(name)
-    except ValueError:
+    first = weights(name)
+    if first is None:
         return None
-    meta = next(iter(weights)).meta
-    return meta.get("num_params"), meta.get("_ops")
+    return first.meta.get("num_params"), first.meta.get("_ops")
