@@ -19,6 +19,10 @@ Volta (V100) and Turing (T4) have no TF32, nor have the CPUs and the TPU.
 The CPU figures are the vendor's core count, base clock and vector units (FLOPs
 per cycle per core) and its memory channels times their transfer rate, as the
 vendor's product page lists them; a CPU's real clock under load differs.
+
+>>> device = DEVICES["a100-80gb"]
+>>> device.peak_for("float32"), device.tf32, device.cites["tf32"]
+(19500000000000, 156000000000000, 'Tensor Float 32 (TF32) 156 TFLOPS (312 TFLOPS with sparsity)')
 """
 
 from __future__ import annotations
@@ -31,12 +35,7 @@ TF32 = "tf32"  # the key of the TensorFloat-32 tensor-core rate in ``Device.peak
 
 @dataclass(frozen=True)
 class Device:
-    """A device's peak arithmetic throughput (FLOP/s per dtype, and ``tf32``) and memory bandwidth (bytes/s).
-
-    >>> device = DEVICES["a100-80gb"]
-    >>> device.peak_for("float32"), device.tf32, device.cites["tf32"]
-    (19500000000000, 156000000000000, 'Tensor Float 32 (TF32) 156 TFLOPS (312 TFLOPS with sparsity)')
-    """
+    """A device's peak arithmetic throughput (FLOP/s per dtype, and ``tf32``) and memory bandwidth (bytes/s)."""
 
     name: str
     peak: dict[str, int] = field(hash=False)
