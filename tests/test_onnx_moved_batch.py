@@ -214,6 +214,24 @@ def test_operations_that_would_mix_samples_are_one_line_refusals(data, words):
     assert "\n" not in caught.value.message
 
 
+@pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("op", ["Squeeze", "Gather"])
+def test_a_fixed_batch_of_one_taken_away_is_held_by_no_axis(op):
+    """x.squeeze(0) or x[0] of a file with a batch of 1: the sample itself, its batch in no axis."""
+    nodes = [helper.make_node(op, ["x", "i"], ["s"], name="take"),
+             helper.make_node("Transpose", ["s"], ["t"], name="t", perm=[1, 0]),
+             helper.make_node("MatMul", ["s", "t"], ["y"], name="mm")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10, 32])],
+                              [helper.make_empty_tensor_value_info("y")],
+                              [numpy_helper.from_array(np.array([0] if op == "Squeeze" else 0, np.int64), "i")])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    analysis = analyse(from_onnx(data))
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"x": np.zeros((1, 10, 32), np.float32)})
+    assert analysis.layers[-1].output_shape == y.shape == (10, 10)
+    assert analysis.totals.macs == 10 * 10 * 32
+
+
 @pytest.mark.needs_torch
 def test_a_fixed_batch_refuses_another_batch_in_one_line(tmp_path):
     import io
@@ -268,3 +286,15 @@ def test_torch_export_files_name_layers_by_module_scope(tmp_path):
     folded = runner.invoke(app, ["shape", "-f", str(path), "--depth", "1", "--json"])
     assert folded.exit_code == 0, folded.stderr
     assert runner.invoke(app, ["shape", "-f", str(path), "--depth", "2"]).exit_code == 0
+
+
+@pytest.mark.needs_onnxruntime
+def test_masks_built_with_scatter_nd_and_pow_are_constants():
+    """Swin's attention masks are written with ScatterND, and scales with Pow: evaluated, as onnxruntime does."""
+    nodes = [helper.make_node("ScatterND", ["zeros", "rows", "values"], ["mask"]),
+             helper.make_node("Pow", ["mask", "two"], ["squared"]),
+             helper.make_node("Add", ["x", "squared"], ["y"], name="masked")]
+    data = _model(nodes, (4, 6), [("zeros", np.zeros((4, 6), np.float32)), ("rows", _ints(1, 3).reshape(2, 1)),
+                                  ("values", np.full((2, 6), -3.0, np.float32)), ("two", np.float32(2.0))])
+    analysis = _check(data, (4, 6))
+    assert [r.name for r in analysis.layers] == ["masked"] and analysis.totals.params == 0

@@ -87,6 +87,14 @@ def _modules():
             x = x + self.attn(y, y, y, need_weights=False)[0]
             return x + self.mlp(self.ln_2(x))
 
+    class Encoder(nn.Module):  # nn.TransformerEncoderLayer's default: the sequence first
+        def __init__(self, embed=32, heads=4):
+            super().__init__()
+            self.layer = nn.TransformerEncoderLayer(embed, heads, 2 * embed, dropout=0.0)
+
+        def forward(self, x):
+            return self.layer(x.transpose(0, 1)).transpose(0, 1)
+
     class Norms(nn.Module):
         def __init__(self, dim):
             super().__init__()
@@ -120,7 +128,8 @@ def _modules():
             scores = torch.einsum("bhid,bhjd->bhij", q, q).softmax(-1)
             return torch.einsum("bhij,bhjd->bhid", scores, q)
 
-    return dict(Attention=Attention, SDPA=SDPA, Block=Block, Norms=Norms, Recurrent=Recurrent, Einsum=Einsum)
+    return dict(Attention=Attention, SDPA=SDPA, Block=Block, Encoder=Encoder, Norms=Norms, Recurrent=Recurrent,
+                Einsum=Einsum)
 
 
 CASES = {
@@ -128,6 +137,7 @@ CASES = {
     "attention, sequence first": ("Attention", dict(batch_first=False), (10, 32)),
     "scaled_dot_product_attention": ("SDPA", {}, (10, 32)),
     "ViT block": ("Block", {}, (10, 32)),
+    "transformer encoder layer, sequence first": ("Encoder", {}, (10, 32)),
     "layer norm, softmax dim 1": ("Norms", dict(dim=1), (4, 6, 8)),
     "layer norm, softmax dim 2": ("Norms", dict(dim=2), (4, 6, 8)),
     "layer norm, softmax dim -1": ("Norms", dict(dim=-1), (4, 6, 8)),

@@ -17,7 +17,7 @@ from ...engine.sizes import volume
 from .attributes import Attributes
 from .ops import MAX_RANK
 
-_BROADCASTING = {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Where", "Mod", "Min", "Max"}
+_BROADCASTING = {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Where", "Mod", "Min", "Max", "Pow"}
 
 
 def evaluate(op: str, arrays: list, attrs: Attributes) -> tuple:
@@ -157,6 +157,23 @@ def _reduce_prod(arrays, attrs):
     return np.prod(arrays[0], axis=axes or None, keepdims=bool(attrs.int("keepdims", 1)))
 
 
+def _scatter_nd(arrays, attrs):
+    """ONNX's ScatterND: ``updates`` written (or added, multiplied) into a copy of ``data`` at ``indices``."""
+    data, indices, updates = arrays[0].copy(), arrays[1].astype(np.int64), arrays[2]
+    reduction = attrs.string("reduction", "none", choices=("none", "add", "mul", "max", "min"))
+    depth = indices.shape[-1] if indices.ndim else 0
+    if not 1 <= depth <= data.ndim:
+        raise ValueError(f"indices of depth {depth} for data of {data.ndim} axes")
+    rows = indices.reshape(-1, depth)
+    pieces = updates.reshape(rows.shape[0], *data.shape[depth:])
+    where = tuple(rows.T)
+    if reduction == "none":
+        data[where] = pieces
+    else:
+        {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}[reduction].at(data, where, pieces)
+    return data
+
+
 # NumPy evaluation of the operators exporters use on constants (shape plumbing).
 _FOLD = {
     "Identity": lambda a, t: a[0], "Cast": _cast, "CastLike": lambda a, t: a[0].astype(a[1].dtype),
@@ -173,5 +190,5 @@ _FOLD = {
     "Mod": lambda a, t: np.mod(a[0], a[1]), "Range": lambda a, t: np.arange(a[0], a[1], a[2]),
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
     "Shape": lambda a, t: np.array(a[0].shape, dtype=np.int64)[t.int("start", 0):t.int("end", None)],
-    "ReduceProd": _reduce_prod, "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
+    "ReduceProd": _reduce_prod, "ScatterND": _scatter_nd, "Pow": lambda a, t: np.power(a[0], a[1]), "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
 }

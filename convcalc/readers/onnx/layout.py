@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ...engine import layers as L
 from ...engine.sizes import volume
-from .batch import PLAIN, alone, dim, free, full_shape, per_sample, placement, rank, refuse, reshaped, shifted
+from .batch import FREE, PLAIN, alone, dim, free, full_shape, per_sample, placement, rank, refuse, reshaped, shifted
 from .node import Node, axes
 
 
@@ -96,6 +96,9 @@ def squeeze(node: Node):
     found = sorted({a % r for a in found})
     if any(full[a] != 1 for a in found):
         raise node.error(f"squeezes axes {found[:8]}, which are not all of size 1")
+    if node.batch == 1 and alone(where) and where[0] in found:  # a batch of 1 squeezed away: held by no axis
+        node.placed = FREE
+        return [(L.Reshape(tuple(n for a, n in enumerate(full) if a not in found)), [x])]
     drop = {dim(node, x, a) - 1 for a in found}
     node.placed = shifted(where, removed=found)
     return [(L.Reshape(tuple(n for i, n in enumerate(x.shape) if i not in drop)), [x])]

@@ -43,8 +43,9 @@ class Node(Attributes):
             raise Unsupported(f"{self.op}: input {index} is not computed from the graph input")
         if not moved and placement(value) != PLAIN:
             axis = placement(value)[0]
-            raise self.error(f"reads a tensor whose batch is on axis {axis}; convcalc reads {self.op} only with "
-                             "the batch first", hint="export the model with the batch first before this operation")
+            where = f"is on axis {axis}" if axis >= 0 else "of 1 is merged with its other sizes"
+            raise self.error(f"reads a tensor whose batch {where}; convcalc reads {self.op} only with the batch "
+                             "first", hint="export the model with the batch first before this operation")
         return value
 
     def const(self, index: int, default=None, *, what: str = "a constant", required: bool = False):

@@ -22,7 +22,7 @@ from ...engine.limits import MAX_INTEGER
 from ..pytorch.values import Act, Unsupported
 from . import fold
 from .attributes import HINT, Attributes, label
-from .batch import PLAIN, dim, full_shape, make, placement, refuse, shifted
+from .batch import FREE, PLAIN, dim, full_shape, make, placement, refuse, shifted
 from .node import Node
 from .ops import ALIASES, MAX_RANK, OPERATORS
 from .recurrent import recurrent
@@ -243,6 +243,9 @@ def _gather(node: Node):
     (position,) = node.const_ints(1, "indices")
     axis = node.int("axis", 0)
     where = placement(x)
+    if node.batch == 1 and where == PLAIN and axis % (len(x.shape) + 1) == 0 and position in (0, -1):
+        node.placed = FREE  # the one sample of a batch of 1 (x[0]): the batch is held by no axis
+        return L.Reshape(x.shape)
     if where == PLAIN:
         return L.Select(axis, position)
     selected = dim(node, x, axis)
