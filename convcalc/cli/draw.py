@@ -70,8 +70,7 @@ def draw(
     peak: Peak = None,
     bandwidth: Bandwidth = None,
 ) -> None:
-    """Draw a network: its graph with each layer's shape, params and MACs (SVG, PNG, DOT, Mermaid), or an
-    HTML page with the graph, the layer table and charts of its memory and time."""
+    """Draw a network's graph (SVG, PNG, DOT, Mermaid), or an HTML page with its table and charts."""
     try:
         what = _kind(path, kind)
         if depth is not None and depth < 0:
