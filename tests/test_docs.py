@@ -5,7 +5,7 @@ What runs, page by page (docs/contributing.md says the same to writers):
 - a line starting ``convcalc `` in a code block (no language, bash, console, sh, shell) runs and
   succeeds; inline code in the prose that is a whole command (``convcalc solve ...``) too;
 - a block written as a session, ``$ convcalc ...`` followed by what it prints, prints exactly that
-  (stdout, or stderr when the command fails; nothing shown: it must succeed);
+  (stdout and stderr, as a terminal shows them; nothing shown: it must succeed);
 - ``>>>`` examples run as doctests, page by page, and other ``python`` blocks run as scripts;
 - a ``json`` or ``yaml`` block that is a network document (``input`` and ``layers``) is analysed.
 
@@ -34,7 +34,7 @@ from convcalc.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
-GENERATED = {DOCS / "cli.md"}  # written from the program: it documents nothing by itself
+GENERATED = {DOCS / "cli.md", DOCS / "kinds.md"}  # written from the program: they document nothing by themselves
 SHELL = {"", "bash", "console", "sh", "shell"}
 PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]+[A-Z]\b|\.\.\.|\[|[|<]")
 
@@ -222,9 +222,8 @@ def test_every_command_on_every_page_runs(example, workdir):
     result = _invoke(example.command)
     if example.shown is None:
         assert result.exit_code == 0, (example.where, result.stderr)
-    else:
-        output = result.stdout if result.exit_code == 0 else result.stderr
-        assert output == example.shown, example.where
+    else:  # what a terminal shows: stdout and stderr as they were written
+        assert result.output == example.shown, example.where
 
 
 def test_the_pages_have_examples_of_each_kind():
@@ -339,17 +338,21 @@ def test_every_command_help_has_an_example():
         assert result.exit_code == 0 and f"convcalc {name}" in result.stdout, name
 
 
-def _generator():
+def _generator(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("gen_cli", DOCS / "gen_cli.py")
+    spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_the_cli_reference_is_what_the_app_says():
-    assert (DOCS / "cli.md").read_text() == _generator().render(), "run: python docs/gen_cli.py"
+    assert (DOCS / "cli.md").read_text() == _generator("gen_cli").render(), "run: python docs/gen_cli.py"
+
+
+def test_the_kinds_reference_is_what_the_kinds_declare():
+    assert (DOCS / "kinds.md").read_text() == _generator("gen_kinds").render(), "run: python docs/gen_kinds.py"
 
 
 def _nav_pages(nav) -> list[str]:
@@ -370,3 +373,10 @@ def test_every_page_is_in_the_navigation_and_every_link_resolves():
     # the README's links to the pages (the site build checks the pages' own links)
     for target in re.findall(r"\]\((docs/[^)#]*)", (ROOT / "README.md").read_text()):
         assert (ROOT / target).exists(), target
+
+
+def test_no_page_installs_a_published_release():
+    """convcalc is not on PyPI: the pages install it from the clone (pip install . or ".[extra]")."""
+    for page in PAGES:
+        for line in page.read_text().splitlines():
+            assert not re.search(r"pip install [\"']?convcalc\b", line), f"{_name(page)}: {line.strip()}"

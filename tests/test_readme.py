@@ -21,7 +21,7 @@ def _run(command_line: str):
 
 def test_quick_start_output_is_what_the_program_prints():
     command = re.search(r"pip install \. && (convcalc shape [^\n]+)", README).group(1)
-    shown = re.search(r"```\n(#  layer.*?)```", README, re.S).group(1)
+    shown = re.search(r"```\n(#  .*?)```", README, re.S).group(1)
     result = _run(command)
     assert result.exit_code == 0
     assert result.stdout == shown
