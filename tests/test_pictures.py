@@ -564,3 +564,29 @@ def test_draw_an_onnx_file_as_its_graph_wires_it(tmp_path):
         drawn, edges, _ = _mermaid(text) if kind == "mermaid" else _dot(text)
         assert _named_edges(drawn, edges) == expected
         assert _outputs(drawn, edges) == {producer["y"], producer["r"]}
+
+
+def test_the_page_charts_memory_and_time_as_counted_by_hand(tmp_path):
+    """A 3x3 convolution (3 -> 8 channels, 32x32, bias), a ReLU and a Flatten, in float32, on a device of
+    1 TFLOP/s and 100 GB/s. Live memory: the input and the conv's output while it runs (12,288 +
+    32,768 B), the conv's output and the ReLU's while the ReLU runs (65,536 B: the peak), the view
+    adds nothing. Bounds: each layer's FLOPs (2 per MAC, one add per output for the bias; one per
+    element for the ReLU) at the peak, or its bytes (inputs, parameters, output) at the bandwidth."""
+    page = tmp_path / "net.html"
+    _invoke("draw", "3x32x32", "conv:8,k=3,p=1", "relu", "flatten", "--peak", "1T", "--bandwidth", "100GB/s",
+            "-o", str(page))
+    titles = re.findall(r"<title>([^<]*)</title>", page.read_text())
+    assert "peak 64.00 KiB while layer 2 (ReLU) runs" in titles  # 65,536 B
+    outputs = 8 * 32 * 32
+    conv_flops, conv_bytes = 2 * outputs * 3 * 9 + outputs, 4 * (3 * 32 * 32 + (8 * 3 * 9 + 8) + outputs)
+    relu_flops, relu_bytes = outputs, 4 * (outputs + outputs)
+    expected = {1: max(conv_flops / 1e12, conv_bytes / 1e11), 2: max(relu_flops / 1e12, relu_bytes / 1e11), 3: 0.0}
+    units = {"s": 1, "ms": 1e-3, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "ps": 1e-12}
+    for title in titles:
+        if (match := re.fullmatch(r"layer (\d) \(\w+\): ([\d.]+) (\w+)(, (\w+)-bound)?", title)) is not None:
+            seconds = float(match[2]) * units[match[3]]
+            assert seconds == pytest.approx(expected[int(match[1])], rel=5e-3), title
+            limits = {1: "memory", 2: "memory", 3: None}  # 450,560 FLOPs in 0.45 µs < 45,952 B in 0.46 µs
+            assert match[5] == limits[int(match[1])], title
+            expected.pop(int(match[1]))
+    assert not expected  # a bar for every layer
