@@ -18,6 +18,9 @@ class Origin:
 
     ``spans`` maps a field name (PyTorch's argument name) to ``(start, end)``
     offsets into ``text``; ``"*"`` is the span of the whole layer name.
+
+    >>> Origin("conv:64,k=3", (("*", (0, 4)), ("kernel_size", (8, 11)))).span_of("kernel_size")
+    (8, 11)
     """
 
     text: str
@@ -154,11 +157,27 @@ def _clip(text: str, span, width: int = 120) -> tuple[str, tuple[int, int] | Non
 
 
 class SpecError(ConvcalcError):
-    """A layer spec, shape or document that cannot be read."""
+    """A layer spec, shape or document that cannot be read.
+
+    >>> from convcalc import parse_layer
+    >>> try:
+    ...     parse_layer("conv:64,k=three")
+    ... except SpecError as err:
+    ...     print(err.field)
+    kernel_size
+    """
 
 
 class ShapeError(ConvcalcError):
-    """A well-formed layer that PyTorch would refuse for the shape it receives."""
+    """A well-formed layer that PyTorch would refuse for the shape it receives.
+
+    >>> from convcalc import analyse_tokens
+    >>> try:
+    ...     analyse_tokens("3x4x4", "conv:8,k=7")
+    ... except ShapeError as err:
+    ...     print(err.layer, err.field)
+    1 kernel_size
+    """
 
 
 class BatchAxisError(ShapeError):
@@ -166,7 +185,11 @@ class BatchAxisError(ShapeError):
 
 
 class ResourceError(ConvcalcError):
-    """A computation refused because it would need more than allowed (memory)."""
+    """A computation refused because it would need more than allowed (memory, work).
+
+    >>> issubclass(ResourceError, ConvcalcError)
+    True
+    """
 
 
 class ConsistencyError(ConvcalcError):

@@ -14,6 +14,11 @@ class Network:
     """Layers applied to a per-sample input shape (channels first): a pipeline, or a
     graph where layers name what they read (see ``analyse``).
 
+    >>> from convcalc.engine.layers import Conv
+    >>> net = Network((3, 32, 32), (Conv(16, 3),), batch=8)
+    >>> net.input_shape, len(net.layers), net.batch
+    ((3, 32, 32), 1, 8)
+
     ``frozen`` names the parameter tensors that are not trained (PyTorch's
     ``requires_grad=False``), by the names layers give in ``weights``. The last
     layer is the output; ``outputs`` names further layers whose results the
@@ -42,6 +47,11 @@ class LayerReport:
     ``params`` leaves out tensors an earlier layer already counted (tied
     weights); ``counted`` is False for an operation whose MACs and FLOPs
     convcalc cannot compute (they are reported as 0 and left out of the totals).
+
+    >>> from convcalc import analyse_tokens
+    >>> report = analyse_tokens("3x32x32", "conv:16,k=3").layers[0]
+    >>> report.type, report.output_shape, report.params, report.receptive_field.size
+    ('Conv2d', (16, 30, 30), 448, (3, 3))
     """
 
     index: int
@@ -69,7 +79,13 @@ class LayerReport:
 
 @dataclass(frozen=True)
 class Totals:
-    """Sums over every layer, for the whole batch (MACs and FLOPs of counted layers only)."""
+    """Sums over every layer, for the whole batch (MACs and FLOPs of counted layers only).
+
+    >>> from convcalc import analyse_tokens
+    >>> totals = analyse_tokens("3x32x32", "conv:16,k=3", "relu", batch=2).totals
+    >>> totals.params, totals.macs, totals.uncounted_layers
+    (448, 777600, 0)
+    """
 
     params: int
     macs: int
@@ -81,9 +97,14 @@ class Totals:
     unused_params: int = 0  # in params: the model's parameters its forward pass does not use
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own repr: one line, not every report
 class Analysis:
-    """The result of ``analyse``: a report per layer, in order."""
+    """The result of ``analyse``: a report per layer, in order.
+
+    >>> from convcalc import analyse_tokens
+    >>> analyse_tokens("3x32x32", "conv:16,k=3", "maxpool:2")
+    <Analysis 3x32x32 -> 16x15x15: 2 layers, 448 params, 388,800 MACs>
+    """
 
     network: Network
     layers: tuple[LayerReport, ...]
@@ -93,6 +114,14 @@ class Analysis:
     # what each layer reads and the order they run in, as analysed (the memory and time figures walk them)
     sources: tuple = field(default=(), compare=False, repr=False)
     order: tuple = field(default=(), compare=False, repr=False)
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.network.input_shape))
+        out = "x".join(map(str, self.output_shape))
+        totals = self.totals
+        uncounted = f", {totals.uncounted_layers} not counted" if totals.uncounted_layers else ""
+        return (f"<Analysis {shape} -> {out}: {len(self.layers)} layers, {totals.params:,} params, "
+                f"{totals.macs:,} MACs{uncounted}>")
 
     def field_of(self, layer: int, unit: int, axis: int) -> tuple[int, int] | None:
         """The first and last network-input positions along input ``axis`` that output unit ``unit`` of

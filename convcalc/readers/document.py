@@ -204,6 +204,11 @@ def load_document(text: str, input_shape: tuple[int, ...] | None = None) -> Netw
     ``input_shape`` is needed for print(model) text, which carries none.
     Malformed text is a SpecError with the line and column; documents beyond the
     limits (size, nesting, values after YAML aliases, layers) are refused by name.
+
+    >>> net = load_document('{"input": [3, 32, 32], "layers": [{"type": "conv", "out_channels": 16, '
+    ...                     '"kernel_size": 3}, {"type": "relu"}]}')
+    >>> net.input_shape, [type(layer).__name__ for layer in net.layers]
+    ((3, 32, 32), ['Conv', 'Activation'])
     """
     from .printed import load_printed, looks_printed
 

@@ -63,6 +63,11 @@ class Layer:
     Subclasses are frozen dataclasses whose fields are PyTorch's argument
     names; ``infer`` checks them against an incoming shape (channels first,
     no batch) and returns the ``Figures``.
+
+    >>> from convcalc.engine.layers import Conv
+    >>> figures = Conv(64, 3, padding=1).infer((3, 224, 224))
+    >>> figures.output_shape, figures.params, figures.macs
+    ((64, 224, 224), 1792, 86704128)
     """
 
     origin: Origin | None = field(default=None, compare=False, repr=False, kw_only=True)
