@@ -5,8 +5,12 @@ the graph input become layers (``ops``); everything else (initializers, Constant
 nodes and the integer shape plumbing exporters emit: Shape, Gather, Unsqueeze,
 Concat, Reshape, Cast, Slice, arithmetic) is evaluated with NumPy to constants
 (``fold``), so no layer comes from it and no reliance on ONNX's own shape
-inference is needed. Layer names are the node names; ``/``-separated scopes
-become each layer's path.
+inference is needed. Layer names are the node names (or, for torch.export's
+files, the module scope in their metadata and the node's name: ``scope``);
+``/``-separated scopes become each layer's path. Where an exporter moves the
+batch (attention's sequence-first tensors, heads merged with the batch), each
+tensor is read by its per-sample form (``batch``). A fixed batch in the file
+refuses any other ``batch``, as onnxruntime would.
 
 The file is untrusted: every stored tensor is decoded by ``tensors.decode``, the
 graph input must be one float tensor of sizes PyTorch could hold, and anything

@@ -67,8 +67,8 @@ def gemm(node: Node):
     b = node.const(2, what="bias")
     if w.ndim != 2:
         raise node.error(f"input 1 (weight) has {w.ndim} axes; Gemm needs 2")
-    if b is not None and b.size not in (1, w.shape[0 if node.int("transB", 0) else 1]):
-        raise Unsupported("Gemm with a bias per row")
+    if b is not None and b.size != w.shape[0 if node.int("transB", 0) else 1]:
+        raise Unsupported("Gemm with a bias other than one value per output")
     if b is not None:
         node.weight(2, "bias")
     node.float("alpha", 1.0)
