@@ -226,6 +226,21 @@ def test_hostile_names_stay_text_in_mermaid():
     assert list(subgraphs) == [f"{_in_mermaid(name)} (2 layers)" for name in HOSTILE]
 
 
+def _ops_document() -> str:
+    """Each hostile name as the operation of a layer convcalc cannot cost (an opaque layer's type)."""
+    return json.dumps({"input": [3, 8, 8], "layers": [{"type": "opaque", "op": name, "output": [3, 8, 8]}
+                                                      for name in HOSTILE]})
+
+
+def test_hostile_operations_stay_text_in_both_languages():
+    nodes = _mermaid(_invoke("shape", "-f", "-", "--format", "mermaid", stdin=_ops_document()).stdout)[0]
+    assert [nodes[f"n{i + 1}"][1] for i in range(len(HOSTILE))] == [f"{_in_mermaid(op)} from 3x8x8" for op in HOSTILE]
+    assert all(nodes[f"n{i + 1}"][2].endswith(" · ? MACs") for i in range(len(HOSTILE)))  # not counted
+    if shutil.which("dot"):
+        nodes = _dot(_invoke("shape", "-f", "-", "--format", "dot", stdin=_ops_document()).stdout)[0]
+        assert [nodes[f"n{i + 1}"][1] for i in range(len(HOSTILE))] == [f"{escape(op)} from 3x8x8" for op in HOSTILE]
+
+
 @needs_dot
 def test_hostile_names_stay_text_in_dot():
     text = _invoke("shape", "-f", "-", "--format", "dot", stdin=_hostile_document()).stdout
