@@ -25,6 +25,9 @@ def invoke(*args, input=None):
 # parameters take 80 B, their gradients 80 B and Adam's two moments 160 B: 80 + 80 + 160 + 136 = 456.
 # Roofline bytes: input, weights and output once: 100 + 40 + 36, 36 + 40 + 100 and 100 + 400, over which
 # the FLOPs give the intensities 171/176, 187/176 = 17/16 and 0 (no device: no bound).
+# Backward: the first convolution needs only its weight's gradient (the input needs none), one product per
+# forward product (81); the transposed one its weight's and its input's (81 + 81); nearest upsampling only
+# sums gradients (0): training MACs 162 forward + 243 backward = 405.
 GOLDEN = {
     "schema": "convcalc.shape/1",
     "input_shape": [1, 5, 5],
@@ -34,7 +37,7 @@ GOLDEN = {
         {
             "index": 1, "name": None, "from": ["input"], "path": [], "type": "Conv2d", "summary": "1→1 k=3 s=2 p=1",
             "input_shape": [1, 5, 5], "output_shape": [1, 3, 3],
-            "params": 10, "macs": 81, "flops": 171, "activation_bytes": 36, "param_bytes": 40,
+            "params": 10, "macs": 81, "backward_macs": 81, "flops": 171, "activation_bytes": 36, "param_bytes": 40,
             "trainable_params": 10, "counted": True, "saved_bytes": 100,
             "roofline": {"bytes": 176, "intensity": "171/176", "bound": None, "seconds": None},
             "receptive_field": {"size": [3, 3], "jump": [2, 2], "padding": [1, 1], "center": [0, 0],
@@ -44,7 +47,7 @@ GOLDEN = {
         {
             "index": 2, "name": None, "from": ["#1"], "path": [], "type": "ConvTranspose2d", "summary": "1→1 k=3 s=2 p=1",
             "input_shape": [1, 3, 3], "output_shape": [1, 5, 5],
-            "params": 10, "macs": 81, "flops": 187, "activation_bytes": 100, "param_bytes": 40,
+            "params": 10, "macs": 81, "backward_macs": 162, "flops": 187, "activation_bytes": 100, "param_bytes": 40,
             "trainable_params": 10, "counted": True, "saved_bytes": 36,
             "roofline": {"bytes": 176, "intensity": "17/16", "bound": None, "seconds": None},
             "receptive_field": {"size": [5, 5], "jump": [1, 1], "padding": [2, 2], "center": [0, 0],
@@ -54,7 +57,7 @@ GOLDEN = {
         {
             "index": 3, "name": None, "from": ["#2"], "path": [], "type": "Upsample", "summary": "×2 nearest",
             "input_shape": [1, 5, 5], "output_shape": [1, 10, 10],
-            "params": 0, "macs": 0, "flops": 0, "activation_bytes": 400, "param_bytes": 0,
+            "params": 0, "macs": 0, "backward_macs": 0, "flops": 0, "activation_bytes": 400, "param_bytes": 0,
             "trainable_params": 0, "counted": True, "saved_bytes": 0,
             "roofline": {"bytes": 500, "intensity": 0, "bound": None, "seconds": None},
             "receptive_field": {"size": [5, 5], "jump": ["1/2", "1/2"], "padding": [2, 2], "center": [0, 0],
@@ -63,8 +66,9 @@ GOLDEN = {
         },
     ],
     "output_shape": [1, 10, 10],
-    "totals": {"params": 20, "macs": 162, "flops": 358, "activation_bytes": 536, "param_bytes": 80,
-               "trainable_params": 20, "uncounted_layers": 0, "peak_activation_bytes": 500, "peak_layer": 3,
+    "totals": {"params": 20, "macs": 162, "flops": 358, "training_macs": 405, "activation_bytes": 536,
+               "param_bytes": 80, "trainable_params": 20, "uncounted_layers": 0, "unused_params": 0,
+               "peak_activation_bytes": 500, "peak_layer": 3,
                "training_bytes": 456,
                "training": {"optimizer": "adam", "parameter_bytes": 80, "gradient_bytes": 80, "optimizer_bytes": 160,
                             "saved_bytes": 136, "exact": True},

@@ -24,9 +24,9 @@ def test_run_table():
     result = invoke("run", *NET, "--batch", "2")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["#", "layer", "output", "ms", "±", "GFLOP/s", "mean", "std", "min", "max"]
+    assert lines[0].split() == ["#", "name", "layer", "output", "ms", "±", "GFLOP/s", "mean", "std", "min", "max"]
     relu = lines[3].split()
-    assert relu[1] == "ReLU" and float(relu[-2]) == 0.0  # its minimum
+    assert relu[1:3] == ["3", "ReLU"] and float(relu[-2]) == 0.0  # named by its index; its minimum
     footer = next(line for line in lines if line.startswith("seed 0;"))
     assert "warm run(s) per layer, chosen automatically after a warm-up" in footer
 
