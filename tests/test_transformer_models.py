@@ -212,7 +212,8 @@ def test_recurrent_layers_are_read_with_the_batch_first_or_second(cell, options)
 @pytest.mark.slow
 @pytest.mark.needs_timm
 @pytest.mark.parametrize("name", ["vit_small_patch16_224", "deit_small_distilled_patch16_224",
-                                  "swin_tiny_patch4_window7_224", "mobilevit_xs", "coat_lite_tiny"])
+                                  "swin_tiny_patch4_window7_224", "mobilevit_xs", "coat_lite_tiny", "cait_xxs24_224",
+                                  "pit_ti_224", "twins_svt_small", "efficientformer_l1"])
 def test_timm_models_with_attention_are_exact(name):
     torchvision()  # timm imports torchvision's model definitions
     import timm
@@ -230,3 +231,26 @@ def test_the_norms_and_activations_transformers_use_are_read():
     analysis = _exact(model, (5, 8))
     assert [r.type for r in analysis.layers] == ["Linear", "RMSNorm", "GELU", "GELU", "SiLU", "Mish", "Hardswish",
                                                  "LayerNorm", "GroupNorm", "LogSoftmax", "Softmax", "RMSNorm"]
+
+
+def test_a_learned_bias_given_to_attention_as_its_mask_counts_its_table():
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class BiasedAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(8, 24)
+            self.table = nn.Parameter(torch.zeros(9, 2))  # relative offsets x heads
+            self.register_buffer("index", torch.randint(0, 9, (16,)))
+
+        def forward(self, x):  # x: (B, 4 tokens, 8)
+            b = x.shape[0]
+            q, k, v = self.qkv(x).reshape(b, 4, 3, 2, 4).permute(2, 0, 3, 1, 4).unbind(0)
+            bias = self.table[self.index].view(4, 4, 2).permute(2, 0, 1).unsqueeze(0)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(b, 4, 8)
+
+    analysis = _exact(BiasedAttention(), (4, 8))
+    attention = next(r for r in analysis.layers if r.type == "ScaledDotProductAttention")
+    assert attention.params == 18

@@ -38,12 +38,16 @@ class ScaledDotProductAttention(Merge):
     """
 
     spellings = (spell("attention", "sdpa", "scaled_dot_product_attention",
-                       fields=("dropout_p", "is_causal", "scale", "enable_gqa")),)
+                       fields=("dropout_p", "is_causal", "scale", "enable_gqa", "mask_shape", "mask_table")),)
 
     dropout_p: float = arg(0.0, rule=probability)
     is_causal: bool = False
     scale: float | None = None
     enable_gqa: bool = False
+    # A mask that is no branch: fixed, or learned (a relative-position bias gathered from a table of
+    # mask_table values, which are counted as parameters)
+    mask_shape: tuple[int, ...] | None = None
+    mask_table: int | None = None
 
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:
         if len(shapes) not in (3, 4):
@@ -70,22 +74,31 @@ class ScaledDotProductAttention(Merge):
             key_lead = (*k[:-3], q[-3])
         leading = broadcast_leading(q[:-2], key_lead, "attention")
         scores = volume(leading) * length * source
-        if len(shapes) == 4:
-            broadcast_leading(shapes[3], (*leading, length, source), "attention's mask")
-        if self.is_causal and len(shapes) == 4:
+        if len(shapes) == 4 and self.mask_shape is not None:
+            raise ShapeError("attention: give the mask as a branch or as mask_shape, not both", hint="drop one",
+                             field="mask_shape")
+        mask = shapes[3] if len(shapes) == 4 else None if self.mask_shape is None else tuple(self.mask_shape)
+        if mask is not None:
+            broadcast_leading(mask, (*leading, length, source), "attention's mask")
+        if self.mask_table is not None and (self.mask_shape is None or not 1 <= self.mask_table <= volume(mask)):
+            raise ShapeError(f"mask_table={self.mask_table} must count the learned values a mask_shape mask is "
+                             "gathered from: at least 1, at most its elements", hint="e.g. mask_shape=12x197x197,"
+                             "mask_table=2211", field="mask_table")
+        if self.is_causal and mask is not None:
             raise ShapeError("attention: give a mask or is_causal, not both", hint="drop one", field="is_causal")
         if self.scale is not None and self.scale != self.scale:
             raise ShapeError("scale is not a number", hint="give a finite scale", field="scale")
         macs = scores * (features + value_features)
-        masked = len(shapes) == 4 or self.is_causal
+        masked = mask is not None or self.is_causal
         flops = 2 * macs + scores * (1 + masked + SOFTMAX_FLOPS)
+        params = self.mask_table or 0
         output = (*leading, length, value_features)
         notes = ("a causal mask changes none of the products: the masked scores are computed too, as PyTorch's "
                  "math backend computes them",) if self.is_causal else ()
         summary = f"{length}x{source} scores, {features}+{value_features} features" + (" causal" if self.is_causal
                                                                                      else "")
-        return Figures("ScaledDotProductAttention", output, 0, macs, flops, tuple(Global(n) for n in q[1:]), notes,
-                       summary, mixes_channels=True)
+        return Figures("ScaledDotProductAttention", output, params, macs, flops, tuple(Global(n) for n in q[1:]),
+                       notes, summary, mixes_channels=True, tensors=(("mask", params),) if params else ())
 
     def saved(self, use: Use) -> list | None:
         return None  # not yet checked against autograd's saved tensors: the training figure says so

@@ -8,6 +8,8 @@ linear layer); heads flattened into the batch are read per sample (see ``moves``
 
 from __future__ import annotations
 
+import math
+
 from ...engine import layers as L
 from .values import Act, Call, Const, Param, Unsupported
 
@@ -74,15 +76,23 @@ def attention(call: Call):
     """``F.scaled_dot_product_attention``: query, key, value (and a mask) computed from the input."""
     tensors = [call.args["query"], call.args["key"], call.args["value"]]
     mask = call.args.get("attn_mask")
-    if not all(isinstance(t, Act) for t in tensors) or not (mask is None or isinstance(mask, Act)):
-        raise Unsupported("attention of fixed tensors, or with a fixed mask")
-    call.reads.extend(tensors + ([mask] if mask is not None else []))
+    if not all(isinstance(t, Act) for t in tensors):
+        raise Unsupported("attention of fixed tensors")
+    call.reads.extend(tensors + ([mask] if isinstance(mask, Act) else []))
     call.trailing(2)
     _same_layout(call)
+    mask_shape = table = None
+    if isinstance(mask, (Param, Const)):  # a fixed mask, or a learned bias (relative positions) given as one
+        mask_shape = call.operand(tuple(mask.shape))
+        if isinstance(mask, Param) and not mask.buffer:
+            call.weights.append(("mask", mask.name))
+            table = mask.table or math.prod(mask.shape)
+    elif mask is not None and not isinstance(mask, Act):
+        raise Unsupported("attention with a mask of another kind")
     scale = call.args.get("scale")
     return L.ScaledDotProductAttention(float(call.args.get("dropout_p") or 0.0), bool(call.args.get("is_causal")),
                                        None if scale is None else float(scale),
-                                       bool(call.args.get("enable_gqa", False)))
+                                       bool(call.args.get("enable_gqa", False)), mask_shape, table)
 
 
 def einsum(call: Call):
