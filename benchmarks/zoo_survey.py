@@ -38,10 +38,8 @@ def survey(name: str) -> dict:
     from convcalc import analyse, from_torch
     from tests.torchvision_models import EVERY, ZOO, build, input_shape, oracle, published
 
-    # as torchvision publishes them: segmentation models with their auxiliary head (which eval runs);
-    # Inception v3 and GoogLeNet without the classifiers eval skips, so numel counts what runs
-    layout = name not in ("inception_v3", "googlenet")
-    model = build(name, published_layout=layout)
+    # as torchvision publishes them: segmentation models and Inception v3 with their auxiliary heads
+    model = build(name, published_layout=True)
     shape = input_shape(name)
     record = {"model": name, "input": list(shape), "published": published(name),
               "in_zoo": name in ZOO, "order": EVERY.index(name)}
