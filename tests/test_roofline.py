@@ -306,6 +306,21 @@ def test_the_attention_figures_agree_with_pytorch():
     assert int(mask.sum()) == _causal_pairs(L, S)
 
 
+def test_a_fixed_mask_is_read_once_at_a_byte_an_element():
+    # a 6x6 mask that is no branch, shared by the 2 heads: at least a boolean's byte per element
+    document = {"input": [2, 6, 8], "layers": [
+        {"type": "attention", "from": ["input", "input", "input"], "mask_shape": [6, 6]}]}
+    assert roofline(network(document)).layers[0].bytes == 2 * (2 * 6 * 8 * 4) + 6 * 6
+
+
+def test_einsum_is_a_matrix_product():
+    document = {"input": [6, 8], "layers": [{"type": "einsum", "equation": "nd,md->nm", "from": ["input", "input"]}]}
+    analysis = network(document)
+    assert peaks(analysis, "a100-80gb") == {"Einsum": (A100_FP32, "float32")}
+    assert peaks(analysis, "a100-80gb", tf32_matmul=True) == {"Einsum": (A100_TF32, "tf32")}
+    assert roofline(analysis).layers[0].bytes == 6 * 8 * 4 + 6 * 6 * 4  # its one input once, its output
+
+
 def test_self_attention_reads_its_one_input_once():
     # query, key and value are one tensor of 4 heads x 16 tokens x 8 features: read once, 2,048 bytes
     document = {"input": [4, 16, 8], "layers": [{"type": "attention", "from": ["input", "input", "input"]}]}

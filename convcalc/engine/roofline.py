@@ -44,7 +44,7 @@ from .sizes import volume
 __all__ = ["DEVICES", "Bound", "Device", "Roofline", "find_device", "peak_of", "roofline"]
 
 CUDNN = (kinds.Conv, kinds.ConvTranspose, kinds.Recurrent)  # float32 on TF32 tensor cores by PyTorch's default
-CUBLAS = (kinds.Linear, kinds.MatMul)  # float32 on TF32 only when asked (tf32_matmul)
+CUBLAS = (kinds.Linear, kinds.MatMul, kinds.Einsum)  # float32 on TF32 only when asked (tf32_matmul)
 # windows that may skip input positions
 WINDOWED = (kinds.Conv, kinds.ConvTranspose, kinds.MaxPool, kinds.AvgPool, kinds.ZeroPad, kinds.Pad, kinds.Upsample,
             kinds.Resize)
@@ -213,7 +213,7 @@ def _bounds(analysis, device, peak, tf32_matmul) -> Roofline:
             nbytes = _read(layer, k, [shapes[t] for t in sources[i]], sizes[s], network.batch, itemsize)
             known = known and nbytes is not None
             reads.append((s, nbytes or 0))
-        moved = _inputs(reads, storage, stored) + report.param_bytes + report.activation_bytes
+        moved = _inputs(reads, storage, stored) + report.param_bytes + report.activation_bytes + _fixed_mask(layer)
         flops = _attention_flops(layer, [shapes[t] for t in sources[i]], report.output_shape, network.batch) \
             if isinstance(layer, kinds.ScaledDotProductAttention) else report.flops
         intensity = Fraction(flops, moved) if moved else None
@@ -240,6 +240,14 @@ def _inputs(reads, storage, stored) -> int:
     for s, nbytes in once.items():
         per_storage.setdefault(storage[s], []).append(nbytes)
     return sum(min(sum(parts), stored[where]) for where, parts in per_storage.items())
+
+
+def _fixed_mask(layer) -> int:
+    """Bytes of an attention mask that is no branch and not gathered from a table (which is counted as
+    parameters): read once, one byte an element (a boolean mask's size, the least any mask can be)."""
+    if isinstance(layer, kinds.ScaledDotProductAttention) and layer.mask_shape is not None and not layer.mask_table:
+        return volume(layer.mask_shape)
+    return 0
 
 
 def _read(layer, k: int, shapes, whole: int, batch: int, itemsize: int) -> int | None:
