@@ -239,6 +239,33 @@ def test_a_matrix_product_of_two_activations(which):
     assert product.backward == (2 if which == "both" else 1) * product.forward
 
 
+def _einsums(nn, torch, equation):
+    class Einsums(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.w = nn.Linear(6, 8), nn.Parameter(torch.randn(8, 4))
+
+        def forward(self, x):  # x: batch x 5 x 6
+            y = self.a(x)
+            if equation == "learned":
+                return torch.einsum("bnd,de->bne", y, self.w)
+            if equation == "input":  # the input's operand needs no gradient
+                return torch.einsum("bnd,bne->bde", x, y)
+            if equation == "summed":  # j is summed away first
+                return torch.einsum("bnj,bnd->bnd", x, y) + torch.einsum("bmd,bnd->bmn", y, y).sum(-1, keepdim=True)
+            return torch.einsum("bnd,bmd->bnm", y, y)
+
+    return Einsums()
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("equation", ["learned", "input", "summed", "two activations"])
+def test_einsum(equation):
+    import torch
+
+    _check(_einsums(torch.nn, torch, equation), (5, 6), per_layer=False)
+
+
 def _attention(nn, functional, which):
     class Attention(nn.Module):
         def __init__(self):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..errors import ShapeError, SpecError
 from ..sizes import volume
 from ..windows import Global
-from .base import Figures, Shape, format_shape
+from .base import Figures, Shape, Use, format_shape, gradient_products
 from .kind import arg, spell
 from .merge import Merge
 from .rules import text
@@ -95,6 +95,13 @@ class Einsum(Merge):
         return Figures("Einsum", shape, params, macs, flops, tuple(Global(n) for n in shape[1:]), (),
                        self.equation.replace(" ", ""), mixes_channels=True,
                        tensors=(("weight", params),) if params else ())
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        # a contraction is one batched product: each operand's gradient is one as large, when that operand
+        # needs one (a learned one when trained); letters summed away come back by broadcasting, and a
+        # broadcast product's gradients are products by the other operand, element by element: no MACs
+        grads = (*use.inputs_grad, *((use.trains("weight"),) if self.weight_shape is not None else ()))
+        return gradient_products(forward_macs, *grads[:2])
 
     def prepare(self, run, x):
         import string
