@@ -333,6 +333,31 @@ def test_multihead_attention_kind(options, grads, trained, need_weights):
     assert layer.backward_macs(use, BATCH * figures.macs) == (counter.get_total_flops() - forward) // 2
 
 
+def _masked(nn, torch, learned):
+    class Masked(nn.Module):  # query, key and value are the input; only the mask needs a gradient
+        def __init__(self):
+            super().__init__()
+            self.bias, self.mask = nn.Parameter(torch.randn(2, 7, 7)), nn.Linear(8, 7)
+
+        def forward(self, x):  # x: batch x 7 x 8, as two heads of 4
+            heads = x.unflatten(-1, (2, -1)).transpose(1, 2)
+            mask = self.bias if learned else self.mask(x).unsqueeze(1)
+            out = torch.nn.functional.scaled_dot_product_attention(heads, heads, heads, attn_mask=mask)
+            return out.transpose(1, 2).flatten(2)
+
+    return Masked()
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("learned", [True, False], ids=["learned mask", "mask branch"])
+def test_attention_whose_mask_alone_needs_a_gradient(learned):
+    import torch
+
+    analysis, cost, _ = _check(_masked(torch.nn, torch, learned), (7, 8), per_layer=False)
+    sdpa = cost.layers[[r.type for r in analysis.layers].index("ScaledDotProductAttention")]
+    assert sdpa.backward == BATCH * 2 * 7 * 7 * 4  # the scores' gradient, grad @ v^T, and nothing else
+
+
 def _recurrent(nn, cell, options, learned_input):
     class Sequence(nn.Module):
         def __init__(self):

@@ -104,15 +104,17 @@ class ScaledDotProductAttention(Merge):
         return None  # not yet checked against autograd's saved tensors: the training figure says so
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
-        # the math backend's autograd: out = P @ v with P = softmax(q @ k^T); grad_P = grad @ v^T when q
-        # or k needs a gradient, grad_v = P^T @ grad, grad_q = grad_S @ k, grad_k = grad_S^T @ q, each only
-        # when needed: per score, Ev MACs for each of the first two and E for each of the last two
+        # the math backend's autograd: out = P @ v with P = softmax(q @ k^T + mask); grad_P = grad @ v^T when
+        # the query, key or mask (a branch, or a learned table) needs a gradient, grad_v = P^T @ grad, grad_q =
+        # grad_S @ k, grad_k = grad_S^T @ q, each only when needed: per score, Ev MACs for each of the first
+        # two and E for each of the last two
         q_grad, k_grad, v_grad = use.inputs_grad[:3]
+        mask_grad = (len(use.inputs_grad) > 3 and use.inputs_grad[3]) or use.trainable
         features, value_features = use.inputs[0][-1], use.inputs[2][-1]
         if not features + value_features:
             return 0
         scores = forward_macs // (features + value_features)  # the batch's scores, heads broadcast
-        return scores * (value_features * ((q_grad or k_grad) + v_grad) + features * (q_grad + k_grad))
+        return scores * (value_features * ((q_grad or k_grad or mask_grad) + v_grad) + features * (q_grad + k_grad))
 
     def prepare(self, run, x):
         return lambda q, k, v, *mask: run.F.scaled_dot_product_attention(
