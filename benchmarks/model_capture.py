@@ -1,14 +1,15 @@
 """Reading a PyTorch model: convcalc's capture and analysis against torchinfo and fvcore, side by side.
 
-    python benchmarks/model_capture.py [--model resnet50] [--rounds 7]
+    python benchmarks/model_capture.py [--model resnet50 vit_b_16 swin_t] [--rounds 7] [--size 224]
 
-In one process, on the same model instance (torchvision's, random weights),
-the three tools run in turn, round after round: convcalc's ``from_torch`` plus
-``analyse`` (with receptive fields), ``torchinfo.summary`` and fvcore's
-``FlopCountAnalysis(...).total()`` with ``parameter_count``. Each tool's time is
-its median over the rounds; the spread is (slowest - fastest) / median. Ratios
-are convcalc's time over the other tool's: below 1 means convcalc is faster.
-Tools that are not installed are left out.
+For each model, in one process, on the same model instance (torchvision's,
+random weights), the tools run in turn, round after round: convcalc's
+``from_torch`` plus ``analyse`` (with receptive fields), ``torchinfo.summary(model,
+(1, 3, 224, 224), verbose=0)`` and fvcore's ``FlopCountAnalysis(...).total()``
+with ``parameter_count``. Each tool's time is its median over the rounds; the
+spread is (slowest - fastest) / median. The ratio is convcalc's time over the
+other tool's in the same round (below 1: convcalc is faster): its median over
+the rounds, and its lowest and highest. Tools that are not installed are left out.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _tools(model, shape):
     try:
         from torchinfo import summary
 
-        tools["torchinfo"] = lambda: summary(model, input_size=(1, *shape), verbose=0).total_mult_adds
+        tools["torchinfo"] = lambda: summary(model, (1, *shape), verbose=0).total_mult_adds
     except ImportError:
         pass
     try:
@@ -51,36 +52,43 @@ def _tools(model, shape):
     return tools
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="resnet50")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--size", type=int, default=224)
-    args = parser.parse_args()
+def measure(name: str, size: int, rounds: int) -> None:
     from tests.torchvision_models import build
 
-    model = build(args.model)
-    shape = (3, args.size, args.size)
+    model = build(name)
+    shape = (3, size, size)
     tools = _tools(model, shape)
     for run in tools.values():  # warm up: first calls load code and caches
         run()
-    times: dict[str, list[float]] = {name: [] for name in tools}
-    for _ in range(args.rounds):
-        for name, run in tools.items():
+    times: dict[str, list[float]] = {tool: [] for tool in tools}
+    for _ in range(rounds):
+        for tool, run in tools.items():
             start = time.perf_counter()
             run()
-            times[name].append(time.perf_counter() - start)
-    ours = statistics.median(times["convcalc"])
-    print(f"{args.model} at {'x'.join(map(str, shape))}, {args.rounds} interleaved rounds, medians:")
-    print(f"{'tool':10s} {'median s':>9s} {'spread':>7s} {'convcalc / tool':>16s}")
-    for name, values in times.items():
+            times[tool].append(time.perf_counter() - start)
+    ours = times["convcalc"]
+    print(f"{name} at {'x'.join(map(str, shape))}, {rounds} interleaved rounds:")
+    print(f"  {'tool':10s} {'median s':>9s} {'spread':>7s} {'convcalc / tool: median (min-max)':>34s}")
+    for tool, values in times.items():
         median = statistics.median(values)
         spread = (max(values) - min(values)) / median
-        print(f"{name:10s} {median:9.3f} {spread:6.0%} {ours / median:16.2f}")
-    noisy = [name for name, values in times.items()
+        ratios = [a / b for a, b in zip(ours, values)]
+        ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+        print(f"  {tool:10s} {median:9.3f} {spread:6.0%} {ratio:>34s}")
+    noisy = [tool for tool, values in times.items()
              if (max(values) - min(values)) / statistics.median(values) > 0.15]
     if noisy:
-        print(f"spread above 15% for {', '.join(noisy)}: the machine was busy; re-run before trusting the ratios")
+        print(f"  spread above 15% for {', '.join(noisy)}: the machine was busy; re-run before trusting the ratios")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", nargs="+", default=["resnet50", "vit_b_16", "swin_t"])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args()
+    for name in args.model:
+        measure(name, args.size, args.rounds)
 
 
 if __name__ == "__main__":
