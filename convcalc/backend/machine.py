@@ -1,5 +1,5 @@
 """This machine as a roofline device: NumPy's matrix-multiply throughput and the
-memory bandwidth its copies reach, measured in a second or two.
+memory bandwidth its copies reach, measured in 8-10 s on a 2-core machine.
 
 Both are best figures, so the roofline stays a lower bound: the peak is the
 fastest of a few float32 and float64 matrix products, and the bandwidth the
