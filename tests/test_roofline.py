@@ -376,3 +376,21 @@ def test_an_operation_convcalc_cannot_cost_is_marked_not_guessed():
     assert (opaque.known, opaque.flops, opaque.seconds, opaque.intensity) == (False, None, None, None)
     assert relu.known and relu.seconds is not None
     assert any("layer 1: what it moves or computes is not known" in note for note in result.notes)
+
+
+def test_the_command_line_switch_takes_float32_products_to_tf32():
+    import json
+
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+
+    def seconds(*extra):
+        result = CliRunner().invoke(app, ["shape", "197x768", "mha:768,12", "--device", "a100-80gb", "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["layers"][0]["roofline"]["seconds"]
+
+    # MultiheadAttention's FLOPs at 52 TFLOP/s (a third of TF32, attention's kernels) or at 156 (TF32)
+    assert seconds() == pytest.approx(3 * seconds("--tf32-matmul"))
+    refused = CliRunner().invoke(app, ["shape", "197x768", "mha:768,12", "--tf32-matmul"])
+    assert refused.exit_code == 2 and "no device is given" in refused.output

@@ -193,7 +193,7 @@ def run_app() -> None:
         code = _write_failed(err)
     except MemoryError:
         print("error: the machine ran out of memory for this command",
-              "hint: use a smaller input or batch, or lower the limits (see the README's limits)", sep="\n",
+              "hint: use a smaller input or batch, or lower the limits (see docs/limits.md)", sep="\n",
               file=sys.stderr)
         code = int(ExitCode.REFUSED)
     except RecursionError:

@@ -66,9 +66,12 @@ def output_format(as_json: bool, output: OutputFormat | None) -> OutputFormat:
     return OutputFormat.json if as_json else (output or OutputFormat.table)
 
 
-def device_from(name: str | None, peak: str | None, bandwidth: str | None):
+def device_from(name: str | None, peak: str | None, bandwidth: str | None, tf32_matmul: bool = False):
     """The roofline device the options describe, or None when none is given."""
     if name is None and peak is None and bandwidth is None:
+        if tf32_matmul:
+            raise SpecError("--tf32-matmul says how a device runs float32 products, but no device is given",
+                            hint="add --device, e.g. --device a100-80gb --tf32-matmul", field="tf32_matmul")
         return None
     from ..engine.devices import Device
     from ..engine.roofline import find_device
@@ -96,4 +99,6 @@ def device_from(name: str | None, peak: str | None, bandwidth: str | None):
     if base is not None and (peak is not None or bandwidth is not None):
         label += " (with the given " + " and ".join(
             word for word, given in (("peak", peak), ("bandwidth", bandwidth)) if given is not None) + ")"
-    return Device(label, peaks, rate, base.source if base is not None else "given on the command line")
+    cites = dict(base.cites) if base is not None and peak is None and bandwidth is None else {}
+    return Device(label, peaks, rate, base.source if base is not None else "given on the command line", cites,
+                  tf32_matmul)

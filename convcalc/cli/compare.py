@@ -9,7 +9,7 @@ import typer
 from ..engine.errors import ConvcalcError, SpecError
 from .app import app
 from .common import device_from, fail, output_format, wants_json
-from .options import Bandwidth, Batch, Device, Dtype, Format, Input, Json, Peak
+from .options import Bandwidth, Batch, Device, Dtype, Format, Input, Json, Peak, Tf32Matmul
 from .show import show
 from .source import NetworkSource
 from .values import positive_option
@@ -81,6 +81,7 @@ def compare_command(
     device: Device = None,
     peak: Peak = None,
     bandwidth: Bandwidth = None,
+    tf32_matmul: Tf32Matmul = False,
     as_json: Json = False,
     output: Format = None,
 ) -> None:
@@ -103,7 +104,7 @@ def compare_command(
         positive_option(groups, "--groups", 4)
         positive_option(repeat, "--repeat", 5)
         comparison = compare(network.input_shape, spec, groups=groups, batch=network.batch, dtype=network.dtype)
-        target = device_from(device, peak, bandwidth)
+        target = device_from(device, peak, bandwidth, tf32_matmul)
         if run:
             from ..backend.memory import set_memory_limit
 

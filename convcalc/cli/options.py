@@ -88,11 +88,16 @@ Optimizer = Annotated[str, typer.Option(
     help="Optimizer for the training memory: sgd, momentum, adam (the default) or adamw.",
     autocompletion=_complete_optimizer)]
 Device = Annotated[Optional[str], typer.Option(
-    "--device", metavar="DEVICE", help="Bound each layer's time on a device: a name such as a100-80gb (see the "
-                                       "README), or measure (this machine, measured first: NumPy matrix products "
+    "--device", metavar="DEVICE", help="Bound each layer's time on a device: a name such as a100-80gb (see "
+                                       "docs/memory-time.md), or measure (this machine, measured first: NumPy matrix products "
                                        "and copies up to 128 MiB, 8 to 10 s on a 2-core machine).",
     autocompletion=_complete_device)]
 Peak = Annotated[Optional[str], typer.Option(
     "--peak", metavar="FLOPS", help="Peak throughput for the bound, e.g. 19.5T (FLOP/s); replaces the device's.")]
 Bandwidth = Annotated[Optional[str], typer.Option(
     "--bandwidth", metavar="RATE", help="Memory bandwidth for the bound, e.g. 900GB/s; replaces the device's.")]
+Tf32Matmul = Annotated[bool, typer.Option(
+    "--tf32-matmul", help="Bound float32 matrix products, linear layers, einsum and attention at the device's TF32 "
+                          "tensor-core rate, as PyTorch runs them with torch.backends.cuda.matmul.allow_tf32 = True "
+                          "(or set_float32_matmul_precision('high')); without it, at FP32, PyTorch's default. "
+                          "Convolutions and RNNs take TF32 on Ampere and later either way.")]

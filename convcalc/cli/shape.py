@@ -12,7 +12,7 @@ from ..engine.errors import ConvcalcError, ResourceError, SpecError
 from ..output.formats import OutputFormat
 from .app import ExitCode, app
 from .common import device_from, fail, input_notes, output_format, wants_json
-from .options import Bandwidth, Device, Format, Json, Optimizer, Peak
+from .options import Bandwidth, Device, Format, Json, Optimizer, Peak, Tf32Matmul
 from .show import show
 from .source import NetworkSource, reads_network
 
@@ -123,7 +123,7 @@ def _stream(path: str, source: NetworkSource, optimizer: str, device) -> int:
                 failed = True
                 what = "ran out of memory" if isinstance(err, MemoryError) else "nests too deeply"
                 result = error_object(ResourceError(f"the line {what}", hint="split the network, or lower the "
-                                                    "limits (see the README's limits)").to_dict(), number)
+                                                    "limits (see docs/limits.md)").to_dict(), number)
             except Exception as err:  # noqa: BLE001 - one line's failure must not lose the others (a bug if seen)
                 failed = True
                 result = internal_error_object(err, number)
@@ -148,6 +148,7 @@ def shape(
     device: Device = None,
     peak: Peak = None,
     bandwidth: Bandwidth = None,
+    tf32_matmul: Tf32Matmul = False,
     chart: Annotated[bool, typer.Option(
         "--chart", help="Bars for each row's share of the time bound and of the peak memory, and the memory over "
                         "the run (terminals only).")] = False,
@@ -160,7 +161,7 @@ def shape(
         fmt = output_format(as_json, output)
         if depth is not None and depth < 0:
             raise SpecError(f"--depth must be 0 or more (got {depth})", hint="e.g. --depth 1", field="depth")
-        target = device_from(device, peak, bandwidth)
+        target = device_from(device, peak, bandwidth, tf32_matmul)
         if stream is not None:
             _check_stream(stream, source, output)
             raise typer.Exit(_stream(stream, source, optimizer.lower(), target))  # failed writes go up to run_app

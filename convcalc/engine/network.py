@@ -163,7 +163,7 @@ class Analysis:
         )
 
     def to_dict(self, optimizer: str = "adam", device=None) -> dict:
-        """The ``convcalc.shape/1`` JSON object (see the README); the training
+        """The ``convcalc.shape/1`` JSON object (see docs/json.md); the training
         figures assume ``optimizer`` (sgd, momentum, adam, adamw), and the
         roofline bounds are on ``device`` (an ``engine.devices.Device``, or None)."""
         from .schema import analysis_to_dict

@@ -45,6 +45,9 @@ __all__ = ["DEVICES", "Bound", "Device", "Roofline", "find_device", "peak_of", "
 
 CUDNN = (kinds.Conv, kinds.ConvTranspose, kinds.Recurrent)  # float32 on TF32 tensor cores by PyTorch's default
 CUBLAS = (kinds.Linear, kinds.MatMul, kinds.Einsum)  # float32 on TF32 only when asked (tf32_matmul)
+# attention's fused kernels multiply float32 on tensor cores (3 TF32 products each) whatever is asked;
+# MultiheadAttention's projections may run at FP32, so a bound at attention's rate stays a lower bound
+ATTENTION = (kinds.ScaledDotProductAttention, kinds.MultiheadAttention)
 # windows that may skip input positions
 WINDOWED = (kinds.Conv, kinds.ConvTranspose, kinds.MaxPool, kinds.AvgPool, kinds.ZeroPad, kinds.Pad, kinds.Upsample,
             kinds.Resize)
@@ -180,9 +183,9 @@ def peak_of(layer, dtype: str, device: Device, tf32_matmul: bool = False) -> tup
     base, tf32 = Fraction(device.peak_for(dtype) or 0), device.tf32
     if dtype != "float32" or not tf32:
         return base, dtype
-    if isinstance(layer, CUDNN) or (tf32_matmul and isinstance(layer, (*CUBLAS, kinds.ScaledDotProductAttention))):
+    if isinstance(layer, CUDNN) or (tf32_matmul and isinstance(layer, (*CUBLAS, *ATTENTION))):
         return max(Fraction(tf32), base), "tf32"
-    if isinstance(layer, kinds.ScaledDotProductAttention) and Fraction(tf32, 3) > base:
+    if isinstance(layer, ATTENTION) and Fraction(tf32, 3) > base:
         return Fraction(tf32, 3), "3xtf32"
     return base, "float32"
 
@@ -348,7 +351,7 @@ def _family(layer) -> str:
         return "cudnn"
     if isinstance(layer, CUBLAS):
         return "cublas"
-    return "attention" if isinstance(layer, kinds.ScaledDotProductAttention) else "other"
+    return "attention" if isinstance(layer, ATTENTION) else "other"
 
 
 def _rate(value: Fraction) -> str:

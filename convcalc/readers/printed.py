@@ -107,7 +107,7 @@ def _leaves(node: _Node, path: tuple[str, ...], is_root: bool, notes: list):
         raise SpecError(
             f"line {node.line}: {node.cls} {node.name!r} is a custom block: print(model) does not show how its "
             f"children are wired, and convcalc does not guess",
-            hint="describe it in a network document, with blocks and from (see the README), or use a preset",
+            hint="describe it in a network document, with blocks and from (see docs/documents.md), or use a preset",
             field="document",
             origin=Origin(f"({node.name.rsplit('.', 1)[-1]}): {node.cls}(", where=f"line {node.line}"),
         )

@@ -70,7 +70,7 @@ class Comparison:
         return self.results[0]
 
     def to_dict(self, device=None) -> dict:
-        """The ``convcalc.compare/1`` JSON object (see the README); with a roofline
+        """The ``convcalc.compare/1`` JSON object (see docs/json.md); with a roofline
         ``device``, each variant's time bound."""
         return comparison_to_dict(self, device)
 

@@ -12,7 +12,7 @@ from .kind import arg, spell
 from .rules import probability, word
 
 # Floating-point operations per element, counting exp, erf and tanh's
-# exponential as one each (the README's conventions table repeats these).
+# exponential as one each (docs/conventions.md's table repeats these).
 ACTIVATION_FLOPS = {
     "ReLU": 1,  # max(x, 0)
     "ReLU6": 2,  # min(max(x, 0), 6)

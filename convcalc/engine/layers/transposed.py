@@ -101,7 +101,7 @@ class ConvTranspose(Layer):
         )
         # PyTorch's reference path refuses sizes below 1. (Some of its backends,
         # oneDNN for grouped layers and the 3d path, return an empty tensor for
-        # 0 instead: an accident of dispatch convcalc does not copy; README.)
+        # 0 instead: an accident of dispatch convcalc does not copy; docs/conventions.md.)
         if any(n < 1 for n in out_sizes):
             raise ShapeError(
                 f"the output size {format_tuple(out_sizes)} is too small for input {format_shape(shape)}: "
