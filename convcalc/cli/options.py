@@ -79,7 +79,8 @@ Dtype = Annotated[Optional[str], typer.Option(
 # How every command prints.
 Json = Annotated[bool, typer.Option("--json", help="Print the JSON object (shorthand for --format json).")]
 Format = Annotated[Optional[OutputFormat], typer.Option(
-    "--format", metavar="FORMAT", help="table (the default), json, ndjson (an object per row), csv or markdown.",
+    "--format", metavar="FORMAT", help="table (the default), json, ndjson (an object per row), csv, markdown, "
+                                       "or mermaid or dot (the network's graph).",
     case_sensitive=False)]
 
 # Memory and time.

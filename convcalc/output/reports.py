@@ -40,7 +40,21 @@ def _footer(analysis: Analysis, optimizer: str = "adam") -> tuple[str, ...]:
     if totals.trainable_params != totals.params:
         lines.append(f"parameters: {totals.params:,}, of which {totals.trainable_params:,} trainable "
                      f"and {totals.params - totals.trainable_params:,} frozen (requires_grad=False)")
+    lines.append(_training_step(analysis))
     return tuple(lines)
+
+
+def _training_step(analysis: Analysis) -> str:
+    """The MACs of a training step: the forward's and the backward's as autograd runs it."""
+    from ..engine.training import training_macs
+
+    cost = training_macs(analysis)
+    if cost.exact:
+        return (f"training step: {human(cost.training_macs)} MACs (forward {human(cost.forward_macs)} + backward "
+                f"{human(cost.backward_macs)})")
+    listed = ", ".join(map(str, cost.unknown[:8])) + (", ..." if len(cost.unknown) > 8 else "")
+    return (f"training step: at least {human(cost.forward_macs + cost.backward_macs)} MACs; the backward of "
+            f"layer(s) {listed} is unknown")
 
 
 def _notes(analysis: Analysis) -> tuple[str, ...]:
