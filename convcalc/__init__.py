@@ -38,6 +38,7 @@ _EXPORTS = {
     "from_torch": "readers.pytorch",
     "from_onnx": "readers.onnx",
     **dict.fromkeys(("inference_memory", "training_memory"), "engine.memory"),
+    "training_macs": "engine.training",
     **dict.fromkeys(("Device", "find_device", "roofline"), "engine.roofline"),
     **dict.fromkeys(("Summary", "summary"), "api.summary"),
 }
@@ -77,5 +78,5 @@ __all__ = [
     "ConvcalcError", "Dropout", "Flatten", "Layer", "LayerReport", "Linear", "MaxPool", "Network", "Origin",
     "ResourceError", "ShapeError", "SpecError", "Totals", "Upsample", "ZeroPad", "__version__", "analyse",
     "analyse_tokens", "from_onnx", "from_torch", "load_document", "parse_constructor", "parse_document", "parse_layer", "parse_shape",
-    "Device", "find_device", "inference_memory", "roofline", "training_memory", "Summary", "summary",
+    "Device", "find_device", "inference_memory", "roofline", "training_macs", "training_memory", "Summary", "summary",
 ]
