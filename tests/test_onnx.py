@@ -61,7 +61,7 @@ def check_against_onnxruntime(data: bytes, shape, **options):
     nodes = {n.name: n for n in onnx.load_model_from_string(data).graph.node}
     compared = 0
     for report in analysis.layers:
-        node = nodes.get(report.name)
+        node = nodes.get(report.name) or nodes.get(report.name.rsplit("/", 1)[-1])  # a scoped name ends with its node
         if node is not None and node.output[0] in shapes:
             got = shapes[node.output[0]]
             assert (shape[0], *report.output_shape) == tuple(got), (report.name, report.output_shape, got)

@@ -14,7 +14,7 @@ from .rules import text
 
 @dataclass(frozen=True)
 class Opaque(Merge):
-    """An operation read from a model (attention, a custom kernel) whose output shape is known
+    """An operation read from a model (a custom kernel, a cumulative sum) whose output shape is known
     from the trace but whose MACs and FLOPs convcalc cannot compute: it is marked not counted.
 
     Its parameters (``params``, from the model's tensors) are exact and counted. Its
