@@ -111,6 +111,8 @@ def build(name: str, *, published_layout: bool = False):
         return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None, **aux).eval()
     extra = {"aux_logits": published_layout and name == "inception_v3", "init_weights": False} if name in (
         "googlenet", "inception_v3") else {}
+    if name.startswith("vit_"):  # its weights fix the size its position embedding is made for (vit_h_14: 518)
+        extra = {"image_size": input_shape(name)[-1]}
     return getattr(tv.models, name)(weights=None, **extra).eval()
 
 
