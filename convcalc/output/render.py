@@ -69,6 +69,7 @@ def render_plain(table: Table) -> str:
     inference: peak activations 128.00 KiB, at layer 2
     training (adam): 83.00 KiB: saved activations 76.00 KiB, parameters 1.75 KiB,
       gradients 1.75 KiB, optimizer state 3.50 KiB
+    training step: 885 K MACs (forward 442 K + backward 442 K)
     """
     table = escaped(table)
     body = [*table.rows, *([table.total] if table.total else [])]
