@@ -40,12 +40,15 @@ def permute(call: Call):
 
 
 def transpose(call: Call):
+    """transpose, and swapaxes (its other name, with axis0 and axis1)."""
     x = call.act()
+    first, second = (call.args["dim0"], call.args["dim1"]) if "dim0" in call.args else \
+        (call.args["axis0"], call.args["axis1"])
     if call.leading:
-        return L.Transpose(int(call.args["dim0"]), int(call.args["dim1"]))
+        return L.Transpose(int(first), int(second))
     rank = x.layout.rank
     order = list(range(rank))
-    a, b = int(call.args["dim0"]) % rank, int(call.args["dim1"]) % rank
+    a, b = int(first) % rank, int(second) % rank
     order[a], order[b] = order[b], order[a]
     return _permuted(call, order)
 
@@ -171,12 +174,22 @@ def piece(op: str, args: dict, source: Act, index: int):
         return L.Split(ints(args["split_sizes"]), dim, index)
     if op == "unbind":
         return L.Select(dim, index)
+    if op == "tensor_split":  # pieces between the given indices, or n near-equal sections (the first larger)
+        if "indices" in args:
+            bounds = [0, *(int(i) for i in args["indices"]), None]
+            return L.Slice(dim, bounds[index], bounds[index + 1])
+        sections, size = int(args["sections"]), source.shape[dim - 1] if 0 < dim <= len(source.shape) else None
+        if size is None or sections < 1:
+            raise Unsupported("tensor_split along the batch")
+        small, extra = divmod(size, sections)
+        start = index * small + min(index, extra)
+        return L.Slice(dim, start, start + small + (index < extra))
     raise Unsupported(f"piece {index} of {op}")
 
 
 OPERATORS = {
     "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape,
-    "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose,
+    "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose, "swapaxes": transpose,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,
     "cat": cat, "concat": cat, "roll": roll,
 }

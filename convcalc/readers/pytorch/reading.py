@@ -307,6 +307,13 @@ def _fixed(torch, args, val, batch):
     token expanded to the batch, a relative-position bias gathered from its table), or fixed values."""
     learned = [a for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer]
     if not learned:
+        if not isinstance(batch, int):  # fixed values repeated over the batch (RAFT's coordinate grid)
+            try:
+                shape, layout = _layout(torch, val, "", batch)
+                if layout.leading:
+                    return Const((1, *shape))  # they broadcast over the samples as a leading 1 does
+            except Unsupported:
+                pass
         return Const(_fixed_shape(torch, val))
     source = learned[0]
     try:
