@@ -254,11 +254,14 @@ def test_a_disagreement_with_the_traced_shape_is_a_loud_failure():
 def test_the_documented_zoo_table_is_what_convcalc_computes():
     from pathlib import Path
 
+    from .torchvision_models import ZOO
     from .zoo_table import HEADER, MODELS, row
 
     page = (Path(__file__).parent.parent / "docs" / "model.md").read_text()
     assert HEADER in page
-    for name in MODELS:
+    # recomputed here: the CNN zoo and a transformer, a window transformer and a video model (the other
+    # rows come from benchmarks/zoo_survey.py's run, whose models tests/test_zoo.py checks against PyTorch)
+    for name in [m for m in MODELS if m in ZOO or m in ("vit_b_16", "swin_t", "maxvit_t", "r3d_18")]:
         assert row(name) in page, name
 
 

@@ -35,22 +35,15 @@ SURVEY_ONLY = {
 }
 # model -> why convcalc does not read it exactly yet (the ATen op, the layer, the shapes)
 NOT_EXACT: dict[str, str] = {
-    "maxvit_t": ("aten.swapaxes is not read (22 layers, the SwapAxes modules "
-                 "blocks.N.layers.M.layers.{window,grid}_attention.partition_swap, e.g. 64x49x64 per sample); each "
-                 "attention module around it is folded into one uncounted layer "
-                 "(blocks.0.layers.0.layers.window_attention.attn_layer.1, RelativePositionalMultiHeadAttention), "
-                 "its parameters counted again (45,280,560 against 30,919,624) and its products dropped "
-                 "(3,120,295,936 MACs against 5,558,046,720); unfolded, the figures are exact"),
     "swin_v2_t": ("F.normalize in ShiftedWindowAttentionV2's cosine attention is not read (aten.linalg_vector_norm, "
                   "aten.clamp_min and aten.expand_as at features.1.0.attn, 64x3x64x1 per sample); the attention "
                   "module is then folded into one uncounted layer whose parameters are counted again; and the "
                   "continuous position bias MLP (attn.cpb_mlp, two Linear layers on the fixed 15x15 coordinate "
                   "table) is not counted (18,662,400 MACs)"),
-    "mvit_v1_b": ("MViT's Pool (blocks.N.attn.pool_q/k/v) is not read: aten.tensor_split splitting off the class "
-                  "token (76 layers, e.g. blocks.0.attn.pool_k, 1x1x96 per sample), and the pooling aten.conv3d "
-                  "on a tensor with the batch merged with the heads (33 layers, e.g. blocks.1.attn.pool_k.pool, "
-                  "2x96x8x14x14 per sample) is uncounted: 70,325,070,528 MACs against 70,599,407,808, and "
-                  "36,708,112 parameters against 36,610,672"),
+    "mvit_v1_b": ("MViT's Pool (blocks.N.attn.pool_q/k/v): the pooling aten.conv3d on a tensor with the batch "
+                  "merged with the heads (33 layers, e.g. blocks.1.attn.pool_k.pool, 2x96x8x14x14 per sample) is "
+                  "uncounted: 70,327,102,656 MACs against 70,599,407,808, and 36,702,544 parameters against "
+                  "36,610,672"),
     "raft_small": ("RAFT's coordinate grid (make_coords_grid: arange and meshgrid, then repeat(batch_size, 1, 1, 1)) "
                    "is a constant holding the traced batch of 2 on its leading axis, 2x2x46x62, and the first sum "
                    "reading it (add_17, aten.add.Tensor, coords plus flow) is refused: ConsistencyError, "
