@@ -103,13 +103,13 @@ class MultiheadAttention(Merge):
         return total + gradient_products(batch * length * embed * embed, any(projected), use.trainable)
 
     def prepare(self, run, x):
+        if self.add_bias_kv or self.add_zero_attn:  # extra key positions: not executed (the refusal)
+            return super().prepare(run, x)
         embed, heads = self.embed_dim, self.num_heads
         kdim, vdim = self.kdim or embed, self.vdim or embed
         w = [run.uniform((embed, size), size) for size in (embed, kdim, vdim)]
         b = [run.uniform((embed,), embed) if self.bias else None for _ in range(4)]
         out = run.uniform((embed, embed), embed)
-        if self.add_bias_kv or self.add_zero_attn:
-            return super().prepare(run, x)
 
         def split(t):  # (batch, tokens, embed) -> (batch, heads, tokens, embed / heads)
             return t.reshape(t.shape[0], t.shape[1], heads, -1).transpose(0, 2, 1, 3)

@@ -243,8 +243,8 @@ def read_program(torch, module, exported, shape):
     layers = _collapse_opaque_modules(reaching(layers, outputs), outputs, module)  # results no one reads go first
     outputs = outputs[1:] + outputs[:1]
     layers = reaching(layers, outputs)
-    read = {spec.target for name, spec in specs.items() if spec.kind.name == "PARAMETER"
-            and any(node.name == name and node.users for node in program.graph.nodes if node.op == "placeholder")}
+    used = {node.name for node in program.graph.nodes if node.op == "placeholder" and node.users}
+    read = {spec.target for name, spec in specs.items() if spec.kind.name == "PARAMETER" and name in used}
     return layers, frozen, tuple(outputs[:-1]), unused_parameters(module, layers, read)
 
 
@@ -257,15 +257,26 @@ def unused_parameters(module, layers, read: set) -> tuple[tuple[str, int, int, b
     held = {canonical.get(name, name) for layer in layers for _, name in (layer.weights or ())}
     read = {canonical.get(name, name) for name in read}
     missing = [name for name in params if name not in held]
-    absent = set(missing)
+    # per module: how many of its parameters there are, and how many no layer holds (one pass each)
+    total: dict[str, int] = {}
+    absent: dict[str, int] = {}
+    for name in params:
+        for prefix in _modules_of(name):
+            total[prefix] = total.get(prefix, 0) + 1
+            absent[prefix] = absent.get(prefix, 0) + (name not in held)
     groups: dict[tuple[str, bool], list[str]] = {}
     for name in missing:
-        prefixes = [name.rsplit(".", depth)[0] for depth in range(name.count("."), 0, -1)]  # shortest first
-        key = next((p for p in prefixes if all(n in absent for n in params if n.startswith(p + "."))), name)
+        key = next((p for p in _modules_of(name) if absent[p] == total[p]), name)  # the largest such module
         groups.setdefault((key, name in read), []).append(name)
     return tuple((key, sum(params[n].numel() for n in names), sum(params[n].numel() for n in names
                                                                   if params[n].requires_grad), was_read)
                  for (key, was_read), names in groups.items())
+
+
+def _modules_of(name: str) -> list[str]:
+    """The modules a parameter sits in, outermost first: ``a``, ``a.b`` for ``a.b.weight``."""
+    parts = name.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
 
 
 def _check(spec, node, shapes) -> None:
