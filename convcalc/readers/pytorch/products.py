@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 from ...engine import layers as L
+from ...engine.errors import ConvcalcError
+from ...engine.layers.einsum import parse_equation
 from .values import Act, Call, Const, Param, Unsupported
 
 
@@ -98,11 +100,13 @@ def attention(call: Call):
 def einsum(call: Call):
     """``torch.einsum`` of activations (and a learned last operand), rewritten per sample: the batch's letter
     (the one on each activation's batch axis) leaves every term where the batch is alone on its axis."""
-    equation, tensors = str(call.args["equation"]).replace(" ", ""), list(call.args["tensors"])
-    left, arrow, output = equation.partition("->")
-    terms = left.split(",")
-    if not arrow or "." in equation or len(terms) != len(tensors) or len(tensors) > 2:
-        raise Unsupported("einsum with an ellipsis, an implicit output or more than two operands")
+    tensors = list(call.args["tensors"])
+    try:  # the kind's own reading of the equation, PyTorch's implicit output included
+        terms, output = parse_equation(str(call.args["equation"]), len(tensors))
+    except ConvcalcError:
+        raise Unsupported("einsum with an ellipsis, or an equation that does not fit its operands") from None
+    if len(tensors) > 2:
+        raise Unsupported("einsum of more than two operands")
     acts = [t for t in tensors if isinstance(t, Act)]
     learned = [t for t in tensors if isinstance(t, Param) and not t.buffer and not t.batched]
     if len(acts) + len(learned) != len(tensors) or (learned and tensors[-1] is not learned[0]):
