@@ -62,6 +62,39 @@ def test_help_loads_no_engine():
         assert not _any(modules, name), name
 
 
+BUILT = """
+import io, json, sys, runpy, contextlib
+import typer.main
+built, build = [], typer.main.get_command_from_info
+def counted(command_info, **settings):
+    built.append(command_info.name or command_info.callback.__name__)
+    return build(command_info, **settings)
+typer.main.get_command_from_info = counted
+sys.argv = ["convcalc", *json.loads(sys.argv[1])]
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        runpy.run_module("convcalc", run_name="__main__")
+    except SystemExit:
+        pass
+print(json.dumps([built, out.getvalue()]))
+"""
+
+
+@pytest.mark.parametrize("args, expected", [(["--help"], []), (["shape", *LAYER], ["shape"]),
+                                            (["compare", "--help"], ["compare"])], ids=["help", "shape", "compare"])
+def test_only_the_command_run_is_built(args, expected):
+    """Building a command reads its function's signature into parameters: ``--help`` lists the ten
+    commands from their names and docstrings, and a command builds itself alone."""
+    done = subprocess.run([sys.executable, "-c", BUILT, json.dumps(args)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    built, printed = json.loads(done.stdout.splitlines()[-1])
+    assert built == expected
+    if args == ["--help"]:  # every command listed all the same, with its one-line help
+        for name, first_words in (("shape", "Output shape"), ("completion", "Print the shell"), ("draw", "Draw")):
+            assert any(line.split("│")[1].split()[:1] == [name] and first_words in line
+                       for line in printed.splitlines() if line.count("│") == 2), name
+
+
 def test_a_value_typer_would_validate_is_read_as_typer_reads_it():
     """The plain conversions (text, digits, a --format name in any case) give what Typer's validators give;
     what they refuse goes to Typer, whose message names the option."""

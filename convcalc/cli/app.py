@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import MutableMapping
 from enum import Enum, IntEnum
 
 import typer
@@ -28,13 +29,34 @@ _UsageError = next(base for base in typer.BadParameter.__mro__ if base.__name__ 
 
 class _Commands(TyperGroup):
     """The commands, whose usage errors read as convcalc's own (one error line and a hint, exit 2), and
-    whose help names value types as Click does (TEXT, INTEGER; nothing for a flag), not as annotations."""
+    whose help names value types as Click does (TEXT, INTEGER; nothing for a flag), not as annotations.
+    Each command is built when first looked up (``_LazyCommands``); the group's help lists them from
+    their names and docstrings alone."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        lazy = _LazyCommands(app.pending, app.pretty_exceptions_short, app.rich_markup_mode)
+        lazy.update(self.commands)
+        self.commands = lazy
+        self._listing = False
 
     def get_command(self, ctx, cmd_name):
+        if self._listing:
+            return self.commands.listed(cmd_name)
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             _plain_types(command)
         return command
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(self.commands)  # their names, in the order registered, without building them
+
+    def format_help(self, ctx, formatter) -> None:
+        self._listing = True
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def parse_args(self, ctx, args):
         _plain_types(self)
@@ -50,6 +72,73 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except _UsageError as err:
             _usage_failed(err)
+
+
+class _LazyCommands(MutableMapping):
+    """The group's commands by name, in the order they were registered, each built (its parameters
+    read from its function's signature) when first looked up. ``convcalc shape`` builds one command and
+    ``convcalc --help`` none: building all ten made half of the start-up convcalc pays over a bare
+    Typer app (``benchmarks/startup.py``)."""
+
+    def __init__(self, pending: dict, pretty_exceptions_short: bool, rich_markup_mode) -> None:
+        self._pending, self._built = pending, {}
+        self._settings = {"pretty_exceptions_short": pretty_exceptions_short, "rich_markup_mode": rich_markup_mode}
+
+    def __getitem__(self, name: str):
+        if name not in self._built:
+            from typer.main import get_command_from_info
+
+            self._built[name] = get_command_from_info(self._pending[name], **self._settings)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._built.pop(name, None)
+        self._pending.pop(name, None)
+
+    def __iter__(self):
+        return iter({**dict.fromkeys(self._pending), **dict.fromkeys(self._built)})
+
+    def __len__(self) -> int:
+        return len(self._pending.keys() | self._built.keys())
+
+    def listed(self, name: str):
+        """The command as the group's help lists it: the built one, or one made of its name and help
+        alone (no parameters) when it has not been built."""
+        if name in self._built or name not in self._pending:
+            return self._built.get(name)
+        info = self._pending[name]
+        from inspect import cleandoc, getdoc
+
+        from typer.core import TyperCommand
+
+        return TyperCommand(name=name, help=cleandoc(info.help) if info.help else getdoc(info.callback),
+                            short_help=info.short_help, hidden=info.hidden, deprecated=info.deprecated,
+                            rich_help_panel=info.rich_help_panel, rich_markup_mode=self._settings["rich_markup_mode"])
+
+
+class _App(typer.Typer):
+    """Typer's app, whose commands are kept aside (``pending``, by name) for the group to build when
+    they are used, instead of being built all together each time the command line starts."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: dict = {}
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def keep(function):
+            register(function)
+            info = self.registered_commands.pop()
+            from typer.main import get_command_name
+
+            self.pending[info.name or get_command_name(function.__name__)] = info
+            return function
+
+        return keep
 
 
 # How help names a value's type: Click's words, where Typer would show the annotation (<str>, <list[str]>).
@@ -146,7 +235,7 @@ def _usage_failed(err) -> None:
     raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
-app = typer.Typer(
+app = _App(
     cls=_Commands,
     name="convcalc",
     help="Exact shapes, parameters, MACs/FLOPs and receptive fields of convolutional layers, as PyTorch computes them.",
