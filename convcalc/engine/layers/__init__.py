@@ -45,12 +45,13 @@ from .resample import Resize, Upsample
 from .roll import Roll
 from .reshape import Flatten, Linear
 from .slicing import Chunk, Narrow, Select, Slice, Split
+from .vector_norm import Clamp, VectorNorm
 
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
-    "ChannelShuffle", "Chunk", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GroupNorm",
+    "ChannelShuffle", "Chunk", "Clamp", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GroupNorm",
     "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
-    "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "ZeroPad",
+    "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad",
 ]

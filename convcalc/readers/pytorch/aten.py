@@ -15,7 +15,7 @@ from . import moves, products
 from .moves import ints
 from .values import Act, Call, Const, Param, Unsupported
 
-__all__ = ["ALIASES", "BATCH_FIRST", "FIRST_OF_TUPLE", "FRESH", "OPERATORS", "PIECES", "RECURRENT", "Act", "Call", "Const", "Param",
+__all__ = ["ALIASES", "ARITHMETIC", "BATCH_FIRST", "EXPANDS", "FIRST_OF_TUPLE", "FRESH", "OPERATORS", "PIECES", "RECURRENT", "Act", "Call", "Const", "Param",
            "Unsupported"]
 
 
@@ -181,6 +181,29 @@ def reduce(function: str):
     return build
 
 
+def vector_norm(call: Call):
+    call.act()
+    dims = call.args.get("dim")
+    if dims is None:
+        raise Unsupported("vector_norm over every axis (the batch too)")
+    dims = tuple(call.dim(d) for d in dims) if isinstance(dims, (list, tuple)) else call.dim(dims)
+    order = call.args.get("ord", 2)
+    if not isinstance(order, (int, float)) or isinstance(order, bool):
+        raise Unsupported(f"vector_norm of ord {order!r}")
+    return L.VectorNorm(float(order), dims, bool(call.args.get("keepdim", False)))
+
+
+def clamp(call: Call):
+    call.act()
+    bounds = []
+    for name in ("min", "max"):
+        value = call.args.get(name)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise Unsupported(f"{call.op} with a tensor bound")  # clamp.Tensor's elementwise bounds
+        bounds.append(None if value is None else float(value))
+    return L.Clamp(*bounds)
+
+
 def arithmetic(kind):
     """add, sub, mul, div of activations, parameters, fixed tensors and numbers, with broadcasting."""
     def build(call: Call):
@@ -281,7 +304,8 @@ OPERATORS = {
     "adaptive_max_pool3d": adaptive_pool(L.AdaptiveMaxPool),
     "mean": reduce("mean"), "sum": reduce("sum"),
     "add": arithmetic(L.Add), "sub": arithmetic(L.Sub), "rsub": arithmetic(L.Sub), "mul": arithmetic(L.Mul),
-    "div": arithmetic(L.Div),
+    "div": arithmetic(L.Div), "linalg_vector_norm": vector_norm, "clamp": clamp, "clamp_min": clamp,
+    "clamp_max": clamp,
     "pixel_shuffle": pixel_shuffle, "pixel_unshuffle": pixel_unshuffle, "channel_shuffle": channel_shuffle,
     "native_channel_shuffle": channel_shuffle,
     "upsample_nearest1d": upsample("nearest"), "upsample_nearest2d": upsample("nearest"),
@@ -294,6 +318,10 @@ OPERATORS = {
     "replication_pad2d": pad_mode("replicate"), "replication_pad3d": pad_mode("replicate"),
     **moves.OPERATORS, **products.OPERATORS,
 }
+# Operators that expand their input to another's shape (a view): read as the input itself where only
+# arithmetic reads the result, which broadcasts it the same way (F.normalize's expand_as before its div).
+EXPANDS = {"expand_as", "expand"}
+ARITHMETIC = {"add", "sub", "rsub", "mul", "div"}
 # Operators that return their input's values unchanged here (copies, views of the whole, casts).
 ALIASES = {"contiguous", "clone", "alias", "detach", "lift_fresh_copy", "_to_copy", "to", "type_as"}
 # Operators whose result has the shape its arguments ask for, whatever values the activation read holds

@@ -17,7 +17,7 @@ from ...engine import layers as L
 from ...engine.errors import BatchAxisError, ConsistencyError, ConvcalcError, SpecError
 from ...engine.graph import reaching
 from ...engine.sizes import volume
-from .aten import ALIASES, BATCH_FIRST, FIRST_OF_TUPLE, FRESH, OPERATORS, PIECES, RECURRENT
+from .aten import ALIASES, ARITHMETIC, BATCH_FIRST, EXPANDS, FIRST_OF_TUPLE, FRESH, OPERATORS, PIECES, RECURRENT
 from .moves import piece
 from .names import Namer, in_place, op_name
 from .values import Act, Call, Const, Layout, Param, Unsupported
@@ -207,6 +207,10 @@ def read_program(torch, module, exported, shape):
             expect, layout = per_sample(tensor_val, node.name)
             if op in ALIASES:
                 values[node.name] = Act(acts[0].ref, expect, layout)
+                continue
+            if op in EXPANDS and isinstance(args.get("self"), Act) and node.users and all(
+                    op_name(user.target) in ARITHMETIC for user in node.users):
+                values[node.name] = args["self"]  # the arithmetic reading it broadcasts it the same way
                 continue
             if op in PIECES:
                 values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
