@@ -35,11 +35,6 @@ SURVEY_ONLY = {
 }
 # model -> why convcalc does not read it exactly yet (the ATen op, the layer, the shapes)
 NOT_EXACT: dict[str, str] = {
-    "swin_v2_t": ("F.normalize in ShiftedWindowAttentionV2's cosine attention is not read (aten.linalg_vector_norm, "
-                  "aten.clamp_min and aten.expand_as at features.1.0.attn, 64x3x64x1 per sample); the attention "
-                  "module is then folded into one uncounted layer whose parameters are counted again; and the "
-                  "continuous position bias MLP (attn.cpb_mlp, two Linear layers on the fixed 15x15 coordinate "
-                  "table) is not counted (18,662,400 MACs)"),
     "mvit_v1_b": ("MViT's Pool (blocks.N.attn.pool_q/k/v): the pooling aten.conv3d on a tensor with the batch "
                   "merged with the heads (33 layers, e.g. blocks.1.attn.pool_k.pool, 2x96x8x14x14 per sample) is "
                   "uncounted: 70,327,102,656 MACs against 70,599,407,808, and 36,702,544 parameters against "

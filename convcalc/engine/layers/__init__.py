@@ -46,11 +46,12 @@ from .roll import Roll
 from .reshape import Flatten, Linear
 from .slicing import Chunk, Narrow, Select, Slice, Split
 from .vector_norm import Clamp, VectorNorm
+from .fixed import Constant, IndexSelect
 
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
-    "ChannelShuffle", "Chunk", "Clamp", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GroupNorm",
-    "Identity", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
+    "ChannelShuffle", "Chunk", "Clamp", "Concat", "Constant", "Conv", "ConvTranspose", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GroupNorm",
+    "Identity", "IndexSelect", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
     "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad",

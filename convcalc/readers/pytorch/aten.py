@@ -225,13 +225,24 @@ def arithmetic(kind):
                 raise Unsupported(f"{call.op} of {type(value).__name__}")
         if not call.reads:
             raise Unsupported(f"{call.op} of tensors that do not depend on the input")
-        if len({a.layout for a in call.reads}) > 1:
-            raise Unsupported(f"{call.op} of activations that keep the batch on different axes")
+        _fixed_branches(call)
         weight_shape = None if weight_shape is None else call.operand(tuple(weight_shape))
         constant_shape = None if constant_shape is None else call.operand(tuple(constant_shape))
         return kind(scalar, weight_shape, constant_shape, table)
 
     return build
+
+
+def _fixed_branches(call: Call) -> None:
+    """Activations must keep the batch alike; a tensor computed without the input (its layout
+    ``absent``) broadcasts over the samples, so its per-sample shape may not reach the batch axis."""
+    main = [a for a in call.reads if not a.layout.absent]
+    if len({a.layout for a in main}) > 1:
+        raise Unsupported(f"{call.op} of activations that keep the batch on different axes")
+    for a in call.reads:
+        if a.layout.absent and main and not ((main[0].layout.leading or main[0].layout.merged)
+                                             and len(a.shape) <= len(main[0].shape)):
+            raise Unsupported(f"{call.op} of a tensor computed without the input that reaches the batch axis")
 
 
 def _broadcast(a, b):

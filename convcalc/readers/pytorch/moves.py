@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ...engine import layers as L
 from ...engine.sizes import volume
-from .values import Act, Call, Unsupported
+from .values import Act, Call, Const, Param, Unsupported
 
 
 def ints(value) -> tuple[int, ...]:
@@ -187,9 +187,26 @@ def piece(op: str, args: dict, source: Act, index: int):
     raise Unsupported(f"piece {index} of {op}")
 
 
+def index(call: Call):
+    """``x[index]`` (ATen's index with one index tensor, the other axes whole) and index_select, with a
+    fixed one-dimensional index: an IndexSelect of as many entries."""
+    call.act()
+    if call.op == "index_select":
+        dim, index_ = call.args["dim"], call.args["index"]
+    else:
+        indices = list(call.args["indices"])
+        used = [i for i, t in enumerate(indices) if t is not None]
+        if len(used) != 1:
+            raise Unsupported("an index with several index tensors")
+        dim, index_ = used[0], indices[used[0]]
+    if not isinstance(index_, (Param, Const)) or len(index_.shape) != 1:
+        raise Unsupported(f"{call.op} with an index that is not a fixed list of positions")
+    return L.IndexSelect(call.dim(dim), index_.shape[0])
+
+
 OPERATORS = {
     "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape,
     "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose, "swapaxes": transpose,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,
-    "cat": cat, "concat": cat, "roll": roll,
+    "cat": cat, "concat": cat, "roll": roll, "index": index, "index_select": index,
 }

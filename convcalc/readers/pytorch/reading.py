@@ -20,7 +20,8 @@ from ...engine.sizes import volume
 from .aten import ALIASES, ARITHMETIC, BATCH_FIRST, EXPANDS, FIRST_OF_TUPLE, FRESH, OPERATORS, PIECES, RECURRENT
 from .moves import piece
 from .names import Namer, in_place, op_name
-from .values import Act, Call, Const, Layout, Param, Unsupported
+from .fixed import FixedLayers, remark
+from .values import Act, Call, Const, Layout, Param, Unsupported, absent
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
 TRACE_BATCH = 2
@@ -144,8 +145,10 @@ def read_program(torch, module, exported, shape):
         name = name or names.name(node)
         path = names.path(node) if path is None else path
         layers.append(replace(spec, name=name, inputs=tuple(call_reads), path=path, expect=expect,
-                              weights=tuple(weights)))
+                              weights=tuple(weights), remark=spec.remark + remark(spec, layout)))
         return Act(name, expect, layout)
+
+    fixed = FixedLayers(add, names)
 
     batch = trace_batch
     for node in program.graph.nodes:
@@ -200,11 +203,21 @@ def read_program(torch, module, exported, shape):
             values[node.name] = val if isinstance(val, (int, float)) else None
             continue
         acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
+        started = fixed.start(node, op, args) if not acts else None
+        if started is not None:  # a learned product of fixed values (Swin V2's position-bias MLP): layers
+            args = started
+            acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
         if not acts or op in FRESH:  # made inside forward from constants and parameters only
             values[node.name] = _fixed(torch, args, tensor_val, batch)
             continue
         try:
-            expect, layout = per_sample(tensor_val, node.name)
+            if all(a.layout.absent for a in acts):  # computed without the input: no batch in the trace
+                expect = _fixed_shape(torch, tensor_val)
+                layout = absent(len(expect))
+            else:
+                expect, layout = per_sample(tensor_val, node.name)
+                if op in ARITHMETIC and any(a.layout.absent for a in acts):
+                    args = fixed.fitted(node, args, next(a for a in acts if not a.layout.absent))
             if op in ALIASES:
                 values[node.name] = Act(acts[0].ref, expect, layout)
                 continue

@@ -16,11 +16,14 @@ class Layout:
     axis: int = 0
     rank: int = 0
     merged: bool = False
+    # a tensor computed without the input (a position-bias MLP on its fixed table): the trace holds no
+    # batch; convcalc's layers see the whole traced shape per sample, a batch axis before it
+    absent: bool = False
 
     @property
     def leading(self) -> bool:
         """Whether the tensor is batch first and alone on its axis, as convcalc's layers count dims."""
-        return self.axis == 0 and not self.merged
+        return self.axis == 0 and not self.merged and not self.absent
 
     def dim(self, dim: int) -> int:
         """A traced tensor's axis ``dim`` (negative from the end) as a layer's dim, batch first.
@@ -30,6 +33,8 @@ class Layout:
         """
         if not self.rank:  # batch first (the default): dims already count it so
             return dim
+        if self.absent:
+            return dim % self.rank + 1
         d = dim % self.rank
         if d == self.axis:
             if self.merged:
@@ -39,10 +44,15 @@ class Layout:
 
     def per_sample_axes(self) -> list[int]:
         """The traced axes that the per-sample shape keeps, in order."""
-        return [d for d in range(self.rank) if self.merged or d != self.axis]
+        return [d for d in range(self.rank) if self.merged or self.absent or d != self.axis]
 
 
 LEADING = Layout()
+
+
+def absent(rank: int) -> Layout:
+    """The layout of a tensor computed without the input, ``rank`` axes in the trace."""
+    return Layout(0, rank, absent=True)
 
 
 @dataclass(frozen=True)
@@ -102,13 +112,13 @@ class Call:
         """Refuse, as not countable, when the batch sits among the last ``count`` axes the operation
         works on (a product or normalization over it would mix the samples)."""
         for a in self.reads:
-            if a.layout.rank and a.layout.axis >= a.layout.rank - count:
+            if a.layout.rank and not a.layout.absent and a.layout.axis >= a.layout.rank - count:
                 raise Unsupported(f"{self.op} over the axis that holds the batch")
 
     def operand(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """A fixed or learned operand's shape, as it broadcasts against the per-sample activation:
         the size-1 axis facing a batch axis of its own is left out (it broadcasts over the samples)."""
-        layout = self.reads[0].layout if self.reads else LEADING
+        layout = next((a.layout for a in self.reads if not a.layout.absent), LEADING)
         if layout.leading or layout.merged:
             return shape
         at = layout.axis - (layout.rank - len(shape))  # the operand's axis facing the batch, if any

@@ -1,0 +1,96 @@
+"""Layers computed without the input, as Swin V2's continuous position bias (a Linear-ReLU-Linear MLP
+on a fixed table of relative coordinates, gathered by a fixed index): read as layers, exact against
+FlopCounterMode at batch 1, counted once per sample at batch N (each such layer says so); the
+receptive fields of the input's path are those torch's gradients show."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcalc import analyse, from_torch
+from convcalc.readers.pytorch.fixed import ONCE_PER_PASS
+
+from .torchvision_models import torchvision
+
+pytestmark = pytest.mark.needs_torch
+
+try:
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+except ImportError:  # (the tests skip)
+    pass
+
+
+def _macs(model, x) -> int:
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+def _small_swin_v2():
+    swin = torchvision().models.swin_transformer
+    torch.manual_seed(0)
+    return swin.SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 1], num_heads=[2, 4],
+                                window_size=[4, 4], block=swin.SwinTransformerBlockV2,
+                                downsample_layer=swin.PatchMergingV2, num_classes=10).eval()
+
+
+def test_a_swin_v2_is_exact_at_batch_1_and_counts_its_position_bias_per_sample():
+    model = _small_swin_v2()
+    shape = (3, 32, 32)
+    analysis = analyse(from_torch(model, shape))
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    assert analysis.totals.macs == _macs(model, torch.zeros(1, *shape))
+    assert analysis.output_shape == (10,)
+    # the position-bias MLPs: read as layers, each Linear noted as running once per forward pass
+    mlps = [r for r in analysis.layers if ".cpb_mlp." in r.name and r.type == "Linear"]
+    assert len(mlps) == 2 * 3 and all(ONCE_PER_PASS in r.notes for r in mlps)
+    bias = sum(_macs(block.attn.cpb_mlp, block.attn.relative_coords_table)
+               for stage in (model.features[1], model.features[3]) for block in stage)
+    assert sum(r.macs for r in mlps) == bias
+    # at batch 3 convcalc counts them three times, where PyTorch runs them once
+    three = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
+    assert three.totals.macs - _macs(model, torch.zeros(3, *shape)) == 2 * bias
+
+
+def test_the_fixed_branch_adds_nothing_to_the_inputs_receptive_field():
+    class Biased(torch.nn.Module):
+        """A 3x3 convolution plus a bias an MLP computes from a fixed table of coordinates."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 4, 3, padding=1)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+            grid = torch.stack(torch.meshgrid(torch.arange(9.0), torch.arange(9.0), indexing="ij"), -1)
+            self.register_buffer("table", grid)
+
+        def forward(self, x):
+            return self.conv(x) + self.mlp(self.table).permute(2, 0, 1)
+
+    model = Biased().eval()
+    analysis = analyse(from_torch(model, (2, 9, 9)))
+    assert [r.type for r in analysis.layers if r.name in ("table", "mlp.0")] == ["Constant", "Linear"]
+    assert analysis.totals.macs == _macs(model, torch.zeros(1, 2, 9, 9))
+    # torch's own answer: the input positions the gradient of the centre output reaches
+    x = torch.randn(1, 2, 9, 9, requires_grad=True)
+    model(x)[0, 0, 4, 4].backward()
+    reached = x.grad[0].abs().sum(0).nonzero()
+    span = tuple(int(reached[:, axis].max() - reached[:, axis].min()) + 1 for axis in (0, 1))
+    assert tuple(int(s) for s in analysis.layers[-1].receptive_field.size) == span == (3, 3)
+
+
+def test_an_index_gathers_an_activation():
+    class Gather(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("index", torch.tensor([4, 0, 0, 2, 3, 1]))
+
+        def forward(self, x):
+            return x[:, :, self.index] * 2
+
+    model = Gather()
+    analysis = analyse(from_torch(model, (3, 5)))
+    assert [r.type for r in analysis.layers] == ["IndexSelect", "Mul"]
+    assert analysis.output_shape == tuple(model(torch.zeros(2, 3, 5)).shape[1:]) == (3, 6)
