@@ -94,3 +94,30 @@ def test_an_index_gathers_an_activation():
     analysis = analyse(from_torch(model, (3, 5)))
     assert [r.type for r in analysis.layers] == ["IndexSelect", "Mul"]
     assert analysis.output_shape == tuple(model(torch.zeros(2, 3, 5)).shape[1:]) == (3, 6)
+
+
+def test_a_convolution_of_a_fixed_grid_repeated_over_the_batch():
+    """XCiT's position encoding: Fourier features of a coordinate grid (one, made in forward), a 1x1
+    convolution, then repeated over the batch and added to the tokens."""
+
+    class Encoded(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 8, 4, stride=4)
+            self.projection = torch.nn.Conv2d(4, 8, 1)
+
+        def forward(self, x):
+            tokens = self.embed(x)
+            h, w = tokens.shape[-2:]
+            ys = torch.arange(1, h + 1, dtype=torch.float32)[:, None].repeat(1, w)
+            xs = torch.arange(1, w + 1, dtype=torch.float32).repeat(h, 1)
+            grid = torch.stack([ys.sin(), ys.cos(), xs.sin(), xs.cos()])[None]  # 1 x 4 x h x w
+            return tokens + self.projection(grid).repeat(x.shape[0], 1, 1, 1)
+
+    model = Encoded().eval()
+    analysis = analyse(from_torch(model, (3, 16, 12)))
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert analysis.totals.macs == _macs(model, torch.zeros(1, 3, 16, 12))
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    projection = next(r for r in analysis.layers if r.name == "projection")
+    assert ONCE_PER_PASS in projection.notes and projection.macs == 4 * 8 * 4 * 3

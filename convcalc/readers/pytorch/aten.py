@@ -9,6 +9,8 @@ This module never imports torch: the capture hands it plain values.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...engine import layers as L
 from ...engine.sizes import volume
 from . import moves, products
@@ -237,7 +239,7 @@ def _fixed_branches(call: Call) -> None:
     """Activations must keep the batch alike; a tensor computed without the input (its layout
     ``absent``) broadcasts over the samples, so its per-sample shape may not reach the batch axis."""
     main = [a for a in call.reads if not a.layout.absent]
-    if len({a.layout for a in main}) > 1:
+    if len({replace(a.layout, unit=False) for a in main}) > 1:
         raise Unsupported(f"{call.op} of activations that keep the batch on different axes")
     for a in call.reads:
         if a.layout.absent and main and not ((main[0].layout.leading or main[0].layout.merged)

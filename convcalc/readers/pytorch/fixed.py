@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from ...engine import layers as L
 from ...engine.graph import INPUT
-from .values import Act, Const, Param, absent
+from .aten import ARITHMETIC
+from .values import Act, Const, Layout, Param, Unsupported, absent
 
 # Products with a learned weight that, reading fixed values, start such layers:
 # operator -> (the data argument, the weight argument).
-FIXED_PRODUCTS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "mm": ("self", "mat2")}
+FIXED_PRODUCTS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "mm": ("self", "mat2"),
+                  **dict.fromkeys(("conv1d", "conv2d", "conv3d", "convolution"), ("input", "weight"))}
+# Of those, the ones that count dims batch first: their fixed input's axis 0 is its batch of one.
+_BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution"}
 # The note on each such layer that costs something.
 ONCE_PER_PASS = ("computed from parameters and fixed values, not the input: PyTorch runs it once per forward "
                  "pass, convcalc counts it per sample, so at batch N it is counted N times (N-1 times its MACs "
@@ -39,7 +43,7 @@ def fixed_product(op: str, args: dict) -> str | None:
 
 def remark(spec, layout) -> tuple[str, ...]:
     """The note a layer computed without the input carries, if it costs anything."""
-    return (ONCE_PER_PASS,) if layout.absent and not isinstance(spec, _MOVES) else ()
+    return (ONCE_PER_PASS,) if layout.fixed and not isinstance(spec, _MOVES) else ()
 
 
 class FixedLayers:
@@ -59,9 +63,30 @@ class FixedLayers:
         owner = self.names.module_of(node) or "model"  # a tensor made in forward: named after its module
         key = value.name if isinstance(value, Param) else f"{owner}.fixed_{len(self.made)}"
         if key not in self.made:
-            self.made[key] = self.add(L.Constant(value.shape), node, [INPUT], (), value.shape,
-                                      absent(len(value.shape)), name=key)
+            shape, layout = value.shape, absent(len(value.shape))
+            if op in _BATCH_FIRST:
+                if not shape or shape[0] != 1:
+                    return None
+                shape, layout = shape[1:], Layout(0, len(shape), unit=True)
+            self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
         return {**args, argument: self.made[key]}
+
+    def place(self, node, op: str, args: dict, acts: list, traced, per_sample):
+        """The per-sample shape and layout of ``node``'s result, and its arguments, fitted where arithmetic
+        joins a tensor computed without the input to the input's path. ``traced`` gives the traced shape
+        (for a tensor computed without the input), ``per_sample`` both for one made from the input."""
+        if all(a.layout.absent for a in acts):  # no batch in the trace: the whole tensor per sample
+            shape = traced()
+            return shape, absent(len(shape)), args
+        if all(a.layout.unit for a in acts) and op != "repeat":
+            shape = traced()
+            if not shape or shape[0] != 1:
+                raise Unsupported(f"{op} along the axis of a fixed tensor that stands for the batch")
+            return shape[1:], Layout(0, len(shape), unit=True), args
+        expect, layout = per_sample()
+        if op in ARITHMETIC and any(a.layout.absent for a in acts):
+            args = self.fitted(node, args, next(a for a in acts if not a.layout.absent))
+        return expect, layout, args
 
     def fitted(self, node, args: dict, main: Act) -> dict:
         """Arithmetic's operands computed without the input, their size-1 axes facing the batch of a

@@ -204,9 +204,19 @@ def index(call: Call):
     return L.IndexSelect(call.dim(dim), index_.shape[0])
 
 
+def repeat(call: Call):
+    """A fixed tensor made once (its traced batch axis of 1) repeated over the batch: each sample's
+    values are its own (XCiT's position encoding), with no new layer."""
+    x = call.act()
+    if x.layout.unit and call.out_layout.leading and tuple(call.out) == tuple(x.shape):
+        return None
+    raise Unsupported("repeat")
+
+
 OPERATORS = {
     "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape,
     "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose, "swapaxes": transpose,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,
     "cat": cat, "concat": cat, "roll": roll, "index": index, "index_select": index,
+    "repeat": repeat,
 }

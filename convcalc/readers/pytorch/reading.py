@@ -21,7 +21,7 @@ from .aten import ALIASES, ARITHMETIC, BATCH_FIRST, EXPANDS, FIRST_OF_TUPLE, FRE
 from .moves import piece
 from .names import Namer, in_place, op_name
 from .fixed import FixedLayers, remark
-from .values import Act, Call, Const, Layout, Param, Unsupported, absent
+from .values import Act, Call, Const, Layout, Param, Unsupported
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
 TRACE_BATCH = 2
@@ -211,13 +211,8 @@ def read_program(torch, module, exported, shape):
             values[node.name] = _fixed(torch, args, tensor_val, batch)
             continue
         try:
-            if all(a.layout.absent for a in acts):  # computed without the input: no batch in the trace
-                expect = _fixed_shape(torch, tensor_val)
-                layout = absent(len(expect))
-            else:
-                expect, layout = per_sample(tensor_val, node.name)
-                if op in ARITHMETIC and any(a.layout.absent for a in acts):
-                    args = fixed.fitted(node, args, next(a for a in acts if not a.layout.absent))
+            expect, layout, args = fixed.place(node, op, args, acts, lambda: _fixed_shape(torch, tensor_val),
+                                               lambda: per_sample(tensor_val, node.name))
             if op in ALIASES:
                 values[node.name] = Act(acts[0].ref, expect, layout)
                 continue

@@ -19,6 +19,14 @@ class Layout:
     # a tensor computed without the input (a position-bias MLP on its fixed table): the trace holds no
     # batch; convcalc's layers see the whole traced shape per sample, a batch axis before it
     absent: bool = False
+    # a tensor computed without the input whose traced axis 0, of size 1, stands where the batch would (a
+    # convolution's input): per sample, the axes after it, batch first
+    unit: bool = False
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the tensor is computed without the input (``absent`` or ``unit``)."""
+        return self.absent or self.unit
 
     @property
     def leading(self) -> bool:
