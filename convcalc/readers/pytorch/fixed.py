@@ -22,8 +22,8 @@ FIXED_PRODUCTS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "m
 _BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution"}
 # The note on each such layer that costs something.
 ONCE_PER_PASS = ("computed from parameters and fixed values, not the input: PyTorch runs it once per forward "
-                 "pass, convcalc counts it per sample, so at batch N it is counted N times (N-1 times its MACs "
-                 "and FLOPs too many)")
+                 "pass, convcalc counts it per sample, so at batch N it is counted N times (N-1 times its MACs, "
+                 "FLOPs and activations too many)")
 # Layers that only move values: no cost to count again, no note.
 _MOVES = (L.Reshape, L.Permute, L.Transpose, L.Squeeze, L.Unsqueeze, L.Flatten, L.IndexSelect, L.Constant)
 
