@@ -12,9 +12,10 @@ from .graph import INPUT, dependency_order, label, resolve_sources
 from .layers import Figures, Merge, Shape
 from .layers.base import format_shape
 from .network import Analysis, LayerReport, Network
+from .places import extent, follow, whole
 from .receptive import FieldGraph, ReceptiveField
 from .sizes import volume
-from .windows import IDENTITY, Broadcast, Global
+from .windows import IDENTITY, Broadcast
 
 __all__ = ["analyse"]
 
@@ -47,7 +48,7 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
     node_of = {INPUT: 0}  # layer index (or INPUT) -> FieldGraph node
     shapes = {INPUT: tuple(network.input_shape)}
     # where each network-input axis sits in each tensor (None: merged away)
-    places = {INPUT: tuple(range(1, rank + 1))}
+    places = {INPUT: tuple(whole(axis, n) for axis, n in enumerate(network.input_shape) if axis)}
     fields = {INPUT: None}
     owners: dict[str, int] = {}  # parameter tensor -> the layer that counted it
     reports = []
@@ -64,10 +65,7 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
                 f"but the traced model gives {format_shape(layer.expect)}: this is a bug in convcalc",
                 hint="please report it with the model that shows it", layer=i + 1, origin=layer.origin)
         shapes[i] = figures.output_shape
-        per_source = [_windows(figures, places[s], shapes[s]) for s in sources[i]]
-        if figures.broadcast:
-            per_source = [_broadcast(places[s], shapes[s], figures.output_shape) for s in sources[i]]
-        places[i] = _places(figures, sources[i], places, shapes, per_source)
+        per_source, places[i] = follow(figures, [places[s] for s in sources[i]], [shapes[s] for s in sources[i]])
         passes_through = (len(sources[i]) == 1 and figures.output_shape == shapes[sources[i][0]]
                           and places[i] == places[sources[i][0]] and all(w is IDENTITY for w in per_source[0]))
         try:
@@ -168,9 +166,9 @@ def input_hints(shape: Shape) -> tuple[str, ...]:
     return ()
 
 
-def _units(shape: Shape, place: tuple) -> tuple[int, ...]:
+def _units(shape: Shape, places: tuple) -> tuple[int, ...]:
     """How many output units lie along each network-input axis (1 once an axis is gone)."""
-    return tuple(1 if p is None else shape[p] for p in place)
+    return tuple(1 if p is None else extent(p) for p in places)
 
 
 def _figures(layer, incoming: tuple[Shape, ...]) -> Figures:
@@ -200,55 +198,6 @@ def _own_parameters(layer, figures: Figures, index: int, owners: dict, frozen) -
         params += count
         trainable += 0 if name in frozen else count
     return params, trainable, shared
-
-
-def _windows(figures: Figures, place: tuple, shape: Shape) -> tuple:
-    """The layer's window along each network-input axis, wherever that axis sits in its input."""
-    out = []
-    for dim in place:
-        if dim is None:
-            out.append(IDENTITY)
-        elif dim == 0:
-            out.append(Global(shape[0]) if figures.mixes_channels else IDENTITY)
-        elif figures.windows is None or dim - 1 >= len(figures.windows):
-            out.append(IDENTITY)
-        else:
-            out.append(figures.windows[dim - 1])
-    return tuple(out)
-
-
-def _broadcast(place: tuple, shape: Shape, output: Shape) -> tuple:
-    """A branch's windows under broadcasting: its size-1 (or missing) axes are read at unit 0."""
-    offset = len(output) - len(shape)
-    return tuple(Broadcast() if d is None or (shape[d] == 1 and output[d + offset] != 1) else IDENTITY for d in place)
-
-
-def _places(figures: Figures, sources, places, shapes, per_source) -> tuple:
-    """Where each network-input axis sits in the layer's output."""
-    out_rank = len(figures.output_shape)
-    result = []
-    for axis in range(len(places[INPUT])):
-        found = None
-        for s, windows in zip(sources, per_source):
-            dim = places[s][axis]
-            if dim is None:
-                continue
-            if figures.broadcast:
-                dim += out_rank - len(shapes[s])
-                if isinstance(windows[axis], Broadcast) and found is not None:
-                    continue
-                found = dim
-                if not isinstance(windows[axis], Broadcast):
-                    break
-                continue
-            dims = figures.dims
-            if dims is None:
-                found = dim if len(shapes[s]) == out_rank else None
-            else:
-                found = dims.index(dim) if dim in dims else None
-            break
-        result.append(found)
-    return tuple(result)
 
 
 def _misalignment(fields, labels, per_source) -> tuple[str, ...]:

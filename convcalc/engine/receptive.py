@@ -27,10 +27,10 @@ from fractions import Fraction
 from math import gcd, prod
 
 from .errors import ResourceError
-from .windows import MAX_POSITIONS, Broadcast, Global, Nearest, Scatter, Shift, Sliding, extremes
+from .windows import MAX_POSITIONS, Broadcast, Cyclic, Global, Nearest, Scatter, Shift, Sliding, Partition, extremes
 
 # Windows that repeat on all of the integers, not only on their layer's units.
-_LATTICE = (Sliding, Scatter, Shift, Nearest, Global, Broadcast)
+_LATTICE = (Sliding, Scatter, Shift, Nearest, Global, Broadcast, Partition)
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,11 @@ class FieldGraph:
         self.sources: list[tuple[int, ...]] = [()]
         # per node, one entry per source: a window per axis, or None (position for position)
         self.windows: list[tuple[tuple | None, ...]] = [()]
-        # Until a transposed layer, every unit reads something and fields move
+        # Until a transposed layer or a roll, every unit reads something and fields move
         # right with the unit, so the first and last unit read are enough.
-        # After one, units can read nothing, and a dilation larger than the
-        # stride makes fields move left, so every read is examined.
+        # After a transposed layer, units can read nothing, and a dilation larger than the
+        # stride makes fields move left; after a roll, the field of the unit past the wrap
+        # lies back at the start: so every read is examined.
         self.monotone: list[bool] = [True]
         self.periods: list[int] = [1]
         self.jumps: list[tuple[Fraction | None, ...]] = [(Fraction(1),) * rank]
@@ -106,7 +107,7 @@ class FieldGraph:
         self.sources.append(tuple(sources))
         self.windows.append(tuple(per_source))
         own = [w for ws in per_source if ws is not None for w in ws]
-        self.monotone.append(all(self.monotone[s] for s in sources) and not any(isinstance(w, Scatter) for w in own))
+        self.monotone.append(all(self.monotone[s] for s in sources) and not any(isinstance(w, (Scatter, Cyclic)) for w in own))
         period = 1
         for s, ws in zip(sources, per_source):
             p = self.periods[s] * (prod(w.period for w in ws) if ws is not None else 1)
@@ -116,7 +117,20 @@ class FieldGraph:
                             and all(isinstance(w, _LATTICE) for w in own))
         self.affine.append(tuple(self._affine(sources, per_source, axis) for axis in range(self.rank)))
         self.jumps.append(tuple(self._jump(sources, per_source, axis) for axis in range(self.rank)))
+        # Fields move by whole periods only if every source's move with them: a source read whole or at
+        # unit 0 (attention's keys, a broadcast gate) stays put while the others move on.
+        self.lattice[node] = self.lattice[node] and all(
+            self._rate(s, ws, axis) == (self.jumps[node][axis] or 0)
+            for s, ws in zip(sources, per_source) for axis in range(self.rank))
         return node
+
+    def _rate(self, source: int, windows, axis: int) -> Fraction:
+        """How far a source's fields move per unit of the node, through its window (0: they stay)."""
+        window = None if windows is None else windows[axis]
+        jump = self.jumps[source][axis]
+        if isinstance(window, Broadcast) or jump is None or (window is not None and window.step is None):
+            return Fraction(0)
+        return jump * (window.step if window is not None else 1)
 
     def _jump(self, sources, per_source, axis: int) -> Fraction | None:
         """The jump along ``axis``: the first source not broadcast there sets it."""
@@ -182,9 +196,9 @@ class FieldGraph:
                 self._work += len(reads)
                 if len(reads) > MAX_READS or self._work > MAX_WORK:
                     raise ResourceError(
-                        f"the receptive fields after a transposed convolution would examine more than "
+                        f"the receptive fields after a transposed convolution or a roll would examine more than "
                         f"{min(MAX_READS, MAX_WORK) if len(reads) > MAX_READS else MAX_WORK:,} positions",
-                        hint="use smaller kernels or dilations after the transposed convolution",
+                        hint="use smaller kernels or dilations after the transposed convolution or roll",
                         field="kernel_size")
                 for r in reads:
                     found = self._bounds(source, r, axis)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
-from math import gcd
+from math import gcd, prod
 
 # Positions examined per axis when fields vary; the pattern repeats with the
 # chain's period, so this only bounds the work for pathological stacks.
@@ -36,7 +36,7 @@ class Sliding:
 
 def extremes(window, o: int) -> tuple[int, int] | None:
     """The first and last input unit ``window``'s output ``o`` reads (None if none), without listing them."""
-    if isinstance(window, Scatter):
+    if isinstance(window, (Scatter, Partition)):
         return window.extremes(o)
     if isinstance(window, Sliding):
         first = o * window.stride - window.pad_begin
@@ -116,6 +116,47 @@ class Cyclic:
 
     def reads(self, o: int) -> tuple[int]:
         return ((o - self.shift) % self.size,)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """An axis split into digits (a window partition: Swin's rows are a window's row and the row
+    within it), of which an attention reads some whole: output x reads the positions whose other
+    digits equal x's. Attention within windows of 7 is ``Partition((8, 7), (False, True))``."""
+
+    sizes: tuple[int, ...]  # the digits' sizes, most significant first
+    whole: tuple[bool, ...]  # read whole, per digit
+
+    step = Fraction(1)
+    period = property(lambda self: prod(self.sizes))
+
+    def _digits(self, o: int) -> list[int]:
+        digits = []
+        for size in reversed(self.sizes):
+            o, digit = divmod(o, size)
+            digits.append(digit)
+        return digits[::-1]
+
+    def _position(self, digits) -> int:
+        position = 0
+        for size, digit in zip(self.sizes, digits):
+            position = position * size + digit
+        return position
+
+    def reads(self, o: int) -> list[int]:
+        turns, inside = divmod(o, self.period)  # beyond the axis (padding), the pattern repeats
+        kept = self._digits(inside)
+        found = [0]
+        for size, digit, whole in zip(self.sizes, kept, self.whole):
+            found = [p * size + d for p in found for d in (range(size) if whole else (digit,))]
+        return [p + turns * self.period for p in found]
+
+    def extremes(self, o: int) -> tuple[int, int]:
+        turns, inside = divmod(o, self.period)
+        kept = self._digits(inside)
+        first = self._position(0 if whole else d for d, whole in zip(kept, self.whole))
+        last = self._position(size - 1 if whole else d for d, size, whole in zip(kept, self.sizes, self.whole))
+        return first + turns * self.period, last + turns * self.period
 
 
 @dataclass(frozen=True)

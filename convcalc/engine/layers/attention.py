@@ -22,7 +22,7 @@ from ..windows import Global
 from .base import Figures, Shape, Use, format_shape, times_batch
 from .kind import arg, spell
 from .merge import Merge
-from .products import broadcast_leading
+from .products import aligned_right, broadcast_leading
 from .rules import probability
 
 SOFTMAX_FLOPS = 3  # per score: exponential, sum, division (as convcalc's Softmax)
@@ -97,8 +97,15 @@ class ScaledDotProductAttention(Merge):
                  "math backend computes them",) if self.is_causal else ()
         summary = f"{length}x{source} scores, {features}+{value_features} features" + (" causal" if self.is_causal
                                                                                      else "")
+        # a query reads its own row, every key and every value: their tokens are attended over
+        rank = len(output)
+        continues = ((*aligned_right(q[:-1], rank - 1), None), (*aligned_right(k[:-2], rank - 2), None, None),
+                     (*aligned_right(v[:-2], rank - 2), None, rank - 1))
+        if len(shapes) == 4:
+            continues += ((*aligned_right(shapes[3][:-1], rank - 1), None),)
         return Figures("ScaledDotProductAttention", output, params, macs, flops, tuple(Global(n) for n in q[1:]),
-                       notes, summary, mixes_channels=True, tensors=(("mask", params),) if params else ())
+                       notes, summary, mixes_channels=True, tensors=(("mask", params),) if params else (),
+                       continues=continues)
 
     def saved(self, use: Use) -> list | None:
         return None  # not yet checked against autograd's saved tensors: the training figure says so

@@ -10,9 +10,11 @@ from ..errors import Origin, ShapeError, SpecError
 from ..windows import (
     Adaptive,
     Broadcast,
+    Cyclic,
     Global,
     Nearest,
     OnnxResample,
+    Partition,
     Resample,
     Scatter,
     Shift,
@@ -20,7 +22,7 @@ from ..windows import (
 )
 
 Shape = tuple[int, ...]
-Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample | OnnxResample
+Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample | OnnxResample | Cyclic | Partition
 
 
 @dataclass(frozen=True, slots=True)  # slots: a deep network makes one per layer
@@ -54,6 +56,17 @@ class Figures:
     tensors: tuple[tuple[str, int], ...] = ()
     # False for an operation convcalc cannot cost: its MACs and FLOPs are unknown.
     counted: bool = True
+    # The window along axis 0, for layers that act on an axis wherever it is (roll, slice, pad):
+    # a channels-last tensor (Swin's windows, ConvNeXt's blocks) has a spatial axis there.
+    # None: axis 0 is read whole where ``mixes_channels``, else position for position.
+    axis0: Window | None = None
+    # Reshapes (view, reshape, flatten): the output holds the input's elements in the same
+    # order, so an axis split over several (a window partition) is followed digit by digit.
+    flat: bool = False
+    # Products (matmul, attention, einsum), per source: for each of its axes, the output axis it
+    # continues position for position, or None for an axis read whole (contracted, or attended
+    # over). Where given, it sets the receptive windows in place of ``windows``, per source.
+    continues: tuple[tuple[int | None, ...], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ class Einsum(Merge):
         params = volume(self.weight_shape) if self.weight_shape is not None else 0
         return Figures("Einsum", shape, params, macs, flops, tuple(Global(n) for n in shape[1:]), (),
                        self.equation.replace(" ", ""), mixes_channels=True,
+                       continues=tuple(tuple(output.index(c) if c in output else None for c in term)
+                                       for term in terms[:len(shapes)]),
                        tensors=(("weight", params),) if params else ())
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:

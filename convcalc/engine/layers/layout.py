@@ -97,10 +97,10 @@ def reshape_dims(a: Shape, b: Shape) -> tuple[int | None, ...]:
     return tuple(dims)
 
 
-def _layout(type_name: str, shape: Shape, output: Shape, dims, summary: str = "", notes=()) -> Figures:
+def _layout(type_name: str, shape: Shape, output: Shape, dims, summary: str = "", notes=(), flat=False) -> Figures:
     kept = {d for d in dims if d is not None}
     return Figures(type_name, tuple(output), 0, 0, 0, _windows_keeping(shape, {d for d in kept}), tuple(notes),
-                   summary, dims=tuple(dims), mixes_channels=0 not in kept)
+                   summary, dims=tuple(dims), mixes_channels=0 not in kept, flat=flat)
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ class Reshape(_Moves):
         if volume(wanted) != total:
             raise ShapeError(f"shape '{list(wanted)}' is invalid for input of size {total} ({format_shape(shape)} "
                              "per sample)", hint="the sizes must multiply to the input's", field="shape")
-        return _layout("Reshape", shape, wanted, reshape_dims(shape, wanted), format_shape(wanted))
+        return _layout("Reshape", shape, wanted, reshape_dims(shape, wanted), format_shape(wanted), flat=True)
 
     def storage(self, training: bool, contiguous: bool) -> str:
         return "view" if contiguous else "new"  # a view of contiguous data, a copy of any other

@@ -135,7 +135,8 @@ class Pad(Layer):
         windows = tuple(Shift(sides[axis + 1 - first][0]) if axis + 1 >= first else Shift(0)
                         for axis in range(len(shape) - 1))
         summary = " ".join(f"{b}+{e}" for b, e in sides) + (f" value={self.value:g}" if self.value else "")
-        return Figures(type_name, tuple(out), 0, 0, 0, windows, (), summary)
+        return Figures(type_name, tuple(out), 0, 0, 0, windows, (), summary,
+                       axis0=Shift(sides[0][0]) if first == 0 else None)
 
     def saved(self, use: Use) -> list | None:
         return [] if self.mode in ("constant", "circular") else [saves_input()]

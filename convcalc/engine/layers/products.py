@@ -96,7 +96,12 @@ class MatMul(Merge):
         params = volume(self.weight_shape) if self.weight_shape is not None else 0
         windows = tuple(Global(n) for n in shapes[0][1:])  # every output reads whole rows and columns
         summary = f"{format_shape(a)} @ {format_shape(b)}" + (" + input" if self.added else "")
+        rank = len(output)  # each output element reads a row of the first operand and a column of the second
+        continues = (*([aligned_right(shapes[0], rank)] if self.added else []),
+                     (*aligned_right(a[:-1], rank - 1), None),
+                     *([(*aligned_right(b[:-2], rank - 2), None, rank - 1)] if self.weight_shape is None else []))
         return Figures(name, output, params, macs, 2 * macs + extra, windows, (), summary, mixes_channels=True,
+                       continues=continues,
                        tensors=(("weight", params),) if params else ())
 
     def saved(self, use: Use) -> list | None:
@@ -133,3 +138,8 @@ class MatMul(Merge):
         out = report.output_shape
         return [f"MACs: {format_shape(out)} outputs x {report.macs // batch // max(volume(out), 1)} = "
                 f"{times_batch(report, batch)}"]
+
+
+def aligned_right(shape, rank: int) -> tuple[int, ...]:
+    """The output axes a broadcast operand's axes continue: aligned on the right."""
+    return tuple(range(rank - len(shape), rank))

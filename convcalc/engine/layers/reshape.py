@@ -55,7 +55,8 @@ class Flatten(Layer):
             Global(n) if merged and first <= axis + 1 <= last else IDENTITY for axis, n in enumerate(shape[1:])
         )
         dims = tuple(range(first)) + ((first if not merged else None),) + tuple(range(last + 1, len(shape)))
-        return Figures("Flatten", output, 0, 0, 0, windows, (), "", dims=dims, mixes_channels=merged and first == 0)
+        return Figures("Flatten", output, 0, 0, 0, windows, (), "", dims=dims, mixes_channels=merged and first == 0,
+                       flat=True)
 
     def storage(self, training: bool, contiguous: bool) -> str:
         return "view" if contiguous else "new"  # a view of contiguous data, a copy of any other

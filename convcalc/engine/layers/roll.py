@@ -41,7 +41,7 @@ class Roll(Layer):
     def infer(self, shape: Shape) -> Figures:
         axes = self._axes(shape)
         windows = tuple(Cyclic(shape[a + 1], axes[a + 1]) if a + 1 in axes else IDENTITY for a in range(len(shape) - 1))
-        return Figures("Roll", tuple(shape), windows=windows, mixes_channels=0 in axes,
+        return Figures("Roll", tuple(shape), windows=windows, axis0=Cyclic(shape[0], axes[0]) if 0 in axes else None,
                        summary="shift " + ", ".join(f"dim {d} by {s}" for d, s in zip(self.dims, self.shifts)))
 
     def saved(self, use: Use) -> list | None:

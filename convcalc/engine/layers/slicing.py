@@ -69,7 +69,8 @@ def _piece(type_name: str, shape: Shape, axis: int, start: int, length: int, ste
            summary: str = "") -> Figures:
     output = shape[:axis] + (length,) + shape[axis + 1:]
     windows = tuple(Sliding(1, step, -start) if a + 1 == axis else IDENTITY for a in range(len(shape) - 1))
-    return Figures(type_name, output, windows=windows, summary=summary)
+    return Figures(type_name, output, windows=windows, summary=summary,
+                   axis0=Sliding(1, step, -start) if axis == 0 else None)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ class Select(_Piece):
         dims = tuple(a for a in range(len(shape)) if a != axis)
         windows = tuple(Shift(-index) if a + 1 == axis else IDENTITY for a in range(len(shape) - 1))
         return Figures("Select", tuple(shape[a] for a in dims), windows=windows, summary=f"dim {self.dim}[{index}]",
-                       dims=dims)
+                       dims=dims, axis0=Shift(-index) if axis == 0 else None)
 
     def prepare(self, run, x):
         axis = batch_dim(self.dim, x.shape[1:])
