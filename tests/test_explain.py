@@ -69,6 +69,21 @@ def test_golden_receptive_field_drawing():
     assert lines[start + 1 : start + 3] == ["  o o o o o", "  o # # # #"]
 
 
+def test_the_drawn_field_is_the_analysis_s_through_moves_and_windows():
+    """Drawn from the analysis's own fields: a transpose swaps the axes the field lies on, and a
+    softmax over a window partition's tokens reads the window (the rows and columns of a 2x2 window),
+    worked out by hand."""
+    lines = lines_for("1x4x6", "conv:1,k=3,p=1", "transpose:2,3", "conv:1,k=1x3,p=0x1", at=(2, 1))
+    # unit 2 along the input's rows: the second convolution's 3 taps now lie along them (rows 1..3), then
+    # the first's (0..4); unit 1 along its columns: one tap, then the first's 3 (0..2)
+    assert "receptive field of output 2,1 of the last layer, over the input (0..4 x 0..2):" in lines
+    partition = ["permute:0x2x3x1", "reshape:2x2x2x2x1", "permute:0x1x3x2x4x5", "reshape:4x4x1", "softmax:dim=2",
+                 "reshape:2x2x2x2x1", "permute:0x1x3x2x4x5", "reshape:4x4x1", "permute:0x3x1x2"]
+    lines = lines_for("1x4x4", *partition, at=(3, 0))
+    start = lines.index("receptive field of output 3,0 of the last layer, over the input (2..3 x 0..1):")
+    assert lines[start + 1 : start + 5] == ["  o o o o", "  o o o o", "  # # o o", "  # # o o"]
+
+
 def naive_overlap(k, s, p, d, op, n):
     full = (n - 1) * s + d * (k - 1) + 1 + op
     counts = [0] * full

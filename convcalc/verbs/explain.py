@@ -16,7 +16,6 @@ from ..engine.errors import SpecError
 from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool
 from ..engine.layers.base import format_shape, per_axis
 from ..engine.network import Analysis
-from ..engine.receptive import FieldGraph
 from ..engine.units import fraction_text, per_axis_text
 
 DRAW_LIMIT = 39  # largest padded size drawn per axis: "  " + 39 cells and spaces fit 80 columns
@@ -207,16 +206,12 @@ def _field_drawing(analysis: Analysis, at) -> list[str]:
     rank = len(shape) - 1
     if rank not in (1, 2) or any(n > DRAW_LIMIT for n in shape[1:]) or len(analysis.layers) < 2:
         return []
-    graph = FieldGraph(rank)
-    for layer, report in zip(network.layers, analysis.layers):
-        if layer.inputs is not None:
-            return []  # graphs: drawn for pipelines only
-        graph.add((len(graph.sources) - 1,), layer.infer(report.input_shape).windows)
     out = analysis.output_shape
-    if len(out) - 1 != rank:
+    if len(out) - 1 != rank or analysis.graph is None:
         return []
     at = _position(at, rank)
-    bounds = [graph.bounds(len(graph.sources) - 1, a, axis) for axis, a in enumerate(at)]
+    last = analysis.layers[-1].index  # the analysis's own fields: through every move, branch and window
+    bounds = [analysis.field_of(last, a, axis) for axis, a in enumerate(at)]
     if any(b is None for b in bounds):
         return []
     lines = [f"receptive field of output {','.join(map(str, at))} of the last layer, over the input "
