@@ -121,6 +121,17 @@ def _swin(torch, shifts, window=4, merge=False):
     return torch.nn.Sequential(*layers, Permute([0, 3, 1, 2])).eval()
 
 
+def _maxvit(torch, kinds):
+    torchvision()
+    from torchvision.models.maxvit import PartitionAttentionLayer
+
+    layers = [torch.nn.Conv2d(3, 8, 2, 2)]
+    for kind in kinds:  # MaxViT's block attention (windows of 4x4) and grid attention (a 4x4 grid, stride 2)
+        layers.append(PartitionAttentionLayer(8, 4, 4, kind, (8, 8), 2, torch.nn.GELU, torch.nn.LayerNorm, 0.0, 0.0,
+                                              0.0))
+    return torch.nn.Sequential(*layers, torch.nn.Conv2d(8, 8, 3, padding=1)).eval()
+
+
 SWIN = {
     "window": ((0,), 4, False, (3, 16, 16)),
     "shifted window": ((2,), 4, False, (3, 16, 16)),
@@ -131,28 +142,51 @@ SWIN = {
 }
 
 
-@pytest.mark.needs_torch
-@pytest.mark.parametrize("shifts, window, merge, shape", SWIN.values(), ids=SWIN.keys())
-def test_swin_blocks_fields_equal_autograd(shifts, window, merge, shape):
-    import copy
+MAXVIT = {"grid": ("grid",), "window then grid": ("window", "grid")}
 
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("shifts, window, merge, shape", [
+    pytest.param(*case, id=name, marks=[pytest.mark.slow] if name in ("patch merging", "a wide map") else [])
+    for name, case in SWIN.items()])
+def test_swin_blocks_fields_equal_autograd(shifts, window, merge, shape):
     import torch
+
+    torch.manual_seed(0)
+    _check_against_autograd(torch, _swin(torch, shifts, window, merge), shape)
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("kinds", MAXVIT.values(), ids=MAXVIT.keys())
+def test_maxvit_grid_attention_fields_equal_autograd(kinds):
+    """Grid attention reads the positions of its grid cell's tokens: every other row and column here
+    (the grid's digit is the outer one), then a padded convolution past the edge."""
+    import torch
+
+    torch.manual_seed(0)
+    _check_against_autograd(torch, _maxvit(torch, kinds), (3, 16, 16))
+
+
+def _check_against_autograd(torch, model, shape):
+    import copy
 
     from convcalc.readers.pytorch import from_torch
 
-    torch.manual_seed(0)
-    model = _swin(torch, shifts, window, merge)
     analysis = analyse(from_torch(model, shape))
     exact = copy.deepcopy(model).double()
-    x = torch.randn(1, *shape, dtype=torch.float64)
-    jacobian = torch.autograd.functional.jacobian(exact, x)[0] != 0  # out C, h, w, then 1, c, H, W
-    jacobian = jacobian.reshape(*jacobian.shape[:3], *jacobian.shape[4:])
+    x = torch.randn(1, *shape, dtype=torch.float64, requires_grad=True)
+    out = exact(x)[0]
+    weights = torch.rand(out.shape[0], dtype=torch.float64) + 0.5  # a random mix of channels: nothing cancels
+    # reads[h][w]: the input positions output position (h, w), any channel, has a nonzero gradient for
+    reads = [[torch.autograd.grad((weights * out[:, h, w]).sum(), x, retain_graph=True)[0][0].ne(0).any(0)
+              for w in range(out.shape[2])] for h in range(out.shape[1])]
     measured = {}
     for axis in (0, 1):
         fields = []
-        for u in range(jacobian.shape[1 + axis]):
-            reads = jacobian.select(1 + axis, u).flatten(0, 2).any(0).any(1 - axis).nonzero().flatten().tolist()
-            fields.append((min(reads), max(reads)) if reads else None)
+        for u in range(out.shape[1 + axis]):
+            masks = reads[u] if axis == 0 else [row[u] for row in reads]
+            read = torch.stack(masks).any(0).any(1 - axis).nonzero().flatten().tolist()
+            fields.append((min(read), max(read)) if read else None)
         measured[axis] = fields
     assert _computed(analysis) == measured
 

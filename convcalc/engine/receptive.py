@@ -27,10 +27,20 @@ from fractions import Fraction
 from math import gcd, prod
 
 from .errors import ResourceError
-from .windows import MAX_POSITIONS, Broadcast, Cyclic, Global, Nearest, Scatter, Shift, Sliding, Partition, extremes
+from .windows import (
+    MAX_POSITIONS,
+    Broadcast,
+    Cyclic,
+    Global,
+    Nearest,
+    Scatter,
+    Shift,
+    Sliding,
+    extremes,
+)
 
 # Windows that repeat on all of the integers, not only on their layer's units.
-_LATTICE = (Sliding, Scatter, Shift, Nearest, Global, Broadcast, Partition)
+_LATTICE = (Sliding, Scatter, Shift, Nearest, Global, Broadcast)
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ class FieldGraph:
         # right with the unit, so the first and last unit read are enough.
         # After a transposed layer, units can read nothing, and a dilation larger than the
         # stride makes fields move left; after a roll, the field of the unit past the wrap
-        # lies back at the start: so every read is examined.
+        # lies back at the start; after attention over a grid (a digit read whole above a kept
+        # one), neighbouring units read interleaved positions: so every read is examined.
         self.monotone: list[bool] = [True]
         self.periods: list[int] = [1]
         self.jumps: list[tuple[Fraction | None, ...]] = [(Fraction(1),) * rank]
@@ -107,7 +118,7 @@ class FieldGraph:
         self.sources.append(tuple(sources))
         self.windows.append(tuple(per_source))
         own = [w for ws in per_source if ws is not None for w in ws]
-        self.monotone.append(all(self.monotone[s] for s in sources) and not any(isinstance(w, (Scatter, Cyclic)) for w in own))
+        self.monotone.append(all(self.monotone[s] for s in sources) and not any(isinstance(w, (Scatter, Cyclic)) or not getattr(w, 'monotone', True) for w in own))
         period = 1
         for s, ws in zip(sources, per_source):
             p = self.periods[s] * (prod(w.period for w in ws) if ws is not None else 1)

@@ -130,6 +130,13 @@ class Partition:
     step = Fraction(1)
     period = property(lambda self: prod(self.sizes))
 
+    @property
+    def monotone(self) -> bool:
+        """Whether fields move right with the unit: where the digits read whole are the least
+        significant (windows of consecutive positions), not where a more significant one is (a grid)."""
+        first = self.whole.index(True) if True in self.whole else len(self.whole)
+        return all(self.whole[first:])
+
     def _digits(self, o: int) -> list[int]:
         digits = []
         for size in reversed(self.sizes):
@@ -144,19 +151,22 @@ class Partition:
         return position
 
     def reads(self, o: int) -> list[int]:
-        turns, inside = divmod(o, self.period)  # beyond the axis (padding), the pattern repeats
-        kept = self._digits(inside)
+        kept = self._digits(self._inside(o))
         found = [0]
         for size, digit, whole in zip(self.sizes, kept, self.whole):
             found = [p * size + d for p in found for d in (range(size) if whole else (digit,))]
-        return [p + turns * self.period for p in found]
+        return found
 
     def extremes(self, o: int) -> tuple[int, int]:
-        turns, inside = divmod(o, self.period)
-        kept = self._digits(inside)
+        kept = self._digits(self._inside(o))
         first = self._position(0 if whole else d for d, whole in zip(kept, self.whole))
         last = self._position(size - 1 if whole else d for d, size, whole in zip(kept, self.sizes, self.whole))
-        return first + turns * self.period, last + turns * self.period
+        return first, last
+
+    def _inside(self, o: int) -> int:
+        # Beyond the axis (a later layer's padding), a position reads what the unit at the edge reads:
+        # attention does not continue past its tokens, and this keeps fields within the axis, as Global's.
+        return min(max(o, 0), self.period - 1)
 
 
 @dataclass(frozen=True)
