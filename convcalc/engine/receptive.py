@@ -36,6 +36,7 @@ from .windows import (
     Scatter,
     Shift,
     Sliding,
+    Unread,
     extremes,
 )
 
@@ -85,7 +86,7 @@ class FieldGraph:
         self.sources: list[tuple[int, ...]] = [()]
         # per node, one entry per source: a window per axis, or None (position for position)
         self.windows: list[tuple[tuple | None, ...]] = [()]
-        # Until a transposed layer or a roll, every unit reads something and fields move
+        # Until a transposed layer, a roll or a fixed tensor, every unit reads something and fields move
         # right with the unit, so the first and last unit read are enough.
         # After a transposed layer, units can read nothing, and a dilation larger than the
         # stride makes fields move left; after a roll, the field of the unit past the wrap
@@ -118,7 +119,8 @@ class FieldGraph:
         self.sources.append(tuple(sources))
         self.windows.append(tuple(per_source))
         own = [w for ws in per_source if ws is not None for w in ws]
-        self.monotone.append(all(self.monotone[s] for s in sources) and not any(isinstance(w, (Scatter, Cyclic)) or not getattr(w, 'monotone', True) for w in own))
+        self.monotone.append(all(self.monotone[s] for s in sources) and not any(
+            isinstance(w, (Scatter, Cyclic, Unread)) or not getattr(w, "monotone", True) for w in own))
         period = 1
         for s, ws in zip(sources, per_source):
             p = self.periods[s] * (prod(w.period for w in ws) if ws is not None else 1)

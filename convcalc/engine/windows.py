@@ -197,6 +197,18 @@ class Global:
 
 
 @dataclass(frozen=True)
+class Unread:
+    """A tensor computed without the input (a buffer, a table of coordinates): its units read no
+    input position, so what follows it, up to where it joins the input's path, has empty fields."""
+
+    step = None
+    period = 1
+
+    def reads(self, o: int) -> tuple[()]:
+        return ()
+
+
+@dataclass(frozen=True)
 class Broadcast:
     """A source axis of size 1 (or missing) stretched by broadcasting: every output reads its unit 0."""
 

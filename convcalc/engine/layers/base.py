@@ -19,10 +19,11 @@ from ..windows import (
     Scatter,
     Shift,
     Sliding,
+    Unread,
 )
 
 Shape = tuple[int, ...]
-Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample | OnnxResample | Cyclic | Partition
+Window = Sliding | Scatter | Nearest | Shift | Adaptive | Global | Broadcast | Resample | OnnxResample | Cyclic | Partition | Unread
 
 
 @dataclass(frozen=True, slots=True)  # slots: a deep network makes one per layer

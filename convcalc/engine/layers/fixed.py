@@ -7,15 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ShapeError
-from ..windows import IDENTITY, Global, Scatter
+from ..windows import IDENTITY, Global, Unread
 from .base import Figures, Layer, Shape, Use, format_shape
 from .kind import spell
 from .layout import batch_dim
-
-
-# A window reading no input position (a scatter without taps): the receptive fields of what follows a
-# Constant, up to where it joins the input's path, are empty, and add nothing there.
-NOTHING = Scatter(kernel=0, stride=1, padding=0, dilation=1)
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,7 @@ class Constant(Layer):
         if any(n < 0 for n in wanted):
             raise ShapeError(f"shape={format_shape(wanted)} has a negative size", hint="give sizes of 0 or more",
                              field="shape")
-        windows = (NOTHING,) * (len(shape) - 1)
+        windows = (Unread(),) * (len(shape) - 1)  # what follows has empty fields until it joins the input's
         return Figures("Constant", wanted, windows=windows, summary=format_shape(wanted),
                        dims=(None,) * len(wanted))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import BatchAxisError, ShapeError
+from ..errors import BatchAxisError, ShapeError, SpecError
 from ..sizes import volume
 from ..windows import IDENTITY, Global
 from .base import SAVES_OUTPUT, Figures, Layer, Shape, Use, format_tuple, saves_input
@@ -104,8 +104,8 @@ class VectorNorm(Layer):
 @dataclass(frozen=True)
 class Clamp(Layer):
     """``torch.clamp(x, min, max)`` (``clamp_min``, ``clamp_max``): each value held between the bounds
-    given; where min exceeds max every value is max, as in PyTorch. PyTorch refuses a clamp with
-    neither bound; convcalc reads one as passing the values through (no FLOPs), and says so.
+    given; where min exceeds max every value is max, as in PyTorch. A clamp with neither bound is
+    refused, as PyTorch refuses it.
 
     FLOPs: a comparison per element for each bound given.
 
@@ -121,8 +121,10 @@ class Clamp(Layer):
 
     def infer(self, shape: Shape) -> Figures:
         bounds = (self.min is not None) + (self.max is not None)
-        notes = () if bounds else ("clamp without min or max: PyTorch refuses it; convcalc passes the values "
-                                   "through",)
+        if not bounds:
+            raise SpecError("clamp needs min or max: at least one of 'min' or 'max' must not be None, as PyTorch "
+                            "requires", hint="e.g. clamp:min=0 or clamp:0,6", field="min")
+        notes = ()
         summary = f"[{'-inf' if self.min is None else f'{self.min:g}'}, " \
                   f"{'inf' if self.max is None else f'{self.max:g}'}]"
         return Figures("Clamp", tuple(shape), 0, 0, bounds * volume(shape), None, notes, summary)
