@@ -1,0 +1,255 @@
+"""Every torchvision model through ONNX, from both of PyTorch's exporters: convcalc's ``from_onnx`` against PyTorch.
+
+    python benchmarks/onnx_zoo_survey.py [--only NAME ...] [--exporter legacy|dynamo|both] [--save FILE]
+                                         [--timeout SECONDS]
+
+For each model of ``tests/torchvision_models.EVERY`` (classification, video,
+segmentation, RAFT on its two frames stacked), at the input its weights'
+transforms give (``input_shape``), with random weights (an exporter stores
+equal tensors, a fresh model's zero biases, once): the model is exported with
+``torch.onnx.export(..., dynamo=False)`` (the TorchScript exporter, opset 17,
+eval mode, a dynamic batch) and/or ``dynamo=True`` (torch.export; a dynamic
+batch where it allows one, else its default fixed batch of 1), and the file
+is read by ``from_onnx`` and analysed. The oracle is PyTorch (``oracle``):
+``FlopCounterMode``'s total over one forward pass / 2 (grad enabled, math
+attention backend) for the MACs, the model's output shape, and, for the
+parameters, the file itself: the float initializers its nodes read, but for
+BatchNormalization's running statistics (buffers, not parameters). The line
+says whether that equals the model's own count and, where it does not, why
+(BatchNorm folded into the convolutions by the legacy exporter, or constants
+the exporter computed from parameters and stored, such as a gathered bias
+table). A model is exact when MACs, output shape and file parameters agree and
+no layer is left uncounted; otherwise the line says what differs, the first
+uncounted node (name, op type), convcalc's refusal (which names the node), or
+the exporter's own failure.
+
+The models run in one worker process at a time (the largest, ``HEAVY``, each
+in its own and last); a worker that dies or passes ``--timeout`` for one model
+is one failed line, and the rest go on in a new worker. ``--save`` appends one
+JSON object a model and exporter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+EXPORTERS = ("legacy", "dynamo")
+
+
+def export(model, shape, exporter: str) -> tuple[bytes, str]:
+    """The model's ONNX file, and how its batch was exported (dynamic or fixed)."""
+    import torch
+
+    if exporter == "legacy":
+        buffer = io.BytesIO()
+        torch.onnx.export(model, (torch.randn(1, *shape),), buffer, dynamo=False, input_names=["x"],
+                          opset_version=17, dynamic_axes={"x": {0: "batch"}})
+        return buffer.getvalue(), "dynamic"
+    try:  # torch.export specializes a batch of 1, so the example has 2
+        program = torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+        batch = "dynamic"
+    except Exception:  # noqa: BLE001 - a model whose batch torch.export cannot keep symbolic: its default
+        program = torch.onnx.export(model, (torch.randn(1, *shape),), dynamo=True, verbose=False)
+        batch = "fixed 1"
+    return program.model_proto.SerializeToString(), batch
+
+
+def file_parameters(data: bytes) -> tuple[int, dict]:
+    """The float initializers the file's nodes read (BatchNormalization's running statistics left out),
+    and the op types that read each: what the line's reasons are drawn from."""
+    import numpy as np
+    import onnx
+
+    model = onnx.load_model_from_string(data)
+    statistics = {n.input[i] for n in model.graph.node if n.op_type == "BatchNormalization"
+                  for i in (3, 4) if len(n.input) > i}
+    readers: dict = {}
+    for n in model.graph.node:
+        for name in n.input:
+            if name not in statistics:
+                readers.setdefault(name, n.op_type)
+    floats = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer
+              if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+              and t.name in readers}
+    batch_norms = sum(n.op_type == "BatchNormalization" for n in model.graph.node)
+    return sum(floats.values()), {"names": floats, "readers": readers, "batch_norm_nodes": batch_norms}
+
+
+def why_parameters_differ(model, facts: dict) -> str:
+    """Why the file's parameters are not the model's: BatchNorm folded into the convolutions, or tensors the
+    exporter computed from parameters and stored (read by an operator other than a convolution)."""
+    import torch
+
+    own = dict(model.named_parameters())
+    reasons = []
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if norms and facts["batch_norm_nodes"] < len(norms):
+        reasons.append(f"BatchNorm folded ({len(norms) - facts['batch_norm_nodes']} of {len(norms)} into the "
+                       "convolutions)")
+    computed = {n: size for n, size in facts["names"].items()
+                if n not in own and facts["readers"][n] not in ("Conv", "ConvTranspose")}
+    if computed:
+        first = next(iter(computed))
+        reasons.append(f"{len(computed)} tensors computed from parameters and stored ({sum(computed.values()):,} "
+                       f"elements, e.g. {first[-60:]}, read by {facts['readers'][first]})")
+    return "; ".join(reasons) or "stored tensors that are no parameter"
+
+
+def survey(name: str, exporter: str) -> dict:
+    """One model through one exporter: convcalc's figures from the file against PyTorch's and the file's."""
+    import torch
+
+    from convcalc import analyse
+    from convcalc.readers.onnx import from_onnx
+    from tests.torchvision_models import build, input_shape, oracle
+
+    torch.manual_seed(0)
+    model = build(name)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.1)
+    shape = input_shape(name)
+    record = {"model": name, "exporter": exporter, "input": list(shape)}
+    start = time.perf_counter()
+    try:
+        data, record["batch"] = export(model, shape, exporter)
+    except Exception as error:  # noqa: BLE001 - the survey reports every failure and goes on
+        record["export_error"] = f"{type(error).__name__}: {error}".splitlines()[0][:400]
+        record["export_s"] = round(time.perf_counter() - start, 1)
+        return record
+    record["export_s"] = round(time.perf_counter() - start, 1)
+    record["bytes"] = len(data)
+    start = time.perf_counter()
+    try:
+        network = from_onnx(data)
+        analysis = analyse(network, receptive_fields=False)
+    except Exception as error:  # noqa: BLE001
+        record["error"] = f"{type(error).__name__}: {error}"[:600]
+        record["where"] = traceback.format_exc().strip().splitlines()[-3:]
+    else:
+        import onnx
+
+        ops = {n.name: n.op_type for n in onnx.load_model_from_string(data).graph.node}
+        record.update(params=analysis.totals.params, macs=analysis.totals.macs,
+                      output=list(analysis.output_shape), layers=len(analysis.layers),
+                      uncounted=[[r.name, r.type, ops.get(r.name.rsplit("/", 1)[-1]), list(r.output_shape)]
+                                 for r in analysis.layers if not r.counted])
+    record["convcalc_s"] = round(time.perf_counter() - start, 1)
+    in_file, facts = file_parameters(data)
+    params, macs, output = oracle(model, shape)
+    record.update(file_params=in_file, torch_params=params, torch_macs=macs, torch_output=list(output))
+    if in_file != params:
+        record["params_note"] = why_parameters_differ(model, facts)
+    record["exact"] = ("error" not in record and not record["uncounted"] and record["params"] == in_file
+                       and record["macs"] == macs and tuple(record["output"]) == output)
+    return record
+
+
+def line(r: dict) -> str:
+    head = f"{r['model']:28s} {r['exporter']:6s} {'x'.join(map(str, r.get('input', ['-']))):>12s}"
+    if "export_error" in r:
+        return f"{head} {r.get('export_s', 0):6.1f}s  EXPORT FAILS  {r['export_error']}"
+    times = f"{r['export_s']:6.1f}s {r.get('convcalc_s', 0):5.1f}s"
+    if "error" in r:
+        return f"{head} {times}  REFUSED  {r['error']}"
+    status = "exact" if r["exact"] else "DIFFERS"
+    figures = f"params {r['params']:,}"
+    if r["params"] != r["file_params"]:
+        figures += f" vs the file's {r['file_params']:,}"
+    figures += (" (the model's)" if r["file_params"] == r["torch_params"] else
+                f" (model {r['torch_params']:,}: {r.get('params_note', '')})")
+    figures += f"  MACs {r['macs']:,}{'' if r['macs'] == r['torch_macs'] else ' vs ' + format(r['torch_macs'], ',')}"
+    if r["output"] != r["torch_output"]:
+        figures += f"  output {r['output']} vs {r['torch_output']}"
+    if r["uncounted"]:
+        first = r["uncounted"][0]
+        figures += f"  {len(r['uncounted'])} uncounted, first {first[0]} ({first[2] or first[1]})"
+    return f"{head} {times}  {status:7s} batch {r['batch']}  {figures}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", default=None, help="these models only")
+    parser.add_argument("--exporter", choices=("legacy", "dynamo", "both"), default="both")
+    parser.add_argument("--save", default=None, help="append one JSON object a model and exporter to this file")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds one model may take (default 900)")
+    parser.add_argument("--worker", nargs="+", default=None, help=argparse.SUPPRESS)  # a worker process
+    args = parser.parse_args()
+    if args.worker:
+        for job in args.worker:
+            exporter, name = job.split(":")
+            print(json.dumps(survey(name, exporter)), flush=True)
+        return
+    from tests.torchvision_models import EVERY, HEAVY
+
+    names = args.only or [name for name in EVERY if name not in HEAVY] + HEAVY
+    exporters = EXPORTERS if args.exporter == "both" else (args.exporter,)
+    jobs = [f"{exporter}:{name}" for exporter in exporters for name in names]
+    heavy = [job for job in jobs if job.split(":")[1] in HEAVY]
+    batches = [[job for job in jobs if job not in heavy]] + [[job] for job in heavy]
+    began = time.perf_counter()
+    records = []
+    with open(args.save or os.devnull, "a") as out:
+        for batch in batches:
+            for record in _run([job for job in batch], args.timeout):
+                records.append(record)
+                print(line(record), flush=True)
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+    for exporter in exporters:
+        mine = [r for r in records if r["exporter"] == exporter]
+        print(f"{exporter}: {sum(bool(r.get('exact')) for r in mine)} of {len(mine)} models exact")
+    print(f"{time.perf_counter() - began:.0f} s in all")
+
+
+def _run(batch, timeout: float):
+    """Each job's record from a worker; a worker that dies or overruns the timeout is one failed record,
+    and the rest run in a new one."""
+    while batch:
+        errors = tempfile.TemporaryFile()  # a file, not a pipe: a worker's warnings never fill it and block
+        worker = subprocess.Popen([sys.executable, __file__, "--worker", *batch], stdout=subprocess.PIPE,
+                                  stderr=errors, cwd=ROOT)
+        pending, deadline, died = b"", time.monotonic() + timeout, None
+        while batch:
+            ready, _, _ = select.select([worker.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                worker.kill()
+                died = f"took more than {timeout:.0f} s"
+                break
+            chunk = os.read(worker.stdout.fileno(), 1 << 16)
+            if not chunk:
+                break
+            pending += chunk
+            while b"\n" in pending:
+                text, pending = pending.split(b"\n", 1)
+                yield json.loads(text)
+                batch = batch[1:]
+                deadline = time.monotonic() + timeout
+        worker.wait()
+        if batch:
+            exporter, name = batch[0].split(":")
+            if died is None:
+                errors.seek(0)
+                tail = (errors.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+                died = f"the process died ({worker.returncode}): {tail}"
+            yield {"model": name, "exporter": exporter, "export_error": died, "export_s": 0}
+            batch = batch[1:]
+
+
+if __name__ == "__main__":
+    main()
