@@ -335,3 +335,59 @@ def test_constants_built_from_the_input_shape_are_bounded_before_allocation():
     assert from_onnx(data, input_shape=(3, 4, 4)).layers[-1].name == "add"
     with pytest.raises(Exception, match="would make a constant of 30,000,000,000 elements"):
         from_onnx(data, input_shape=(3, 100000, 100000))  # 1 x 3 x 10^5 x 10^5
+
+
+@pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("heads, tokens, table", [(3, 4, 7), (2, 9, 25)])
+def test_a_bias_gathered_from_a_table_counts_the_table(heads, tokens, table):
+    """Swin's relative-position bias as the TorchScript exporter writes it for swin3d: a learned table
+    gathered by a fixed index, reshaped, permuted and added to the attention scores. The learned values
+    are the table's (the file's initializer), whatever size the gathered bias has."""
+    index = np.random.default_rng(2).integers(0, table, tokens * tokens).astype(np.int64)
+    nodes = [
+        helper.make_node("Gather", ["table", "index"], ["g"], axis=0),
+        helper.make_node("Reshape", ["g", "square"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[2, 0, 1]),
+        helper.make_node("Unsqueeze", ["t", "zero"], ["bias"]),
+        helper.make_node("Add", ["x", "bias"], ["y"], name="add_bias"),
+    ]
+    initializers = [("table", _weights(table, heads)), ("index", index),
+                    ("square", np.array([tokens, tokens, heads], np.int64)), ("zero", np.array([0], np.int64))]
+    data = _model(nodes, (2, heads, tokens, tokens), initializers)
+    analysis = check_against_onnxruntime(data, (2, heads, tokens, tokens))
+    assert analysis.totals.params == table * heads  # the initializer the add reads, through the gather
+    assert analysis.layers[-1].params == table * heads
+
+
+@pytest.mark.needs_onnxruntime
+def test_a_learned_tensor_reshaped_before_it_is_added_is_still_learned():
+    nodes = [helper.make_node("Reshape", ["w", "shape"], ["r"]),
+             helper.make_node("Add", ["x", "r"], ["y"], name="add")]
+    data = _model(nodes, (1, 4, 3, 3), [("w", _weights(36)), ("shape", np.array([1, 4, 3, 3], np.int64))])
+    analysis = check_against_onnxruntime(data, (1, 4, 3, 3))
+    assert analysis.totals.params == 36
+
+
+@pytest.mark.needs_onnxruntime
+def test_a_class_token_expanded_then_unsqueezed_is_the_concat_s_learned_part():
+    """MViT's class token: a vector expanded over the batch, then given its token axis
+    (class_token.expand(B, -1).unsqueeze(1)), joined before the tokens."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+        helper.make_node("Concat", ["n1", "one"], ["target"], axis=0),
+        helper.make_node("Expand", ["token", "target"], ["e"]),
+        helper.make_node("Unsqueeze", ["e", "axes1"], ["t"]),
+        helper.make_node("Concat", ["t", "x"], ["y"], name="join", axis=1),
+    ]
+    initializers = [("zero", np.array(0, np.int64)), ("axes0", np.array([0], np.int64)),
+                    ("one", np.array([1], np.int64)), ("axes1", np.array([1], np.int64)),
+                    ("token", _weights(8))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 8])],
+                              [helper.make_empty_tensor_value_info("y")],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    analysis = check_against_onnxruntime(data, (3, 5, 8))
+    assert analysis.layers[-1].output_shape == (6, 8)
+    assert analysis.totals.params == 8

@@ -132,7 +132,7 @@ def _operand(node: Node, shape: tuple, x) -> tuple:
 
 def arithmetic(kind):
     def build(node: Node):
-        acts, scalar, weight_shape, constant_shape = [], None, None, None
+        acts, scalar, weight_shape, constant_shape, table = [], None, None, None, None
         for index in range(2):
             value = node.inputs[index] if index < len(node.inputs) else None
             if value is None:
@@ -144,6 +144,12 @@ def arithmetic(kind):
             elif value.initializer and value.array.dtype.kind == "f" and weight_shape is None:
                 node.params.append(("weight", value.initializer))
                 weight_shape = tuple(int(n) for n in value.array.shape)
+            elif _gathered(node, value) and weight_shape is None:
+                # a learned operand picked from a table (a relative-position bias): the table's values are
+                # its parameters
+                node.params.append(("weight", value.table))
+                weight_shape = tuple(int(n) for n in value.array.shape)
+                table = _gathered(node, value) if _gathered(node, value) < value.array.size else None
             else:
                 node.const_floats(index, "a constant")  # numbers, or the node is refused
                 constant_shape = tuple(int(n) for n in value.array.shape)
@@ -154,9 +160,19 @@ def arithmetic(kind):
             weight_shape = _operand(node, weight_shape, acts[0])
         if constant_shape is not None:
             constant_shape = _operand(node, constant_shape, acts[0])
-        return [(kind(scalar, weight_shape, constant_shape), acts)]
+        return [(kind(scalar, weight_shape, constant_shape, table=table), acts)]
 
     return build
+
+
+def _gathered(node: Node, value) -> int | None:
+    """The size of the float initializer a constant operand's values were picked from, where it has no
+    more values than the operand (each then counted once), else None (a fixed operand)."""
+    table = getattr(value, "table", None)
+    if not table or value.array.dtype.kind != "f" or node.reader is None:
+        return None
+    size = int(node.reader.values[table].array.size)
+    return size if 1 <= size <= value.array.size else None
 
 
 def concat(node: Node):

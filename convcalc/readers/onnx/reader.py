@@ -36,6 +36,7 @@ class Const:
     array: np.ndarray
     initializer: str | None = None
     expanded: bool = False  # an initializer of one sample, expanded over the batch (a class token)
+    table: str | None = None  # the float initializer whose values these are, picked and moved (a gathered bias)
 
 
 class Reader:
@@ -101,9 +102,13 @@ class Reader:
                 # an initializer of one sample made as large as the batch (cls_token.expand(B, -1, -1))
                 shape = np.shape(results[0])
                 source, expanded = inputs[0].initializer, bool(shape) and shape[0] == self.batch
+            if node.op_type == "Unsqueeze" and inputs[0].expanded and len(results) == 1 and \
+                    0 not in _new_axes(attrs, inputs, np.ndim(results[0])):
+                source, expanded = inputs[0].initializer, True  # a class token given its token axis: (B, 1, C)
+            table = None if source else _table(node.op_type, inputs)
             for output, result in zip(node.output, results):
                 if output:
-                    self.values[output] = Const(np.asarray(result), source, expanded)
+                    self.values[output] = Const(np.asarray(result), source, expanded, table)
             return
         if node.op_type == "Shape":
             full = np.array(full_shape(acts[0], self.batch), dtype=np.int64)
@@ -224,6 +229,27 @@ class Reader:
                     dims = info.type.tensor_type.shape.dim
                     self._inferred[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
         return self._inferred
+
+
+# Operators that only pick and move a constant's values: what they make of a float initializer is still its
+# learned values (Swin's relative-position bias: a table gathered by a fixed index, reshaped and permuted).
+_PICKS = {"Gather", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
+
+
+def _new_axes(attrs, inputs, ndim: int) -> set[int]:
+    """The axes an Unsqueeze adds (its attribute, or its input 1), counted in its output's ``ndim`` axes."""
+    found = attrs.ints("axes")
+    if found is None and len(inputs) > 1 and isinstance(inputs[1], Const):
+        found = inputs[1].array.reshape(-1).tolist()
+    return {int(a) % ndim for a in found or ()} if ndim else set()
+
+
+def _table(op: str, inputs) -> str | None:
+    """The float initializer whose values a constant node's result holds, picked and moved, or None."""
+    first = inputs[0] if inputs else None
+    if op not in _PICKS or not isinstance(first, Const) or first.array.dtype.kind != "f":
+        return None
+    return first.initializer or first.table
 
 
 def _check_shape(shape, where: str) -> None:
