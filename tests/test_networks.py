@@ -228,6 +228,7 @@ layers:
         ({"input": [3, 8, 8], "layers": [{"type": "relu", "name": "r"}, {"type": "conv", "out_channels": 2,
                                                                          "kernel_size": 1, "from": ["r", "input"]}]},
          "Conv reads one layer but from names 2"),
+        ({"input": [3, 8, 8], "layers": [{"type": "relu", "once": "yes"}]}, "layers[0].once must be true or false"),
     ],
 )
 def test_malformed_documents(document, message):
@@ -255,3 +256,28 @@ def test_convert_writes_a_resnet_stage_once_as_a_repeated_block():
     assert "{block: layer3_block, name: layer3, repeat: 5, first: 1}" in text  # layer3.1 ... layer3.5
     assert len(text.splitlines()) < 120 < len(network.layers)  # 175 layers, written in 110 lines
     assert analyse(load_document(text)).to_dict() == analyse(network).to_dict()
+
+
+ONCE = """
+input: [4, 8]
+batch: 3
+layers:
+  - {type: linear, out_features: 8, name: x}
+  - {type: constant, shape: [4, 2], name: table, from: input, once: true}
+  - {type: linear, out_features: 8, name: mlp, once: true}
+  - {type: add, from: [x, mlp]}
+"""
+
+
+def test_a_layer_computed_once_per_pass_is_counted_once_and_converts_back():
+    """A bias network on a fixed table (``once``) costs the same at any batch; the rest scales with it.
+    By hand: x is 4x8 @ 8x8 per sample (256 MACs, 3 samples), mlp 4x2 @ 2x8 once (64)."""
+    result = runner.invoke(app, ["shape", "-f", "-", "--json"], input=ONCE)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [layer["macs"] for layer in data["layers"]] == [3 * 256, 0, 64, 0]
+    assert any("once per forward pass" in note for note in data["layers"][2]["notes"])
+    converted = runner.invoke(app, ["convert", "-f", "-"], input=ONCE)
+    assert "once: true" in converted.stdout
+    again = runner.invoke(app, ["shape", "-f", "-", "--json"], input=converted.stdout)
+    assert json.loads(again.stdout)["totals"] == data["totals"]

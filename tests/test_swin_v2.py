@@ -1,6 +1,6 @@
 """Layers computed without the input, as Swin V2's continuous position bias (a Linear-ReLU-Linear MLP
 on a fixed table of relative coordinates, gathered by a fixed index): read as layers, exact against
-FlopCounterMode at batch 1, counted once per sample at batch N (each such layer says so); the
+FlopCounterMode at any batch, counted once per pass as PyTorch runs them (each such layer says so); the
 receptive fields of the input's path are those torch's gradients show."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from convcalc import analyse, from_torch
+from convcalc.engine.analysis import ONCE_PER_PASS
 from convcalc.engine.memory import training_memory
-from convcalc.readers.pytorch.fixed import ONCE_PER_PASS
 
 from .torchvision_models import torchvision
 
@@ -37,7 +37,7 @@ def _small_swin_v2():
                                 downsample_layer=swin.PatchMergingV2, num_classes=10).eval()
 
 
-def test_a_swin_v2_is_exact_at_batch_1_and_counts_its_position_bias_per_sample():
+def test_a_swin_v2_is_exact_at_any_batch_and_counts_its_position_bias_once():
     model = _small_swin_v2()
     shape = (3, 32, 32)
     analysis = analyse(from_torch(model, shape))
@@ -51,9 +51,9 @@ def test_a_swin_v2_is_exact_at_batch_1_and_counts_its_position_bias_per_sample()
     bias = sum(_macs(block.attn.cpb_mlp, block.attn.relative_coords_table)
                for stage in (model.features[1], model.features[3]) for block in stage)
     assert sum(r.macs for r in mlps) == bias
-    # at batch 3 convcalc counts them three times, where PyTorch runs them once
+    # at batch 3, as PyTorch, once: the rest three times
     three = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
-    assert three.totals.macs - _macs(model, torch.zeros(3, *shape)) == 2 * bias
+    assert three.totals.macs == _macs(model, torch.zeros(3, *shape)) == 3 * (analysis.totals.macs - bias) + bias
 
 
 def test_the_fixed_branch_adds_nothing_to_the_inputs_receptive_field():
@@ -145,3 +145,29 @@ def test_a_convolution_of_a_fixed_grid_repeated_over_the_batch():
     assert analysis.totals.params == sum(p.numel() for p in model.parameters())
     projection = next(r for r in analysis.layers if r.name == "projection")
     assert ONCE_PER_PASS in projection.notes and projection.macs == 4 * 8 * 4 * 3
+    assert analyse(from_torch(model, (3, 16, 12), batch=2)).totals.macs == _macs(model, torch.zeros(2, 3, 16, 12))
+
+
+def test_a_fixed_grid_repeated_over_the_batch_before_a_product_is_costed_per_sample():
+    """Fixed values repeated over the batch first (a copy per sample), then convolved: PyTorch runs
+    the convolution on every copy, so it is counted per sample, not once per pass."""
+
+    class Repeated(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 8, 4, stride=4)
+            self.projection = torch.nn.Conv2d(2, 8, 1)
+
+        def forward(self, x):
+            tokens = self.embed(x)
+            h, w = tokens.shape[-2:]
+            ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                                    indexing="ij")
+            return tokens + self.projection(torch.stack([ys, xs])[None].repeat(x.shape[0], 1, 1, 1))
+
+    model = Repeated().eval()
+    for batch in (1, 3):
+        analysis = analyse(from_torch(model, (3, 16, 16), batch=batch))
+        assert analysis.totals.macs == _macs(model, torch.zeros(batch, 3, 16, 16))
+        projection = next(r for r in analysis.layers if r.name == "projection")
+        assert projection.macs == batch * 2 * 8 * 4 * 4 and ONCE_PER_PASS not in projection.notes

@@ -97,7 +97,9 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         if not figures.counted:
             notes += (f"{figures.type} is not counted: convcalc cannot compute its MACs and FLOPs (its shapes are "
                       "the traced ones, its receptive field is taken as the whole input; the totals leave it out)",)
-        batch = network.batch
+        batch = 1 if layer.once else network.batch
+        if layer.once and (figures.macs or figures.flops):
+            notes += (ONCE_PER_PASS,)
         reports.append(
             LayerReport(
                 index=i + 1,
@@ -124,6 +126,10 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         reports[last] = replace(reports[last], notes=reports[last].notes + unused_notes(network.unused))
     nodes = {i: node for i, node in node_of.items() if i != INPUT}
     return Analysis(network, tuple(reports), graph if receptive_fields else None, nodes, tuple(sources), tuple(order))
+
+
+ONCE_PER_PASS = ("computed from parameters and fixed values, not the input: PyTorch runs it once per forward pass, "
+                 "and convcalc counts it once, whatever the batch")
 
 
 def unused_notes(unused) -> tuple[str, ...]:

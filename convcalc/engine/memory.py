@@ -226,7 +226,8 @@ def _uses(analysis) -> dict:
             continue
         partly = reports[i].trainable < reports[i].params  # some of its tensors are frozen
         frozen = _frozen_roles(network.layers[i], i, network.frozen) if partly else ()
-        uses[i] = Use(incoming, shapes[i], network.batch, itemsize, inputs_grad, trainable, frozenset(frozen))
+        batch = 1 if network.layers[i].once else network.batch  # run once per pass: saved once
+        uses[i] = Use(incoming, shapes[i], batch, itemsize, inputs_grad, trainable, frozenset(frozen))
     return uses
 
 

@@ -212,12 +212,13 @@ def _bounds(analysis, device, peak, tf32_matmul) -> Roofline:
             bounds.append(Bound(0, None, known=False))
             continue
         reads, known = [], True
+        batch = 1 if layer.once else network.batch  # run once per pass
         for k, s in enumerate(sources[i]):
-            nbytes = _read(layer, k, [shapes[t] for t in sources[i]], sizes[s], network.batch, itemsize)
+            nbytes = _read(layer, k, [shapes[t] for t in sources[i]], sizes[s], batch, itemsize)
             known = known and nbytes is not None
             reads.append((s, nbytes or 0))
         moved = _inputs(reads, storage, stored) + report.param_bytes + report.activation_bytes + _fixed_mask(layer)
-        flops = _attention_flops(layer, [shapes[t] for t in sources[i]], report.output_shape, network.batch) \
+        flops = _attention_flops(layer, [shapes[t] for t in sources[i]], report.output_shape, batch) \
             if isinstance(layer, kinds.ScaledDotProductAttention) else report.flops
         intensity = Fraction(flops, moved) if moved else None
         if device is None:

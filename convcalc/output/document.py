@@ -49,6 +49,8 @@ def layer_to_dict(layer: Layer, previous: str | None) -> dict:
         entry["tensors"] = dict(layer.weights)
     if layer.remark:
         entry["remark"] = list(layer.remark)
+    if layer.once:
+        entry["once"] = True
     return entry
 
 
@@ -119,7 +121,7 @@ def _signature(specs, instance: str, start: int, end: int):
     rows = []
     for i in range(start, end):
         layer = specs[i]
-        if layer.weights or layer.remark or layer.expect is not None:
+        if layer.weights or layer.remark or layer.once or layer.expect is not None:
             return None
         if layer.name is None:
             local = None

@@ -26,7 +26,7 @@ from .registry import canonical_key, find_kind
 
 DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "frozen", "description")
 # Keys of a layer object besides its arguments: wiring, and what convert writes to keep a network exact.
-LAYER_KEYS = ("type", "name", "from", "path", "tensors", "remark")
+LAYER_KEYS = ("type", "name", "from", "path", "tensors", "remark", "once")
 
 
 class _DocumentOrigin:
@@ -176,11 +176,12 @@ def parse_document(obj) -> Network:
 
 
 def _has_extras(entry) -> bool:
-    return isinstance(entry, dict) and ("path" in entry or "remark" in entry or "tensors" in entry)
+    return isinstance(entry, dict) and any(key in entry for key in ("path", "remark", "tensors", "once"))
 
 
 def _layer_extras(entry: dict, where: str, index: int) -> dict:
-    """The keys convert writes besides a layer's arguments: its path, its parameter tensors' names, notes."""
+    """The keys convert writes besides a layer's arguments: its path, its parameter tensors' names, notes,
+    and ``once`` for a layer computed without the input (counted once per pass, whatever the batch)."""
     extra = {}
     for key, kind in (("path", str), ("remark", str)):
         if key in entry:
@@ -195,6 +196,12 @@ def _layer_extras(entry: dict, where: str, index: int) -> dict:
             raise SpecError(f"{where}.tensors must map roles to parameter names",
                             hint='e.g. "tensors": {"weight": "conv1.weight"}', field="tensors", layer=index)
         extra["weights"] = tuple(value.items())
+    if "once" in entry:
+        if not isinstance(entry["once"], bool):
+            raise SpecError(f"{where}.once must be true or false (got {json.dumps(entry['once'])})",
+                            hint='"once": true marks a layer computed without the input, counted once a pass',
+                            field="once", layer=index)
+        extra["once"] = entry["once"]
     return extra
 
 

@@ -92,6 +92,10 @@ class Layer:
     path: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
     # Notes the reader attached (an inserted Flatten, an assumption it made).
     remark: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
+    # Computed from parameters and fixed values, not the input (Swin V2's position-bias MLP on its
+    # table of coordinates): PyTorch runs it once per forward pass, whatever the batch, so its
+    # figures are counted once, not per sample.
+    once: bool = field(default=False, compare=False, repr=False, kw_only=True)
     # The output shape a traced model showed (PyTorch route): the analysis
     # fails loudly where its own rules disagree, never reporting this instead.
     expect: tuple[int, ...] | None = field(default=None, compare=False, repr=False, kw_only=True)

@@ -17,8 +17,8 @@ from .layout import batch_dim
 class Constant(Layer):
     """A tensor of ``shape`` (per sample) that the forward pass makes without reading its input: a
     buffer, or a table of fixed values. The input is its source only so that it sits in the graph: no
-    output value depends on any input value. convcalc, counting per sample, makes one per sample;
-    PyTorch makes it once per forward pass.
+    output value depends on any input value. PyTorch makes it once per forward pass; a reader marks
+    it and the layers computed from it ``once``, so they are counted once, whatever the batch.
 
     >>> Constant((1, 15, 15, 2)).infer((3, 256, 256)).output_shape
     (1, 15, 15, 2)

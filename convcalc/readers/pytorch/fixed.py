@@ -1,10 +1,9 @@
 """Layers computed without the input: a learned product of fixed values (Swin V2's position-bias MLP
 on its table of relative coordinates) and what follows it, up to where it joins the input's path.
 
-PyTorch runs them once per forward pass, whatever the batch. convcalc's figures are per sample
-times the batch, so they are read as layers whose per-sample shape is the whole traced tensor (the
-trace holds no batch: ``Layout.absent``); at batch 1 they count exactly what PyTorch runs, at batch N
-N times, which each such layer's note says.
+PyTorch runs them once per forward pass, whatever the batch: they are read as layers whose tensor
+is the whole traced one (the trace holds no batch: ``Layout.absent``), marked ``once`` so their
+figures are counted once, not per sample.
 """
 
 from __future__ import annotations
@@ -20,14 +19,6 @@ FIXED_PRODUCTS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "m
                   **dict.fromkeys(("conv1d", "conv2d", "conv3d", "convolution"), ("input", "weight"))}
 # Of those, the ones that count dims batch first: their fixed input's axis 0 is its batch of one.
 _BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution"}
-# The note on each such layer that costs something.
-ONCE_PER_PASS = ("computed from parameters and fixed values, not the input: PyTorch runs it once per forward "
-                 "pass, convcalc counts it per sample, so at batch N it is counted N times (N-1 times its MACs, "
-                 "FLOPs and activations too many)")
-# Layers that only move values: no cost to count again, no note.
-_MOVES = (L.Reshape, L.Permute, L.Transpose, L.Squeeze, L.Unsqueeze, L.Flatten, L.IndexSelect, L.Constant)
-
-
 def fixed_product(op: str, args: dict) -> str | None:
     """The argument holding fixed values (a buffer, or values made in forward) that a product with a
     learned weight reads, or None: that product makes a tensor that is not the input's."""
@@ -39,11 +30,6 @@ def fixed_product(op: str, args: dict) -> str | None:
     if fixed and isinstance(learned, Param) and not learned.buffer and learned.table is None:
         return data
     return None
-
-
-def remark(spec, layout) -> tuple[str, ...]:
-    """The note a layer computed without the input carries, if it costs anything."""
-    return (ONCE_PER_PASS,) if layout.fixed and not isinstance(spec, _MOVES) else ()
 
 
 class FixedLayers:
@@ -64,7 +50,9 @@ class FixedLayers:
         key = value.name if isinstance(value, Param) else f"{owner}.fixed_{len(self.made)}"
         if key not in self.made:
             shape, layout = value.shape, absent(len(value.shape))
-            if op in _BATCH_FIRST:
+            if isinstance(value, Const) and value.repeated:  # a copy per sample: what reads it runs per sample
+                shape, layout = shape[1:], Layout(0, len(shape))
+            elif op in _BATCH_FIRST:
                 if not shape or shape[0] != 1:
                     return None
                 shape, layout = shape[1:], Layout(0, len(shape), unit=True)

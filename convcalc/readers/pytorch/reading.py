@@ -20,7 +20,7 @@ from ...engine.sizes import volume
 from .aten import ALIASES, ARITHMETIC, BATCH_FIRST, EXPANDS, FIRST_OF_TUPLE, FRESH, OPERATORS, PIECES, RECURRENT
 from .moves import piece
 from .names import Namer, in_place, op_name
-from .fixed import FixedLayers, remark
+from .fixed import FixedLayers
 from .values import Act, Call, Const, Layout, Param, Unsupported
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
@@ -145,7 +145,7 @@ def read_program(torch, module, exported, shape):
         name = name or names.name(node)
         path = names.path(node) if path is None else path
         layers.append(replace(spec, name=name, inputs=tuple(call_reads), path=path, expect=expect,
-                              weights=tuple(weights), remark=spec.remark + remark(spec, layout)))
+                              weights=tuple(weights), once=layout.fixed))
         return Act(name, expect, layout)
 
     fixed = FixedLayers(add, names)
@@ -333,8 +333,8 @@ def _fixed(torch, args, val, batch):
         if not isinstance(batch, int):  # fixed values repeated over the batch (RAFT's coordinate grid)
             try:
                 shape, layout = _layout(torch, val, "", batch)
-                if layout.leading:
-                    return Const((1, *shape))  # they broadcast over the samples as a leading 1 does
+                if layout.leading:  # they broadcast over the samples as a leading 1 does
+                    return Const((1, *shape), repeated=True)
             except Unsupported:
                 pass
         return Const(_fixed_shape(torch, val))

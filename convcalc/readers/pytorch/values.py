@@ -93,6 +93,9 @@ class Const:
     """A tensor that does not depend on the input and is not a parameter (made inside forward)."""
 
     shape: tuple[int, ...]
+    # repeated over the batch (its leading 1 stands for every sample's copy): what PyTorch computes
+    # from it, it computes per sample, not once per pass
+    repeated: bool = False
 
 
 @dataclass
