@@ -9,14 +9,16 @@ transforms give (``input_shape``), with random weights (an exporter stores
 equal tensors, a fresh model's zero biases, once): the model is exported with
 ``torch.onnx.export(..., dynamo=False)`` (the TorchScript exporter, opset 17,
 eval mode, a dynamic batch) and/or ``dynamo=True`` (torch.export; a dynamic
-batch where it allows one, else its default fixed batch of 1), and the file
+batch where it allows one, else its default fixed batch of 1), to a file with
+external data beside it for models of over 2 GiB of parameters, and the file
 is read by ``from_onnx`` and analysed. The oracle is PyTorch (``oracle``):
 ``FlopCounterMode``'s total over one forward pass / 2 (grad enabled, math
 attention backend) for the MACs, the model's output shape, and, for the
 parameters, the file itself: the float initializers its nodes read, but for
-BatchNormalization's running statistics (buffers, not parameters). The line
+BatchNormalization's running statistics (buffers, not parameters) and Clip's
+bounds (torch.export stores ReLU6's as initializers). The line
 says whether that equals the model's own count and, where it does not, why
-(BatchNorm folded into the convolutions by the legacy exporter, or constants
+(BatchNorm folded into the convolutions by either exporter, or constants
 the exporter computed from parameters and stored, such as a gathered bias
 table). A model is exact when MACs, output shape and file parameters agree and
 no layer is left uncounted; otherwise the line says what differs, the first
@@ -50,15 +52,23 @@ warnings.filterwarnings("ignore")
 EXPORTERS = ("legacy", "dynamo")
 
 
-def export(model, shape, exporter: str) -> tuple[bytes, str]:
-    """The model's ONNX file, and how its batch was exported (dynamic or fixed)."""
+# Above this many bytes of parameters a model is exported to a file with external data: protobuf holds no
+# more than 2 GiB in one message
+LARGE = 2**31 - 2**27
+
+
+def export(model, shape, exporter: str, directory: str) -> tuple[bytes | str, str]:
+    """The model's ONNX file (its bytes, or for the largest models a path in ``directory`` with its external
+    data beside it), and how its batch was exported (dynamic or fixed)."""
     import torch
 
+    large = sum(p.numel() * p.element_size() for p in model.parameters()) > LARGE
+    path = os.path.join(directory, "model.onnx")
     if exporter == "legacy":
         buffer = io.BytesIO()
-        torch.onnx.export(model, (torch.randn(1, *shape),), buffer, dynamo=False, input_names=["x"],
-                          opset_version=17, dynamic_axes={"x": {0: "batch"}})
-        return buffer.getvalue(), "dynamic"
+        torch.onnx.export(model, (torch.randn(1, *shape),), path if large else buffer, dynamo=False,
+                          input_names=["x"], opset_version=17, dynamic_axes={"x": {0: "batch"}})
+        return (path if large else buffer.getvalue()), "dynamic"
     try:  # torch.export specializes a batch of 1, so the example has 2
         program = torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
                                     dynamic_shapes=({0: torch.export.Dim("batch")},))
@@ -66,18 +76,34 @@ def export(model, shape, exporter: str) -> tuple[bytes, str]:
     except Exception:  # noqa: BLE001 - a model whose batch torch.export cannot keep symbolic: its default
         program = torch.onnx.export(model, (torch.randn(1, *shape),), dynamo=True, verbose=False)
         batch = "fixed 1"
+    if large:
+        program.save(path, external_data=True)
+        return path, batch
     return program.model_proto.SerializeToString(), batch
 
 
-def file_parameters(data: bytes) -> tuple[int, dict]:
-    """The float initializers the file's nodes read (BatchNormalization's running statistics left out),
+def _proto(source):
+    import onnx
+
+    if isinstance(source, str):
+        return onnx.load(source, load_external_data=False)  # the initializers' shapes are enough
+    return onnx.load_model_from_string(source)
+
+
+# Inputs that hold no learned values: BatchNormalization's running statistics, Clip's bounds (torch.export
+# stores ReLU6's 0 and 6 as initializers)
+_NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2)}
+
+
+def file_parameters(source) -> tuple[int, dict]:
+    """The float initializers the file's nodes read (BatchNormalization's running statistics and Clip's bounds
+    left out),
     and the op types that read each: what the line's reasons are drawn from."""
     import numpy as np
     import onnx
 
-    model = onnx.load_model_from_string(data)
-    statistics = {n.input[i] for n in model.graph.node if n.op_type == "BatchNormalization"
-                  for i in (3, 4) if len(n.input) > i}
+    model = _proto(source)
+    statistics = {n.input[i] for n in model.graph.node for i in _NOT_LEARNED.get(n.op_type, ()) if len(n.input) > i}
     readers: dict = {}
     for n in model.graph.node:
         for name in n.input:
@@ -126,14 +152,16 @@ def survey(name: str, exporter: str) -> dict:
     shape = input_shape(name)
     record = {"model": name, "exporter": exporter, "input": list(shape)}
     start = time.perf_counter()
+    directory = tempfile.TemporaryDirectory()
     try:
-        data, record["batch"] = export(model, shape, exporter)
+        data, record["batch"] = export(model, shape, exporter, directory.name)
     except Exception as error:  # noqa: BLE001 - the survey reports every failure and goes on
         record["export_error"] = f"{type(error).__name__}: {error}".splitlines()[0][:400]
         record["export_s"] = round(time.perf_counter() - start, 1)
         return record
     record["export_s"] = round(time.perf_counter() - start, 1)
-    record["bytes"] = len(data)
+    if isinstance(data, str):
+        record["external_data"] = True
     start = time.perf_counter()
     try:
         network = from_onnx(data)
@@ -142,9 +170,7 @@ def survey(name: str, exporter: str) -> dict:
         record["error"] = f"{type(error).__name__}: {error}"[:600]
         record["where"] = traceback.format_exc().strip().splitlines()[-3:]
     else:
-        import onnx
-
-        ops = {n.name: n.op_type for n in onnx.load_model_from_string(data).graph.node}
+        ops = {n.name: n.op_type for n in _proto(data).graph.node}
         record.update(params=analysis.totals.params, macs=analysis.totals.macs,
                       output=list(analysis.output_shape), layers=len(analysis.layers),
                       uncounted=[[r.name, r.type, ops.get(r.name.rsplit("/", 1)[-1]), list(r.output_shape)]
@@ -179,7 +205,8 @@ def line(r: dict) -> str:
     if r["uncounted"]:
         first = r["uncounted"][0]
         figures += f"  {len(r['uncounted'])} uncounted, first {first[0]} ({first[2] or first[1]})"
-    return f"{head} {times}  {status:7s} batch {r['batch']}  {figures}"
+    return f"{head} {times}  {status:7s} batch {r['batch']}{', external data' * bool(r.get('external_data'))}  " \
+           f"{figures}"
 
 
 def main() -> None:

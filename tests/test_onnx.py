@@ -391,3 +391,45 @@ def test_a_class_token_expanded_then_unsqueezed_is_the_concat_s_learned_part():
     analysis = check_against_onnxruntime(data, (3, 5, 8))
     assert analysis.layers[-1].output_shape == (6, 8)
     assert analysis.totals.params == 8
+
+
+def _as_strided(perm=None):
+    """torch.export's as_strided in ConvNeXt's head, as its exporter writes it: a (N, 4, 1, 1) mean flattened
+    with its batch, and a Gather of flat positions N x 4 x 1 x 1 built from the batch size (``perm`` reorders
+    a sample's positions)."""
+    channel = np.arange(4, dtype=np.int64)[perm if perm is not None else slice(None)].reshape(1, 4, 1, 1)
+    nodes = [
+        helper.make_node("ReduceMean", ["x", "hw"], ["m"], keepdims=1),
+        helper.make_node("Reshape", ["m", "flat"], ["f"]),
+        helper.make_node("Shape", ["x"], ["s"], start=0, end=1),
+        helper.make_node("Squeeze", ["s", "zero"], ["n"]),
+        helper.make_node("Range", ["start", "n", "step"], ["samples"]),
+        helper.make_node("Mul", ["samples", "per_sample"], ["first"]),
+        helper.make_node("Unsqueeze", ["first", "axes123"], ["first4"]),
+        helper.make_node("Add", ["first4", "channel"], ["index"]),
+        helper.make_node("Gather", ["f", "index"], ["g"], name="node_as_strided", axis=0),
+        helper.make_node("Transpose", ["g"], ["y"], name="permute", perm=[0, 2, 3, 1]),
+    ]
+    initializers = [("hw", np.array([-1, -2], np.int64)), ("flat", np.array([-1], np.int64)),
+                    ("zero", np.array([0], np.int64)), ("start", np.array(0, np.int64)),
+                    ("step", np.array(1, np.int64)), ("per_sample", np.array(4, np.int64)),
+                    ("axes123", np.array([1, 2, 3], np.int64)), ("channel", channel)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])],
+                              [helper.make_empty_tensor_value_info("y")],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
+@pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("batch", [1, 3])
+def test_torch_export_s_as_strided_that_views_each_sample_is_a_reshape(batch):
+    analysis = check_against_onnxruntime(_as_strided(), (batch, 4, 5, 5), batch=batch)
+    assert analysis.layers[-1].output_shape == (1, 1, 4)
+    assert [r.type for r in analysis.layers][-2:] == ["Reshape", "Permute"]
+
+
+def test_torch_export_s_as_strided_that_reorders_a_sample_is_refused_naming_the_node():
+    from convcalc import ConvcalcError
+
+    with pytest.raises(ConvcalcError, match="node_as_strided.*reorder a sample's values"):
+        from_onnx(_as_strided(perm=[1, 0, 2, 3]), batch=2)

@@ -265,7 +265,7 @@ def _gather(node: Node):
     x = node.act(moved=True)
     index = node.const(1, what="indices", required=True)
     if np.asarray(index).ndim != 0:
-        raise Unsupported("Gather with several indices")
+        return _strided(node, x, np.asarray(index))
     (position,) = node.const_ints(1, "indices")
     axis = node.int("axis", 0)
     where = placement(x)
@@ -277,3 +277,25 @@ def _gather(node: Node):
     selected = dim(node, x, axis)
     node.placed = shifted(where, removed=[axis % (len(x.shape) + (where[1] * where[2] == 1))])
     return L.Select(selected, position)
+
+
+def _strided(node: Node, x, index: np.ndarray):
+    """torch.export's ``as_strided`` as its exporter writes it: the tensor flattened to one axis, batch
+    included, and a Gather of flat positions computed from the batch size (ConvNeXt's head, after its
+    LayerNorm2d's permutes). Read where each sample's positions are its own values in their order, so the
+    gather only views the sample in a new shape: a reshape. Any other order is refused."""
+    where = placement(x)
+    per_sample = int(np.prod(x.shape, dtype=np.int64))
+    flat = len(x.shape) == 1 and (where == FREE or (where[0] == 0 and where[1] == 1 and where[2] == per_sample))
+    if not flat or node.int("axis", 0) not in (0, -1) or index.ndim < 2 or index.dtype.kind not in "iu":
+        raise Unsupported("Gather with several indices")
+    if index.shape[0] != node.batch or int(np.prod(index.shape[1:], dtype=np.int64)) != per_sample:
+        raise refuse(node, f"gathers {'x'.join(map(str, index.shape))} flat positions from a tensor of "
+                           f"{node.batch} x {per_sample:,} values, not one sample's values for each sample")
+    offsets = np.arange(node.batch, dtype=np.int64).reshape(-1, *[1] * (index.ndim - 1)) * per_sample
+    if not np.array_equal(index - offsets, np.broadcast_to(np.arange(per_sample).reshape(index.shape[1:]),
+                                                           index.shape)):
+        raise refuse(node, "gathers flat positions that reorder a sample's values (an as_strided that is no "
+                           "view of the sample in a new shape); convcalc reads such a Gather only as a reshape")
+    node.placed = PLAIN
+    return L.Reshape(tuple(int(n) for n in index.shape[1:]))
