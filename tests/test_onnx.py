@@ -433,3 +433,64 @@ def test_torch_export_s_as_strided_that_reorders_a_sample_is_refused_naming_the_
 
     with pytest.raises(ConvcalcError, match="node_as_strided.*reorder a sample's values"):
         from_onnx(_as_strided(perm=[1, 0, 2, 3]), batch=2)
+
+
+@pytest.mark.needs_torch
+@pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("shift", [0, 2])
+def test_a_swin_v2_block_reads_its_position_bias_mlp_on_a_fixed_table_at_batch_1(shift):
+    """torchvision's Swin V2 block as the TorchScript exporter writes it: its position-bias MLP multiplies
+    a fixed table of relative coordinates (a buffer) by learned weights, which starts layers computed without
+    the input (a Constant layer, the products, the bias gathered by a fixed index: IndexSelect) up to where
+    the bias joins the attention scores; F.normalize is ReduceL2, a Clip and an Expand only the division
+    reads; the logit scale is clamped and exponentiated on constants. At batch 1 that is exact against
+    PyTorch (its parameters, FlopCounterMode / 2) and every node's shape against onnxruntime; another batch
+    is refused, since PyTorch runs those layers once per pass and convcalc counts per sample."""
+    import io
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from convcalc import ConvcalcError
+
+    from .torchvision_models import torchvision
+
+    block = torchvision().models.swin_transformer.SwinTransformerBlockV2(32, 2, [4, 4], [shift, shift]).eval()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.copy_(torch.randn_like(p) * 0.1)
+    x = torch.randn(1, 8, 8, 32)
+    buffer = io.BytesIO()
+    torch.onnx.export(block, (x,), buffer, dynamo=False, input_names=["x"], opset_version=17,
+                      dynamic_axes={"x": {0: "batch"}})
+    data = buffer.getvalue()
+    analysis = analyse(from_onnx(data))
+    # every node's shape against onnxruntime's: at batch 1 a layer's per-sample shape is the whole tensor's
+    # without the batch's axis, or the whole where the batch of 1 has no axis of its own (the layers computed
+    # without the input; windows merged with the batch)
+    shapes = _ort_shapes(data, (1, 8, 8, 32))
+    nodes = {n.name: n for n in onnx.load_model_from_string(data).graph.node}
+    compared = 0
+    for report in analysis.layers:
+        node = nodes.get(report.name)
+        if node is not None and node.output[0] in shapes:
+            assert shapes[node.output[0]] in ((1, *report.output_shape), report.output_shape), report.name
+            compared += 1
+    assert compared > 40
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        block(x.requires_grad_())
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert analysis.totals.params == sum(p.numel() for p in block.parameters())
+    assert analysis.totals.macs == counter.get_total_flops() // 2
+    assert {"Constant", "IndexSelect", "VectorNorm"} <= {r.type for r in analysis.layers}
+    with pytest.raises(ConvcalcError, match="at batch 1 only"):
+        from_onnx(data, batch=2)
+
+
+@pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("axes, keepdims", [([-1], 1), ([1], 0), ([2, 3], 1)])
+def test_reduce_l2_is_a_vector_norm(axes, keepdims):
+    data = _model([helper.make_node("ReduceL2", ["x"], ["y"], name="norm", axes=axes, keepdims=keepdims)],
+                  (2, 3, 5, 4))
+    analysis = check_against_onnxruntime(data, (2, 3, 5, 4))
+    assert analysis.layers[-1].type == "VectorNorm"

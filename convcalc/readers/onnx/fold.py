@@ -152,6 +152,13 @@ def _expand(arrays, attrs):
     return np.broadcast_to(arrays[0], shape).copy()
 
 
+def _clip(arrays, attrs):
+    """Clip's bounds from its inputs 1 and 2 (opset 11 on) or its attributes, each optional."""
+    low = arrays[1] if len(arrays) > 1 and arrays[1] is not None else attrs.float("min")
+    high = arrays[2] if len(arrays) > 2 and arrays[2] is not None else attrs.float("max")
+    return np.clip(arrays[0], low, high)
+
+
 def _reduce_prod(arrays, attrs):
     axes = _axes_of(arrays, attrs)
     return np.prod(arrays[0], axis=axes or None, keepdims=bool(attrs.int("keepdims", 1)))
@@ -190,5 +197,6 @@ _FOLD = {
     "Mod": lambda a, t: np.mod(a[0], a[1]), "Range": lambda a, t: np.arange(a[0], a[1], a[2]),
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
     "Shape": lambda a, t: np.array(a[0].shape, dtype=np.int64)[t.int("start", 0):t.int("end", None)],
+    "Clip": _clip, "Exp": lambda a, t: np.exp(a[0]),
     "ReduceProd": _reduce_prod, "ScatterND": _scatter_nd, "Pow": lambda a, t: np.power(a[0], a[1]), "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
 }

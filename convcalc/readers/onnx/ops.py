@@ -155,6 +155,9 @@ def arithmetic(kind):
                 constant_shape = tuple(int(n) for n in value.array.shape)
         if not acts:
             raise Unsupported(f"{node.op} of constants")
+        fitted = _fit_fixed(node, acts)
+        if fitted:
+            return fitted[:-1] + [(kind(scalar, weight_shape, constant_shape, table=table), fitted[-1][1])]
         node.placed = same_placement(node, acts)
         if weight_shape is not None:
             weight_shape = _operand(node, weight_shape, acts[0])
@@ -163,6 +166,24 @@ def arithmetic(kind):
         return [(kind(scalar, weight_shape, constant_shape, table=table), acts)]
 
     return build
+
+
+def _fit_fixed(node: Node, acts) -> list:
+    """Where arithmetic joins a tensor computed without the input (``FREE``: its whole shape per sample, at
+    batch 1) to one whose batch is alone at axis 0, the specs fitting it: a Reshape dropping its leading 1,
+    which faces the batch, then (None, the operands read) for the arithmetic. Empty where this is not so."""
+    places = [placement(a) for a in acts]
+    if len(acts) != 2 or sorted(places) != sorted([FREE, PLAIN]):
+        return []
+    fixed, main = (acts[0], acts[1]) if places[0] == FREE else (acts[1], acts[0])
+    node.placed = PLAIN
+    if len(fixed.shape) <= len(main.shape):
+        return [(None, acts)]
+    if len(fixed.shape) > len(main.shape) + 1 or fixed.shape[0] != 1:
+        raise refuse(node, f"adds a tensor computed without the input, of shape "
+                           f"{'x'.join(map(str, fixed.shape))}, that varies along the batch's axis")
+    reads = [0 if a is fixed else a for a in acts]
+    return [(L.Reshape(fixed.shape[1:]), [fixed]), (None, reads)]
 
 
 def _gathered(node: Node, value) -> int | None:
@@ -228,6 +249,21 @@ def reduce(function: str):
         return [(L.Reduce(function, dims, keep), [x])]
 
     return build
+
+
+def l2_norm(node: Node):
+    """ReduceL2 (F.normalize's norm, as the TorchScript exporter writes it): the 2-norm along the axes."""
+    x = node.act(moved=True)
+    found = axes(node, 1)
+    if not found:
+        raise Unsupported("a norm over every axis, batch included")
+    keep = bool(node.int("keepdims", 1))
+    where = placement(x)
+    if where == PLAIN:
+        return [(L.VectorNorm(2.0, tuple(found), keep), [x])]
+    dims = tuple(dim(node, x, a) for a in found)
+    node.placed = where if keep else shifted(where, removed=[a % rank(x) for a in found])
+    return [(L.VectorNorm(2.0, dims, keep), [x])]
 
 
 def slice_(node: Node):
@@ -307,7 +343,7 @@ OPERATORS = {
     "Softmax": softmax(False), "LogSoftmax": softmax(True),
     "Add": arithmetic(L.Add), "Sub": arithmetic(L.Sub), "Mul": arithmetic(L.Mul), "Div": arithmetic(L.Div),
     "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Transpose": transpose, "Squeeze": squeeze,
-    "Unsqueeze": unsqueeze, "ReduceMean": reduce("mean"), "ReduceSum": reduce("sum"), "Slice": slice_, "Pad": pad,
+    "Unsqueeze": unsqueeze, "ReduceMean": reduce("mean"), "ReduceSum": reduce("sum"), "ReduceL2": l2_norm, "Slice": slice_, "Pad": pad,
     "Dropout": dropout, "DepthToSpace": depth_to_space, "SpaceToDepth": space_to_depth,
 }
 ALIASES = {"Identity", "Cast", "CastLike"}

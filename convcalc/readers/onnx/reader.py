@@ -37,6 +37,7 @@ class Const:
     initializer: str | None = None
     expanded: bool = False  # an initializer of one sample, expanded over the batch (a class token)
     table: str | None = None  # the float initializer whose values these are, picked and moved (a gathered bias)
+    sized: bool = False  # computed from the graph input's shape (a zero state of the batch's size)
 
 
 class Reader:
@@ -49,6 +50,9 @@ class Reader:
         self._suffix: dict[str, int] = {}
         self._inferred = None
         self.ambiguous = False  # set where a reshape could put the batch in more than one axis
+        self.source = next(v for v in values.values() if isinstance(v, Act))  # the graph input
+        self._fixed: dict[str, Act] = {}
+        self._readers: dict | None = None  # the op types reading each value, made when first asked  # the Constant layers made for fixed tensors learned products read
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
 
     def read(self) -> list:
@@ -94,6 +98,9 @@ class Reader:
         if node.op_type == "Constant":
             self.values[node.output[0]] = Const(fold.constant(attrs))
             return
+        if not acts and node.op_type in ("MatMul", "Gemm") and _fixed_product(inputs):
+            inputs = [self._constant(node, index, inputs[0])] + inputs[1:]
+            acts = inputs[:1]
         if not acts:
             results = fold.evaluate(node.op_type, [None if v is None else v.array for v in inputs], attrs)
             source = inputs[0].initializer if node.op_type in ALIASES and inputs and inputs[0] is not None else None
@@ -106,15 +113,19 @@ class Reader:
                     0 not in _new_axes(attrs, inputs, np.ndim(results[0])):
                 source, expanded = inputs[0].initializer, True  # a class token given its token axis: (B, 1, C)
             table = None if source else _table(node.op_type, inputs)
+            sized = any(isinstance(v, Const) and v.sized for v in inputs)
             for output, result in zip(node.output, results):
                 if output:
-                    self.values[output] = Const(np.asarray(result), source, expanded, table)
+                    self.values[output] = Const(np.asarray(result), source, expanded, table, sized)
             return
         if node.op_type == "Shape":
             full = np.array(full_shape(acts[0], self.batch), dtype=np.int64)
-            self.values[node.output[0]] = Const(full[attrs.int("start", 0):attrs.int("end", None)])
+            self.values[node.output[0]] = Const(full[attrs.int("start", 0):attrs.int("end", None)], sized=True)
             return
-        if node.op_type in ALIASES:
+        if node.op_type in ALIASES or (node.op_type == "Expand" and inputs[0] is acts[0] and
+                                       self._read_by_arithmetic_only(node.output[0])):
+            # an Expand only arithmetic reads is the broadcast the arithmetic makes (F.normalize's expand_as
+            # before its division)
             self.values[node.output[0]] = acts[0]
             return
         name = self._name(node, index)
@@ -140,6 +151,38 @@ class Reader:
             self.values[node.output[0]] = make(acts[0].ref, acts[0].shape, wrapped.placed)
             return
         self._emit(node.output[0], specs, name, path, wrapped.params, wrapped.label, wrapped.placed)
+
+    def _read_by_arithmetic_only(self, name: str) -> bool:
+        if self._readers is None:
+            self._readers = {}
+            for n in self.graph.node:
+                for i in n.input:
+                    self._readers.setdefault(i, set()).add(n.op_type)
+            for o in self.graph.output:
+                self._readers.setdefault(o.name, set()).add("")
+        return bool(self._readers.get(name)) and self._readers[name] <= {"Add", "Sub", "Mul", "Div"}
+
+    def _constant(self, node, index: int, value) -> Act:
+        """A Constant layer for the fixed tensor a learned product reads (Swin V2's position-bias MLP on its
+        table of relative coordinates): the start of layers computed without the input, made once a tensor."""
+        if self.batch != 1:
+            raise Attributes(node, index).error(
+                "multiplies a learned weight by fixed values (a position-bias MLP on a fixed table): layers "
+                "computed without the input are read at batch 1 only, where the file runs them once as convcalc "
+                "counts them", hint="read the file at batch 1 (--batch 1) and multiply the figures")
+        key = node.input[0]
+        if key not in self._fixed:
+            base = (value.initializer or f"{node.name or node.output[0]}.fixed").replace("/", ".").strip(".")
+            name = base
+            while name in self.names or name == "input":
+                self._suffix[base] = self._suffix.get(base, 0) + 1
+                name = f"{base}_{self._suffix[base]}"
+            self.names.add(name)
+            shape = tuple(int(n) for n in value.array.shape)
+            self._fixed[key] = self._emit("", [(L.Constant(shape), [self.source])], name, (), (), label(node, index),
+                                          FREE)
+            self.values.pop("", None)
+        return self._fixed[key]
 
     def _emit(self, output: str, specs, name: str, path, params, where: str, placed=None) -> Act:
         previous = None
@@ -234,6 +277,19 @@ class Reader:
 # Operators that only pick and move a constant's values: what they make of a float initializer is still its
 # learned values (Swin's relative-position bias: a table gathered by a fixed index, reshaped and permuted).
 _PICKS = {"Gather", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
+# ... and operators whose every value is a function of one of the initializer's (Swin V2's clamped and
+# exponentiated logit scale; its qkv bias with the key's part set to zero by ScatterND)
+_ONE_TO_ONE = {"Clip", "Exp", "ScatterND"}
+
+
+def _fixed_product(inputs) -> bool:
+    """Whether a product's operands are fixed float values and a learned weight (a float initializer); values
+    computed from the input's shape (torch.export's zero state for nn.RNN, of the batch's size) are not fixed."""
+    if len(inputs) < 2 or not all(isinstance(v, Const) for v in inputs[:2]) or inputs[0].sized:
+        return False
+    data, weight = inputs[0], inputs[1]
+    return data.array.dtype.kind == "f" and data.array.ndim >= 1 and weight.array.dtype.kind == "f" and \
+        bool(weight.initializer) and weight.array.ndim == 2
 
 
 def _new_axes(attrs, inputs, ndim: int) -> set[int]:
@@ -247,7 +303,7 @@ def _new_axes(attrs, inputs, ndim: int) -> set[int]:
 def _table(op: str, inputs) -> str | None:
     """The float initializer whose values a constant node's result holds, picked and moved, or None."""
     first = inputs[0] if inputs else None
-    if op not in _PICKS or not isinstance(first, Const) or first.array.dtype.kind != "f":
+    if op not in _PICKS | _ONE_TO_ONE or not isinstance(first, Const) or first.array.dtype.kind != "f":
         return None
     return first.initializer or first.table
 
@@ -264,6 +320,8 @@ def _check_shape(shape, where: str) -> None:
 def _gather(node: Node):
     x = node.act(moved=True)
     index = node.const(1, what="indices", required=True)
+    if np.asarray(index).ndim == 1 and placement(x) in (PLAIN, FREE):
+        return _index_select(node, x, np.asarray(index))
     if np.asarray(index).ndim != 0:
         return _strided(node, x, np.asarray(index))
     (position,) = node.const_ints(1, "indices")
@@ -299,3 +357,21 @@ def _strided(node: Node, x, index: np.ndarray):
                            "view of the sample in a new shape); convcalc reads such a Gather only as a reshape")
     node.placed = PLAIN
     return L.Reshape(tuple(int(n) for n in index.shape[1:]))
+
+
+def _index_select(node: Node, x, index: np.ndarray):
+    """A Gather of a list of positions along one axis (Swin V2's bias gathered by its relative-position index):
+    torch.index_select along that axis, which the batch may not be."""
+    where = placement(x)
+    axis = node.int("axis", 0)
+    ndim = len(x.shape) + (where == PLAIN)
+    if not -ndim <= axis < ndim:
+        raise node.error(f"gathers along axis {axis} of a tensor of {ndim} axes")
+    at = axis % ndim - (where == PLAIN)  # the per-sample axis
+    if at < 0:
+        raise refuse(node, "gathers along the axis that holds the batch")
+    if index.dtype.kind not in "iu" or index.size and not (-x.shape[at] <= index.min() and
+                                                           index.max() < x.shape[at]):
+        raise node.error(f"gathers positions outside the {x.shape[at]:,} of axis {axis}")
+    node.placed = where
+    return L.IndexSelect(at + 1, int(index.size))
