@@ -16,8 +16,9 @@ is read by ``from_onnx`` and analysed. The oracle is PyTorch (``oracle``):
 attention backend) for the MACs, the model's output shape, and, for the
 parameters, the file itself: the float initializers its nodes read, but for
 BatchNormalization's running statistics (buffers, not parameters), Clip's
-bounds (torch.export stores ReLU6's as initializers) and the model's buffers
-(by name: Swin V2's table of relative coordinates). The line
+bounds (torch.export stores ReLU6's as initializers), what builds a mask
+(ScatterND's updates, Where's and comparisons' operands) and the model's
+buffers (by name: Swin V2's table of relative coordinates). The line
 says whether that equals the model's own count and, where it does not, why
 (BatchNorm folded into the convolutions by either exporter, or constants
 the exporter computed from parameters and stored, such as a gathered bias
@@ -92,8 +93,10 @@ def _proto(source):
 
 
 # Inputs that hold no learned values: BatchNormalization's running statistics, Clip's bounds (torch.export
-# stores ReLU6's 0 and 6 as initializers)
-_NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2)}
+# stores ReLU6's 0 and 6 as initializers), and what builds a mask (the values ScatterND writes, Where's and
+# a comparison's operands: Swin's shifted-window mask, its -100 fill)
+_NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2), "ScatterND": (1, 2), "Where": (0, 1, 2),
+                "Equal": (0, 1), "Less": (0, 1), "Greater": (0, 1)}
 
 
 def file_parameters(source, buffers=frozenset()) -> tuple[int, dict]:

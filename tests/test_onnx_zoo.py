@@ -5,8 +5,8 @@ biases, once), exported with ``torch.onnx.export(..., dynamo=False)`` (TorchScri
 dynamic batch) and with ``dynamo=True`` (torch.export, a dynamic batch), and read by ``from_onnx``.
 The oracle is PyTorch (``oracle``): FlopCounterMode's total / 2 for the MACs (grad enabled, math
 attention backend) and the model's output shape; parameters are the file's float initializers its
-nodes read, BatchNormalization's running statistics, Clip's bounds and the model's buffers (Swin V2's
-coordinate table) left out (both exporters fold
+nodes read, BatchNormalization's running statistics, Clip's bounds, what builds a mask (ScatterND's
+updates, Where's and comparisons' operands) and the model's buffers (Swin V2's coordinate table) left out (both exporters fold
 BatchNorm into the convolutions in eval mode, so a CNN's file holds fewer than the model). Nothing
 may be left uncounted. A model convcalc does not read exactly yet is a strict xfail naming the node
 and the operator. ``benchmarks/onnx_zoo_survey.py`` runs the whole zoo the same way.
@@ -48,8 +48,10 @@ def _export(model, shape, dynamo: bool) -> bytes:
 
 
 # Inputs that hold no learned values: BatchNormalization's running statistics, Clip's bounds (torch.export
-# stores ReLU6's 0 and 6 as initializers)
-_NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2)}
+# stores ReLU6's 0 and 6 as initializers), and what builds a mask (the values ScatterND writes, Where's and
+# a comparison's operands: Swin's shifted-window mask, its -100 fill)
+_NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2), "ScatterND": (1, 2), "Where": (0, 1, 2),
+                "Equal": (0, 1), "Less": (0, 1), "Greater": (0, 1)}
 
 
 def _file_parameters(data: bytes, buffers) -> int:
