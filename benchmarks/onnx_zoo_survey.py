@@ -17,8 +17,9 @@ attention backend) for the MACs, the model's output shape, and, for the
 parameters, the file itself: the float initializers its nodes read, but for
 BatchNormalization's running statistics (buffers, not parameters), Clip's
 bounds (torch.export stores ReLU6's as initializers), what builds a mask
-(ScatterND's updates, Where's and comparisons' operands) and the model's
-buffers (by name: Swin V2's table of relative coordinates). The line
+(ScatterND's updates, Where's and comparisons' operands), the model's
+buffers (by name: Swin V2's table of relative coordinates) and numbers of no
+axes that name no parameter (an attention's scale). The line
 says whether that equals the model's own count and, where it does not, why
 (BatchNorm folded into the convolutions by either exporter, or constants
 the exporter computed from parameters and stored, such as a gathered bias
@@ -99,9 +100,9 @@ _NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2), "ScatterND": (1, 2
                 "Equal": (0, 1), "Less": (0, 1), "Greater": (0, 1)}
 
 
-def file_parameters(source, buffers=frozenset()) -> tuple[int, dict]:
+def file_parameters(source, buffers=frozenset(), parameters=frozenset()) -> tuple[int, dict]:
     """The float initializers the file's nodes read (BatchNormalization's running statistics, Clip's bounds and
-    the model's buffers by name left out),
+    the model's buffers by name and numbers of no axes that name no parameter left out),
     and the op types that read each: what the line's reasons are drawn from."""
     import numpy as np
     import onnx
@@ -115,7 +116,7 @@ def file_parameters(source, buffers=frozenset()) -> tuple[int, dict]:
                 readers.setdefault(name, n.op_type)
     floats = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer
               if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
-              and t.name in readers and t.name not in buffers}
+              and t.name in readers and t.name not in buffers and (len(t.dims) or t.name in parameters)}
     batch_norms = sum(n.op_type == "BatchNormalization" for n in model.graph.node)
     return sum(floats.values()), {"names": floats, "readers": readers, "batch_norm_nodes": batch_norms}
 
@@ -180,7 +181,8 @@ def survey(name: str, exporter: str) -> dict:
                       uncounted=[[r.name, r.type, ops.get(r.name.rsplit("/", 1)[-1]), list(r.output_shape)]
                                  for r in analysis.layers if not r.counted])
     record["convcalc_s"] = round(time.perf_counter() - start, 1)
-    in_file, facts = file_parameters(data, {name for name, _ in model.named_buffers()})
+    in_file, facts = file_parameters(data, {name for name, _ in model.named_buffers()},
+                                     {name for name, _ in model.named_parameters()})
     params, macs, output = oracle(model, shape)
     record.update(file_params=in_file, torch_params=params, torch_macs=macs, torch_output=list(output))
     if in_file != params:
