@@ -18,8 +18,8 @@ parameters, the file itself: the float initializers its nodes read, but for
 BatchNormalization's running statistics (buffers, not parameters), Clip's
 bounds (torch.export stores ReLU6's as initializers), what builds a mask
 (ScatterND's updates, Where's and comparisons' operands), the model's
-buffers (by name: Swin V2's table of relative coordinates) and numbers of no
-axes that name no parameter (an attention's scale). The line
+buffers (by name: Swin V2's table of relative coordinates) and single numbers
+that name no parameter (an attention's scale). The line
 says whether that equals the model's own count and, where it does not, why
 (BatchNorm folded into the convolutions by either exporter, or constants
 the exporter computed from parameters and stored, such as a gathered bias
@@ -102,7 +102,7 @@ _NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2), "ScatterND": (1, 2
 
 def file_parameters(source, buffers=frozenset(), parameters=frozenset()) -> tuple[int, dict]:
     """The float initializers the file's nodes read (BatchNormalization's running statistics, Clip's bounds and
-    the model's buffers by name and numbers of no axes that name no parameter left out),
+    the model's buffers by name and single numbers that name no parameter left out),
     and the op types that read each: what the line's reasons are drawn from."""
     import numpy as np
     import onnx
@@ -116,7 +116,7 @@ def file_parameters(source, buffers=frozenset(), parameters=frozenset()) -> tupl
                 readers.setdefault(name, n.op_type)
     floats = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer
               if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
-              and t.name in readers and t.name not in buffers and (len(t.dims) or t.name in parameters)}
+              and t.name in readers and t.name not in buffers and (int(np.prod(t.dims)) > 1 or t.name in parameters)}
     batch_norms = sum(n.op_type == "BatchNormalization" for n in model.graph.node)
     return sum(floats.values()), {"names": floats, "readers": readers, "batch_norm_nodes": batch_norms}
 

@@ -56,7 +56,7 @@ _NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2), "ScatterND": (1, 2
 
 def _file_parameters(data: bytes, buffers, parameters) -> int:
     """The float initializers the file's nodes read, but for those holding no learned values (``buffers``: the
-    model's, by name; numbers of no axes that name none of the model's ``parameters``: an attention's scale)."""
+    model's, by name; single numbers that name none of the model's ``parameters``: an attention's scale)."""
     import onnx
 
     model = onnx.load_model_from_string(data)
@@ -64,7 +64,7 @@ def _file_parameters(data: bytes, buffers, parameters) -> int:
     read = {name for n in model.graph.node for name in n.input} - statistics
     return sum(int(np.prod(t.dims)) for t in model.graph.initializer
                if t.data_type == onnx.TensorProto.FLOAT and t.name in read and t.name not in buffers
-               and (len(t.dims) or t.name in parameters))
+               and (int(np.prod(t.dims)) > 1 or t.name in parameters))
 
 
 def _case(name: str, exporter: str):
