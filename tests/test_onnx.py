@@ -338,14 +338,18 @@ def test_constants_built_from_the_input_shape_are_bounded_before_allocation():
 
 
 @pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("gather", ["Gather", "GatherND"])
 @pytest.mark.parametrize("heads, tokens, table", [(3, 4, 7), (2, 9, 25)])
-def test_a_bias_gathered_from_a_table_counts_the_table(heads, tokens, table):
-    """Swin's relative-position bias as the TorchScript exporter writes it for swin3d: a learned table
-    gathered by a fixed index, reshaped, permuted and added to the attention scores. The learned values
-    are the table's (the file's initializer), whatever size the gathered bias has."""
+def test_a_bias_gathered_from_a_table_counts_the_table(heads, tokens, table, gather):
+    """Swin's relative-position bias as the TorchScript exporter writes it for swin3d (Gather) and
+    torch.export does (GatherND): a learned table gathered by a fixed index, reshaped, permuted and added
+    to the attention scores. The learned values are the table's (the file's initializer), whatever size
+    the gathered bias has."""
     index = np.random.default_rng(2).integers(0, table, tokens * tokens).astype(np.int64)
+    if gather == "GatherND":
+        index = index.reshape(-1, 1)
     nodes = [
-        helper.make_node("Gather", ["table", "index"], ["g"], axis=0),
+        helper.make_node(gather, ["table", "index"], ["g"], **({"axis": 0} if gather == "Gather" else {})),
         helper.make_node("Reshape", ["g", "square"], ["r"]),
         helper.make_node("Transpose", ["r"], ["t"], perm=[2, 0, 1]),
         helper.make_node("Unsqueeze", ["t", "zero"], ["bias"]),

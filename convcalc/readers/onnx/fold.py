@@ -67,6 +67,13 @@ def _made_elements(op: str, arrays, attrs: Attributes) -> int:
             if not -data.ndim <= axis < data.ndim:
                 raise ValueError(f"axis {axis} is outside the data's {data.ndim} axes")
             return arrays[1].size * (data.size // data.shape[axis] if data.shape[axis] else 0)
+        if op == "GatherND":
+            data, index = arrays[0], arrays[1]
+            depth = index.shape[-1] if index.ndim else 0
+            if attrs.int("batch_dims", 0) or not 1 <= depth <= data.ndim:
+                raise ValueError(f"indices of depth {depth} (batch_dims {attrs.int('batch_dims', 0)}) for data of "
+                                 f"{data.ndim} axes")
+            return volume(index.shape[:-1]) * volume(data.shape[depth:])
         if op == "Range":
             start, limit, delta = (float(np.asarray(a).reshape(-1)[0]) for a in arrays[:3])
             span = (limit - start) / delta if delta else 0.0
@@ -159,6 +166,13 @@ def _clip(arrays, attrs):
     return np.clip(arrays[0], low, high)
 
 
+def _gather_nd(arrays, attrs):
+    """ONNX's GatherND (batch_dims 0, checked with the size): the slices of ``data`` the last axis of
+    ``indices`` names (torch.export's ``table[index]``)."""
+    data, index = arrays[0], arrays[1].astype(np.int64)
+    return data[tuple(np.moveaxis(index, -1, 0))]
+
+
 def _reduce_prod(arrays, attrs):
     axes = _axes_of(arrays, attrs)
     return np.prod(arrays[0], axis=axes or None, keepdims=bool(attrs.int("keepdims", 1)))
@@ -197,6 +211,6 @@ _FOLD = {
     "Mod": lambda a, t: np.mod(a[0], a[1]), "Range": lambda a, t: np.arange(a[0], a[1], a[2]),
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
     "Shape": lambda a, t: np.array(a[0].shape, dtype=np.int64)[t.int("start", 0):t.int("end", None)],
-    "Clip": _clip, "Exp": lambda a, t: np.exp(a[0]),
+    "Clip": _clip, "Exp": lambda a, t: np.exp(a[0]), "GatherND": _gather_nd,
     "ReduceProd": _reduce_prod, "ScatterND": _scatter_nd, "Pow": lambda a, t: np.power(a[0], a[1]), "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
 }

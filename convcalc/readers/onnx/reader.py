@@ -276,7 +276,7 @@ class Reader:
 
 # Operators that only pick and move a constant's values: what they make of a float initializer is still its
 # learned values (Swin's relative-position bias: a table gathered by a fixed index, reshaped and permuted).
-_PICKS = {"Gather", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
+_PICKS = {"Gather", "GatherND", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
 # ... and operators whose every value is a function of one of the initializer's (Swin V2's clamped and
 # exponentiated logit scale; its qkv bias with the key's part set to zero by ScatterND)
 _ONE_TO_ONE = {"Clip", "Exp", "ScatterND"}
