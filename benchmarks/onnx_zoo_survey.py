@@ -254,34 +254,34 @@ def _run(batch, timeout: float):
     """Each job's record from a worker; a worker that dies or overruns the timeout is one failed record,
     and the rest run in a new one."""
     while batch:
-        errors = tempfile.TemporaryFile()  # a file, not a pipe: a worker's warnings never fill it and block
-        worker = subprocess.Popen([sys.executable, __file__, "--worker", *batch], stdout=subprocess.PIPE,
-                                  stderr=errors, cwd=ROOT)
-        pending, deadline, died = b"", time.monotonic() + timeout, None
-        while batch:
-            ready, _, _ = select.select([worker.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                worker.kill()
-                died = f"took more than {timeout:.0f} s"
-                break
-            chunk = os.read(worker.stdout.fileno(), 1 << 16)
-            if not chunk:
-                break
-            pending += chunk
-            while b"\n" in pending:
-                text, pending = pending.split(b"\n", 1)
-                yield json.loads(text)
+        with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a worker's warnings never fill it and block
+            worker = subprocess.Popen([sys.executable, __file__, "--worker", *batch], stdout=subprocess.PIPE,
+                                      stderr=errors, cwd=ROOT)
+            pending, deadline, died = b"", time.monotonic() + timeout, None
+            while batch:
+                ready, _, _ = select.select([worker.stdout], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    worker.kill()
+                    died = f"took more than {timeout:.0f} s"
+                    break
+                chunk = os.read(worker.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    break
+                pending += chunk
+                while b"\n" in pending:
+                    text, pending = pending.split(b"\n", 1)
+                    yield json.loads(text)
+                    batch = batch[1:]
+                    deadline = time.monotonic() + timeout
+            worker.wait()
+            if batch:
+                exporter, name = batch[0].split(":")
+                if died is None:
+                    errors.seek(0)
+                    tail = (errors.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+                    died = f"the process died ({worker.returncode}): {tail}"
+                yield {"model": name, "exporter": exporter, "export_error": died, "export_s": 0}
                 batch = batch[1:]
-                deadline = time.monotonic() + timeout
-        worker.wait()
-        if batch:
-            exporter, name = batch[0].split(":")
-            if died is None:
-                errors.seek(0)
-                tail = (errors.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-                died = f"the process died ({worker.returncode}): {tail}"
-            yield {"model": name, "exporter": exporter, "export_error": died, "export_s": 0}
-            batch = batch[1:]
 
 
 if __name__ == "__main__":

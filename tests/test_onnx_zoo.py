@@ -4,14 +4,18 @@ Each model is built with random weights (an exporter stores equal tensors, a fre
 biases, once), exported with ``torch.onnx.export(..., dynamo=False)`` (TorchScript, opset 17, a
 dynamic batch) and with ``dynamo=True`` (torch.export, a dynamic batch), and read by ``from_onnx``.
 The oracle is PyTorch (``oracle``): FlopCounterMode's total / 2 for the MACs (grad enabled, math
-attention backend) and the model's output shape; parameters are the file's float initializers its
-nodes read, BatchNormalization's running statistics, Clip's bounds, what builds a mask (ScatterND's
-updates, Where's and comparisons' operands) and the model's buffers (Swin V2's coordinate table) left out (both exporters fold
-BatchNorm into the convolutions in eval mode, so a CNN's file holds fewer than the model). Nothing
-may be left uncounted. A model convcalc does not read exactly yet is a strict xfail naming the node
-and the operator. ``benchmarks/onnx_zoo_survey.py`` runs the whole zoo the same way.
+attention backend) and the model's output shape. Parameters are the file's float initializers its
+nodes read, less those holding no learned values: BatchNormalization's running statistics, Clip's
+bounds, what builds a mask (ScatterND's updates, Where's and comparisons' operands), the model's
+buffers (Swin V2's coordinate table) and single numbers that name no parameter. Both exporters fold
+BatchNorm into the convolutions in eval mode and store bias tables gathered from parameters, so a
+CNN's or a Swin's file holds other figures than the model (docs/onnx.md says which). Nothing may be
+left uncounted. A model convcalc does not read exactly yet is a strict xfail naming the node and
+the operator. ``benchmarks/onnx_zoo_survey.py`` runs the whole zoo the same way.
 
-SUITE_TIME
+Measured on the shared 2-core machine: 21 passed and 3 xfailed in about 2 minutes 50 seconds
+(2:16 for the 22 cases without swin3d_t, 32 s for its two); the slowest are torch.export's
+maxvit_t, swin_v2_t and swin_t files, about 20 s each.
 """
 
 from __future__ import annotations
@@ -29,10 +33,19 @@ from .torchvision_models import build, input_shape, oracle
 pytestmark = [pytest.mark.needs_torch, pytest.mark.needs_onnx, pytest.mark.slow]
 
 FAMILIES = ["resnet18", "mobilenet_v3_large", "efficientnet_b0", "regnet_x_400mf", "convnext_tiny", "swin_t",
-            "maxvit_t", "r3d_18", "lraspp_mobilenet_v3_large", "swin_v2_t", "raft_small"]
-SMALLER = {"r3d_18": (3, 4, 112, 112)}  # a short clip: the same layers as at 16 frames
+            "maxvit_t", "r3d_18", "swin3d_t", "lraspp_mobilenet_v3_large", "swin_v2_t", "raft_small"]
+# short clips, smaller frames: the same layers as at the weights' 16 x 112 x 112 and 16 x 224 x 224
+SMALLER = {"r3d_18": (3, 4, 112, 112), "swin3d_t": (3, 8, 112, 112)}
 # (model, exporter) -> why convcalc does not read it exactly yet (the node, the operator)
-NOT_EXACT: dict[tuple[str, str], str] = {}
+NOT_EXACT: dict[tuple[str, str], str] = {
+    ("swin_v2_t", "dynamo"): ("torch.export multiplies the position-bias MLP's first layer by its fixed table and "
+                              "stores the product, so the file holds neither that product nor its weight: "
+                              "node 'node_relu' (Relu) on constants is refused"),
+    ("raft_small", "legacy"): ("RAFT's feature encoder runs both frames as one batch (torch.cat([image1, image2], "
+                               "dim=0)): node '/raft/Concat' (Concat) works along axis 0, which holds the batch"),
+    ("raft_small", "dynamo"): ("RAFT's feature encoder runs both frames as one batch (torch.cat([image1, image2], "
+                               "dim=0)): node 'node_cat' (Concat) works along axis 0, which holds the batch"),
+}
 
 
 def _export(model, shape, dynamo: bool) -> bytes:
