@@ -11,6 +11,7 @@ from convcalc import analyse, from_torch
 from convcalc.engine.analysis import ONCE_PER_PASS
 from convcalc.engine.memory import training_memory
 
+from .torch_nets import saved_by_autograd
 from .torchvision_models import torchvision
 
 pytestmark = pytest.mark.needs_torch
@@ -82,24 +83,6 @@ def test_the_fixed_branch_adds_nothing_to_the_inputs_receptive_field():
     assert tuple(int(s) for s in analysis.layers[-1].receptive_field.size) == span == (3, 3)
 
 
-def _saved_by_autograd(model, x) -> int:
-    """The bytes of the unique storages autograd saves in a training-mode forward pass, parameters and
-    buffers aside (they are counted as parameters)."""
-    kept = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-    storages: dict[int, int] = {}
-    held = []
-
-    def pack(tensor):
-        if tensor.untyped_storage().data_ptr() not in kept:
-            storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
-        held.append(tensor)
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        model.train()(x)
-    return sum(storages.values())
-
-
 def test_an_index_gathers_an_activation():
     class Gather(torch.nn.Module):
         def __init__(self):
@@ -117,7 +100,7 @@ def test_an_index_gathers_an_activation():
     assert analysis.output_shape == tuple(model(torch.zeros(2, 3, 5)).shape[1:]) == (3, 6)
     # autograd keeps the model's index (a buffer) and the gathered values the product saves
     memory = training_memory(analyse(from_torch(model, (3, 5), batch=2), receptive_fields=False))
-    assert memory.exact and memory.saved_bytes == _saved_by_autograd(model, torch.randn(2, 3, 5))
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(model, torch.randn(2, 3, 5))
 
 
 def test_a_convolution_of_a_fixed_grid_repeated_over_the_batch():

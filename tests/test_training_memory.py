@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from typer.testing import CliRunner
 
 from convcalc import Network, analyse, analyse_tokens, load_document, parse_layer
@@ -15,28 +14,8 @@ from convcalc.cli import app
 from convcalc.engine.memory import OPTIMIZERS, inference_memory, training_memory
 from convcalc.verbs.execute import execute
 
-from .torch_nets import UNet
+from .torch_nets import UNet, saved_by_autograd
 from .torchvision_models import ZOO, build
-
-
-def _saved_by_autograd(torch, model, x) -> int:
-    """The bytes of the unique storages autograd saves in a training-mode forward pass,
-    parameters and buffers aside (they are counted as parameters)."""
-    kept = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-    storages: dict[int, int] = {}
-    held = []  # keeps every saved tensor alive, so no address is reused while recording
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in kept:
-            storages[storage.data_ptr()] = storage.nbytes()
-        held.append(tensor)
-        return tensor
-
-    model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        model(x)
-    return sum(storages.values())
 
 
 def _convcalc_saved(model, shape, batch) -> tuple[int, bool]:
@@ -57,7 +36,7 @@ def test_saved_activations_equal_autograds_over_the_zoo(name):
     ours, exact = _convcalc_saved(model, shape, 2)
     torch.manual_seed(0)
     assert exact
-    assert ours == _saved_by_autograd(torch, model, torch.randn(2, *shape))
+    assert ours == saved_by_autograd(model, torch.randn(2, *shape))
 
 
 @pytest.mark.needs_torch
@@ -65,7 +44,7 @@ def test_saved_activations_equal_autograds_for_a_unet():
     import torch
     model = UNet()
     ours, exact = _convcalc_saved(model, (3, 64, 64), 3)
-    assert exact and ours == _saved_by_autograd(torch, model, torch.randn(3, 3, 64, 64))
+    assert exact and ours == saved_by_autograd(model, torch.randn(3, 3, 64, 64))
 
 
 # (Softsign is x / (1 + |x|) in PyTorch, three operations: see the document test)
@@ -91,7 +70,7 @@ def test_every_activation_in_and_out_of_place(activation, inplace):
                           nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(2), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
                           nn.Dropout(0.3), nn.Linear(4, 3))
     ours, exact = _convcalc_saved(model, (3, 17, 17), 3)
-    assert exact and ours == _saved_by_autograd(torch, model, torch.randn(3, 3, 17, 17))
+    assert exact and ours == saved_by_autograd(model, torch.randn(3, 3, 17, 17))
 
 
 def _kinds_models(nn, torch):
@@ -141,7 +120,7 @@ def test_other_kinds_views_and_frozen_parameters(case):
         for parameter in model[0].parameters():
             parameter.requires_grad_(False)
     ours, exact = _convcalc_saved(model, shape, 2)
-    assert exact and ours == _saved_by_autograd(torch, model, torch.randn(2, *shape))
+    assert exact and ours == saved_by_autograd(model, torch.randn(2, *shape))
 
 
 @pytest.mark.needs_torch
@@ -159,12 +138,13 @@ def test_a_document_gives_what_the_same_pytorch_model_saves():
     document = {"input": [3, 32, 32], "batch": 4, "layers": layers}
     memory = training_memory(analyse(load_document(json.dumps(document))))
     assert memory.exact
-    assert memory.saved_bytes == _saved_by_autograd(torch, model, torch.randn(4, 3, 32, 32))
+    assert memory.saved_bytes == saved_by_autograd(model, torch.randn(4, 3, 32, 32))
 
 
 @pytest.mark.needs_torch
 def test_an_operation_without_a_rule_is_marked_not_exact():
     import torch
+
     from convcalc import from_torch
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.LocalResponseNorm(2), torch.nn.Conv2d(4, 4, 3))

@@ -16,6 +16,8 @@ from convcalc.engine.layers import Clamp, VectorNorm
 from convcalc.engine.memory import training_memory
 from convcalc.verbs.preparers import Runner
 
+from .torch_nets import saved_by_autograd
+
 try:
     import torch
     from torch.nn import functional as TF
@@ -107,25 +109,6 @@ def _cosine():
     return Cosine()
 
 
-def _saved_by_autograd(model, x) -> int:
-    """The bytes of the unique storages autograd saves in a training-mode forward pass, parameters
-    aside (they are counted as parameters)."""
-    kept = {t.untyped_storage().data_ptr() for t in model.parameters()}
-    storages: dict[int, int] = {}
-    held = []
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in kept:
-            storages[storage.data_ptr()] = storage.nbytes()
-        held.append(tensor)
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        model.train()(x)
-    return sum(storages.values())
-
-
 def test_f_normalize_is_read_and_counted():
     from convcalc import from_torch
 
@@ -140,4 +123,4 @@ def test_f_normalize_is_read_and_counted():
     assert analysis.output_shape == tuple(out.shape[1:])
     assert analysis.totals.params == sum(p.numel() for p in model.parameters())
     memory = training_memory(analyse(from_torch(model, (5, 8), batch=3), receptive_fields=False))
-    assert memory.exact and memory.saved_bytes == _saved_by_autograd(model, torch.randn(3, 5, 8))
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(model, torch.randn(3, 5, 8))

@@ -107,3 +107,24 @@ class WithCumsum(Module):
 
     def forward(self, x):
         return torch.cumsum(self.embed(x), dim=2)
+
+
+def saved_by_autograd(model, x) -> int:
+    """The oracle for saved activations: the bytes of the unique storages autograd saves in a
+    training-mode forward pass of ``model`` on ``x``, parameters and buffers aside (convcalc counts
+    them as parameters)."""
+    kept = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    storages: dict[int, int] = {}
+    held = []  # keeps every saved tensor alive, so no address is reused while recording
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in kept:
+            storages[storage.data_ptr()] = storage.nbytes()
+        held.append(tensor)
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(x)
+    return sum(storages.values())

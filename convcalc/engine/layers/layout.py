@@ -342,6 +342,30 @@ class PixelUnshuffle(_Moves):
         return lambda x: run.F.pixel_unshuffle(x, self.downscale_factor)
 
 
+def reduced(function: str, dim, keepdim: bool, shape: Shape) -> tuple[set[int], Shape, tuple | None, tuple]:
+    """A reduction over ``dim`` (batch counted) of a per-sample ``shape``: the axes it reduces, its
+    output shape, where each output axis comes from (None with keepdim: the same axes), its windows.
+
+    >>> reduced("sum", -1, False, (3, 64, 32))[1:3]
+    ((3, 64), (0, 1))
+    """
+    if dim is None or dim == ():
+        raise BatchAxisError(f"{function} over every axis also reduces the batch, which convcalc keeps apart",
+                             hint="name the axes, e.g. dim=-1", field="dim")
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    axes = {batch_dim(d, shape) for d in dims}
+    if len(axes) != len(dims):
+        raise ShapeError(f"dim={format_tuple(dims)} appears multiple times in the list of dims, as PyTorch says",
+                         hint="name each axis once", field="dim")
+    if keepdim:
+        output, kept = tuple(1 if a in axes else n for a, n in enumerate(shape)), None
+    else:
+        kept = tuple(a for a in range(len(shape)) if a not in axes)
+        output = tuple(shape[a] for a in kept)
+    windows = tuple(Global(n) if a + 1 in axes else IDENTITY for a, n in enumerate(shape[1:]))
+    return axes, output, kept, windows
+
+
 @dataclass(frozen=True)
 class Reduce(_Moves):
     """``mean`` or ``sum`` over ``dim`` (batch counted), keeping the axes as size 1 with keepdim.
@@ -361,23 +385,11 @@ class Reduce(_Moves):
     def infer(self, shape: Shape) -> Figures:
         if self.function not in ("mean", "sum"):
             raise SpecError(f"unknown reduction {self.function!r}", hint="use mean or sum", field="*")
-        if self.dim is None or self.dim == ():
-            raise BatchAxisError(f"{self.function} over every axis also reduces the batch, which convcalc keeps apart",
-                             hint="name the axes, e.g. dim=2x3", field="dim")
-        dims = (self.dim,) if isinstance(self.dim, int) else tuple(self.dim)
-        axes = {batch_dim(d, shape) for d in dims}
-        if len(axes) != len(dims):
-            raise ShapeError(f"dim={format_tuple(dims)} names an axis twice", hint="name each axis once", field="dim")
-        if self.keepdim:
-            output, kept = tuple(1 if a in axes else n for a, n in enumerate(shape)), tuple(range(len(shape)))
-        else:
-            kept = tuple(a for a in range(len(shape)) if a not in axes)
-            output = tuple(shape[a] for a in kept)
+        axes, output, kept, windows = reduced(self.function, self.dim, self.keepdim, shape)
         flops = volume(shape) - volume(output) + (volume(output) if self.function == "mean" else 0)
-        windows = tuple(Global(n) if a + 1 in axes else IDENTITY for a, n in enumerate(shape[1:]))
         return Figures(self.function.capitalize(), output, 0, 0, flops, windows, (),
-                       f"dim={format_tuple(dims)}" + (" keepdim" if self.keepdim else ""),
-                       dims=kept if not self.keepdim else None, mixes_channels=0 in axes)
+                       f"dim={format_tuple(self.dim)}" + (" keepdim" if self.keepdim else ""),
+                       dims=kept, mixes_channels=0 in axes)
 
     def storage(self, training: bool, contiguous: bool) -> str:
         return "new"

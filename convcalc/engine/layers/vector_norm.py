@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import BatchAxisError, ShapeError, SpecError
+from ..errors import SpecError
 from ..sizes import volume
-from ..windows import IDENTITY, Global
 from .base import SAVES_OUTPUT, Figures, Layer, Shape, Use, format_tuple, saves_input
 from .kind import spell
-from .layout import batch_dim
+from .layout import reduced
 
 
 @dataclass(frozen=True)
@@ -40,29 +39,12 @@ class VectorNorm(Layer):
     dim: int | tuple[int, ...] | None = None
     keepdim: bool = False
 
-    def _axes(self, shape: Shape) -> tuple[int, ...]:
-        if self.dim is None or self.dim == ():
-            raise BatchAxisError("vector_norm over every axis also reduces the batch, which convcalc keeps apart",
-                                 hint="name the axes, e.g. dim=-1", field="dim")
-        dims = (self.dim,) if isinstance(self.dim, int) else tuple(self.dim)
-        axes = tuple(batch_dim(d, shape) for d in dims)
-        if len(set(axes)) != len(axes):
-            raise ShapeError(f"dim={format_tuple(dims)} appears multiple times in the list of dims",
-                             hint="name each axis once", field="dim")
-        return axes
-
     def infer(self, shape: Shape) -> Figures:
-        axes = set(self._axes(shape))
-        if self.keepdim:
-            output, kept = tuple(1 if a in axes else n for a, n in enumerate(shape)), None
-        else:
-            kept = tuple(a for a in range(len(shape)) if a not in axes)
-            output = tuple(shape[a] for a in kept)
+        axes, output, kept, windows = reduced("vector_norm", self.dim, self.keepdim, shape)
         n_in, n_out = volume(shape), volume(output)
         per_element = 2 if self.ord in (0.0, 1.0, 2.0) else 3
         roots = 0 if self.ord in (0.0, 1.0) else n_out
         flops = per_element * n_in - n_out + roots if n_in else 0
-        windows = tuple(Global(n) if a + 1 in axes else IDENTITY for a, n in enumerate(shape[1:]))
         return Figures("VectorNorm", output, 0, 0, flops, windows, (),
                        f"ord={self.ord:g} dim={format_tuple(self.dim)}" + (" keepdim" if self.keepdim else ""),
                        dims=kept, mixes_channels=0 in axes)
@@ -77,7 +59,7 @@ class VectorNorm(Layer):
         return 0  # no products, forward or backward
 
     def prepare(self, run, x):
-        axes = tuple(a + 1 for a in self._axes(x.shape[1:]))
+        axes = tuple(sorted(a + 1 for a in reduced("vector_norm", self.dim, self.keepdim, x.shape[1:])[0]))
         p = float(self.ord)
 
         def norm(x):
