@@ -65,11 +65,13 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
                 f"but the traced model gives {format_shape(layer.expect)}: this is a bug in convcalc",
                 hint="please report it with the model that shows it", layer=i + 1, origin=layer.origin)
         shapes[i] = figures.output_shape
-        per_source, places[i] = follow(figures, [places[s] for s in sources[i]], [shapes[s] for s in sources[i]])
-        passes_through = (len(sources[i]) == 1 and figures.output_shape == shapes[sources[i][0]]
-                          and places[i] == places[sources[i][0]] and all(w is IDENTITY for w in per_source[0]))
+        per_source, passes_through = [], False
+        if receptive_fields:  # where the input's axes went, and each source's windows along them
+            per_source, places[i] = follow(figures, [places[s] for s in sources[i]], [shapes[s] for s in sources[i]])
+            passes_through = (len(sources[i]) == 1 and figures.output_shape == shapes[sources[i][0]]
+                              and places[i] == places[sources[i][0]] and all(w is IDENTITY for w in per_source[0]))
         try:
-            if receptive_fields and passes_through:
+            if passes_through:
                 # position for position (activations, normalization by running statistics, dropout): the
                 # same field, without a node of its own; most layers of a deep network are such layers
                 node_of[i] = node_of[sources[i][0]]
