@@ -105,11 +105,15 @@ def follow(figures, places, shapes) -> tuple[list[tuple], tuple]:
 
     An axis that fills one tensor axis reads through that axis's window (a convolution's
     ``Sliding``, a roll's ``Cyclic``). An axis split into digits passes a layer that keeps each
-    digit's axis (``IDENTITY``: the digit is kept) or reads it whole (``Global``): kept digits
-    above whole ones are a ``Partition`` window. Anything else along a split axis (a convolution
+    digit's axis (``IDENTITY``: the digit is kept) or reads it whole (``Global``): a
+    ``Partition`` window. Anything else along a split axis (a convolution
     over a window axis) is taken as reading the whole axis from there on: an upper bound.
     """
     out = figures.output_shape
+    if (len(places) == 1 and figures.windows is None and figures.dims is None and figures.axis0 is None
+            and not (figures.mixes_channels or figures.flat or figures.broadcast or figures.continues)
+            and out == shapes[0]):  # position for position (activations, most of a deep network)
+        return [(IDENTITY,) * len(places[0])], places[0]
     windows = [[None] * len(places[0]) for _ in places]
     result = []
     for a in range(len(places[0])):
@@ -154,8 +158,10 @@ def _through(figures, place: Place | None, shape, out):
     if figures.flat:
         there = reshaped(place, shape, out)
         return (IDENTITY, there) if there is not None else (Global(extent(place)), None)
-    dims = figures.dims if figures.dims is not None else (tuple(range(rank)) if len(shape) == rank else ())
     dim = axis_of(place, shape)
+    if dim is not None and figures.dims is None and len(shape) == rank:  # most layers: the axis stays put
+        return _dim_window(figures, dim, shape), place if out[dim] == shape[dim] else ((dim, out[dim], 1),)
+    dims = figures.dims if figures.dims is not None else (tuple(range(rank)) if len(shape) == rank else ())
     if dim is not None:  # the axis fills one tensor axis: that axis's window, whatever it is
         there = moved(place, dims)
         return _dim_window(figures, dim, shape), None if there is None else whole(there[0][0], out[there[0][0]])

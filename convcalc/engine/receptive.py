@@ -33,6 +33,7 @@ from .windows import (
     Cyclic,
     Global,
     Nearest,
+    Partition,
     Scatter,
     Shift,
     Sliding,
@@ -120,7 +121,7 @@ class FieldGraph:
         self.windows.append(tuple(per_source))
         own = [w for ws in per_source if ws is not None for w in ws]
         self.monotone.append(all(self.monotone[s] for s in sources) and not any(
-            isinstance(w, (Scatter, Cyclic, Unread)) or not getattr(w, "monotone", True) for w in own))
+            isinstance(w, (Scatter, Cyclic, Unread)) or (isinstance(w, Partition) and not w.monotone) for w in own))
         period = 1
         for s, ws in zip(sources, per_source):
             p = self.periods[s] * (prod(w.period for w in ws) if ws is not None else 1)
@@ -132,9 +133,10 @@ class FieldGraph:
         self.jumps.append(tuple(self._jump(sources, per_source, axis) for axis in range(self.rank)))
         # Fields move by whole periods only if every source's move with them: a source read whole or at
         # unit 0 (attention's keys, a broadcast gate) stays put while the others move on.
-        self.lattice[node] = self.lattice[node] and all(
+        # (A single source moves as its node does by construction of the node's jump.)
+        self.lattice[node] = self.lattice[node] and (len(sources) < 2 or all(
             self._rate(s, ws, axis) == (self.jumps[node][axis] or 0)
-            for s, ws in zip(sources, per_source) for axis in range(self.rank))
+            for s, ws in zip(sources, per_source) for axis in range(self.rank)))
         return node
 
     def _rate(self, source: int, windows, axis: int) -> Fraction:
