@@ -135,6 +135,10 @@ def test_a_closed_pipe_ends_quietly_and_a_failed_write_is_an_error():
     piped = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], input=many, capture_output=True,
                            timeout=SECONDS)
     assert piped.returncode == 141 and piped.stderr == b"" and piped.stdout.count(b"\n") == 1
+    # help, which Rich lays out, ends as quietly (Rich points stdout at /dev/null and exits 1 there)
+    helped = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m convcalc --help | head -1"],
+                            capture_output=True, timeout=SECONDS)
+    assert helped.returncode == 141 and helped.stderr == b"" and helped.stdout.count(b"\n") == 1
     full = subprocess.run(["bash", "-c", f"{sys.executable} -m convcalc shape 3x8x8 relu > /dev/full"],
                           capture_output=True, timeout=SECONDS)
     assert full.returncode == 1 and b"cannot write the output" in full.stderr

@@ -273,11 +273,14 @@ def run_app() -> None:
     if sys.stdout is None:  # started with its standard output closed
         print("error: cannot write the output: standard output is closed", file=sys.stderr)
         raise SystemExit(int(ExitCode.REFUSED))
+    before = _stdout_file()
     try:
         app(prog_name="convcalc")
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else 0
+        if code == 1 and before is not None and _stdout_file() not in (before, None):
+            code = _quiet_pipe()  # Rich met a closed pipe (help piped to head): it points stdout at devnull, exit 1
     except OSError as err:  # a write that failed for another reason than a closed pipe
         code = _write_failed(err)
     except MemoryError:
@@ -297,6 +300,15 @@ def run_app() -> None:
     except OSError as err:
         code = _write_failed(err)
     raise SystemExit(code)
+
+
+def _stdout_file() -> tuple[int, int] | None:
+    """Which file standard output is (device, inode), or None where that cannot be told."""
+    try:
+        found = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _write_failed(err: OSError) -> int:
