@@ -343,8 +343,7 @@ class PixelUnshuffle(_Moves):
 
 
 def reduced(function: str, dim, keepdim: bool, shape: Shape) -> tuple[set[int], Shape, tuple | None, tuple]:
-    """A reduction over ``dim`` (batch counted) of a per-sample ``shape``: the axes it reduces, its
-    output shape, where each output axis comes from (None with keepdim: the same axes), its windows.
+    """A reduction over ``dim`` (batch counted): its axes, output, kept axes (None with keepdim), windows.
 
     >>> reduced("sum", -1, False, (3, 64, 32))[1:3]
     ((3, 64), (0, 1))
