@@ -6,11 +6,12 @@ from dataclasses import replace
 from fractions import Fraction
 
 from .dtypes import DTYPE_BYTES
-from .errors import ConsistencyError, ConvcalcError, SpecError
+from .errors import ConsistencyError, ConvcalcError
 from .gate import check_network
 from .graph import INPUT, dependency_order, label, resolve_sources
-from .layers import Figures, Merge, Shape
+from .layers import Figures, Shape
 from .layers.base import format_shape
+from .layers.slices import figures_of, slice_note
 from .network import Analysis, LayerReport, Network
 from .places import extent, follow, whole
 from .receptive import FieldGraph, ReceptiveField
@@ -56,7 +57,7 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         layer = layers[i]
         incoming = tuple(shapes[s] for s in sources[i])
         try:
-            figures = _figures(layer, incoming)
+            figures = figures_of(layer, incoming)
         except ConvcalcError as err:
             raise err.located(layer=i + 1, origin=layer.origin)
         if layer.expect is not None and tuple(layer.expect) != figures.output_shape:
@@ -84,7 +85,7 @@ def analyse(network: Network, *, receptive_fields: bool = True) -> Analysis:
         except ConvcalcError as err:  # a receptive field past the work limit: named at its layer
             raise err.located(layer=i + 1, origin=layer.origin)
         fields[i] = field
-        notes = layer.remark + figures.notes
+        notes = layer.remark + slice_note(layer) + figures.notes
         if not reports:
             notes = input_hints(network.input_shape) + notes
         if len(sources[i]) > 1 and receptive_fields:
@@ -177,18 +178,6 @@ def input_hints(shape: Shape) -> tuple[str, ...]:
 def _units(shape: Shape, places: tuple) -> tuple[int, ...]:
     """How many output units lie along each network-input axis (1 once an axis is gone)."""
     return tuple(1 if p is None else extent(p) for p in places)
-
-
-def _figures(layer, incoming: tuple[Shape, ...]) -> Figures:
-    if isinstance(layer, Merge):
-        return layer.merge(incoming)
-    if len(incoming) != 1:
-        raise SpecError(
-            f"{type(layer).__name__} reads one layer but from names {len(incoming)}",
-            hint="only merging layers (add, mul, concat, ...) join branches; give one name in from",
-            field="from",
-        )
-    return layer.infer(incoming[0])
 
 
 def _own_parameters(layer, figures: Figures, index: int, owners: dict, frozen) -> tuple[int, int, list[str]]:

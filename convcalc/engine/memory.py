@@ -27,7 +27,7 @@ from .dtypes import DTYPE_BYTES
 from .errors import SpecError
 from .graph import INPUT, dependency_order, resolve_sources, result_layers
 from .layers.base import Use
-from .layers.merge import Merge
+from .layers.slices import figures_of, one_slice
 from .sizes import volume
 
 __all__ = ["OPTIMIZERS", "InferenceMemory", "TrainingMemory", "inference_memory", "memo", "training_memory",
@@ -227,7 +227,8 @@ def _uses(analysis) -> dict:
         partly = reports[i].trainable < reports[i].params  # some of its tensors are frozen
         frozen = _frozen_roles(network.layers[i], i, network.frozen) if partly else ()
         batch = 1 if network.layers[i].once else network.batch  # run once per pass: saved once
-        uses[i] = Use(incoming, shapes[i], batch, itemsize, inputs_grad, trainable, frozenset(frozen))
+        use = Use(incoming, shapes[i], batch, itemsize, inputs_grad, trainable, frozenset(frozen))
+        uses[i] = one_slice(network.layers[i], use)  # a layer on slices: its kind sees one slice a sample
     return uses
 
 
@@ -236,7 +237,7 @@ def _trains_shared(layer, index: int, incoming, frozen) -> bool:
     counts (a module called twice): autograd gives each use of it a gradient."""
     if not layer.weights:  # no tensor of the model's: nothing shared
         return False
-    figures = layer.merge(incoming) if isinstance(layer, Merge) else layer.infer(incoming[0])
+    figures = figures_of(layer, incoming)
     named = dict(layer.weights)
     tensors = figures.tensors or ((("", figures.params),) if figures.params else ())
     return any(named.get(role, f"#{index + 1}.{role}") not in frozen for role, count in tensors if count)

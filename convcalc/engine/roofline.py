@@ -262,7 +262,7 @@ def _read(layer, k: int, shapes, whole: int, batch: int, itemsize: int) -> int |
     if not isinstance(layer, WINDOWED) or len(shapes) != 1:
         return whole
     shape = shapes[0]
-    figures = layer.infer(shape)
+    figures = kinds.figures_of(layer, (shape,))
     if figures.windows is None:
         return whole
     if len(figures.windows) != len(shape) - 1:

@@ -51,6 +51,8 @@ def layer_to_dict(layer: Layer, previous: str | None) -> dict:
         entry["remark"] = list(layer.remark)
     if layer.once:
         entry["once"] = True
+    if layer.slices != 1:
+        entry["slices"] = layer.slices
     return entry
 
 
@@ -121,7 +123,7 @@ def _signature(specs, instance: str, start: int, end: int):
     rows = []
     for i in range(start, end):
         layer = specs[i]
-        if layer.weights or layer.remark or layer.once or layer.expect is not None:
+        if layer.weights or layer.remark or layer.once or layer.slices != 1 or layer.expect is not None:
             return None
         if layer.name is None:
             local = None

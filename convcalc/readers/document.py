@@ -26,7 +26,7 @@ from .registry import canonical_key, find_kind
 
 DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "frozen", "description")
 # Keys of a layer object besides its arguments: wiring, and what convert writes to keep a network exact.
-LAYER_KEYS = ("type", "name", "from", "path", "tensors", "remark", "once")
+LAYER_KEYS = ("type", "name", "from", "path", "tensors", "remark", "once", "slices")
 
 
 class _DocumentOrigin:
@@ -176,12 +176,13 @@ def parse_document(obj) -> Network:
 
 
 def _has_extras(entry) -> bool:
-    return isinstance(entry, dict) and any(key in entry for key in ("path", "remark", "tensors", "once"))
+    return isinstance(entry, dict) and any(key in entry for key in ("path", "remark", "tensors", "once", "slices"))
 
 
 def _layer_extras(entry: dict, where: str, index: int) -> dict:
     """The keys convert writes besides a layer's arguments: its path, its parameter tensors' names, notes,
-    and ``once`` for a layer computed without the input (counted once per pass, whatever the batch)."""
+    ``once`` for a layer computed without the input (counted once per pass, whatever the batch), and
+    ``slices`` for a layer run on each slice along its input's axis 0 with one set of parameters."""
     extra = {}
     for key, kind in (("path", str), ("remark", str)):
         if key in entry:
@@ -202,6 +203,13 @@ def _layer_extras(entry: dict, where: str, index: int) -> dict:
                             hint='"once": true marks a layer computed without the input, counted once a pass',
                             field="once", layer=index)
         extra["once"] = entry["once"]
+    if "slices" in entry:
+        value = entry["slices"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(f"{where}.slices must be a positive integer (got {json.dumps(value)})",
+                            hint='"slices": 8 runs the layer on each of the 8 slices along its input\'s axis 0',
+                            field="slices", layer=index)
+        extra["slices"] = value
     return extra
 
 

@@ -244,10 +244,15 @@ def explain(network, *, at=None) -> list[str]:
         shape = report.input_shape
         lines.append(f"layer {report.index}: {report.type} {report.summary}".rstrip()
                      + f"  {format_shape(shape)} -> {format_shape(report.output_shape)}")
-        body = layer.explain_sizes(shape, report.output_shape) + layer.explain_costs(report, network.batch)
         start = previous if previous is not None else _input_field(len(shape) - 1)
-        body.append(_field_line(start, report.receptive_field))
-        body += _window_drawing(layer, shape, at) + _overlap_drawing(layer, shape, at) + _modes_1d(layer, shape)
+        if layer.slices == 1:
+            body = layer.explain_sizes(shape, report.output_shape) + layer.explain_costs(report, network.batch)
+            body.append(_field_line(start, report.receptive_field))
+            body += _window_drawing(layer, shape, at) + _overlap_drawing(layer, shape, at) + _modes_1d(layer, shape)
+        else:  # one slice's arithmetic, the slices counted as samples (as PyTorch runs it)
+            body = (layer.explain_sizes(shape[1:], report.output_shape[1:])
+                    + layer.explain_costs(report, network.batch * layer.slices))
+            body.append(_field_line(start, report.receptive_field))
         body += [f"note: {note}" for note in report.notes]
         lines += body
         lines.append("")

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import functional
 from ..engine.layers import Layer
+from ..engine.layers.slices import prepare_sliced
 
 
 class Runner:
@@ -53,4 +54,5 @@ class Runner:
 def prepare_layer(layer: Layer, x: np.ndarray, rng: np.random.Generator):
     """Draw a layer's random parameters for inputs like ``x``; return the call that runs it
     (on one input, or on every branch for merges). The kind says how (its ``prepare``)."""
-    return layer.prepare(Runner(rng, x.dtype), x)
+    runner = Runner(rng, x.dtype)
+    return prepare_sliced(layer, lambda x: layer.prepare(runner, x), x)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..engine.analysis import analyse
 from ..engine.errors import ConvcalcError, SpecError
-from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool, ZeroPad
+from ..engine.layers import AvgPool, Conv, ConvTranspose, MaxPool, ZeroPad, figures_of
 from ..engine.layers.base import Shape, per_axis
 from ..engine.network import Network
 from ..engine.sizes import (
@@ -233,7 +233,7 @@ def solve(input_shape: Shape, templates: list[Template], target, ranges: dict | 
                 try:
                     out = shape
                     for layer in _concrete(template, (), shape):
-                        out = layer.infer(out).output_shape
+                        out = figures_of(layer, (out,)).output_shape
                 except ConvcalcError as err:
                     if len(groups) == 1:  # a layer every candidate meets: say why it fails
                         raise err.located(layer=index + 1, origin=template.origin)
@@ -332,7 +332,7 @@ def _verify(input_shape, templates, row, target) -> Solution | None:
         try:
             built = _concrete(template, chosen, shape)
             for layer in built:
-                shape = layer.infer(shape).output_shape
+                shape = figures_of(layer, (shape,)).output_shape
         except ConvcalcError:
             return None
         layers.extend(built)

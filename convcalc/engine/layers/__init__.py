@@ -47,6 +47,7 @@ from .reshape import Flatten, Linear
 from .slicing import Chunk, Narrow, Select, Slice, Split
 from .vector_norm import Clamp, VectorNorm
 from .fixed import Constant, IndexSelect
+from .slices import figures_of
 
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
@@ -54,5 +55,5 @@ __all__ = [
     "Identity", "IndexSelect", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
-    "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad",
+    "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad", "figures_of",
 ]

@@ -96,6 +96,9 @@ class Layer:
     # table of coordinates): PyTorch runs it once per forward pass, whatever the batch, so its
     # figures are counted once, not per sample.
     once: bool = field(default=False, compare=False, repr=False, kw_only=True)
+    # Runs on each of this many slices along its input's axis 0, with one set of parameters (a tensor
+    # whose batch PyTorch holds merged with attention heads: see ``slices.py``).
+    slices: int = field(default=1, compare=False, repr=False, kw_only=True)
     # The output shape a traced model showed (PyTorch route): the analysis
     # fails loudly where its own rules disagree, never reporting this instead.
     expect: tuple[int, ...] | None = field(default=None, compare=False, repr=False, kw_only=True)

@@ -30,7 +30,7 @@ SHORT_KEYS = {
 # Short keys whose PyTorch name depends on the kind.
 CONTEXT_KEYS = {"in": ("in_channels", "in_features", "num_features"), "out": ("out_channels", "out_features")}
 # Fields every layer has that are wiring, not arguments.
-WIRING = ("origin", "name", "inputs", "path", "remark", "expect", "weights", "once")
+WIRING = ("origin", "name", "inputs", "path", "remark", "expect", "weights", "once", "slices")
 
 
 def arg(default: Any = MISSING, *, rule=None, internal: bool = False):

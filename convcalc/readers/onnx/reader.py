@@ -196,7 +196,7 @@ class Reader:
             shapes = tuple(a.shape for a in reads)
             try:  # the rules a token's arguments pass, then convcalc's own shape rules
                 check_layer(layer)
-                figures = layer.merge(shapes) if isinstance(layer, L.Merge) else layer.infer(shapes[0])
+                figures = L.figures_of(layer, tuple(shapes))
             except ConvcalcError as err:
                 raise SpecError(f"{where}: {err.message}", hint=err.hint, field="file") from None
             _check_shape(figures.output_shape, where)
