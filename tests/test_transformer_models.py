@@ -214,7 +214,7 @@ def test_recurrent_layers_are_read_with_the_batch_first_or_second(cell, options)
 @pytest.mark.parametrize("name", ["vit_small_patch16_224", "deit_small_distilled_patch16_224",
                                   "swin_tiny_patch4_window7_224", "mobilevit_xs", "coat_lite_tiny", "cait_xxs24_224",
                                   "pit_ti_224", "twins_svt_small", "efficientformer_l1",
-                                  "xcit_nano_12_p16_224"])
+                                  "xcit_nano_12_p16_224", "levit_128s"])
 def test_timm_models_with_attention_are_exact(name):
     torchvision()  # timm imports torchvision's model definitions
     import timm

@@ -31,14 +31,10 @@ SURVEY_ONLY = {
     "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_m", "efficientnet_v2_l",
     "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf", "regnet_y_1_6gf", "regnet_y_3_2gf",
     "regnet_y_8gf", "regnet_y_16gf", "resnext101_64x4d", "wide_resnet101_2", "convnext_base", "convnext_large",
-    "swin_s", "swin_b", "swin_v2_s", "swin_v2_b", "mvit_v2_s", "swin3d_s",
+    "swin_s", "swin_b", "swin_v2_s", "swin_v2_b", "swin3d_s",
 }
 # model -> why convcalc does not read it exactly yet (the ATen op, the layer, the shapes)
 NOT_EXACT: dict[str, str] = {
-    "mvit_v1_b": ("MViT's Pool (blocks.N.attn.pool_q/k/v): the pooling aten.conv3d on a tensor with the batch "
-                  "merged with the heads (33 layers, e.g. blocks.1.attn.pool_k.pool, 2x96x8x14x14 per sample) is "
-                  "uncounted: 70,327,102,656 MACs against 70,599,407,808, and 36,702,544 parameters against "
-                  "36,610,672"),
     "raft_small": ("RAFT's coordinate grid (make_coords_grid: arange and meshgrid, then repeat(batch_size, 1, 1, 1)) "
                    "is a constant holding the traced batch of 2 on its leading axis, 2x2x46x62, and the first sum "
                    "reading it (add_17, aten.add.Tensor, coords plus flow) is refused: ConsistencyError, "

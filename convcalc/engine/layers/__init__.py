@@ -44,7 +44,7 @@ from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from .resample import Resize, Upsample
 from .roll import Roll
 from .reshape import Flatten, Linear
-from .slicing import Chunk, Narrow, Select, Slice, Split
+from .slicing import Chunk, Narrow, Select, Slice, SliceScatter, Split
 from .vector_norm import Clamp, VectorNorm
 from .fixed import Constant, IndexSelect
 from .slices import figures_of
@@ -55,5 +55,5 @@ __all__ = [
     "Identity", "IndexSelect", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
-    "Slice", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad", "figures_of",
+    "Slice", "SliceScatter", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad", "figures_of",
 ]

@@ -54,7 +54,9 @@ def parse_equation(equation: str, operands: int) -> tuple[tuple[str, ...], str]:
 @dataclass(frozen=True)
 class Einsum(Merge):
     """``torch.einsum(equation, ...)`` per sample: each branch's letters name its per-sample axes; a
-    learned last operand of ``weight_shape`` (counted as parameters) may follow the branches.
+    learned last operand of ``weight_shape`` (counted as parameters) may follow the branches; when it is
+    gathered from a smaller table (MViT's relative positions, indexed from 2n - 1 rows into n x n),
+    ``table`` gives the table's size: those are its parameters.
 
     >>> fig = Einsum("nd,md->nm").merge(((197, 64), (197, 64)))
     >>> fig.output_shape, fig.macs
@@ -63,11 +65,12 @@ class Einsum(Merge):
     2048
     """
 
-    spellings = (spell("einsum", fields=("equation", "weight_shape"), positional=("equation",),
+    spellings = (spell("einsum", fields=("equation", "weight_shape", "table"), positional=("equation",),
                        required=("equation",)),)
 
     equation: str = arg(rule=text)
     weight_shape: tuple[int, ...] | None = None
+    table: int | None = None
 
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:
         operands = list(shapes) + ([tuple(self.weight_shape)] if self.weight_shape is not None else [])
@@ -91,7 +94,11 @@ class Einsum(Merge):
         # (one multiplication per output element, no accumulation), and one operand is a view or a sum
         macs = volume(sizes[c] for c in set(output) | contracted) if contracted else 0
         flops = 2 * macs if contracted else volume(shape) if len(terms) == 2 else 0
-        params = volume(self.weight_shape) if self.weight_shape is not None else 0
+        if self.table is not None and (self.weight_shape is None or not 1 <= self.table <= volume(self.weight_shape)):
+            raise SpecError(f"table={self.table} must count the learned values the weight_shape operand is gathered "
+                            "from: at least 1, at most its elements, and only with weight_shape",
+                            hint="e.g. weight_shape=56x7x96,table=10656", field="table")
+        params = (self.table or volume(self.weight_shape)) if self.weight_shape is not None else 0
         return Figures("Einsum", shape, params, macs, flops, tuple(Global(n) for n in shape[1:]), (),
                        self.equation.replace(" ", ""), mixes_channels=True,
                        continues=tuple(tuple(output.index(c) if c in output else None for c in term)

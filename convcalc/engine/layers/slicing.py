@@ -1,14 +1,16 @@
-"""Pieces of an axis: slice, narrow, chunk, split and select (dims count the batch axis)."""
+"""Pieces of an axis: slice, narrow, chunk, split and select, and a slice written back (dims count the
+batch axis)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..errors import ShapeError
-from ..windows import IDENTITY, Shift, Sliding
-from .base import Figures, Layer, Shape, Use, format_tuple
+from ..windows import IDENTITY, Global, Shift, Sliding
+from .base import Figures, Layer, Shape, Use, format_shape, format_tuple
 from .kind import spell
 from .layout import batch_dim
+from .merge import Merge
 
 
 class _Piece(Layer):
@@ -242,3 +244,61 @@ class Select(_Piece):
         axis = batch_dim(self.dim, x.shape[1:])
         index = (slice(None),) * (axis + 1) + (self.index % x.shape[axis + 1],)
         return lambda x: x[index]
+
+
+@dataclass(frozen=True)
+class SliceScatter(Merge):
+    """``torch.slice_scatter(input, src, dim, start, end, step)``: the first branch with the slice
+    ``[start:end:step]`` along ``dim`` replaced by the second (of the slice's shape), as PyTorch
+    writes ``attn[:, :, 1:, 1:] += bias`` (MViT's relative positions) into a view of ``attn``.
+    ``inplace``: that write, into the first branch's storage. Copies only: no FLOPs.
+
+    >>> SliceScatter(2, 1).merge(((2, 9, 9), (2, 8, 9))).output_shape
+    (2, 9, 9)
+    """
+
+    spellings = (spell("slice_scatter", fields=("dim", "start", "end", "step", "inplace"),
+                       positional=("dim", "start", "end", "step"), required=("dim",)),)
+
+    dim: int
+    start: int | None = None
+    end: int | None = None
+    step: int = 1
+    inplace: bool = False
+
+    def merge(self, shapes: tuple[Shape, ...]) -> Figures:
+        if len(shapes) != 2:
+            raise ShapeError(f"slice_scatter reads two branches, the tensor and the slice written into it, but "
+                             f"receives {len(shapes)}", hint='name both, e.g. "from": ["attn", "bias"]', field="from")
+        first, src = shapes
+        axis, start, length, step = Slice(self.dim, self.start, self.end, self.step).locate(first)
+        piece = first[:axis] + (length,) + first[axis + 1:]
+        if tuple(src) != piece:
+            raise ShapeError(f"slice_scatter writes {format_shape(src)} where the slice along dim {self.dim} is "
+                             f"{format_shape(piece)}", hint="give a second branch of the slice's shape", field="from")
+        # the written axis is read whole (an upper bound, as concat along a spatial axis)
+        windows = tuple(Global(first[a + 1]) if a + 1 == axis else IDENTITY for a in range(len(first) - 1))
+        return Figures("SliceScatter", tuple(first), windows=windows if axis else None,
+                       axis0=Global(first[0]) if axis == 0 else None,
+                       summary=f"dim {self.dim}: {start}+{length}" + (f" step {step}" if step != 1 else ""))
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view" if self.inplace else "new"
+
+    def saved(self, use: Use) -> list | None:
+        return []  # the gradients are a slice of the output's and the rest of it
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0
+
+    def prepare(self, run, x):
+        axis, start, length, step = Slice(self.dim, self.start, self.end, self.step).locate(x.shape[1:])
+        index = [slice(None)] * x.ndim
+        index[axis + 1] = slice(start, start + (length - 1) * step + 1 if length else start, step)
+
+        def write(base, src):
+            out = base if self.inplace else base.copy()
+            out[tuple(index)] = src
+            return out
+
+        return write

@@ -117,6 +117,18 @@ def slice_(call: Call):
                    int(call.args["step"]))
 
 
+def slice_scatter(call: Call):
+    """``torch.slice_scatter(input, src, dim, start, end, step)`` of two activations kept alike."""
+    x, src = call.act("self"), call.act("src")
+    if x.layout != src.layout:
+        raise Unsupported("slice_scatter of activations that keep the batch on different axes")
+    start, end, dim = call.args.get("start"), call.args.get("end"), call.dim(call.args.get("dim", 0))
+    if end is not None and 0 < dim <= len(x.shape):
+        end = min(int(end), x.shape[dim - 1])
+    return L.SliceScatter(dim, None if start is None else int(start), None if end is None else int(end),
+                          int(call.args.get("step", 1)))
+
+
 def narrow(call: Call):
     call.act()
     return L.Narrow(call.dim(call.args["dim"]), int(call.args["start"]), int(call.args["length"]))
@@ -214,9 +226,11 @@ def repeat(call: Call):
 
 
 OPERATORS = {
-    "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape,
+    "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape, "view_as": reshape,
+    "reshape_as": reshape,
     "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose, "swapaxes": transpose,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,
+    "slice_scatter": slice_scatter,
     "cat": cat, "concat": cat, "roll": roll, "index": index, "index_select": index,
     "repeat": repeat,
 }

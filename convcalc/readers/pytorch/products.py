@@ -38,11 +38,30 @@ def matmul(call: Call):
         call.trailing(2)
         _same_layout(call)
         return L.MatMul()
+    if isinstance(other, Param) and not other.buffer and not other.batched and len(other.shape) > 2:
+        return _batched_by_learned(call, other)
     if not isinstance(other, Param) or other.buffer or len(other.shape) != 2 or other.batched:
         raise Unsupported(f"{call.op} with a fixed or batched operand")
     call.trailing(1)
     call.weight("other" if "other" in call.args else "mat2", "weight")
     return L.Linear(other.shape[1], False, in_features=other.shape[0])
+
+
+def _batched_by_learned(call: Call, other: Param):
+    """``x @ W`` with a learned W of more than two axes (MViT's temporal relative positions, one matrix per
+    frame): a batched product, written as the einsum it is. Its leading axes pair with the per-sample axes
+    of x before its last two, so the batch must lead alone or sit in x's rows."""
+    x = call.reads[0]
+    call.trailing(1)
+    rank, layout = len(x.shape), x.layout
+    if not (layout.leading or (layout.merged and layout.axis == layout.rank - 2)) or len(other.shape) > rank:
+        raise Unsupported(f"{call.op} of a learned stack of matrices against the batch")
+    if tuple(other.shape[:-2]) != tuple(x.shape[rank - len(other.shape):-2]) or other.shape[-2] != x.shape[-1]:
+        raise Unsupported(f"{call.op} with a learned operand that broadcasts")
+    letters = "abcdefghijklmnopqrstuvwx"[:rank]
+    stack = letters[rank - len(other.shape):-2]
+    call.weight("other" if "other" in call.args else "mat2", "weight")
+    return L.Einsum(f"{letters},{stack}{letters[-1]}z->{letters[:-1]}z", tuple(other.shape), _table(other))
 
 
 def baddbmm(call: Call):
@@ -123,7 +142,14 @@ def einsum(call: Call):
         call.weights.append(("weight", learned[0].name))
     drop = (lambda term: term) if layout.merged else (lambda term: term.replace(batch, ""))
     per_sample = ",".join(drop(t) for t in terms) + "->" + drop(output)
-    return L.Einsum(per_sample, tuple(learned[0].shape) if learned else None)
+    return L.Einsum(per_sample, tuple(learned[0].shape) if learned else None, _table(learned[0]) if learned else None)
+
+
+def _table(learned: Param) -> int | None:
+    """The parameters a gathered operand was made from (None: it is the parameter itself)."""
+    if learned.table is not None and learned.table > math.prod(learned.shape):
+        raise Unsupported("a product of a gathered operand that reads some of its table only")
+    return learned.table
 
 
 _CELLS = {"lstm": ("LSTM", "tanh"), "gru": ("GRU", "tanh"), "rnn_tanh": ("RNN", "tanh"), "rnn_relu": ("RNN", "relu")}

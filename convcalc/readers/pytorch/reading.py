@@ -21,6 +21,9 @@ from .aten import ALIASES, ARITHMETIC, BATCH_FIRST, EXPANDS, FIRST_OF_TUPLE, FRE
 from .moves import piece
 from .names import Namer, in_place, op_name
 from .fixed import FixedLayers
+from .sliced import one_slice, slices_read, with_slices
+from .unused import unused_parameters
+from .writes import Writes
 from .values import Act, Call, Const, Layout, Param, Unsupported
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
@@ -151,7 +154,8 @@ def read_program(torch, module, exported, shape):
     fixed = FixedLayers(add, names)
 
     batch = trace_batch
-    for node in program.graph.nodes:
+    def read(node) -> None:  # one node of the graph: its value (a layer, a view, a fixed tensor)
+        nonlocal batch
         if node.op == "placeholder":
             spec = specs.get(node.name)
             val = node.meta.get("val")
@@ -169,9 +173,9 @@ def read_program(torch, module, exported, shape):
                 values[node.name] = Param(spec.target, tuple(val.shape), buffer=True)
             else:
                 values[node.name] = Const(_fixed_shape(torch, val))
-            continue
+            return
         if node.op != "call_function":
-            continue
+            return
         val = node.meta.get("val")
         if node.target is operator.getitem:
             source, index = values.get(node.args[0].name), node.args[1]
@@ -190,18 +194,18 @@ def read_program(torch, module, exported, shape):
                 values[node.name] = source.first if index == 0 else _opaque(
                     torch, node, source.kind, {}, source.reads, val, batch, add, name=f"{source.first.ref}.{index}",
                     path=names.path(node.args[0]))
-            continue
+            return
         if not hasattr(node.target, "_schema"):
             if not isinstance(val, torch.Tensor):
                 values[node.name] = val if isinstance(val, (int, float)) else None
-                continue
+                return
             op, args = op_name(node.target), {f"arg{i}": resolve(a) for i, a in enumerate(node.args)}
         else:
             op, args = op_name(node.target), _arguments(node, resolve)
         tensor_val = val[0] if isinstance(val, (tuple, list)) and val else val
         if not isinstance(tensor_val, torch.Tensor):
             values[node.name] = val if isinstance(val, (int, float)) else None
-            continue
+            return
         acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
         started = fixed.start(node, op, args) if not acts else None
         if started is not None:  # a learned product of fixed values (Swin V2's position-bias MLP): layers
@@ -209,32 +213,35 @@ def read_program(torch, module, exported, shape):
             acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
         if not acts or op in FRESH:  # made inside forward from constants and parameters only
             values[node.name] = _fixed(torch, args, tensor_val, batch)
-            continue
+            return
         try:
             expect, layout, args = fixed.place(node, op, args, acts, lambda: _fixed_shape(torch, tensor_val),
                                                lambda: per_sample(tensor_val, node.name))
             if op in ALIASES:
                 values[node.name] = Act(acts[0].ref, expect, layout)
-                continue
+                return
             if op in EXPANDS and isinstance(args.get("self"), Act) and node.users and all(
                     op_name(user.target) in ARITHMETIC for user in node.users):
                 values[node.name] = args["self"]  # the arithmetic reading it broadcasts it the same way
-                continue
+                return
             if op in PIECES:
                 values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
-                continue
-            if op not in OPERATORS or (op in BATCH_FIRST and not all(a.layout.leading for a in acts)):
+                return
+            k = slices_read(acts, layout) if op in BATCH_FIRST else 1  # the batch merged with heads: slices
+            if op not in OPERATORS or (op in BATCH_FIRST and k == 1 and not all(a.layout.leading for a in acts)):
                 raise Unsupported(op)
             call = Call(op, args, trace_batch, out=expect, out_layout=layout)
+            call = one_slice(call, k) if k != 1 else call
             spec = OPERATORS[op](call)
+            spec = replace(spec, slices=k) if spec is not None and k != 1 else spec
             if spec is None:  # only the batch moved, or the per-sample shape is unchanged: a view
                 values[node.name] = Act(call.reads[0].ref, expect, layout)
-                continue
+                return
             if op == "dropout" and names.module_of(node) in drop_paths:
                 spec = L.StochasticDepth(*drop_paths[names.module_of(node)])
             if in_place(node.target) and hasattr(spec, "inplace"):
                 spec = replace(spec, inplace=True)  # autograd saves differently for in-place activations
-            _check(spec, node, [a.shape for a in call.reads])
+            _check(spec, node, [with_slices(a.shape, k) for a in call.reads])
             result = add(spec, node, [a.ref for a in call.reads], call.weights, expect, layout)
             if op in RECURRENT:  # its last states (read with getitem) are not layers convcalc can cost
                 result = _Several(_kind(node, op), result, tuple(acts))
@@ -243,6 +250,15 @@ def read_program(torch, module, exported, shape):
             if isinstance(val, (tuple, list)):  # its other results are read with getitem
                 result = _Several(_kind(node, op), result, tuple(acts))
         values[node.name] = (result,) if op in FIRST_OF_TUPLE else result
+
+    writes = Writes(values, layers, lambda spec, node, reads, expect, layout, name: add(
+        spec, node, [a.ref for a in reads], (), expect, layout, name=names.name(node) + name[len(node.name):]),
+        lambda node, reads, shaped: _opaque(torch, node, f"aten.{node.target.overloadpacket.__name__}", {}, reads,
+                                            shaped.meta.get("val"), batch, add, name=names.name(node) + ".write"))
+    for node in program.graph.nodes:
+        read(node)
+        if node.op == "call_function":  # an in-place write changes what later reads of its tensors see
+            writes.after(node, op_name(node.target))
     output = next(n for n in program.graph.nodes if n.op == "output")
     results = [values.get(n.name) for n in _flat(output.args) if isinstance(n, torch.fx.Node)]
     # a dict, tuple or list of results arrives flat, in its order: each tensor made from the input is an output
@@ -260,42 +276,11 @@ def read_program(torch, module, exported, shape):
     return layers, frozen, tuple(outputs[:-1]), unused_parameters(module, layers, read)
 
 
-def unused_parameters(module, layers, read: set) -> tuple[tuple[str, int, int, bool], ...]:
-    """The model's parameters no layer holds, by the largest module holding only such parameters:
-    (module, parameters, trainable, whether the forward pass reads them)."""
-    params = dict(module.named_parameters())  # tied parameters once, under their first name
-    first = {id(p): name for name, p in params.items()}
-    canonical = {name: first[id(p)] for name, p in module.named_parameters(remove_duplicate=False)}
-    held = {canonical.get(name, name) for layer in layers for _, name in (layer.weights or ())}
-    read = {canonical.get(name, name) for name in read}
-    missing = [name for name in params if name not in held]
-    # per module: how many of its parameters there are, and how many no layer holds (one pass each)
-    total: dict[str, int] = {}
-    absent: dict[str, int] = {}
-    for name in params:
-        for prefix in _modules_of(name):
-            total[prefix] = total.get(prefix, 0) + 1
-            absent[prefix] = absent.get(prefix, 0) + (name not in held)
-    groups: dict[tuple[str, bool], list[str]] = {}
-    for name in missing:
-        key = next((p for p in _modules_of(name) if absent[p] == total[p]), name)  # the largest such module
-        groups.setdefault((key, name in read), []).append(name)
-    return tuple((key, sum(params[n].numel() for n in names), sum(params[n].numel() for n in names
-                                                                  if params[n].requires_grad), was_read)
-                 for (key, was_read), names in groups.items())
-
-
-def _modules_of(name: str) -> list[str]:
-    """The modules a parameter sits in, outermost first: ``a``, ``a.b`` for ``a.b.weight``."""
-    parts = name.split(".")
-    return [".".join(parts[:end]) for end in range(1, len(parts))]
-
-
 def _check(spec, node, shapes) -> None:
     """convcalc's rules on the traced input shapes: an operation on the batch axis cannot be
     described per sample (so it is not counted); any other refusal of what PyTorch ran is a bug."""
     try:
-        spec.merge(tuple(shapes)) if isinstance(spec, L.Merge) else spec.infer(shapes[0])
+        L.figures_of(spec, tuple(shapes))
     except BatchAxisError as err:
         raise Unsupported(str(err)) from None
     except ConvcalcError as err:
