@@ -214,7 +214,7 @@ def test_recurrent_layers_are_read_with_the_batch_first_or_second(cell, options)
 @pytest.mark.parametrize("name", ["vit_small_patch16_224", "deit_small_distilled_patch16_224",
                                   "swin_tiny_patch4_window7_224", "mobilevit_xs", "coat_lite_tiny", "cait_xxs24_224",
                                   "pit_ti_224", "twins_svt_small", "efficientformer_l1",
-                                  "xcit_nano_12_p16_224", "levit_128s"])
+                                  "xcit_nano_12_p16_224", "levit_128s", "beit_base_patch16_224"])
 def test_timm_models_with_attention_are_exact(name):
     torchvision()  # timm imports torchvision's model definitions
     import timm
@@ -255,3 +255,34 @@ def test_a_learned_bias_given_to_attention_as_its_mask_counts_its_table():
     analysis = _exact(BiasedAttention(), (4, 8))
     attention = next(r for r in analysis.layers if r.type == "ScaledDotProductAttention")
     assert attention.params == 18
+
+
+def test_a_bias_assembled_from_parameters_counts_them_once():
+    """BEiT's query-key-value bias: learned query and value biases around fixed zeros for the keys,
+    concatenated and given to F.linear. The linear layer holds both learned biases, and nothing else
+    counts them again."""
+    import json
+
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    from convcalc.output.document import network_to_dict
+    from convcalc.readers.document import load_document
+
+    class Composed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(8, 24, bias=False)
+            self.q_bias, self.v_bias = nn.Parameter(torch.randn(8)), nn.Parameter(torch.randn(8))
+            self.register_buffer("k_bias", torch.zeros(8), persistent=False)
+
+        def forward(self, x):
+            return F.linear(x, self.qkv.weight, torch.cat((self.q_bias, self.k_bias, self.v_bias)))
+
+    analysis = _exact(Composed().eval(), (5, 8))
+    linear = analysis.layers[0]
+    assert (linear.type, linear.params) == ("Linear", 8 * 24 + 16)
+    assert not any("parameters" in note for note in linear.notes)  # no parameters left to the totals alone
+    again = analyse(load_document(json.dumps(network_to_dict(analysis.network))))
+    assert again.to_dict() == analysis.to_dict()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import BatchAxisError, ShapeError
+from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
 from .base import Figures, Layer, Shape, Use, format_shape, gradient_products, saves_input, times_batch
@@ -73,22 +73,29 @@ class Flatten(Layer):
 
 @dataclass(frozen=True)
 class Linear(Layer):
-    """``torch.nn.Linear`` over the last axis, as PyTorch applies it.
+    """``torch.nn.Linear`` over the last axis, as PyTorch applies it. ``bias_params``: a bias assembled
+    from fewer learned values than it has (BEiT's from learned query and value biases around fixed
+    zeros), which are its parameters.
 
     >>> fig = Linear(1000).infer((512,))
     >>> fig.params, fig.macs
     (513000, 512000)
     """
 
-    spellings = (spell("linear", "fc", "dense", fields=("in_features", "out_features", "bias"),
+    spellings = (spell("linear", "fc", "dense", fields=("in_features", "out_features", "bias", "bias_params"),
                        positional=("out_features",), required=("out_features",)),)
 
     out_features: int
     bias: bool = True
     in_features: int | None = None
+    bias_params: int | None = None
 
     def infer(self, shape: Shape) -> Figures:
         features = shape[-1]
+        if self.bias_params is not None and not (self.bias and 0 <= self.bias_params <= self.out_features):
+            raise SpecError(f"bias_params={self.bias_params} must count the learned values of the bias: at most "
+                            f"out_features ({self.out_features}), and only with bias", hint="e.g. bias_params=1536",
+                            field="bias_params")
         if self.in_features is not None and self.in_features != features:
             hint = "omit in_features to take it from the input, or fix the layer before"
             if len(shape) > 1 and volume(shape) == self.in_features:
@@ -104,7 +111,8 @@ class Linear(Layer):
             )
         output = shape[:-1] + (self.out_features,)
         macs = volume(shape[:-1]) * features * self.out_features
-        params = features * self.out_features + (self.out_features if self.bias else 0)
+        bias = (self.out_features if self.bias_params is None else self.bias_params) if self.bias else 0
+        params = features * self.out_features + bias
         flops = 2 * macs + (volume(output) if self.bias else 0)
         notes, windows = (), ()
         if len(shape) > 1:
@@ -112,7 +120,7 @@ class Linear(Layer):
                      "put flatten before it to use every feature",)
             windows = (IDENTITY,) * (len(shape) - 2) + (Global(features),)
         summary = f"{features}→{self.out_features}" + ("" if self.bias else " bias=False")
-        tensors = (("weight", features * self.out_features),) + ((("bias", self.out_features),) if self.bias else ())
+        tensors = (("weight", features * self.out_features),) + ((("bias", bias),) if self.bias else ())
         return Figures("Linear", output, params, macs, flops, windows, notes, summary, mixes_channels=len(shape) == 1,
                        tensors=tensors)
 
@@ -132,6 +140,6 @@ class Linear(Layer):
 
     def explain_costs(self, report, batch: int) -> list[str]:
         shape = report.input_shape
-        bias = f" + {self.out_features}" if self.bias else ""
+        bias = f" + {self.out_features if self.bias_params is None else self.bias_params}" if self.bias else ""
         return [f"params: {shape[-1]} x {self.out_features}{bias} = {report.params:,}",
                 f"MACs: {volume(shape[:-1])} row(s) x {shape[-1]} x {self.out_features} = {times_batch(report, batch)}"]

@@ -21,7 +21,8 @@ def linear(call: Call):
     call.trailing(1)
     w = call.weight("weight", "weight")
     b = call.weight("bias", "bias")
-    return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None)
+    table = b.table if isinstance(b, Param) and b.table is not None and b.table < w.shape[0] else None
+    return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None, bias_params=table)
 
 
 def _same_layout(call: Call) -> None:

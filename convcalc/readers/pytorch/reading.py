@@ -331,8 +331,13 @@ def _fixed(torch, args, val, batch):
             return Const(_fixed_shape(torch, val))
     except Unsupported:
         shape, batched = _fixed_shape(torch, val), False
-    table = source.table or volume(source.shape)
-    return Param(source.name, shape, table=None if table == volume(shape) and not source.table else table,
+    # made from several parameters (BEiT's query-key-value bias: its query and value biases around fixed
+    # zeros): their values together are what a layer using it holds
+    parts = tuple(dict.fromkeys(p.name for p in learned if p.name != source.name))
+    sizes = {p.name: p.table or volume(p.shape) for p in learned}
+    table = sum(sizes.values())
+    return Param(source.name, shape, parts=parts,
+                 table=None if table == volume(shape) and not source.table and not parts else table,
                  batched=batched)
 
 

@@ -86,6 +86,7 @@ class Param:
     buffer: bool = False
     table: int | None = None
     batched: bool = False
+    parts: tuple[str, ...] = ()  # the other parameters it was made from (``table`` counts them all)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class Call:
             return None
         if isinstance(value, Param):
             self.weights.append((role, value.name))
+            self.weights.extend((f"{role}.part{k}", part) for k, part in enumerate(value.parts, 1))
             return value
         if isinstance(value, Const):
             return Param("", value.shape, buffer=True)
