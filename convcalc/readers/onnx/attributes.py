@@ -23,7 +23,7 @@ _TYPES = {0: "untyped", 1: "a float", 2: "an integer", 3: "a string", 4: "a tens
           6: "a list of floats", 7: "a list of integers", 8: "a list of strings", 9: "a list of tensors",
           10: "a list of graphs", 11: "a sparse tensor", 12: "a list of sparse tensors", 13: "a type",
           14: "a list of types"}
-FLOAT, INT, STRING, TENSOR, FLOATS, INTS, STRINGS = 1, 2, 3, 4, 6, 7, 8
+FLOAT, INT, STRING, TENSOR, GRAPH, FLOATS, INTS, STRINGS = 1, 2, 3, 4, 5, 6, 7, 8
 
 
 def label(node, index: int | None = None) -> str:
@@ -130,6 +130,11 @@ class Attributes:
         import onnx
 
         return tensors.decode(onnx, attribute.t, f"{self.label}, attribute {name!r}")
+
+    def graph(self, name: str, *, required: bool = False):
+        """A subgraph attribute (Loop's body, If's branches), as the GraphProto it is."""
+        attribute = self._get(name, GRAPH, required)
+        return None if attribute is None else attribute.g
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._raw)

@@ -37,6 +37,14 @@ class Placed(Act):
     inner: int = 1
 
 
+@dataclass(frozen=True)
+class OneSlice(Act):
+    """One slice of ``whole``, an activation whose batch is merged with other sizes on axis 0: what a
+    batch-first operator's builder reads, its layers then running on every slice (``slices``)."""
+
+    whole: Act | None = None
+
+
 def placement(act: Act) -> tuple[int, int, int]:
     """(axis, outer, inner) of where ``act``'s batch is in the file's tensor."""
     return (act.axis, act.outer, act.inner) if isinstance(act, Placed) else PLAIN

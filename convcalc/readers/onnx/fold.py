@@ -20,8 +20,12 @@ from .ops import MAX_RANK
 _BROADCASTING = {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Where", "Mod", "Min", "Max", "Pow"}
 
 
-def evaluate(op: str, arrays: list, attrs: Attributes) -> tuple:
-    """The outputs of node ``op`` on constant ``arrays`` (None for an absent input)."""
+def evaluate(op: str, arrays: list, attrs: Attributes, lazy: bool = False) -> tuple:
+    """The outputs of node ``op`` on constant ``arrays`` (None for an absent input). ``lazy``, where the
+    reader knows what reads the result: arithmetic read only for its shape gives an array of that shape
+    and no values, and an Expand or Unsqueeze a read-only view, neither allocating (the TorchScript
+    exporter's index grids for a slice assignment span every position written: billions at a large
+    batch)."""
     if op not in _FOLD:
         raise attrs.error(f"{op} on constants is not something convcalc evaluates",
                           hint="simplify the model's constant parts (onnxsim)")
@@ -29,6 +33,11 @@ def evaluate(op: str, arrays: list, attrs: Attributes) -> tuple:
         if array is not None and array.dtype.kind not in "biuf":
             raise attrs.error(f"input {i} holds {array.dtype.name} values; convcalc evaluates only numbers on "
                               "constants", hint="simplify the model's constant parts (onnxsim)")
+    if lazy and op in _LAZY:
+        try:
+            return (_LAZY[op](arrays, attrs),)
+        except (ValueError, IndexError, TypeError) as err:
+            raise attrs.error(f"cannot be evaluated: {str(err)[:200]}", hint="check the file") from None
     made = _made_elements(op, arrays, attrs)
     if made > MAX_CONSTANT_ELEMENTS:  # checked before NumPy allocates it
         raise attrs.error(f"would make a constant of {made:,} elements, over the limit of "
@@ -58,6 +67,11 @@ def _made_elements(op: str, arrays, attrs: Attributes) -> int:
             return volume(np.broadcast_shapes(*(a.shape for a in present)))
         if op == "Expand":
             return volume(np.broadcast_shapes(arrays[0].shape, _shape_of(arrays[1])))
+        if op in ("Shape", "Size"):  # of an array read only for its shape, which holds no values
+            return max(arrays[0].ndim, 1)
+        if op == "Tile":
+            repeats = _shape_of(arrays[1])
+            return arrays[0].size * volume(repeats)
         if op == "ConstantOfShape":
             return volume(_shape_of(arrays[0]))
         if op == "Concat":
@@ -195,6 +209,36 @@ def _scatter_nd(arrays, attrs):
     return data
 
 
+def _tile(arrays, attrs):
+    repeats = _shape_of(arrays[1])
+    if len(repeats) != arrays[0].ndim:
+        raise ValueError(f"{len(repeats)} repeats for data of {arrays[0].ndim} axes")
+    return np.tile(arrays[0], repeats)
+
+
+def _flatten(arrays, attrs):
+    data = arrays[0]
+    axis = attrs.int("axis", 1)
+    if not -data.ndim <= axis <= data.ndim:
+        raise ValueError(f"axis {axis} is outside the data's {data.ndim} axes")
+    axis += data.ndim if axis < 0 else 0
+    return data.reshape(volume(data.shape[:axis]), volume(data.shape[axis:]))
+
+
+def _shape_only(arrays, attrs):
+    shape = np.broadcast_shapes(*(a.shape for a in arrays[:2]))
+    return np.broadcast_to(np.zeros((), np.result_type(arrays[0], arrays[1])), shape)
+
+
+def _view(arrays, attrs):
+    return np.broadcast_to(arrays[0], np.broadcast_shapes(arrays[0].shape, _shape_of(arrays[1])))
+
+
+# What the reader may evaluate lazily (``evaluate``'s ``lazy``)
+_LAZY = {"Add": _shape_only, "Sub": _shape_only, "Mul": _shape_only, "Div": _shape_only,
+         "Expand": _view, "Unsqueeze": _unsqueeze}
+
+
 # NumPy evaluation of the operators exporters use on constants (shape plumbing).
 _FOLD = {
     "Identity": lambda a, t: a[0], "Cast": _cast, "CastLike": lambda a, t: a[0].astype(a[1].dtype),
@@ -213,4 +257,5 @@ _FOLD = {
     "Shape": lambda a, t: np.array(a[0].shape, dtype=np.int64)[t.int("start", 0):t.int("end", None)],
     "Clip": _clip, "Exp": lambda a, t: np.exp(a[0]), "GatherND": _gather_nd,
     "ReduceProd": _reduce_prod, "ScatterND": _scatter_nd, "Pow": lambda a, t: np.power(a[0], a[1]), "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
+    "Tile": _tile, "Flatten": _flatten,
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..pytorch.values import Act, Unsupported
 from . import tensors
 from .attributes import Attributes
-from .batch import PLAIN, placement
+from .batch import PLAIN, OneSlice, alone, placement
 
 
 # Axes a tensor may have: NumPy's limit (PyTorch's kernels stop earlier).
@@ -28,6 +28,8 @@ class Node(Attributes):
         self.reader = reader
         self.params: list[tuple[str, str]] = []  # (role, initializer name)
         self.placed = None  # where the output's batch is, when the builder moved it (batch.placement's triple)
+        self.slices = 1  # a batch-first operator on a batch merged on axis 0: the slices its layers run on
+        self.unbatched = False  # ... on a batch of 1 merged with nothing on axis 0: its layers read the sample
 
     def _input(self, index: int, what: str, required: bool):
         value = self.inputs[index] if index < len(self.inputs) else None
@@ -37,12 +39,18 @@ class Node(Attributes):
 
     def act(self, index: int = 0, *, moved: bool = False) -> Act:
         """Input ``index``, an activation; ``moved``: the builder reads one whose batch is not first (it
-        maps its axes with ``batch.dim`` and sets ``placed``), else such an input is refused."""
+        maps its axes with ``batch.dim`` and sets ``placed``). Otherwise an input whose batch is merged with
+        other sizes on axis 0 is given as one slice (``OneSlice``; the layers then run on ``slices``), and any
+        other placement is refused."""
         value = self.inputs[index] if index < len(self.inputs) else None
         if not isinstance(value, Act):
             raise Unsupported(f"{self.op}: input {index} is not computed from the graph input")
-        if not moved and placement(value) != PLAIN:
-            axis = placement(value)[0]
+        where = placement(value)
+        if not moved and where != PLAIN:
+            sliced = _slices(self, value, where)
+            if sliced is not None:
+                return sliced
+            axis = where[0]
             where = f"is on axis {axis}" if axis >= 0 else "of 1 is merged with its other sizes"
             raise self.error(f"reads a tensor whose batch {where}; convcalc reads {self.op} only with the batch "
                              "first", hint="export the model with the batch first before this operation")
@@ -90,6 +98,24 @@ class Node(Attributes):
         return array
 
 
+def _slices(node: Node, value: Act, where):
+    """The one slice a batch-first operator reads of ``value``, whose batch is merged with other sizes on
+    axis 0 (MViT's pooling Conv on batch x heads): its layers run on each slice of a sample. At a batch
+    of 1 merged with no axis in particular (``FREE``), PyTorch runs the operator on each of axis 0's
+    entries as it would on samples: as many slices, or the one sample where axis 0 is 1. None where
+    the batch is elsewhere."""
+    if where[0] == 0 and not alone(where):
+        count, placed = where[1] * where[2], where
+    elif where[0] < 0 and node.batch == 1 and value.shape:
+        count, placed = value.shape[0], (where if value.shape[0] > 1 else PLAIN)
+    else:
+        return None
+    if (node.slices, node.unbatched) != (1, False) and (node.slices, node.unbatched) != (count, count == 1):
+        raise node.error("reads tensors whose batches are merged with different sizes")
+    node.slices, node.unbatched, node.placed = count, count == 1, placed
+    return OneSlice(value.ref, value.shape[1:], whole=value)
+
+
 def axes(node: Node, index: int, *, required: bool = False):
     """A node's axes, from its attribute (older opsets) or its input ``index``; at most MAX_RANK of them."""
     found = node.ints("axes")
@@ -104,3 +130,13 @@ def axes(node: Node, index: int, *, required: bool = False):
 
 def ints(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
+
+
+def gathered(node: Node, value) -> int | None:
+    """The size of the float initializers a constant operand's values were picked, added or joined from,
+    where they have no more values than the operand (each then counted once), else None (a fixed operand)."""
+    tables = getattr(value, "table", ())
+    if not tables or value.array.dtype.kind != "f" or node.reader is None:
+        return None
+    size = sum(int(node.reader.values[t].array.size) for t in tables)
+    return size if 1 <= size <= value.array.size else None

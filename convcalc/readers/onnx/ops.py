@@ -18,8 +18,9 @@ from ..pytorch.values import Act, Unsupported
 from .batch import FREE, PLAIN, dim, placement, rank, refuse, same_placement, shifted
 from .geometry import conv, conv_transpose, pool, resize
 from .layout import flatten, reshape, squeeze, transpose, unsqueeze
-from .node import MAX_RANK, Node, axes
+from .node import MAX_RANK, Node, axes, gathered as _gathered
 from .products import einsum, gemm, matmul
+from .scatter import scatter_nd
 
 
 
@@ -147,7 +148,7 @@ def arithmetic(kind):
             elif _gathered(node, value) and weight_shape is None:
                 # a learned operand picked from a table (a relative-position bias): the table's values are
                 # its parameters
-                node.params.append(("weight", value.table))
+                node.params.append(("weight", "+".join(value.table)))
                 weight_shape = tuple(int(n) for n in value.array.shape)
                 table = _gathered(node, value) if _gathered(node, value) < value.array.size else None
             else:
@@ -184,16 +185,6 @@ def _fit_fixed(node: Node, acts) -> list:
                            f"{'x'.join(map(str, fixed.shape))}, that varies along the batch's axis")
     reads = [0 if a is fixed else a for a in acts]
     return [(L.Reshape(fixed.shape[1:]), [fixed]), (None, reads)]
-
-
-def _gathered(node: Node, value) -> int | None:
-    """The size of the float initializer a constant operand's values were picked from, where it has no
-    more values than the operand (each then counted once), else None (a fixed operand)."""
-    table = getattr(value, "table", None)
-    if not table or value.array.dtype.kind != "f" or node.reader is None:
-        return None
-    size = int(node.reader.values[table].array.size)
-    return size if 1 <= size <= value.array.size else None
 
 
 def concat(node: Node):
@@ -344,6 +335,6 @@ OPERATORS = {
     "Add": arithmetic(L.Add), "Sub": arithmetic(L.Sub), "Mul": arithmetic(L.Mul), "Div": arithmetic(L.Div),
     "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Transpose": transpose, "Squeeze": squeeze,
     "Unsqueeze": unsqueeze, "ReduceMean": reduce("mean"), "ReduceSum": reduce("sum"), "ReduceL2": l2_norm, "Slice": slice_, "Pad": pad,
-    "Dropout": dropout, "DepthToSpace": depth_to_space, "SpaceToDepth": space_to_depth,
+    "Dropout": dropout, "DepthToSpace": depth_to_space, "SpaceToDepth": space_to_depth, "ScatterND": scatter_nd,
 }
 ALIASES = {"Identity", "Cast", "CastLike"}

@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 
 from ...engine import layers as L
+from ...engine.errors import SpecError
 from ..pytorch.values import Act, Unsupported
-from .batch import alone, free, placement, rank, refuse, same_placement
-from .node import Node
+from .batch import alone, free, full_shape, placement, rank, refuse, same_placement
+from .node import Node, gathered
 
 
 def _check_rows(node: Node, x, contracted: int) -> None:
@@ -28,7 +29,7 @@ def matmul(node: Node):
         x = node.act(0, moved=True)
         w = node.const(1, what="weight")
         if w.ndim != 2:
-            raise Unsupported("MatMul with a weight of other than two axes")
+            return _stacked(node, x, w)
         _check_rows(node, x, -1)
         node.weight(1, "weight")
         node.placed = placement(x)
@@ -126,13 +127,19 @@ def einsum(node: Node):
         operands = operands[::-1]
         node.inputs = [node.inputs[1], node.inputs[0]]
     summed = [c for c in first if c in second and c not in out]
-    if len(summed) != 1 or any(c not in first and c not in second for c in out) or \
-            any(c not in out and c not in summed for c in (*first, *second)):
+    if any(c not in first and c not in second for c in out):
         raise refused
-    (k,) = summed
+    if len(summed) == 1 and all(c in out or c in summed for c in (*first, *second)):
+        try:
+            if isinstance(operands[1], Act):
+                return _einsum_activations(node, first, second, out, summed[0], refused)
+            return _einsum_weight(node, first, second, out, summed[0], refused)
+        except SpecError as err:
+            if err is not refused:
+                raise
     if isinstance(operands[1], Act):
-        return _einsum_activations(node, first, second, out, k, refused)
-    return _einsum_weight(node, first, second, out, k, refused)
+        raise refused
+    return _einsum_weight_general(node, first, second, out)
 
 
 def _permute(x_letters, order, x, where):
@@ -189,3 +196,44 @@ def _einsum_weight(node, first, second, out, k, refused):
     if final is not None:
         specs.append((final, None))
     return specs
+
+
+def _einsum_weight_general(node, first, second, out):
+    """Any other product of an activation and a learned operand (MViT's relative positions, 'bythwc,hkc->
+    bythwk': batched over a letter the learned operand shares) as convcalc's Einsum, written per sample: the
+    batch's letter dropped where the batch is alone in its axis, kept where it is merged with other sizes.
+    The learned operand is a float initializer, or values picked, added or joined from some (``table``)."""
+    x = node.act(0, moved=True)
+    where = placement(x)
+    value, table = node.inputs[1], None
+    if value.initializer and value.array.dtype.kind == "f":
+        node.weight(1, "weight")
+    elif gathered(node, value):
+        node.params.append(("weight", "+".join(value.table)))
+        table = gathered(node, value) if gathered(node, value) < value.array.size else None
+    else:
+        raise node.error("multiplies by a fixed operand that is no learned weight", hint=_HINT)
+    terms, product = (first, out)
+    node.placed = where
+    if not free(where):
+        held = first[where[0]]
+        if held not in out or held in second:
+            raise refuse(node, "sums or multiplies over the batch's axis")
+        if alone(where):
+            terms, product = [c for c in first if c != held], [c for c in out if c != held]
+        node.placed = (out.index(held), where[1], where[2])
+    equation = f"{''.join(terms)},{''.join(second)}->{''.join(product)}"
+    return [(L.Einsum(equation, tuple(int(n) for n in value.array.shape), table), [x])]
+
+
+def _stacked(node: Node, x, w):
+    """An activation times a learned stack of matrices (MViT's temporal relative positions: (T, N, C) @ (T, C,
+    T'), a product batched over T) as the Einsum it is; the stack's leading axes meet the activation's last
+    ones, size for size."""
+    r = rank(x)
+    if w.ndim < 3 or not w.ndim <= r <= 25 or \
+            tuple(w.shape[:-2]) != tuple(full_shape(x, node.batch)[r - w.ndim:-2]):
+        raise Unsupported("MatMul with a weight of other than two axes")
+    letters = list("abcdefghijklmnopqrstuvwxy"[:r])  # the activation's axes; the last one is summed
+    second = [*letters[r - w.ndim:-2], letters[-1], "z"]
+    return _einsum_weight_general(node, letters, second, [*letters[:-1], "z"])

@@ -22,10 +22,12 @@ from ...engine.limits import MAX_INTEGER
 from ..pytorch.values import Act, Unsupported
 from . import fold
 from .attributes import HINT, Attributes, label
-from .batch import FREE, PLAIN, dim, full_shape, make, placement, refuse, shifted
+from .control import SEQUENCES, Sequence, branch, loop, sequence
+from .batch import FREE, PLAIN, OneSlice, dim, full_shape, make, placement, refuse, shifted
 from .node import Node
 from .ops import ALIASES, MAX_RANK, OPERATORS
 from .recurrent import recurrent
+from .scatter import Grid, grid
 from .scope import scoped
 
 
@@ -36,7 +38,9 @@ class Const:
     array: np.ndarray
     initializer: str | None = None
     expanded: bool = False  # an initializer of one sample, expanded over the batch (a class token)
-    table: str | None = None  # the float initializer whose values these are, picked and moved (a gathered bias)
+    # the float initializers these values are computed from by picking, moving, adding and joining (a gathered
+    # bias; MViT's position embedding, summed and joined from three): their values are the learned ones
+    table: tuple[str, ...] = ()
     sized: bool = False  # computed from the graph input's shape (a zero state of the batch's size)
 
 
@@ -78,6 +82,10 @@ class Reader:
         self.names.add(name)
         return name
 
+    def read_node(self, node, index: int) -> None:
+        """One node read into ``values`` (a Loop's body reads its nodes through this)."""
+        self._node(node, index)
+
     def _node(self, node, index: int) -> None:
         attrs = Attributes(node, index)
         if not node.output or not node.output[0]:
@@ -94,6 +102,17 @@ class Reader:
             if name and value is None:
                 raise attrs.error(f"reads {clip(name, 60)!r}, which nothing before it makes",
                                   hint="the file is not topologically sorted or is incomplete")
+        if node.op_type in SEQUENCES:
+            sequence(self, node, attrs, inputs)
+            return
+        if node.op_type in ("Loop", "If"):
+            (loop if node.op_type == "Loop" else branch)(self, node, index, attrs, inputs)
+            return
+        if any(isinstance(v, Sequence) for v in inputs):
+            raise attrs.error("reads a sequence, which convcalc reads only through SequenceAt")
+        if node.op_type != "ScatterND" and any(isinstance(v, Grid) for v in inputs):
+            raise attrs.error("reads a grid of positions too large to evaluate, which convcalc reads only as "
+                              "ScatterND's indices", hint="simplify the model's constant parts (onnxsim)")
         acts = [v for v in inputs if isinstance(v, Act)]
         if node.op_type == "Constant":
             self.values[node.output[0]] = Const(fold.constant(attrs))
@@ -101,8 +120,12 @@ class Reader:
         if not acts and node.op_type in ("MatMul", "Gemm") and _fixed_product(inputs):
             inputs = [self._constant(node, index, inputs[0])] + inputs[1:]
             acts = inputs[:1]
+        if not acts and node.op_type == "Concat" and grid(node.op_type, inputs, attrs.int("axis")):
+            self.values[node.output[0]] = grid(node.op_type, inputs, attrs.int("axis"))
+            return
         if not acts:
-            results = fold.evaluate(node.op_type, [None if v is None else v.array for v in inputs], attrs)
+            results = fold.evaluate(node.op_type, [None if v is None else v.array for v in inputs], attrs,
+                                    self._lazy(node, inputs))
             source = inputs[0].initializer if node.op_type in ALIASES and inputs and inputs[0] is not None else None
             expanded = inputs[0].expanded if source else False
             if node.op_type == "Expand" and inputs[0].initializer and len(results) == 1:
@@ -112,7 +135,7 @@ class Reader:
             if node.op_type == "Unsqueeze" and inputs[0].expanded and len(results) == 1 and \
                     0 not in _new_axes(attrs, inputs, np.ndim(results[0])):
                 source, expanded = inputs[0].initializer, True  # a class token given its token axis: (B, 1, C)
-            table = None if source else _table(node.op_type, inputs)
+            table = () if source else _table(node.op_type, inputs)
             sized = any(isinstance(v, Const) and v.sized for v in inputs)
             for output, result in zip(node.output, results):
                 if output:
@@ -123,9 +146,10 @@ class Reader:
             self.values[node.output[0]] = Const(full[attrs.int("start", 0):attrs.int("end", None)], sized=True)
             return
         if node.op_type in ALIASES or (node.op_type == "Expand" and inputs[0] is acts[0] and
-                                       self._read_by_arithmetic_only(node.output[0])):
+                                       (self._read_by_arithmetic_only(node.output[0]) or
+                                        self._expands_to_itself(acts[0], inputs))):
             # an Expand only arithmetic reads is the broadcast the arithmetic makes (F.normalize's expand_as
-            # before its division)
+            # before its division); one to the shape the tensor has is nothing
             self.values[node.output[0]] = acts[0]
             return
         name = self._name(node, index)
@@ -150,17 +174,65 @@ class Reader:
         if not specs:  # only the batch moved: the same sample, with its batch elsewhere
             self.values[node.output[0]] = make(acts[0].ref, acts[0].shape, wrapped.placed)
             return
+        if wrapped.slices != 1:
+            specs = [(replace(spec, slices=wrapped.slices) if spec is not None else None,
+                      None if reads is None else [a.whole if isinstance(a, OneSlice) else a for a in reads])
+                     for spec, reads in specs]
+        elif wrapped.unbatched:  # the one sample of a batch of 1 on axis 0, taken out before the layers
+            whole = next(a.whole for _, reads in specs for a in reads or () if isinstance(a, OneSlice))
+            specs = [(L.Reshape(whole.shape[1:]), [whole])] + [
+                (spec, None if reads is None and i else [0] if reads is None else
+                 [0 if isinstance(a, OneSlice) else a + 1 if isinstance(a, int) else a for a in reads])
+                for i, (spec, reads) in enumerate(specs)]
         self._emit(node.output[0], specs, name, path, wrapped.params, wrapped.label, wrapped.placed)
 
+    def _expands_to_itself(self, act: Act, inputs) -> bool:
+        target = inputs[1] if len(inputs) > 1 else None
+        if not isinstance(target, Const) or target.array.ndim != 1 or target.array.dtype.kind not in "iu":
+            return False
+        full = full_shape(act, self.batch)
+        try:
+            return tuple(np.broadcast_shapes(full, tuple(int(n) for n in target.array))) == tuple(full)
+        except ValueError:
+            return False
+
     def _read_by_arithmetic_only(self, name: str) -> bool:
+        readers = {op for op, _, _ in self._consumers().get(name, ())}
+        return bool(readers) and readers <= _ARITHMETIC
+
+    def _consumers(self) -> dict:
+        """Each value's readers in the main graph: (op type, input index, outputs); a graph output as ("", 0, ())."""
         if self._readers is None:
             self._readers = {}
             for n in self.graph.node:
-                for i in n.input:
-                    self._readers.setdefault(i, set()).add(n.op_type)
+                for k, i in enumerate(n.input):
+                    self._readers.setdefault(i, []).append((n.op_type, k, tuple(n.output)))
             for o in self.graph.output:
-                self._readers.setdefault(o.name, set()).add("")
-        return bool(self._readers.get(name)) and self._readers[name] <= {"Add", "Sub", "Mul", "Div"}
+                self._readers.setdefault(o.name, []).append(("", 0, ()))
+        return self._readers
+
+    def _lazy(self, node, inputs) -> bool:
+        """Whether a constant node's result may be left unmade (``fold.evaluate``'s ``lazy``): arithmetic
+        only Shape reads, and Expand and Unsqueeze (of a view) whose results only build ScatterND's indices."""
+        out = node.output[0]
+        if node.op_type in _ARITHMETIC:
+            return self._shape_only(out, 8)
+        if node.op_type == "Expand" or (node.op_type == "Unsqueeze" and inputs and 0 in inputs[0].array.strides):
+            return self._indices_only(out, 3)
+        return False
+
+    def _shape_only(self, name: str, depth: int) -> bool:
+        """Whether only Shape reads ``name``, directly or through arithmetic (an index grid's broadcast)."""
+        readers = self._consumers().get(name, ())
+        return bool(readers) and depth > 0 and all(
+            op == "Shape" or op in _ARITHMETIC and all(self._shape_only(o, depth - 1) for o in outputs if o)
+            for op, _, outputs in readers)
+
+    def _indices_only(self, name: str, depth: int) -> bool:
+        readers = self._consumers().get(name, ())
+        return bool(readers) and depth > 0 and all(
+            (op, k) == ("ScatterND", 1) or (op in ("Unsqueeze", "Concat") and k == 0 or op == "Concat") and
+            all(self._indices_only(o, depth - 1) for o in outputs if o) for op, k, outputs in readers)
 
     def _constant(self, node, index: int, value) -> Act:
         """A Constant layer for the fixed tensor a learned product reads (Swin V2's position-bias MLP on its
@@ -274,9 +346,14 @@ class Reader:
         return self._inferred
 
 
+_ARITHMETIC = {"Add", "Sub", "Mul", "Div"}
 # Operators that only pick and move a constant's values: what they make of a float initializer is still its
-# learned values (Swin's relative-position bias: a table gathered by a fixed index, reshaped and permuted).
-_PICKS = {"Gather", "GatherND", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
+# learned values (Swin's relative-position bias: a table gathered by a fixed index, reshaped and permuted;
+# MViT's position embeddings, tiled and expanded over the frames).
+_PICKS = {"Gather", "GatherND", "Reshape", "Transpose", "Unsqueeze", "Squeeze", "Tile", "Expand", "Flatten"}
+# ... and operators that add or join learned values: the result is learned from all of them (MViT's position
+# embedding, a temporal and a spatial table added, a class position joined before them)
+_JOINS = {"Add", "Concat"}
 # ... and operators whose every value is a function of one of the initializer's (Swin V2's clamped and
 # exponentiated logit scale; its qkv bias with the key's part set to zero by ScatterND)
 _ONE_TO_ONE = {"Clip", "Exp", "ScatterND"}
@@ -300,12 +377,18 @@ def _new_axes(attrs, inputs, ndim: int) -> set[int]:
     return {int(a) % ndim for a in found or ()} if ndim else set()
 
 
-def _table(op: str, inputs) -> str | None:
-    """The float initializer whose values a constant node's result holds, picked and moved, or None."""
+def _table(op: str, inputs) -> tuple[str, ...]:
+    """The float initializers whose values a constant node's result holds, picked, moved, added or joined."""
     first = inputs[0] if inputs else None
+    if op in _JOINS:
+        learned = [v for v in inputs if isinstance(v, Const) and v.array.dtype.kind == "f"]
+        if not learned or len(learned) != len(inputs) or not all(v.initializer or v.table for v in learned):
+            return ()  # a learned table with fixed values (a mask's fill) is not learned throughout
+        return tuple(dict.fromkeys(name for v in learned for name in ((v.initializer,) if v.initializer else
+                                                                      v.table)))
     if op not in _PICKS | _ONE_TO_ONE or not isinstance(first, Const) or first.array.dtype.kind != "f":
-        return None
-    return first.initializer or first.table
+        return ()
+    return (first.initializer,) if first.initializer else first.table
 
 
 def _check_shape(shape, where: str) -> None:
