@@ -174,3 +174,66 @@ def test_a_write_convcalc_cannot_follow_is_not_counted_rather_than_ignored():
     uncounted = [r for r in analysis.layers if not r.counted]
     assert uncounted and uncounted[0].type == "aten.copy_"
     assert analysis.layers[-1].type == "Softmax" and uncounted[0].name in analysis.layers[-1].inputs
+
+
+class _OlderViews(torch.nn.Module if torch else object):
+    """Views taken before a write and read after it: PyTorch's views share the storage written, so they
+    read the new values (a slice overlapping the region written, and a transposed view, which convcalc
+    does not follow); a slice apart from the region written reads what it read before."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+
+    def forward(self, x):  # (B, 6, 8)
+        y = self.first(x)
+        overlapping, apart, turned = y[:, 1:, ::2], y[:, :1], y.transpose(1, 2)
+        y[:, 2:] += self.second(x)[:, 2:]
+        return overlapping.softmax(-1).sum(-1), apart.sum(-1), turned.softmax(-1).sum(-1)
+
+
+@pytest.mark.needs_torch
+def test_a_view_taken_before_a_write_reads_the_write():
+    from convcalc import from_torch
+
+    model = _OlderViews().eval()
+    analysis = analyse(from_torch(model, (6, 8)))
+    # the second Linear reaches the results only through the write: its MACs are the oracle's
+    assert analysis.totals.macs == _macs(model, torch.zeros(1, 6, 8)) == 2 * 6 * 8 * 8
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    assert [r.name for r in analysis.layers if not r.counted] == [
+        r.name for r in analysis.layers if r.type == "aten.transpose"] != []  # the transposed view: named
+    by_name = {r.name: r for r in analysis.layers}
+    scatter = next(r.name for r in analysis.layers if r.type == "SliceScatter")
+
+    def reads_write(name):  # whether the layer's value depends on the write
+        return name == scatter or any(reads_write(s) for s in by_name[name].inputs if s in by_name)
+
+    sums = {r.output_shape: reads_write(r.name) for r in analysis.layers if r.type == "Sum"}
+    assert sums == {(5,): True, (1,): False, (8,): True}  # overlapping, apart, transposed
+
+
+class _IntoZeros(torch.nn.Module if torch else object):
+    """A tensor made without the input, then the input's values written into it (an output buffer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(8, 8)
+
+    def forward(self, x):  # (B, 6, 8)
+        out = x.new_zeros(x.shape)
+        out[:, :3] = self.first(x[:, :3])
+        out[:, 3:] = self.first(x[:, 3:]) * 2
+        return out.softmax(-1)
+
+
+@pytest.mark.needs_torch
+def test_the_input_written_into_a_fixed_tensor_is_read_not_dropped():
+    from convcalc import from_torch
+
+    model = _IntoZeros().eval()
+    analysis = analyse(from_torch(model, (6, 8)))
+    assert analysis.totals.macs == _macs(model, torch.zeros(1, 6, 8)) == 6 * 8 * 8
+    assert analysis.output_shape == tuple(model(torch.zeros(2, 6, 8)).shape[1:])
+    # convcalc cannot say what the fixed values cost: the write that turns them into the input's is named
+    assert [r.type for r in analysis.layers if not r.counted] == ["aten.copy_"]
