@@ -17,6 +17,7 @@ import numpy as np
 
 from ..pytorch.values import Act
 from .attributes import Attributes
+from .constant import Const
 
 # The most body nodes a Loop may make convcalc read in all (its trip count times its body's nodes): the work
 # stays bounded by the file, whatever trip count it writes
@@ -62,8 +63,6 @@ def sequence(reader, node, attrs: Attributes, inputs) -> None:
 
 
 def _const(array):
-    from .reader import Const  # the reader imports this module
-
     return Const(array)
 
 

@@ -13,7 +13,6 @@ from . import tensors
 from .attributes import Attributes
 from .batch import PLAIN, OneSlice, alone, placement
 
-
 # Axes a tensor may have: NumPy's limit (PyTorch's kernels stop earlier).
 MAX_RANK = 64
 

@@ -18,10 +18,10 @@ from ..pytorch.values import Act, Unsupported
 from .batch import FREE, PLAIN, dim, placement, rank, refuse, same_placement, shifted
 from .geometry import conv, conv_transpose, pool, resize
 from .layout import flatten, reshape, squeeze, transpose, unsqueeze
-from .node import MAX_RANK, Node, axes, gathered as _gathered
+from .node import MAX_RANK, Node, axes
+from .node import gathered as _gathered
 from .products import einsum, gemm, matmul
 from .scatter import scatter_nd
-
 
 
 def global_pool(kind):

@@ -10,7 +10,7 @@ later nodes see it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,26 +22,25 @@ from ...engine.limits import MAX_INTEGER
 from ..pytorch.values import Act, Unsupported
 from . import fold
 from .attributes import HINT, Attributes, label
+from .batch import (
+    FREE,
+    PLAIN,
+    OneSlice,
+    dim,
+    full_shape,
+    make,
+    placement,
+    refuse,
+)
+from .constant import Const
 from .control import SEQUENCES, Sequence, branch, loop, sequence
-from .batch import FREE, PLAIN, OneSlice, dim, full_shape, make, placement, refuse, shifted
+from .gather import gather
+from .lazy import ARITHMETIC, Readers
 from .node import Node
 from .ops import ALIASES, MAX_RANK, OPERATORS
 from .recurrent import recurrent
 from .scatter import Grid, grid
 from .scope import scoped
-
-
-@dataclass(frozen=True)
-class Const:
-    """A value known without the input: an array, and the initializer it is (for parameters)."""
-
-    array: np.ndarray
-    initializer: str | None = None
-    expanded: bool = False  # an initializer of one sample, expanded over the batch (a class token)
-    # the float initializers these values are computed from by picking, moving, adding and joining (a gathered
-    # bias; MViT's position embedding, summed and joined from three): their values are the learned ones
-    table: tuple[str, ...] = ()
-    sized: bool = False  # computed from the graph input's shape (a zero state of the batch's size)
 
 
 class Reader:
@@ -56,7 +55,7 @@ class Reader:
         self.ambiguous = False  # set where a reshape could put the batch in more than one axis
         self.source = next(v for v in values.values() if isinstance(v, Act))  # the graph input
         self._fixed: dict[str, Act] = {}
-        self._readers: dict | None = None  # the op types reading each value, made when first asked  # the Constant layers made for fixed tensors learned products read
+        self.readers = Readers(model.graph)  # what reads each value: some constants are never made whole
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
 
     def read(self) -> list:
@@ -125,7 +124,7 @@ class Reader:
             return
         if not acts:
             results = fold.evaluate(node.op_type, [None if v is None else v.array for v in inputs], attrs,
-                                    self._lazy(node, inputs))
+                                    self.readers.lazy(node, inputs))
             source = inputs[0].initializer if node.op_type in ALIASES and inputs and inputs[0] is not None else None
             expanded = inputs[0].expanded if source else False
             if node.op_type == "Expand" and inputs[0].initializer and len(results) == 1:
@@ -163,7 +162,7 @@ class Reader:
                 self._recurrent(wrapped, node.output, path)
                 return
             if node.op_type == "Gather":
-                specs = [(_gather(wrapped), [wrapped.act(moved=True)])]
+                specs = [(gather(wrapped), [wrapped.act(moved=True)])]
             elif node.op_type in OPERATORS:
                 specs = OPERATORS[node.op_type](wrapped)
             else:
@@ -197,42 +196,8 @@ class Reader:
             return False
 
     def _read_by_arithmetic_only(self, name: str) -> bool:
-        readers = {op for op, _, _ in self._consumers().get(name, ())}
-        return bool(readers) and readers <= _ARITHMETIC
-
-    def _consumers(self) -> dict:
-        """Each value's readers in the main graph: (op type, input index, outputs); a graph output as ("", 0, ())."""
-        if self._readers is None:
-            self._readers = {}
-            for n in self.graph.node:
-                for k, i in enumerate(n.input):
-                    self._readers.setdefault(i, []).append((n.op_type, k, tuple(n.output)))
-            for o in self.graph.output:
-                self._readers.setdefault(o.name, []).append(("", 0, ()))
-        return self._readers
-
-    def _lazy(self, node, inputs) -> bool:
-        """Whether a constant node's result may be left unmade (``fold.evaluate``'s ``lazy``): arithmetic
-        only Shape reads, and Expand and Unsqueeze (of a view) whose results only build ScatterND's indices."""
-        out = node.output[0]
-        if node.op_type in _ARITHMETIC:
-            return self._shape_only(out, 8)
-        if node.op_type == "Expand" or (node.op_type == "Unsqueeze" and inputs and 0 in inputs[0].array.strides):
-            return self._indices_only(out, 3)
-        return False
-
-    def _shape_only(self, name: str, depth: int) -> bool:
-        """Whether only Shape reads ``name``, directly or through arithmetic (an index grid's broadcast)."""
-        readers = self._consumers().get(name, ())
-        return bool(readers) and depth > 0 and all(
-            op == "Shape" or op in _ARITHMETIC and all(self._shape_only(o, depth - 1) for o in outputs if o)
-            for op, _, outputs in readers)
-
-    def _indices_only(self, name: str, depth: int) -> bool:
-        readers = self._consumers().get(name, ())
-        return bool(readers) and depth > 0 and all(
-            (op, k) == ("ScatterND", 1) or (op in ("Unsqueeze", "Concat") and k == 0 or op == "Concat") and
-            all(self._indices_only(o, depth - 1) for o in outputs if o) for op, k, outputs in readers)
+        readers = {op for op, _, _ in self.readers.of(name)}
+        return bool(readers) and readers <= ARITHMETIC
 
     def _constant(self, node, index: int, value) -> Act:
         """A Constant layer for the fixed tensor a learned product reads (Swin V2's position-bias MLP on its
@@ -346,7 +311,6 @@ class Reader:
         return self._inferred
 
 
-_ARITHMETIC = {"Add", "Sub", "Mul", "Div"}
 # Operators that only pick and move a constant's values: what they make of a float initializer is still its
 # learned values (Swin's relative-position bias: a table gathered by a fixed index, reshaped and permuted;
 # MViT's position embeddings, tiled and expanded over the frames).
@@ -398,63 +362,3 @@ def _check_shape(shape, where: str) -> None:
         if not isinstance(size, int) or not 0 <= size <= MAX_INTEGER:
             raise SpecError(f"{where}: an output size of {clip(str(size), 30)}, which is not a size below 2^62",
                             hint=HINT, field="file")
-
-
-def _gather(node: Node):
-    x = node.act(moved=True)
-    index = node.const(1, what="indices", required=True)
-    if np.asarray(index).ndim == 1 and placement(x) in (PLAIN, FREE):
-        return _index_select(node, x, np.asarray(index))
-    if np.asarray(index).ndim != 0:
-        return _strided(node, x, np.asarray(index))
-    (position,) = node.const_ints(1, "indices")
-    axis = node.int("axis", 0)
-    where = placement(x)
-    if node.batch == 1 and where == PLAIN and axis % (len(x.shape) + 1) == 0 and position in (0, -1):
-        node.placed = FREE  # the one sample of a batch of 1 (x[0]): the batch is held by no axis
-        return L.Reshape(x.shape)
-    if where == PLAIN:
-        return L.Select(axis, position)
-    selected = dim(node, x, axis)
-    node.placed = shifted(where, removed=[axis % (len(x.shape) + (where[1] * where[2] == 1))])
-    return L.Select(selected, position)
-
-
-def _strided(node: Node, x, index: np.ndarray):
-    """torch.export's ``as_strided`` as its exporter writes it: the tensor flattened to one axis, batch
-    included, and a Gather of flat positions computed from the batch size (ConvNeXt's head, after its
-    LayerNorm2d's permutes). Read where each sample's positions are its own values in their order, so the
-    gather only views the sample in a new shape: a reshape. Any other order is refused."""
-    where = placement(x)
-    per_sample = int(np.prod(x.shape, dtype=np.int64))
-    flat = len(x.shape) == 1 and (where == FREE or (where[0] == 0 and where[1] == 1 and where[2] == per_sample))
-    if not flat or node.int("axis", 0) not in (0, -1) or index.ndim < 2 or index.dtype.kind not in "iu":
-        raise Unsupported("Gather with several indices")
-    if index.shape[0] != node.batch or int(np.prod(index.shape[1:], dtype=np.int64)) != per_sample:
-        raise refuse(node, f"gathers {'x'.join(map(str, index.shape))} flat positions from a tensor of "
-                           f"{node.batch} x {per_sample:,} values, not one sample's values for each sample")
-    offsets = np.arange(node.batch, dtype=np.int64).reshape(-1, *[1] * (index.ndim - 1)) * per_sample
-    if not np.array_equal(index - offsets, np.broadcast_to(np.arange(per_sample).reshape(index.shape[1:]),
-                                                           index.shape)):
-        raise refuse(node, "gathers flat positions that reorder a sample's values (an as_strided that is no "
-                           "view of the sample in a new shape); convcalc reads such a Gather only as a reshape")
-    node.placed = PLAIN
-    return L.Reshape(tuple(int(n) for n in index.shape[1:]))
-
-
-def _index_select(node: Node, x, index: np.ndarray):
-    """A Gather of a list of positions along one axis (Swin V2's bias gathered by its relative-position index):
-    torch.index_select along that axis, which the batch may not be."""
-    where = placement(x)
-    axis = node.int("axis", 0)
-    ndim = len(x.shape) + (where == PLAIN)
-    if not -ndim <= axis < ndim:
-        raise node.error(f"gathers along axis {axis} of a tensor of {ndim} axes")
-    at = axis % ndim - (where == PLAIN)  # the per-sample axis
-    if at < 0:
-        raise refuse(node, "gathers along the axis that holds the batch")
-    if index.dtype.kind not in "iu" or index.size and not (-x.shape[at] <= index.min() and
-                                                           index.max() < x.shape[at]):
-        raise node.error(f"gathers positions outside the {x.shape[at]:,} of axis {axis}")
-    node.placed = where
-    return L.IndexSelect(at + 1, int(index.size))
