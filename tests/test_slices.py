@@ -135,3 +135,13 @@ def test_a_batch_first_layer_on_a_merged_batch_is_exact(model, shape, kind):
     assert three.totals.macs == _macs(module, torch.zeros(3, *shape))
     memory = training_memory(three)
     assert memory.exact and memory.saved_bytes == saved_by_autograd(module, torch.randn(3, *shape))
+
+
+@pytest.mark.parametrize("layer", [{"type": "add", "scalar": 1}, {"type": "opaque", "op": "x", "output": [4, 9]},
+                                   {"type": "mha", "embed_dim": 9, "num_heads": 1}])
+def test_a_layer_reading_its_tensors_whole_refuses_slices_in_one_line(tmp_path, layer):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"input": [3, 4, 9], "layers": [{**layer, "slices": 3}]}))
+    result = runner.invoke(app, ["shape", "--file", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "cannot run on slices: it reads its tensors whole" in result.stderr

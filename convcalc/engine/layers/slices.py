@@ -30,8 +30,10 @@ def figures_of(layer: Layer, incoming: tuple[Shape, ...]) -> Figures:
     """The layer's figures on the shapes it receives, slices included."""
     if isinstance(layer, Merge):
         if layer.slices != 1:
-            raise SpecError(f"{type(layer).__name__} cannot run on slices: it reads several tensors",
-                            hint="drop slices; merges broadcast over every axis already", field="slices")
+            raise SpecError(f"{type(layer).__name__} cannot run on slices: it reads its tensors whole (a layer "
+                            "joining branches, or one known by its output shape)",
+                            hint="drop slices; only a layer reading one tensor, batch first, runs on slices",
+                            field="slices")
         return layer.merge(incoming)
     if len(incoming) != 1:
         raise SpecError(
