@@ -102,9 +102,15 @@ class Writes:
         root = self.aliases.get(target) or self.views.get(target, (target,))[0]
         if not isinstance(value, Act) or root not in self.nodes:
             return  # fixed values written into a fixed tensor: still fixed
-        if op != "copy":
-            self.values[target] = value
-        self.values[root] = self.opaque(node, [value], self.nodes[root])
+        fits = op != "copy" or _traced_shape(source) == _traced_shape(self.nodes.get(target))
+        if fits:  # what was written is the value of the tensor written, and of the write's result
+            self.values[target] = self.values[node.name] = value
+        if target == root and fits:  # the whole tensor written (out.add_(f(x)), out.copy_(f(x)))
+            self.values[root] = value
+        else:
+            self.values[root] = self.opaque(node, [value], self.nodes[root])
+            if target == root:
+                self.values[node.name] = self.values[root]
         self._refresh(node, target, root)
 
     def _refresh(self, node, target: str, root: str | None) -> None:
@@ -183,6 +189,11 @@ def _apart(one: list | None, other: list | None) -> bool:
     if one is None or other is None or len(one) != len(other):
         return False
     return any(not set(a) & set(b) for a, b in zip(one, other))
+
+
+def _traced_shape(node) -> tuple | None:
+    shape = getattr(node.meta.get("val"), "shape", None) if node is not None else None
+    return None if shape is None else tuple(shape)
 
 
 def _op(node) -> str:
