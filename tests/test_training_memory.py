@@ -264,3 +264,38 @@ def test_tokens_and_a_hand_count_agree():
     memory = inference_memory(analyse_tokens("1x4x4", "conv:2,k=3,p=1", "relu", "flatten"))
     assert memory.curve == (64 + 128, 128 + 128, 128)
     assert (memory.peak_bytes, memory.peak_layer) == (256, 2)
+
+
+def _views_into_linear(nn, torch) -> dict:
+    """Linear layers reading views: folded to rows, the view is what autograd saves where it folds
+    without a copy (a piece of the last axis, a contiguous reshape), a copy of it where it does not
+    (a slice of the tokens, a transposed or permuted tensor)."""
+
+    class Read(nn.Module):
+        def __init__(self, make, features):
+            super().__init__()
+            self.first, self.second, self.make = nn.Linear(8, 24), nn.Linear(features, 6), make
+
+        def forward(self, x):  # (B, 7, 8)
+            return self.second(self.make(self.first(x)))
+
+    return {
+        "a piece of the last axis": Read(lambda y: y[..., :8], 8),
+        "a slice of the tokens": Read(lambda y: y[:, 1:, :8], 8),
+        "a transposed tensor": Read(lambda y: y[..., :8].transpose(1, 2), 7),
+        "heads split from a piece": Read(lambda y: y[..., :8].reshape(y.shape[0], 7, 2, 4).transpose(1, 2), 4),
+        "a reshape of a piece": Read(lambda y: y[..., 8:].reshape(y.shape[0], 7, 2, 8), 8),
+        "contiguous": Read(lambda y: y, 24),
+    }
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("case", ["a piece of the last axis", "a slice of the tokens", "a transposed tensor",
+                                  "heads split from a piece", "a reshape of a piece", "contiguous"])
+def test_a_linear_layer_saves_its_input_folded_to_rows(case, batch):
+    import torch
+
+    model = _views_into_linear(torch.nn, torch)[case]
+    ours, exact = _convcalc_saved(model, (7, 8), batch)
+    assert exact and ours == saved_by_autograd(model, torch.randn(batch, 7, 8))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
+from . import strides
 from .dtypes import DTYPE_BYTES
 from .errors import SpecError
 from .graph import INPUT, dependency_order, resolve_sources, result_layers
@@ -73,25 +74,38 @@ def wiring(analysis) -> tuple:
 
 def _storages(analysis, training: bool) -> tuple[dict, dict]:
     """Each tensor's storage (a layer index or INPUT) and each storage's bytes."""
-    return memo(analysis, ("storages", training), lambda: _find_storages(analysis, training))
+    return memo(analysis, ("storages", training), lambda: _find_storages(analysis, training))[:2]
 
 
-def _find_storages(analysis, training: bool) -> tuple[dict, dict]:
+def _layouts(analysis, training: bool) -> tuple[dict, dict, dict]:
+    """Each tensor's per-sample shape, its batch, and its strides in its storage (``strides.py``)."""
+    return memo(analysis, ("storages", training), lambda: _find_storages(analysis, training))[2:]
+
+
+def _find_storages(analysis, training: bool) -> tuple[dict, dict, dict, dict, dict]:
     network = analysis.network
     sources, order = wiring(analysis)
     outputs = {r.index - 1: r.activation_bytes for r in analysis.layers}
+    shapes = {r.index - 1: r.output_shape for r in analysis.layers}
+    shapes[INPUT] = tuple(network.input_shape)
+    batches = {i: 1 if layer.once else network.batch for i, layer in enumerate(network.layers)}
+    batches[INPUT] = network.batch
     storage, size = {INPUT: INPUT}, {INPUT: network.batch * volume(network.input_shape) * DTYPE_BYTES[network.dtype]}
-    contiguous = {INPUT: True}
+    laid = {INPUT: strides.contiguous((network.batch, *network.input_shape))}
     for i in order:
         layer = network.layers[i]
         first = sources[i][0] if sources[i] else INPUT
-        kept = layer.storage(training, contiguous[first])
+        batch, shape = batches[i], shapes[first]
+        fresh = strides.contiguous((batch, *shapes[i]))
+        # where the output's elements would sit as a view of the input's (None: PyTorch copies)
+        candidate = strides.after(layer, shape, laid[first], shapes[i], batch) \
+            if batches[first] == batch and len(laid[first]) == len(shape) + 1 else fresh
+        kept = layer.storage(training, candidate is not None)
         if kept != "new":
-            storage[i] = storage[first]
-            contiguous[i] = contiguous[first] and kept != "scattered"
+            storage[i], laid[i] = storage[first], candidate if candidate is not None else fresh
         else:
-            storage[i], size[i], contiguous[i] = i, outputs[i], True
-    return storage, size
+            storage[i], size[i], laid[i] = i, outputs[i], fresh
+    return storage, size, shapes, batches, laid
 
 
 def view_layers(analysis) -> set[int]:
@@ -254,6 +268,7 @@ def _saved(analysis) -> tuple[tuple, bool]:
     """Each layer's share of the saved bytes (None where unknown), and whether all are known."""
     sources, order = wiring(analysis)
     storage, size = _storages(analysis, training=True)
+    shapes, batches, laid = _layouts(analysis, training=True)
     uses = training_uses(analysis)
     seen: set = set()
     saved, exact = {}, True
@@ -271,6 +286,11 @@ def _saved(analysis) -> tuple[tuple, bool]:
             if item[0] == "new":  # a tensor of that many bytes (statistics, indices, noise)
                 total += item[1]
                 continue
+            if item[0] == "folded":  # the input folded to rows: a view of it, or a copy
+                s = sources[i][item[1]]
+                if not strides.folds_to_a_view(shapes[s], laid[s], batches[s]):
+                    total += batches[s] * volume(shapes[s]) * DTYPE_BYTES[analysis.network.dtype]
+                    continue
             key = storage[i] if item[0] == "output" else storage[sources[i][item[1]]]
             if key not in seen:
                 seen.add(key)

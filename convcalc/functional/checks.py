@@ -12,7 +12,9 @@ from ..engine.layers.kind import check_arguments
 FLOAT_TYPES = (np.float32, np.float64)
 
 
-def tensor(x, name: str = "input", *, spatial: bool = True) -> np.ndarray:
+def tensor(x, name: str = "input", *, spatial: bool = True, contiguous: bool = True) -> np.ndarray:
+    """``x`` as a float array, checked; laid out row by row unless ``contiguous`` is False (a reshape
+    then stays a view wherever NumPy's rule, which is PyTorch's, finds one)."""
     x = np.asarray(x)
     if x.dtype.type not in FLOAT_TYPES:
         raise SpecError(f"{name} has dtype {x.dtype}; convcalc executes float32 or float64",
@@ -20,7 +22,7 @@ def tensor(x, name: str = "input", *, spatial: bool = True) -> np.ndarray:
     if spatial and not 3 <= x.ndim <= 5:
         raise ShapeError(f"{name} has {x.ndim} axes; expected a batch, channels and 1 to 3 spatial axes",
                          hint="add the batch axis first, e.g. x[None]", field=name)
-    return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x) if contiguous else x
 
 
 def parameter(value, like: np.ndarray, name: str, shape: tuple | None = None) -> np.ndarray | None:

@@ -12,7 +12,7 @@ from .checks import checked, arguments_for, tensor
 
 def flatten(x, start_dim=1, end_dim=-1):
     """Merge axes start_dim..end_dim (counting the batch axis), as ``torch.flatten``."""
-    x = tensor(x, spatial=False)
+    x = tensor(x, spatial=False, contiguous=False)  # a view where PyTorch's flatten is one
     shape = Flatten(**arguments_for(Flatten, start_dim=start_dim, end_dim=end_dim)).infer(x.shape[1:]).output_shape
     return x.reshape((x.shape[0], *shape))
 

@@ -122,8 +122,9 @@ class Layer:
     # What convcalc knows about the kind beyond its figures. Each family overrides what applies.
 
     def storage(self, training: bool, contiguous: bool) -> str:
-        """Where the output lives: ``new`` storage, a ``view`` of the input's (as contiguous as it),
-        or a ``scattered`` view (a permutation or slice, no longer contiguous)."""
+        """Where the output lives: ``new`` storage, a ``view`` of the input's, or a ``scattered`` view
+        (a permutation or slice). ``contiguous``: whether the output can be a view of the input's
+        elements where they sit (a reshape that cannot is a copy)."""
         return "new"
 
     def saved(self, use: Use) -> list | None:
@@ -196,6 +197,12 @@ SAVES_OUTPUT = ("output",)  # the result's storage
 def saves_input(k: int = 0) -> tuple:
     """The k-th input's storage."""
     return ("input", k)
+
+
+def saves_folded(k: int = 0) -> tuple:
+    """The k-th input folded to rows of its last axis, as a linear layer's product reads it: its
+    storage where the fold is a view, a copy of it where it is not (``engine/strides.py``)."""
+    return ("folded", k)
 
 
 def saves_new(nbytes: int) -> tuple:

@@ -185,7 +185,7 @@ class Reshape(_Moves):
         return _layout("Reshape", shape, wanted, reshape_dims(shape, wanted), format_shape(wanted), flat=True)
 
     def storage(self, training: bool, contiguous: bool) -> str:
-        return "view" if contiguous else "new"  # a view of contiguous data, a copy of any other
+        return "view" if contiguous else "new"  # a view where PyTorch's view rule allows, else a copy
 
 
 @dataclass(frozen=True)

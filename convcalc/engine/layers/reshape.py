@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, Use, format_shape, gradient_products, saves_input, times_batch
+from .base import Figures, Layer, Shape, Use, format_shape, gradient_products, saves_folded, times_batch
 from .kind import spell
 
 
@@ -59,7 +59,7 @@ class Flatten(Layer):
                        flat=True)
 
     def storage(self, training: bool, contiguous: bool) -> str:
-        return "view" if contiguous else "new"  # a view of contiguous data, a copy of any other
+        return "view" if contiguous else "new"  # a view where PyTorch's view rule allows, else a copy
 
     def saved(self, use: Use) -> list | None:
         return []
@@ -125,7 +125,7 @@ class Linear(Layer):
                        tensors=tensors)
 
     def saved(self, use: Use) -> list | None:
-        return [saves_input()] if use.trainable else []
+        return [saves_folded()] if use.trainable else []
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # over any leading axes, as one matrix product: the input's gradient (grad @ weight) when the
