@@ -7,6 +7,7 @@ chosen output reads (or, for a stack, its receptive field).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from itertools import product
 from math import prod
@@ -250,8 +251,9 @@ def explain(network, *, at=None) -> list[str]:
             body.append(_field_line(start, report.receptive_field))
             body += _window_drawing(layer, shape, at) + _overlap_drawing(layer, shape, at) + _modes_1d(layer, shape)
         else:  # one slice's arithmetic, the slices counted as samples (as PyTorch runs it)
+            one = replace(report, input_shape=shape[1:], output_shape=report.output_shape[1:])
             body = (layer.explain_sizes(shape[1:], report.output_shape[1:])
-                    + layer.explain_costs(report, network.batch * layer.slices))
+                    + layer.explain_costs(one, network.batch * layer.slices))
             body.append(_field_line(start, report.receptive_field))
         body += [f"note: {note}" for note in report.notes]
         lines += body

@@ -55,8 +55,8 @@ def parse_equation(equation: str, operands: int) -> tuple[tuple[str, ...], str]:
 class Einsum(Merge):
     """``torch.einsum(equation, ...)`` per sample: each branch's letters name its per-sample axes; a
     learned last operand of ``weight_shape`` (counted as parameters) may follow the branches; when it is
-    gathered from a smaller table (MViT's relative positions, indexed from 2n - 1 rows into n x n),
-    ``table`` gives the table's size: those are its parameters.
+    gathered from a table (MViT's relative positions, indexed from 2n - 1 rows into n x n) or made from
+    several parameters, ``table`` gives their count: those are its parameters.
 
     >>> fig = Einsum("nd,md->nm").merge(((197, 64), (197, 64)))
     >>> fig.output_shape, fig.macs
@@ -94,9 +94,9 @@ class Einsum(Merge):
         # (one multiplication per output element, no accumulation), and one operand is a view or a sum
         macs = volume(sizes[c] for c in set(output) | contracted) if contracted else 0
         flops = 2 * macs if contracted else volume(shape) if len(terms) == 2 else 0
-        if self.table is not None and (self.weight_shape is None or not 1 <= self.table <= volume(self.weight_shape)):
-            raise SpecError(f"table={self.table} must count the learned values the weight_shape operand is gathered "
-                            "from: at least 1, at most its elements, and only with weight_shape",
+        if self.table is not None and (self.weight_shape is None or self.table < 1):
+            raise SpecError(f"table={self.table} must count the learned values the weight_shape operand is made "
+                            "from: at least 1, and only with weight_shape",
                             hint="e.g. weight_shape=56x7x96,table=10656", field="table")
         params = (self.table or volume(self.weight_shape)) if self.weight_shape is not None else 0
         return Figures("Einsum", shape, params, macs, flops, tuple(Global(n) for n in shape[1:]), (),

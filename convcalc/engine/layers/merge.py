@@ -32,7 +32,8 @@ class Arithmetic(Merge):
     branch and a ``scalar``, a learned tensor (``weight_shape``, counted as parameters) or a
     fixed one (``constant_shape``, a buffer). Operand shapes are written without the batch.
     A learned operand gathered from a smaller table (Swin's relative-position bias: 169 x 3
-    values indexed into 3 x 49 x 49) gives the table's size as ``table``: those are its parameters.
+    values indexed into 3 x 49 x 49), or made from several parameters (a sum of two), gives their count
+    as ``table``: those are its parameters.
 
     One FLOP per output element for each operand after the first.
     """
@@ -91,9 +92,9 @@ class Arithmetic(Merge):
                     f"{name}={format_shape(operand)} has more axes than the input {format_shape(first)}",
                     hint="give the operand at most as many axes as one sample", field=name)
             output = self._broadcast(output, operand, name)
-        if self.table is not None and (self.weight_shape is None or not 1 <= self.table <= volume(self.weight_shape)):
-            raise SpecError(f"table={self.table} must count the learned values the weight_shape operand is gathered "
-                            "from: at least 1, at most its elements, and only with weight_shape",
+        if self.table is not None and (self.weight_shape is None or self.table < 1):
+            raise SpecError(f"table={self.table} must count the learned values the weight_shape operand is made "
+                            "from: at least 1, and only with weight_shape",
                             hint="e.g. weight_shape=1x3x49x49,table=507", field="table")
         params = (self.table or volume(self.weight_shape)) if self.weight_shape is not None else 0
         flops = (count - 1) * volume(output)

@@ -73,9 +73,9 @@ class Flatten(Layer):
 
 @dataclass(frozen=True)
 class Linear(Layer):
-    """``torch.nn.Linear`` over the last axis, as PyTorch applies it. ``bias_params``: a bias assembled
-    from fewer learned values than it has (BEiT's from learned query and value biases around fixed
-    zeros), which are its parameters.
+    """``torch.nn.Linear`` over the last axis, as PyTorch applies it. ``bias_params``: the learned values
+    a bias is assembled from (BEiT's: learned query and value biases around fixed zeros), which are its
+    parameters.
 
     >>> fig = Linear(1000).infer((512,))
     >>> fig.params, fig.macs
@@ -92,9 +92,9 @@ class Linear(Layer):
 
     def infer(self, shape: Shape) -> Figures:
         features = shape[-1]
-        if self.bias_params is not None and not (self.bias and 0 <= self.bias_params <= self.out_features):
-            raise SpecError(f"bias_params={self.bias_params} must count the learned values of the bias: at most "
-                            f"out_features ({self.out_features}), and only with bias", hint="e.g. bias_params=1536",
+        if self.bias_params is not None and not (self.bias and self.bias_params >= 0):
+            raise SpecError(f"bias_params={self.bias_params} must count the learned values the bias is made from: "
+                            "0 or more, and only with bias", hint="e.g. bias_params=1536",
                             field="bias_params")
         if self.in_features is not None and self.in_features != features:
             hint = "omit in_features to take it from the input, or fix the layer before"

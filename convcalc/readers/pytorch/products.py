@@ -21,7 +21,7 @@ def linear(call: Call):
     call.trailing(1)
     w = call.weight("weight", "weight")
     b = call.weight("bias", "bias")
-    table = b.table if isinstance(b, Param) and b.table is not None and b.table < w.shape[0] else None
+    table = b.table if isinstance(b, Param) and b.table is not None else None
     return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None, bias_params=table)
 
 
@@ -147,9 +147,7 @@ def einsum(call: Call):
 
 
 def _table(learned: Param) -> int | None:
-    """The parameters a gathered operand was made from (None: it is the parameter itself)."""
-    if learned.table is not None and learned.table > math.prod(learned.shape):
-        raise Unsupported("a product of a gathered operand that reads some of its table only")
+    """The parameters a gathered or composed operand was made from (None: it is the parameter itself)."""
     return learned.table
 
 

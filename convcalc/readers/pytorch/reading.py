@@ -333,9 +333,12 @@ def _fixed(torch, args, val, batch):
         shape, batched = _fixed_shape(torch, val), False
     # made from several parameters (BEiT's query-key-value bias: its query and value biases around fixed
     # zeros): their values together are what a layer using it holds
-    parts = tuple(dict.fromkeys(p.name for p in learned if p.name != source.name))
-    sizes = {p.name: p.table or volume(p.shape) for p in learned}
-    table = sum(sizes.values())
+    made: dict[str, int] = {}  # every parameter it is made from, through earlier such tensors, once
+    for p in learned:
+        for name, count in p.parts or ((p.name, p.table or volume(p.shape)),):
+            made.setdefault(name, count)
+    parts = tuple(made.items()) if len(made) > 1 else ()
+    table = sum(made.values())
     return Param(source.name, shape, parts=parts,
                  table=None if table == volume(shape) and not source.table and not parts else table,
                  batched=batched)

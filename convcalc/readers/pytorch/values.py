@@ -86,7 +86,8 @@ class Param:
     buffer: bool = False
     table: int | None = None
     batched: bool = False
-    parts: tuple[str, ...] = ()  # the other parameters it was made from (``table`` counts them all)
+    # made from several parameters: each (name, count), once; ``table`` is their sum
+    parts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ class Call:
             return None
         if isinstance(value, Param):
             self.weights.append((role, value.name))
-            self.weights.extend((f"{role}.part{k}", part) for k, part in enumerate(value.parts, 1))
+            others = [name for name, _ in value.parts if name != value.name]
+            self.weights.extend((f"{role}.part{k}", name) for k, name in enumerate(others, 1))
             return value
         if isinstance(value, Const):
             return Param("", value.shape, buffer=True)
