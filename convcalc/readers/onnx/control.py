@@ -19,9 +19,9 @@ from ..pytorch.values import Act
 from .attributes import Attributes
 from .constant import Const
 
-# The most body nodes a Loop may make convcalc read in all (its trip count times its body's nodes): the work
-# stays bounded by the file, whatever trip count it writes
-MAX_UNROLLED = 100_000
+# The most body nodes the Loops may make convcalc read in all (each one's trip count times its body's nodes,
+# nested loops included): the work stays bounded by the file, whatever trip counts it writes
+MAX_UNROLLED = 10_000
 SEQUENCES = {"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceAt", "SequenceLength"}
 CONTROL = {"Loop", "If"}
 
@@ -48,33 +48,31 @@ def sequence(reader, node, attrs: Attributes, inputs) -> None:
             raise attrs.error("input 0 is not a sequence")
         items = list(held.items)
         if op == "SequenceLength":
-            result = _const(np.array(len(items), dtype=np.int64))
+            result = Const(np.array(len(items), dtype=np.int64))
         elif op == "SequenceAt":
-            result = items[_position(attrs, inputs, 1, len(items), "SequenceAt")]
+            result = items[_position(attrs, inputs, 1, len(items), False)]
         else:  # SequenceInsert: at the position given, else at the end
             value = inputs[1] if len(inputs) > 1 else None
             if value is None or isinstance(value, Sequence):
                 raise attrs.error("input 1 is not a tensor to insert")
             at = len(items) if len(inputs) < 3 or inputs[2] is None else \
-                _position(attrs, inputs, 2, len(items) + 1, "SequenceInsert")
+                _position(attrs, inputs, 2, len(items), True)
             items.insert(at, value)
             result = Sequence(tuple(items))
     reader.values[node.output[0]] = result
 
 
-def _const(array):
-    return Const(array)
-
-
-def _position(attrs: Attributes, inputs, index: int, size: int, op: str) -> int:
+def _position(attrs: Attributes, inputs, index: int, length: int, insert: bool) -> int:
+    """A fixed position in a sequence of ``length``, negative counted from the back: one of its items, or
+    for an insertion one of the length + 1 places (ONNX's ranges [-n, n - 1] and [-n, n])."""
     value = inputs[index] if len(inputs) > index else None
     if value is None or isinstance(value, (Act, Sequence)) or np.asarray(value.array).size != 1 or \
             value.array.dtype.kind not in "iu":
         raise attrs.error(f"input {index} (position) is not one integer fixed in the file")
     position = int(np.asarray(value.array).reshape(-1)[0])
-    if not -size <= position < size:
-        raise attrs.error(f"position {position} is outside a sequence of {size - (op == 'SequenceInsert')}")
-    return position % size
+    if not -length <= position < length + insert:
+        raise attrs.error(f"position {position} is outside a sequence of {length}")
+    return position + length if position < 0 else position
 
 
 def loop(reader, node, index: int, attrs: Attributes, inputs) -> None:
@@ -93,15 +91,16 @@ def loop(reader, node, index: int, attrs: Attributes, inputs) -> None:
     if len(body.output) > 1 + len(carried):
         raise attrs.error("stacks a value of each iteration (a scan output), which convcalc does not read",
                           hint="export the model with its loops unrolled")
-    if max(count, 0) * max(len(body.node), 1) > MAX_UNROLLED:
-        raise attrs.error(f"runs {count:,} iterations of {len(body.node):,} nodes, over the {MAX_UNROLLED:,} "
-                          "convcalc unrolls")
+    reader.unrolled += max(count, 0) * max(len(body.node), 1)  # loops within loops add up
+    if reader.unrolled > MAX_UNROLLED:
+        raise attrs.error(f"runs {count:,} iterations of {len(body.node):,} nodes, which takes the loops' nodes "
+                          f"over the {MAX_UNROLLED:,} convcalc unrolls")
     going = _condition(attrs, inputs[1] if len(inputs) > 1 else None)
     for i in range(max(count, 0)):
         if not going:
             break
         number = np.array([i] if _declared_rank(body.input[0]) == 1 else i, dtype=np.int64)
-        bound = [_const(number), _const(np.array(True))] + carried
+        bound = [Const(number), Const(np.array(True))] + carried
         results = _run(reader, attrs, body, bound, index)
         going = _condition(attrs, results[0])
         carried = results[1:]
