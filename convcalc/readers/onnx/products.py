@@ -231,7 +231,9 @@ def _stacked(node: Node, x, w):
     T'), a product batched over T) as the Einsum it is; the stack's leading axes meet the activation's last
     ones, size for size."""
     r = rank(x)
-    if w.ndim < 3 or not w.ndim <= r <= 25 or \
+    value = node.inputs[1]
+    learned = (value.initializer and w.dtype.kind == "f") or gathered(node, value)
+    if w.ndim < 3 or not w.ndim <= r <= 25 or not learned or \
             tuple(w.shape[:-2]) != tuple(full_shape(x, node.batch)[r - w.ndim:-2]):
         raise Unsupported("MatMul with a weight of other than two axes")
     letters = list("abcdefghijklmnopqrstuvwxy"[:r])  # the activation's axes; the last one is summed
