@@ -1,16 +1,12 @@
-"""What a review of layers on slices, in-place writes and composed biases found outside the files it
-could change: each case against PyTorch (the parameters' ``numel``, FlopCounterMode, the weight's
-shape), an xfail naming the cause: strict where nothing fixes it yet, so it fails the day the cause is
-fixed and the mark goes; not strict where a fix is under way in files this review could not change.
+"""What a review of layers on slices, in-place writes and composed biases found, each case against
+PyTorch (the parameters' ``numel``, FlopCounterMode, the weight's shape):
 
-- A tensor made from several parameters (``Param.parts``, reading.py ``_fixed``) keeps only the names
-  of the parameters it reads directly: a view of it (unsqueeze, reshape) or a tensor made from it
-  drops the parts, which the totals then count again as parameters no layer holds (MViT v1's
-  positional encoding: 301,824 too many in torchvision's mvit_v1_b). Its ``table`` sums every part,
-  which can exceed the tensor's elements (``x + (a + b)``), and Arithmetic refuses that as a bug.
-- Two layers whose composed biases share parameters under different first names count them twice.
-- ``explain`` gives a layer on slices its kind's costs on the whole shape (verbs/explain.py): the
-  slices read as channels.
+- A tensor made from several parameters kept only the names of the parameters it read directly: a
+  view of it lost its parts, which the totals counted again (MViT v1's positional encoding: 104
+  parameters against 56), and ``x + (a + b)`` was refused (a table of 80 over 40 elements). Fixed.
+- ``explain`` gave a layer on slices its kind's costs on the whole shape. Fixed.
+- Two layers whose composed biases share parameters under different first names count them twice:
+  a strict xfail naming the cause, so it fails the day the cause is fixed and the mark goes.
 """
 
 from __future__ import annotations
@@ -69,11 +65,8 @@ class _SharedBiasParts(_Module):
 
 @pytest.mark.needs_torch
 @pytest.mark.parametrize(("model", "shape"), [
-    pytest.param(_SumOfTwo, (5, 8), marks=pytest.mark.xfail(strict=False, reason=(
-        "reading.py _fixed: table=80 (both parts) for a 5x8 operand; Arithmetic refuses a table above its "
-        "elements: ConsistencyError"))),
-    pytest.param(_PositionalEncoding, (9, 8), marks=pytest.mark.xfail(strict=False, reason=(
-        "reading.py _fixed: parts keep the direct names only; unsqueeze drops them: 104 parameters against 56"))),
+    (_SumOfTwo, (5, 8)),
+    (_PositionalEncoding, (9, 8)),
     pytest.param(_SharedBiasParts, (5, 8), marks=pytest.mark.xfail(strict=True, reason=(
         "composed biases sharing parameters under different first names: 416 parameters against 400"))),
 ])
@@ -91,7 +84,6 @@ def test_tensors_made_from_several_parameters_count_each_once(model, shape):
     assert analysis.totals.macs == counter.get_total_flops() // 2
 
 
-@pytest.mark.xfail(strict=False, reason="verbs/explain.py: explain_costs receives the report's whole shapes")
 def test_explain_gives_one_slice_of_a_layer_on_slices():
     from convcalc.engine.layers import Conv
     from convcalc.engine.network import Network
@@ -101,3 +93,11 @@ def test_explain_gives_one_slice_of_a_layer_on_slices():
     network = Network((2, 4, 2, 6, 6), (Conv(4, 3, groups=4, padding=1, slices=2),))
     lines = explain(network)
     assert "params: 4 x 1 x 3 x 3 x 3 + 4 = 112" in lines
+    if torch is not None:  # the two slices as PyTorch runs them: a batch of 2
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            torch.nn.Conv3d(4, 4, 3, groups=4, padding=1)(torch.zeros(2, 4, 2, 6, 6))
+        macs = next(line for line in lines if line.startswith("MACs:"))
+        assert macs.startswith("MACs: 4x2x6x6 outputs x 1 x 3 x 3 x 3")
+        assert macs.endswith(f"= {counter.get_total_flops() // 2:,}")
