@@ -106,12 +106,16 @@ def _kinds_models(nn, torch):
         "frozen first layers": nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8)),
         "squeeze and excitation": SqueezeExcite(),
         "chunk and shuffle": Shuffle(),
+        # batch norm over N x C channels saves the affine weight repeated for them
+        "instance norm with an affine weight": nn.Sequential(nn.Conv2d(3, 8, 3), nn.InstanceNorm2d(8, affine=True),
+                                                             nn.Conv2d(8, 4, 3)),
     }
 
 
 @pytest.mark.needs_torch
 @pytest.mark.parametrize("case", ["group norm, reflection pad, upsample", "layer norm and linear over a sequence",
-                                  "frozen first layers", "squeeze and excitation", "chunk and shuffle"])
+                                  "frozen first layers", "squeeze and excitation", "chunk and shuffle",
+                                  "instance norm with an affine weight"])
 def test_other_kinds_views_and_frozen_parameters(case):
     import torch
     model = _kinds_models(torch.nn, torch)[case]

@@ -349,8 +349,10 @@ class InstanceNorm(Layer):
     def saved(self, use: Use) -> list | None:
         if self.track_running_stats:
             return None
-        # batch norm over the input viewed as one sample of N x C channels
-        return [saves_input(), saves_new(2 * use.batch * use.output[0] * use.statistic)]
+        # batch norm over the input viewed as one sample of N x C channels; with an affine weight, that
+        # weight repeated for the N x C channels, which batch norm saves as it saves any weight
+        repeated = [saves_new(use.batch * use.output[0] * use.itemsize)] if self.affine else []
+        return [saves_input(), saves_new(2 * use.batch * use.output[0] * use.statistic), *repeated]
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         return 0  # no products, forward or backward
