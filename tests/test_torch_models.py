@@ -174,6 +174,36 @@ def test_operations_convcalc_cannot_cost_are_kept_and_marked_not_counted():
 
 
 @pytest.mark.needs_torch
+def test_an_operation_not_counted_holds_its_parameters_once():
+    """A module read as one not-counted layer (a cumulative sum inside it) and an operation on a learned
+    tensor convcalc cannot cost (a product with a broadcast stack): their parameters are counted by
+    that layer, and not again as parameters no layer holds."""
+
+    class Inner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear, self.scale = nn.Linear(8, 8), nn.Parameter(torch.ones(8))
+
+        def forward(self, x):
+            return torch.cumsum(self.linear(x), -1) * self.scale
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.stack, self.out = Inner(), nn.Parameter(torch.randn(1, 8, 8)), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.out(self.inner(x) @ self.stack)
+
+    model = Model().eval()
+    analysis = analyse(from_torch(model, (5, 8)))
+    uncounted = {r.name: r.params for r in analysis.layers if not r.counted}
+    assert uncounted == {"inner": 8 * 8 + 8 + 8, "matmul": 64}
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters()) == 80 + 64 + 18
+    assert analysis.network.unused == ()
+
+
+@pytest.mark.needs_torch
 def test_the_command_line_reads_a_model_file(tmp_path):
     source = tmp_path / "net.py"
     source.write_text(

@@ -299,9 +299,15 @@ def _opaque(torch, node, kind, args, acts, val, batch, add, name=None, path=None
     except Unsupported:  # the batch is gone or split: the elements per sample, flat
         output, layout = (volume(_fixed_shape(torch, val)) // (batch if isinstance(batch, int) else TRACE_BATCH),), \
             Layout(0, 2)
-    count = sum(volume(a.shape) for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer)
-    spec = L.Opaque(kind, output, count)
-    return add(spec, node, [a.ref for a in dict.fromkeys(acts)], (), output, layout, name=name, path=path)
+    # the parameters it reads, each once with every parameter it was made from: the layer holds them
+    made: dict[str, int] = {}
+    for a in _flat(args.values()):
+        if isinstance(a, Param) and not a.buffer:
+            for part, count in a.parts or ((a.name, a.table or volume(a.shape)),):
+                made.setdefault(part, count)
+    spec = L.Opaque(kind, output, sum(made.values()))
+    weights = tuple((f"operand{k}", part) for k, part in enumerate(made))
+    return add(spec, node, [a.ref for a in dict.fromkeys(acts)], weights, output, layout, name=name, path=path)
 
 
 def _fixed_shape(torch, val) -> tuple[int, ...]:
@@ -360,10 +366,11 @@ def _collapse_opaque_modules(layers, outputs, module):
             continue  # several results leave the module: keep its operations
         end = ends[0]
         inputs = tuple(dict.fromkeys(ref for layer in group for ref in (layer.inputs or ()) if ref not in names))
-        params = sum(p.numel() for p in module.get_submodule(owner).parameters())
-        kind = type(module.get_submodule(owner)).__name__
-        merged = L.Opaque(kind, end.expect, params, name=owner, inputs=inputs,
-                          path=end.path[:end.path.index(owner)], expect=end.expect)
+        sub = module.get_submodule(owner)
+        params = sum(p.numel() for p in sub.parameters())
+        held = tuple((f"operand{k}", f"{owner}.{n}") for k, (n, _) in enumerate(sub.named_parameters()))
+        merged = L.Opaque(type(sub).__name__, end.expect, params, name=owner, inputs=inputs,
+                          path=end.path[:end.path.index(owner)], expect=end.expect, weights=held)
         rename = {end.name: owner}
         rebuilt = []
         for layer in layers:
