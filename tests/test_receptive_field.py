@@ -2,12 +2,15 @@
 output unit depends on, computed straight from each layer's definition
 (unclipped coordinates, so padding counts as positions)."""
 
+import json
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convcalc import ConvcalcError, analyse_tokens
+from convcalc import ConvcalcError, analyse, analyse_tokens
+from convcalc.readers.document import load_document
 
 
 def reads(layer, o):
@@ -151,3 +154,14 @@ def test_a_long_kernel_after_a_wide_stride_is_quick_and_exact():
     report = analyse_tokens("1x100", "convT:1,k=1,s=4093", "conv:1,k=100000").layers[-1]
     # each output reads 100,000 consecutive positions of the upsampled axis: 24 or 25 input units
     assert report.receptive_field.size == (25,)
+
+
+@pytest.mark.parametrize("joined", [
+    {"type": "concat", "from": ["input", "piece"], "dim": 2},
+    {"type": "slice_scatter", "from": ["input", "piece"], "dim": 2, "start": 4}])
+def test_branches_of_different_lengths_joined_along_an_axis_read_at_most_that_axis(joined):
+    # a concat or a slice written back reads its branches whole along the axis it joins them on (an
+    # upper bound): each branch's own length, so the field never exceeds the input's 9 positions
+    document = {"input": [2, 9], "layers": [{"type": "slice", "name": "piece", "dim": 2, "start": 4}, joined]}
+    analysis = analyse(load_document(json.dumps(document)))
+    assert [str(s) for s in analysis.layers[-1].receptive_field.size] == ["9"]

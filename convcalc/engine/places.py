@@ -142,7 +142,10 @@ def _dim_window(figures, dim: int, shape):
         return Global(shape[0]) if figures.mixes_channels else IDENTITY
     if figures.windows is None or dim - 1 >= len(figures.windows):
         return IDENTITY
-    return figures.windows[dim - 1]
+    window = figures.windows[dim - 1]
+    # read whole: this source's axis, whatever length the layer's first source has there (a concat or
+    # a slice written back joins branches of different lengths along it)
+    return Global(shape[dim]) if isinstance(window, Global) and window.size != shape[dim] else window
 
 
 def _through(figures, place: Place | None, shape, out):
