@@ -22,6 +22,7 @@ from .moves import piece
 from .names import Namer, in_place, op_name
 from .fixed import FixedLayers
 from .sliced import one_slice, slices_read, with_slices
+from .collapse import collapse_opaque_modules
 from .unused import unused_parameters
 from .writes import Writes
 from .values import Act, Call, Const, Layout, Param, Unsupported
@@ -182,6 +183,7 @@ def read_program(torch, module, exported, shape):
             if isinstance(source, _Pieces):
                 try:
                     spec = piece(source.op, source.args, source.source, index)
+                    _check(spec, node, [source.source.shape])  # a piece along the batch axis: not read
                     expect, layout = per_sample(val, node.name)
                     values[node.name] = add(spec, node, [source.source.ref], (), expect, layout,
                                             name=f"{source.name}.{index}", path=source.path)
@@ -212,7 +214,7 @@ def read_program(torch, module, exported, shape):
             args = started
             acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
         if not acts or op in FRESH:  # made inside forward from constants and parameters only
-            values[node.name] = _fixed(torch, args, tensor_val, batch)
+            values[node.name] = _fixed(torch, args, tensor_val, batch, op)
             return
         try:
             expect, layout, args = fixed.place(node, op, args, acts, lambda: _fixed_shape(torch, tensor_val),
@@ -268,7 +270,7 @@ def read_program(torch, module, exported, shape):
                         hint="check the model's forward", field="model")
     # the first result is the network's output (the last layer); the others are further outputs
     outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
-    layers = _collapse_opaque_modules(reaching(layers, outputs), outputs, module)  # results no one reads go first
+    layers = collapse_opaque_modules(reaching(layers, outputs), outputs, module)  # results no one reads go first
     outputs = outputs[1:] + outputs[:1]
     layers = reaching(layers, outputs)
     used = {node.name for node in program.graph.nodes if node.op == "placeholder" and node.users}
@@ -316,10 +318,12 @@ def _fixed_shape(torch, val) -> tuple[int, ...]:
     return tuple(int(d.node.hint) if isinstance(d, torch.SymInt) and d.node.hint is not None else int(d) for d in dims)
 
 
-def _fixed(torch, args, val, batch):
+def _fixed(torch, args, val, batch, op=""):
     """What a tensor made without the input is: a parameter reshaped, gathered or expanded (a class
     token expanded to the batch, a relative-position bias gathered from its table), or fixed values."""
     learned = [a for a in _flat(args.values()) if isinstance(a, Param) and not a.buffer]
+    if not learned and isinstance(batch, int) and _repeats_over(args, val, batch, op):
+        return Const((1, *_fixed_shape(torch, val)[1:]), repeated=True)
     if not learned:
         if not isinstance(batch, int):  # fixed values repeated over the batch (RAFT's coordinate grid)
             try:
@@ -350,40 +354,16 @@ def _fixed(torch, args, val, batch):
                  batched=batched)
 
 
-def _collapse_opaque_modules(layers, outputs, module):
-    """A leaf module with an operation convcalc cannot cost (attention) becomes one not-counted layer,
-    named after the module, rather than a run of its internal operations."""
-    owners = {}
-    for layer in layers:
-        if isinstance(layer, L.Opaque) and layer.path:
-            owners.setdefault(layer.path[-1], None)  # the module whose forward made the operation
-    for owner in owners:
-        group = [layer for layer in layers if owner in layer.path]
-        names = {layer.name for layer in group}
-        read_outside = {ref for layer in layers if layer.name not in names for ref in (layer.inputs or ())}
-        ends = [layer for layer in group if layer.name in read_outside or layer.name in outputs]
-        if len(ends) != 1:
-            continue  # several results leave the module: keep its operations
-        end = ends[0]
-        inputs = tuple(dict.fromkeys(ref for layer in group for ref in (layer.inputs or ()) if ref not in names))
-        sub = module.get_submodule(owner)
-        params = sum(p.numel() for p in sub.parameters())
-        held = tuple((f"operand{k}", f"{owner}.{n}") for k, (n, _) in enumerate(sub.named_parameters()))
-        merged = L.Opaque(type(sub).__name__, end.expect, params, name=owner, inputs=inputs,
-                          path=end.path[:end.path.index(owner)], expect=end.expect, weights=held)
-        rename = {end.name: owner}
-        rebuilt = []
-        for layer in layers:
-            if layer.name in names:
-                if layer is end:
-                    rebuilt.append(merged)
-                continue
-            if layer.inputs and any(ref in rename for ref in layer.inputs):
-                layer = replace(layer, inputs=tuple(rename.get(ref, ref) for ref in layer.inputs))
-            rebuilt.append(layer)
-        layers = rebuilt
-        outputs[:] = [rename.get(ref, ref) for ref in outputs]
-    return layers
+def _repeats_over(args, val, batch: int, op: str) -> bool:
+    """Whether fixed values are repeated over a fixed traced batch (RAFT's coordinate grid,
+    ``grid[None].repeat(batch, 1, 1, 1)``), or computed from values that are, keeping it first."""
+    shape = tuple(getattr(val, "shape", ()))
+    if not shape or shape[0] != batch:
+        return False
+    source = args.get("self")
+    if op == "repeat" and isinstance(source, Const) and source.shape[:1] == (1,):
+        return [int(r) for r in args["repeats"]] == [batch] + [1] * (len(shape) - 1)
+    return any(isinstance(a, Const) and a.repeated for a in _flat(args.values()))
 
 
 def _flat(values):
