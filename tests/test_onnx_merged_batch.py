@@ -14,13 +14,14 @@ and hand-built graphs for If on a fixed condition, sequences, and the one-line r
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
 
 from convcalc import ConvcalcError, analyse
 from convcalc.readers.onnx import from_onnx
+
+from .torch_nets import onnx_bytes
 
 pytestmark = [pytest.mark.needs_onnx]
 
@@ -41,17 +42,6 @@ except ImportError:
 
 BATCH = 3
 EXPORTERS = ["legacy", "dynamo"]
-
-
-def _export(model, shape, exporter: str) -> bytes:
-    model.eval()
-    if exporter == "dynamo":  # torch.export specializes a batch of 1, so the example has 2
-        return torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
-                                 dynamic_shapes=({0: torch.export.Dim("batch")},)).model_proto.SerializeToString()
-    buffer = io.BytesIO()
-    torch.onnx.export(model, (torch.randn(1, *shape),), buffer, dynamo=False, input_names=["x"], opset_version=17,
-                      dynamic_axes={"x": {0: "batch"}})
-    return buffer.getvalue()
 
 
 def _torch(model, shape, batch: int):
@@ -88,7 +78,7 @@ def _check(model, shape, exporter: str):
         for tensor in [*model.parameters(), *model.buffers()]:
             if tensor.is_floating_point():
                 tensor.copy_(torch.rand_like(tensor) + 0.5)
-    data = _export(model, shape, exporter)
+    data = onnx_bytes(model, shape, exporter == "dynamo")
     expected = _file_parameters(data)
     if exporter == "legacy":
         assert expected == sum(p.numel() for p in model.parameters())

@@ -24,7 +24,6 @@ the survey: its torch.export export alone takes over a minute.
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
@@ -32,6 +31,7 @@ import pytest
 from convcalc import analyse
 from convcalc.readers.onnx import from_onnx
 
+from .torch_nets import onnx_bytes
 from .torchvision_models import build, input_shape, oracle
 
 pytestmark = [pytest.mark.needs_torch, pytest.mark.needs_onnx, pytest.mark.slow]
@@ -50,18 +50,6 @@ NOT_EXACT: dict[tuple[str, str], str] = {
     ("raft_small", "dynamo"): ("RAFT's feature encoder runs both frames as one batch (torch.cat([image1, image2], "
                                "dim=0)): node 'node_cat' (Concat) works along axis 0, which holds the batch"),
 }
-
-
-def _export(model, shape, dynamo: bool) -> bytes:
-    import torch
-
-    if dynamo:  # torch.export specializes a batch of 1, so the example has 2
-        return torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
-                                 dynamic_shapes=({0: torch.export.Dim("batch")},)).model_proto.SerializeToString()
-    buffer = io.BytesIO()
-    torch.onnx.export(model, (torch.randn(1, *shape),), buffer, dynamo=False, input_names=["x"], opset_version=17,
-                      dynamic_axes={"x": {0: "batch"}})
-    return buffer.getvalue()
 
 
 # Inputs that hold no learned values: BatchNormalization's running statistics, Clip's bounds (torch.export
@@ -101,7 +89,7 @@ def test_one_model_a_family_reads_exactly_from_both_exporters(name, exporter):
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * 0.1)
     shape = SMALLER.get(name) or input_shape(name)
-    data = _export(model, shape, exporter == "dynamo")
+    data = onnx_bytes(model, shape, exporter == "dynamo")
     analysis = analyse(from_onnx(data), receptive_fields=False)
     _, macs, output = oracle(model, shape)
     assert [r.name for r in analysis.layers if not r.counted] == []

@@ -1,5 +1,6 @@
 """Small PyTorch models the tests build: the DCGAN generator and a U-Net (test_torch_models,
-test_training_memory), a model with a tied layer and one with attention (test_torch_models).
+test_training_memory), a model with a tied layer and one with attention (test_torch_models); the
+oracles several modules share: what autograd saves, and a model's ONNX export.
 
 The module imports without torch, so the test modules that use it import everywhere; only
 building a model needs torch, and the tests that build one say so (``needs_torch``).
@@ -128,3 +129,19 @@ def saved_by_autograd(model, x) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         model(x)
     return sum(storages.values())
+
+
+def onnx_bytes(model, shape, dynamo: bool) -> bytes:
+    """``model`` exported to ONNX for inputs of ``shape`` (per sample) with a symbolic batch: by the
+    legacy exporter (opset 17), or by torch.export's (``dynamo``), whose example has 2 samples, as it
+    specializes a batch of 1."""
+    import io
+
+    model.eval()
+    if dynamo:
+        return torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
+                                 dynamic_shapes=({0: torch.export.Dim("batch")},)).model_proto.SerializeToString()
+    buffer = io.BytesIO()
+    torch.onnx.export(model, (torch.randn(1, *shape),), buffer, dynamo=False, input_names=["x"], opset_version=17,
+                      dynamic_axes={"x": {0: "batch"}})
+    return buffer.getvalue()
