@@ -155,7 +155,7 @@ def read_program(torch, module, exported, shape):
     fixed = FixedLayers(add, names)
 
     batch = trace_batch
-    def read(node) -> None:  # one node of the graph: its value (a layer, a view, a fixed tensor)
+    def read_node(node) -> None:  # one node of the graph: its value (a layer, a view, a fixed tensor)
         nonlocal batch
         if node.op == "placeholder":
             spec = specs.get(node.name)
@@ -253,12 +253,12 @@ def read_program(torch, module, exported, shape):
                 result = _Several(_kind(node, op), result, tuple(acts))
         values[node.name] = (result,) if op in FIRST_OF_TUPLE else result
 
-    writes = Writes(values, layers, lambda spec, node, reads, expect, layout, name: add(
-        spec, node, [a.ref for a in reads], (), expect, layout, name=names.name(node) + name[len(node.name):]),
+    writes = Writes(values, layers, lambda spec, node, reads, expect, layout, suffix: add(
+        spec, node, [a.ref for a in reads], (), expect, layout, name=names.name(node) + suffix),
         lambda node, reads, shaped: _opaque(torch, node, f"aten.{node.target.overloadpacket.__name__}", {}, reads,
                                             shaped.meta.get("val"), batch, add, name=names.name(node) + ".write"))
     for node in program.graph.nodes:
-        read(node)
+        read_node(node)
         if node.op == "call_function":  # an in-place write changes what later reads of its tensors see
             writes.after(node, op_name(node.target))
     output = next(n for n in program.graph.nodes if n.op == "output")

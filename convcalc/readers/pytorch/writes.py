@@ -21,8 +21,9 @@ from .values import Act
 class Writes:
     """Follows the views of the capture (``view``) and carries each in-place write to them (``write``).
 
-    ``add(spec, node, reads, expect, layout, name)`` adds a layer; ``opaque(node, reads, name)`` adds an
-    operation that is not counted, with the shape of ``node``'s result.
+    ``add(spec, node, reads, expect, layout, suffix)`` adds a layer named after ``node`` and ``suffix``;
+    ``opaque(node, reads, shaped)`` adds an operation that is not counted, with the shape of ``shaped``'s
+    result.
     """
 
     def __init__(self, values: dict, layers: list, add, opaque) -> None:
@@ -60,8 +61,7 @@ class Writes:
 
     def _region(self, name: str) -> tuple:
         base, chain = self.views.get(name, (name, ()))
-        return base, tuple(None if level is None else (level.dim, level.start, level.end, level.step)
-                           for _, level in chain if level is not None)
+        return base, tuple((level.dim, level.start, level.end, level.step) for _, level in chain if level is not None)
 
     def _write(self, node, op: str) -> None:
         target = node.args[0] if node.args and hasattr(node.args[0], "name") else None
@@ -105,9 +105,7 @@ class Writes:
         fits = op != "copy" or _traced_shape(source) == _traced_shape(self.nodes.get(target))
         if fits:  # what was written is the value of the tensor written, and of the write's result
             self.values[target] = self.values[node.name] = value
-        if target == root and fits:  # the whole tensor written (out.add_(f(x)), out.copy_(f(x)))
-            self.values[root] = value
-        else:
+        if not (target == root and fits):  # not the whole tensor written (as out.copy_(f(x)) writes it)
             self.values[root] = self.opaque(node, [value], self.nodes[root])
             if target == root:
                 self.values[node.name] = self.values[root]
@@ -136,7 +134,7 @@ class Writes:
                 if isinstance(old, Act):
                     spec = L.Opaque(f"aten.{_op(self.nodes[name])}", tuple(old.shape))
                     self.values[name] = self.add(spec, node, [fresh[base]], old.shape, old.layout,
-                                                 f"{node.name}.read")
+                                                 ".read")
 
     def _read_later(self, name: str) -> bool:
         seen = self.nodes.get(name)
@@ -152,7 +150,7 @@ class Writes:
             value = Act(above.ref, old.shape, old.layout)
         else:
             spec = L.Slice(level.dim, level.start, level.end, level.step)
-            value = self.add(spec, node, [above], old.shape, old.layout, f"{node.name}.read")
+            value = self.add(spec, node, [above], old.shape, old.layout, ".read")
         fresh[name] = self.values[name] = value
         return value
 
@@ -163,7 +161,7 @@ class Writes:
         written = value
         for k, (parent, level) in enumerate(reversed(chain)):
             old = self.values.get(parent)
-            label = f"{node.name}.write" + (f"_{k}" if k else "")
+            label = ".write" + (f"_{k}" if k else "")
             if not isinstance(old, Act):
                 return
             if level is not None:
