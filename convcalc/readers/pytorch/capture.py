@@ -10,10 +10,13 @@ hierarchy as its ``path``. The traced output shape of every layer is kept as
 
 from __future__ import annotations
 
+import contextlib
+
 from ...engine.errors import ResourceError, SpecError
 from ...engine.limits import max_trace_bytes
 from ...engine.network import Network
 from ...engine.sizes import volume
+from .chunks import even_chunks
 from .guard import describe, model_label, user_code
 from .reading import DROP_PATHS, TRACE_BATCH, read_program
 
@@ -60,6 +63,9 @@ def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -
     return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs, unused)
 
 
+# what torch.export says when a symbolic size needed a guard it could not prove
+_GUARD = "Constraints violated"
+
 _HINT = ("check the input shape (channels first, no batch) and that the model's forward runs on it; "
          "a model whose forward branches on values cannot be captured")
 
@@ -82,11 +88,18 @@ def _export(torch, module, shape, label):
     try:
         # A symbolic batch first: every traced size then says where the batch went (attention moves
         # it, windows merge it); a model that fixes its batch is traced with two samples, then one.
-        for trace_batch, dynamic in ((TRACE_BATCH, True), (TRACE_BATCH, False), (1, False)):
+        # A model whose symbolic batch fails only on a guard (a chunk of the batch) is traced again
+        # with its chunks written as the equal splits they are.
+        attempts = ((TRACE_BATCH, True, False), (TRACE_BATCH, True, True), (TRACE_BATCH, False, False),
+                    (1, False, False))
+        for trace_batch, dynamic, even in attempts:
+            if even and not (errors and _GUARD in errors[-1]):
+                continue
             example = torch.zeros((trace_batch, *shape))  # export runs on fake copies of it
             batch = {"dynamic_shapes": ({0: torch.export.Dim("batch")},)} if dynamic else {}
             try:
-                program = torch.export.export(module, (example,), strict=False, **batch)
+                with even_chunks(torch) if even else contextlib.nullcontext():
+                    program = torch.export.export(module, (example,), strict=False, **batch)
                 return program, trace_batch
             except Exception as err:  # noqa: BLE001 - the user's model may raise anything while traced
                 errors.append(describe(err))

@@ -59,6 +59,22 @@ class FixedLayers:
             self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
         return {**args, argument: self.made[key]}
 
+    def joined(self, node, args: dict) -> dict:
+        """cat's ``args`` with each fixed tensor repeated over the batch among activations (RAFT's first
+        flow, the difference of two coordinate grids) replaced by its Constant layer: a copy per sample."""
+        tensors = args.get("tensors") or ()
+        if not any(isinstance(t, Act) for t in tensors):
+            return args
+        owner = self.names.module_of(node) or "model"
+        made = []
+        for tensor in tensors:
+            if isinstance(tensor, Const) and tensor.repeated:
+                key, shape = f"{owner}.fixed_{len(self.made)}", tensor.shape[1:]
+                tensor = self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape,
+                                                   Layout(0, len(tensor.shape)), name=key)
+            made.append(tensor)
+        return {**args, "tensors": type(tensors)(made)}
+
     def place(self, node, op: str, args: dict, acts: list, traced, per_sample):
         """The per-sample shape and layout of ``node``'s result, and its arguments, fitted where arithmetic
         joins a tensor computed without the input to the input's path. ``traced`` gives the traced shape

@@ -21,6 +21,7 @@ from .aten import ALIASES, ARITHMETIC, BATCH_FIRST, EXPANDS, FIRST_OF_TUPLE, FRE
 from .moves import piece
 from .names import Namer, in_place, op_name
 from .fixed import FixedLayers
+from .joined import joins_batches, keep_order, piece_of_join, stack
 from .sliced import one_slice, slices_read, with_slices
 from .collapse import collapse_opaque_modules
 from .unused import unused_parameters
@@ -154,6 +155,10 @@ def read_program(torch, module, exported, shape):
 
     fixed = FixedLayers(add, names)
 
+    def _parts(val) -> int:  # how many whole batches a piece of a join along the batch's axis holds
+        shape, layout = per_sample(val, "")
+        return shape[layout.axis] if layout.merged else 1
+
     batch = trace_batch
     def read_node(node) -> None:  # one node of the graph: its value (a layer, a view, a fixed tensor)
         nonlocal batch
@@ -182,9 +187,14 @@ def read_program(torch, module, exported, shape):
             source, index = values.get(node.args[0].name), node.args[1]
             if isinstance(source, _Pieces):
                 try:
-                    spec = piece(source.op, source.args, source.source, index)
-                    _check(spec, node, [source.source.shape])  # a piece along the batch axis: not read
                     expect, layout = per_sample(val, node.name)
+                    spec = piece_of_join(source.source, [_parts(p) for p in node.args[0].meta["val"]], index,
+                                         int(source.args.get("dim", 0)))
+                    if spec is not None:  # a part of whole batches joined along the batch's axis
+                        layout = replace(layout, inner=layout.merged)
+                    else:
+                        spec = piece(source.op, source.args, source.source, index)
+                    _check(spec, node, [source.source.shape])  # a piece along the batch axis: not read
                     values[node.name] = add(spec, node, [source.source.ref], (), expect, layout,
                                             name=f"{source.name}.{index}", path=source.path)
                 except Unsupported:
@@ -213,21 +223,27 @@ def read_program(torch, module, exported, shape):
         if started is not None:  # a learned product of fixed values (Swin V2's position-bias MLP): layers
             args = started
             acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
+        if op in ("cat", "concat"):
+            args = fixed.joined(node, args)
         if not acts or op in FRESH:  # made inside forward from constants and parameters only
             values[node.name] = _fixed(torch, args, tensor_val, batch, op)
             return
         try:
             expect, layout, args = fixed.place(node, op, args, acts, lambda: _fixed_shape(torch, tensor_val),
                                                lambda: per_sample(tensor_val, node.name))
+            if joins_batches(op, args, layout):
+                values[node.name] = stack(node, args, expect, layout, add, names.name(node))
+                return
+            if op in PIECES:
+                values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
+                return
+            layout = keep_order(op, acts, layout)
             if op in ALIASES:
                 values[node.name] = Act(acts[0].ref, expect, layout)
                 return
             if op in EXPANDS and isinstance(args.get("self"), Act) and node.users and all(
                     op_name(user.target) in ARITHMETIC for user in node.users):
                 values[node.name] = args["self"]  # the arithmetic reading it broadcasts it the same way
-                return
-            if op in PIECES:
-                values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
                 return
             k = slices_read(acts, layout) if op in BATCH_FIRST else 1  # the batch merged with heads: slices
             if op not in OPERATORS or (op in BATCH_FIRST and k == 1 and not all(a.layout.leading for a in acts)):

@@ -22,6 +22,10 @@ class Layout:
     # a tensor computed without the input whose traced axis 0, of size 1, stands where the batch would (a
     # convolution's input): per sample, the axes after it, batch first
     unit: bool = False
+    # the batch is the inner factor of its merged axis (sample b of part i at i * batch + b), as
+    # torch.cat of whole batches along it makes; a merged axis is otherwise batch-major (b * k + i), as
+    # a reshape of (batch, k) makes. Only operations that keep that axis whole may read it.
+    inner: bool = False
 
     @property
     def fixed(self) -> bool:

@@ -1,0 +1,112 @@
+"""Whole batches joined along the batch's axis and split back, as RAFT runs both frames through one
+encoder (``torch.cat([image1, image2], dim=0)``, then ``torch.chunk(features, 2)``): read per sample as
+the frames stacked on a new axis, the layers between on slices, each piece the frame it selects.
+Against PyTorch: FlopCounterMode's MACs, the parameters, the output's shape, autograd's saved bytes;
+an operation that would need the joined axis's order is not counted, never misread."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcalc import analyse
+
+try:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+except ImportError:  # (the tests that need it skip)
+    torch = None
+
+
+class _Frames(torch.nn.Module if torch else object):
+    """Two frames stacked on the channel axis, encoded as one batch, then compared."""
+
+    def __init__(self, split: str = "chunk"):
+        super().__init__()
+        self.split = split
+        self.encode = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.InstanceNorm2d(8),
+                                          torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, stride=2))
+        self.head = torch.nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        features = self.encode(torch.cat([x[:, :3], x[:, 3:]], dim=0))
+        if self.split == "chunk":
+            first, second = torch.chunk(features, 2, dim=0)
+        else:
+            first, second = features.split(features.shape[0] // 2)
+        return self.head(torch.cat([first, second * first], dim=1))
+
+
+class _Reordered(_Frames):
+    """The joined batch reshaped as if the batch were its outer factor: not readable per sample."""
+
+    def forward(self, x):
+        features = self.encode(torch.cat([x[:, :3], x[:, 3:]], dim=0))
+        return features.reshape(x.shape[0], 16, *features.shape[2:]).softmax(1)
+
+
+def _macs(model, x) -> int:
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("split", ["chunk", "split"])
+def test_frames_joined_along_the_batch_are_read_per_sample(split):
+    from convcalc import from_torch
+    from convcalc.engine.memory import training_memory
+
+    from .torch_nets import saved_by_autograd
+
+    torch.manual_seed(0)
+    model, shape = _Frames(split).eval(), (6, 12, 10)
+    analysis = analyse(from_torch(model, shape))
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    assert analysis.output_shape == tuple(model(torch.zeros(2, *shape)).shape[1:])
+    assert analysis.totals.macs == _macs(model, torch.zeros(1, *shape))
+    three = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
+    assert three.totals.macs == _macs(model, torch.zeros(3, *shape))
+    memory = training_memory(three)
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(model, torch.randn(3, *shape))
+
+
+@pytest.mark.needs_torch
+def test_receptive_field_through_the_join_is_measured():
+    """A linear encoder (no norm, no activation): an output depends on an input pixel exactly where the
+    gradient says so; the largest field along each axis equals convcalc's."""
+    from convcalc import from_torch
+
+    torch.manual_seed(0)
+    model, shape = _Frames().eval(), (6, 12, 10)
+    model.encode = torch.nn.Sequential(model.encode[0], model.encode[3])
+    x = torch.randn(1, *shape, requires_grad=True)
+    out = model(x)
+    largest = [0, 0]
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            grad, = torch.autograd.grad(out[0, :, i, j].sum(), x, retain_graph=True)
+            rows, cols = grad.abs().sum(dim=(0, 1, 3)).nonzero(), grad.abs().sum(dim=(0, 1, 2)).nonzero()
+            largest = [max(largest[0], int(rows.max() - rows.min()) + 1), max(largest[1], int(cols.max() - cols.min()) + 1)]
+    field = analyse(from_torch(model, shape)).layers[-1].receptive_field
+    assert [int(n) for n in field.size] == largest == [5, 5]
+
+
+@pytest.mark.needs_torch
+def test_a_reshape_needing_the_joined_order_is_not_counted():
+    from convcalc import from_torch
+
+    analysis = analyse(from_torch(_Reordered().eval(), (6, 12, 10)))
+    assert [r.name for r in analysis.layers if not r.counted] == ["reshape"]
+
+
+@pytest.mark.needs_torch
+def test_even_chunks_change_only_symbolic_sizes_they_divide():
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+    from convcalc.readers.pytorch.chunks import _even
+
+    x = torch.zeros(4, 3)
+    assert _even(torch, statically_known_true, x, 2) is None  # a concrete size: chunk runs as written
+    assert _even(torch, statically_known_true, x, True) is None
+    assert _even(torch, statically_known_true, x, 0) is None
