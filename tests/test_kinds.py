@@ -42,7 +42,7 @@ REQUIRED = {
 # Arguments whose PyTorch default a 4x8x8 input refuses (a reduction over the batch, no size to upsample to).
 USUAL = {"Reduce": {"dim": (2, 3)}, "Roll": {"dims": (2, 3)}, "MatMul": {"weight_shape": (8, 5)}, "Upsample": {"scale_factor": 2.0}, "Chunk": {"dim": 1}, "Split": {"dim": 1},
          "Add": {"scalar": 2.0}, "Sub": {"scalar": 2.0}, "Mul": {"scalar": 2.0}, "Div": {"scalar": 2.0},
-         "Clamp": {"min": 0.0}}
+         "Clamp": {"min": 0.0}, "Fold": {"output_size": (3, 5), "kernel_size": 2}}  # Fold: 8 rows of 2 x 4 blocks
 NAN, INF = float("nan"), float("inf")
 # Typed edge values: numbers at PyTorch's limits and past them, the padding words, a wrong type, an empty
 # value and a control character.

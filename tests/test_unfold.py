@@ -1,6 +1,7 @@
-"""torch.nn.Unfold / F.unfold (im2col) against PyTorch: the output shapes and refusals torch gives
-over kernel, dilation, padding and stride (pairs too), the NumPy backend's columns against
-F.unfold's, no MACs as FlopCounterMode counts none, what autograd saves (nothing: col2im needs only
+"""torch.nn.Unfold / F.unfold (im2col) and torch.nn.Fold / F.fold (col2im) against PyTorch: the output
+shapes and refusals torch gives over kernel, dilation, padding and stride (pairs too), the NumPy
+backend's values against torch's, no MACs as FlopCounterMode counts none, fold's additions against a
+brute-force count, what autograd saves (nothing: each one's backward is the other, which needs only
 sizes), refusals on the command line, and receptive fields that hold the brute-force ones."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from convcalc import ConvcalcError, analyse_tokens, parse_layer
 from convcalc.cli import app
 from convcalc.engine.errors import BatchAxisError
-from convcalc.engine.layers import Unfold
+from convcalc.engine.layers import Fold, Unfold
 from convcalc.engine.memory import training_memory
 from convcalc.verbs.explain import explain
 from convcalc.verbs.preparers import Runner
@@ -33,8 +34,8 @@ BATCH = 2
 runner = CliRunner()
 # The argument torch's message starts with, for the checks ATen makes before it looks at the input.
 TORCH_FIELDS = {"kernel size": "kernel_size", "dilation": "dilation", "padding": "padding", "stride": "stride",
-                "It is expected kernel_size": "kernel_size", "It is expected dilation": "dilation",
-                "It is expected padding": "padding", "It is expected stride": "stride"}
+                **{f"It is expected {name}": name for name in ("output_size", "kernel_size", "dilation", "padding",
+                                                               "stride")}}
 
 
 def _run(layer, x: np.ndarray) -> np.ndarray:
@@ -96,12 +97,12 @@ def test_shapes_values_and_refusals_match_torch(case):
 
 
 CASES = [  # (shape, arguments), non-square among them
-    ((2, 46, 62), dict(kernel_size=3, padding=1)),  # RAFT's upsampling of its flow
-    ((3, 9, 7), dict(kernel_size=(3, 2), dilation=(1, 2), padding=(2, 0), stride=(2, 3))),
-    ((1, 5, 11), dict(kernel_size=(1, 4), stride=(1, 2))),
-    ((4, 8, 8), dict(kernel_size=2, stride=2)),  # blocks that tile the input
-    ((2, 6, 10), dict(kernel_size=(5, 3), dilation=(2, 3), padding=(3, 1))),
-    ((3, 4, 4), dict(kernel_size=6, padding=1)),  # one block larger than the input
+    ((2, 46, 62), {"kernel_size": 3, "padding": 1}),  # RAFT's upsampling of its flow
+    ((3, 9, 7), {"kernel_size": (3, 2), "dilation": (1, 2), "padding": (2, 0), "stride": (2, 3)}),
+    ((1, 5, 11), {"kernel_size": (1, 4), "stride": (1, 2)}),
+    ((4, 8, 8), {"kernel_size": 2, "stride": 2}),  # blocks that tile the input
+    ((2, 6, 10), {"kernel_size": (5, 3), "dilation": (2, 3), "padding": (3, 1)}),
+    ((3, 4, 4), {"kernel_size": 6, "padding": 1}),  # one block larger than the input
 ]
 
 
@@ -228,3 +229,125 @@ def test_spellings_and_explain():
     text = "\n".join(explain(analyse_tokens("2x8x8", "unfold:3,p=1,s=2").network))
     assert "H blocks: floor((8 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 4" in text
     assert "rows: 2 channels x 3 x 3 = 18; columns: 4 x 4 = 16" in text
+    assert parse_layer("fold:8x6,3,p=1,s=2") == Fold((8, 6), 3, padding=1, stride=2)
+    text = "\n".join(explain(analyse_tokens("18x12", "fold:8x6,3,p=1,s=2").network))
+    assert "W blocks: floor((6 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 3" in text
+    assert "blocks: 4 x 3 = 12; channels: 18 rows / (3 x 3) = 2" in text
+
+
+@st.composite
+def fold_case(draw):
+    """Columns as torch unfolds them from an image of the output size (so the blocks match), now and then
+    with a block or a row too many, or arguments torch refuses."""
+    size = tuple(draw(st.integers(1, 9)) for _ in range(2))
+    arguments = {"kernel_size": _value(draw, 1, 4), "dilation": _value(draw, 1, 3),
+                 "padding": _value(draw, 0, 3), "stride": _value(draw, 1, 3)}
+    channels = draw(st.integers(1, 3))
+    columns = _torch(torch.zeros(1, channels, *size), arguments)
+    if isinstance(columns, str):  # no blocks fit: any columns
+        shape = (draw(st.integers(1, 18)), draw(st.integers(1, 20)))
+    else:
+        shape = tuple(columns.shape[1:])
+        if not draw(st.integers(0, 5)):
+            shape = (shape[0] + draw(st.integers(0, 1)), shape[1] + draw(st.integers(0, 1)))
+    if not draw(st.integers(0, 15)):
+        shape = draw(st.sampled_from([(shape[1],), (1, *shape), (0, shape[1])]))
+    output_size = size if draw(st.integers(0, 7)) else draw(st.sampled_from([size[0], (size[0], 0), (5, 5, 5)]))
+    return shape, {"output_size": output_size, **arguments}
+
+
+def _added(shape, arguments) -> int:
+    """Fold's additions by brute force: every (row, block) value whose position lands in the output."""
+    size, kernel, dilation, padding, stride = (
+        (v, v) if isinstance(v, int) else v for v in (arguments[name] for name in
+                                                      ("output_size", "kernel_size", "dilation", "padding", "stride")))
+    counts = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, d, p, s in zip(size, kernel, dilation, padding, stride)]
+    inside = 0
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            for a in range(counts[0]):
+                for b in range(counts[1]):
+                    h, w = a * stride[0] - padding[0] + i * dilation[0], b * stride[1] - padding[1] + j * dilation[1]
+                    inside += 0 <= h < size[0] and 0 <= w < size[1]
+    return shape[0] // (kernel[0] * kernel[1]) * inside
+
+
+@pytest.mark.needs_torch
+@settings(max_examples=300, deadline=None)
+@given(fold_case())
+def test_fold_shapes_values_flops_and_refusals_match_torch(case):
+    shape, arguments = case
+    x = torch.randn(BATCH, *shape)
+    try:
+        expected = TF.fold(x, **arguments)
+    except (RuntimeError, IndexError) as err:
+        expected = str(err).splitlines()[0]
+    layer = Fold(**arguments)
+    try:
+        figures = layer.infer(shape)
+    except BatchAxisError:
+        assert len(shape) == 1  # torch would take the batch for the rows: refused on purpose
+        return
+    except ConvcalcError as err:
+        assert isinstance(expected, str), (shape, arguments, err.message)
+        assert "\n" not in err.message
+        argument = next((field for start, field in TORCH_FIELDS.items() if expected.startswith(start)), None)
+        if argument is not None:
+            assert err.field == argument, (expected, err.message)
+        return
+    assert not isinstance(expected, str), (shape, arguments, expected)
+    assert figures.output_shape == tuple(expected.shape[1:])
+    assert (figures.params, figures.macs) == (0, 0) and figures.flops == _added(shape, arguments)
+    np.testing.assert_allclose(_run(layer, x.numpy()), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("shape, arguments", CASES)
+def test_fold_of_unfold_counts_nothing_and_saves_nothing(shape, arguments):
+    """Unfold then fold (the image back, each value times how many blocks hold it), as torch runs it."""
+    image = "x".join(map(str, shape))
+    fold = dict(output_size=shape[1:], **arguments)
+    module = nn.Sequential(nn.Unfold(**arguments), nn.Fold(**fold))
+    x = torch.randn(BATCH, *shape, requires_grad=True)
+    saved = []
+    with FlopCounterMode(display=False) as counter, \
+            torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        expected = module(x)
+    assert counter.get_total_flops() == 0 and saved == []
+    assert parse_layer(repr(module[1])) == Fold(**fold)
+    assert Fold(**fold).saved(None) == []
+    analysis = analyse_tokens(image, _token(arguments), _token(fold).replace("unfold:", "fold:"), batch=BATCH)
+    assert analysis.output_shape == tuple(expected.shape[1:]) and analysis.totals.macs == 0
+    assert analysis.layers[-1].receptive_field.size == shape[1:]  # whole, as after a flatten: an upper bound
+    columns = _run(Unfold(**arguments), x.detach().numpy())
+    np.testing.assert_allclose(_run(Fold(**fold), columns), expected.detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("shape, token, field", [
+    ("18x16", "fold:8,0", "kernel_size"),
+    ("18x16", "fold:8,3,s=0,d=0", "stride"),  # col2im checks stride before dilation
+    ("18x16", "fold:8,3,d=0,p=-1", "dilation"),
+    ("18x16", "fold:8x8x8,3", "output_size"),
+    ("18x16", "fold:8,3,p=1x1x1", "padding"),
+    ("18x16", "fold:8,2", "kernel_size"),  # 18 rows are not a multiple of 2 x 2
+    ("18x16", "fold:10,3,p=1,s=2", "output_size"),  # 5 x 5 blocks, not 16
+    ("9x1", "fold:1,3", "output_size"),  # -1 x -1 blocks: their product matches, their count is too small
+    ("9x1", "fold:0,3,p=1", "output_size"),  # 0 x 0 blocks
+    ("9x4", "fold:0,3,p=2", "output_size"),  # 2 x 2 blocks, of an empty output
+])
+def test_fold_refusals_on_the_command_line(shape, token, field):
+    expected = _torch_fold(parse_layer(token), tuple(map(int, shape.split("x"))))
+    assert isinstance(expected, str), token
+    result = runner.invoke(app, ["shape", shape, token])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error:") and field in lines[0] and "Traceback" not in result.stderr
+
+
+def _torch_fold(layer, shape):
+    arguments = {name: getattr(layer, name) for name in ("output_size", "kernel_size", "dilation", "padding", "stride")}
+    try:
+        return TF.fold(torch.randn(BATCH, *shape), **arguments)
+    except (RuntimeError, IndexError) as err:
+        return str(err).splitlines()[0]

@@ -47,7 +47,7 @@ from .reshape import Flatten, Linear
 from .slicing import Chunk, Narrow, Select, Slice, SliceScatter, Split
 from .vector_norm import Clamp, VectorNorm
 from .fixed import Constant, IndexSelect
-from .unfold import Unfold
+from .unfold import Fold, Unfold
 from .slices import figures_of
 
 __all__ = [
@@ -56,5 +56,5 @@ __all__ = [
     "Identity", "IndexSelect", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
-    "Slice", "SliceScatter", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Unfold", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad", "figures_of",
+    "Slice", "SliceScatter", "Softmax", "Split", "Squeeze", "StochasticDepth", "Sub", "Transpose", "Fold", "Unfold", "Unsqueeze", "Upsample", "VectorNorm", "ZeroPad", "figures_of",
 ]

@@ -1,10 +1,12 @@
 """``torch.nn.Unfold`` (im2col): every sliding block of a (C, H, W) sample laid out as one column,
-as RAFT upsamples its flow (``F.unfold(8 * flow, 3, padding=1)``).
+as RAFT upsamples its flow (``F.unfold(8 * flow, 3, padding=1)``); and ``torch.nn.Fold`` (col2im), which
+sums such columns back into an image.
 
-The block counts follow ATen's ``im2col_shape_check`` (``floor((n + 2p - d(k-1) - 1) / s) + 1`` per
-axis, refused below one), and the arguments' checks come in its order. Unfolding copies values and
-computes nothing: no MACs or FLOPs, as FlopCounterMode counts none; autograd saves no tensor for it
-(its backward, col2im, needs only the input's sizes).
+The block counts follow ATen's ``im2col_shape_check`` and ``col2im_shape_check``
+(``floor((n + 2p - d(k-1) - 1) / s) + 1`` per axis), and the arguments' checks come in their order.
+Neither multiplies: no MACs, as FlopCounterMode counts none. Unfolding copies values (no FLOPs); folding
+adds each value that lands inside the output into it. Autograd saves no tensor for either (each one's
+backward is the other, which needs only sizes).
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from .kind import spell
 # ATen's im2col_shape_check, in its order: the argument, how it must be, its least value.
 _CHECKS = (("kernel_size", "greater than zero", 1), ("dilation", "greater than zero", 1),
            ("padding", "non-negative", 0), ("stride", "greater than zero", 1))
+# ATen's col2im_shape_check takes them in another order.
+_FOLD_CHECKS = (("kernel_size", "greater than zero", 1), ("stride", "greater than zero", 1),
+                ("dilation", "greater than zero", 1), ("padding", "non-negative", 0))
 _NOTE = ("unfold merges height and width into its blocks axis: from here on the receptive field is taken as the "
          "whole input, as after a flatten (each block reads one kernel-sized window)")
+_FOLD_NOTE = ("fold spreads its blocks axis over height and width: from here on the receptive field is taken as the "
+              "whole input, as after a flatten")
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -32,6 +39,17 @@ def _pair(value, name: str) -> tuple[int, int]:
         raise ShapeError(f"It is expected {name} equals to 2, but got size {len(value)}",
                          hint=f"give one value or two joined by x, e.g. {name}=3x3", field=name)
     return tuple(value)
+
+
+def _checked(layer, names: tuple[str, ...], checks) -> tuple[tuple[int, int], ...]:
+    """The arguments ``names``, each per axis (height, width): their lengths in the order they are passed,
+    then their values in the order ATen's shape check takes them."""
+    pairs = {name: _pair(getattr(layer, name), name) for name in names}
+    for name, what, low in checks:
+        if min(pairs[name]) < low:
+            raise ShapeError(f"{name} should be {what}, but got {name}={short(pairs[name])}",
+                             hint=f"use {name} values of at least {low}", field=name)
+    return tuple(pairs.values())
 
 
 def _blocks_input(shape: Shape) -> None:
@@ -65,12 +83,7 @@ class Unfold(Layer):
 
     def arguments(self) -> tuple[tuple[int, int], ...]:
         """(kernel, dilation, padding, stride), each per axis (height, width), checked as ATen checks them."""
-        pairs = tuple(_pair(getattr(self, name), name) for name, _, _ in _CHECKS)  # lengths first, as read
-        for (name, what, low), pair in zip(_CHECKS, pairs):
-            if min(pair) < low:
-                raise ShapeError(f"{name} should be {what}, but got {name}={short(pair)}",
-                                 hint=f"use {name} values of at least {low}", field=name)
-        return pairs
+        return _checked(self, tuple(name for name, _, _ in _CHECKS), _CHECKS)
 
     def blocks(self, shape: Shape) -> tuple[int, int]:
         """The number of sliding blocks along height and width (refused below one, as PyTorch)."""
@@ -124,4 +137,150 @@ class Unfold(Layer):
                  for name, n, k, d, p, s, o in zip(("H", "W"), shape[1:], kernel, dilation, padding, stride, counts)]
         lines.append(f"rows: {shape[0]} channels x {kernel[0]} x {kernel[1]} = {out[0]}; "
                      f"columns: {counts[0]} x {counts[1]} = {out[1]}")
+        return lines
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """sum of floor((a*i + b) / m) for i in [0, n), a and b non-negative, in O(log) steps.
+
+    >>> _floor_sum(5, 3, 2, 1) == sum((2 * i + 1) // 3 for i in range(5))
+    True
+    """
+    total = 0
+    while n > 0:
+        if a >= m:
+            total += n * (n - 1) // 2 * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        top = a * n + b
+        if top < m:
+            break
+        n, b, m, a = top // m, top % m, a, m
+    return total
+
+
+def _taps_up_to(x: int, blocks: int, k: int, s: int, d: int) -> int:
+    """How many (block o, tap t) pairs reach o*s + t*d <= x (in padded coordinates), without listing them."""
+    if x < 0:
+        return 0
+    reach = x - (blocks - 1) * s
+    full = min(k, reach // d + 1) if reach >= 0 else 0  # taps every block's copy of reaches
+    last = min(k - 1, x // d)  # the last tap block 0 reaches
+    middle = last - full + 1  # taps that some blocks reach: floor((x - t*d) / s) + 1 blocks each
+    return full * blocks + (_floor_sum(middle, s, d, x - d * last) + middle if middle > 0 else 0)
+
+
+def _landing(n: int, blocks: int, k: int, s: int, d: int, p: int) -> int:
+    """The (block, tap) pairs along one axis whose position o*s + t*d - p falls inside [0, n)."""
+    if n < 1:
+        return 0
+    return _taps_up_to(p + n - 1, blocks, k, s, d) - _taps_up_to(p - 1, blocks, k, s, d)
+
+
+def _fold_input(shape: Shape) -> None:
+    """The sample shapes col2im takes: rows and blocks, neither empty."""
+    if len(shape) == 1:
+        raise BatchAxisError(f"fold of {format_shape(shape)} per sample would take the batch as its rows",
+                             hint="give the input its rows: (channels x kernel) x blocks", field="*")
+    if len(shape) != 2 or 0 in shape:
+        raise ShapeError(f"fold expects 2D or 3D (batch mode) input with non-zero dimensions, as PyTorch does, "
+                         f"but receives {format_shape(shape) or 'a scalar'} per sample",
+                         hint="give one sample as (channels x kernel) x blocks, e.g. 18x64", field="*")
+
+
+@dataclass(frozen=True)
+class Fold(Layer):
+    """``torch.nn.Fold`` / ``F.fold``: (C x kh x kw, L) to (C, H, W) with (H, W) the ``output_size``, each
+    column added back where its block lies (values in the padding are dropped).
+
+    FLOPs: one addition per value that lands inside the output (col2im adds each into a zeroed output).
+
+    >>> fig = Fold((8, 8), 3, padding=1, stride=2).infer((18, 16))
+    >>> fig.output_shape, fig.macs, fig.flops
+    ((2, 8, 8), 0, 242)
+    """
+
+    spellings = (spell("fold", fields=("output_size", "kernel_size", "dilation", "padding", "stride"),
+                       positional=("output_size", "kernel_size"), required=("output_size", "kernel_size")),)
+
+    output_size: int | tuple[int, ...]
+    kernel_size: int | tuple[int, ...]
+    dilation: int | tuple[int, ...] = 1
+    padding: int | tuple[int, ...] = 0
+    stride: int | tuple[int, ...] = 1
+
+    def arguments(self) -> tuple[tuple[int, int], ...]:
+        """(output_size, kernel, dilation, padding, stride), each per axis, checked as ATen checks them."""
+        return _checked(self, ("output_size", "kernel_size", "dilation", "padding", "stride"), _FOLD_CHECKS)
+
+    def blocks(self, shape: Shape) -> tuple[int, int]:
+        """The sliding blocks along height and width the output size gives; the input must hold them all."""
+        size, kernel, dilation, padding, stride = self.arguments()
+        _fold_input(shape)
+        rows, length = shape
+        if rows % volume(kernel):
+            raise ShapeError(f"the input's rows ({rows} per sample) must be divisible by the product of "
+                             f"kernel_size={format_tuple(kernel)}, as PyTorch requires",
+                             hint="give the kernel_size the blocks were unfolded with", field="kernel_size")
+        counts = tuple(conv_output_size(n, k, s, p, p, d)
+                       for n, k, d, p, s in zip(size, kernel, dilation, padding, stride))
+        given = (f"output_size={format_tuple(size)}, kernel_size={format_tuple(kernel)}, "
+                 f"dilation={format_tuple(dilation)}, padding={format_tuple(padding)}, stride={format_tuple(stride)}")
+        if counts[0] * counts[1] != length:
+            raise ShapeError(f"Given {given}, the input's {length} blocks per sample do not match the calculated "
+                             f"number of sliding blocks {counts[0]} * {counts[1]} = {counts[0] * counts[1]}",
+                             hint="give the output_size the blocks were unfolded from", field="output_size")
+        if min(counts) < 1:
+            raise ShapeError(f"Given {given}, calculated shape of the array of sliding blocks as "
+                             f"{format_tuple(counts)}, which is too small (non-positive)",
+                             hint="give the output_size the blocks were unfolded from", field="output_size")
+        if min(size) < 1:
+            raise ShapeError(f"Expected output spatial size to be positive, but got: output_size={format_tuple(size)}",
+                             hint="give an output_size of at least 1", field="output_size")
+        return counts
+
+    def infer(self, shape: Shape) -> Figures:
+        counts = self.blocks(shape)
+        size, kernel, dilation, padding, stride = self.arguments()
+        channels = shape[0] // volume(kernel)
+        added = channels * volume(_landing(n, b, k, s, d, p)
+                                  for n, b, k, d, p, s in zip(size, counts, kernel, dilation, padding, stride))
+        summary = f"→{short(size)} k={short(kernel)}" + "".join(
+            f" {key}={short(value)}" for key, value, usual in (("d", dilation, 1), ("p", padding, 0), ("s", stride, 1))
+            if value != (usual, usual))
+        return Figures("Fold", (channels, *size), flops=added, windows=(Global(shape[1]),), notes=(_FOLD_NOTE,),
+                       summary=summary, dims=(None, None, None), mixes_channels=True)
+
+    def saved(self, use: Use) -> list | None:
+        return []  # im2col needs only the sizes
+
+    def backward_macs(self, use: Use, forward_macs: int) -> int | None:
+        return 0  # no products, forward or backward
+
+    def prepare(self, run, x):
+        size, (kh, kw), (dh, dw), (ph, pw), (sh, sw) = self.arguments()
+        oh, ow = self.blocks(x.shape[1:])
+        height, width = size[0] + 2 * ph, size[1] + 2 * pw  # every block lies inside the padded output
+
+        def fold(x):
+            n, c = x.shape[0], x.shape[1] // (kh * kw)
+            columns = x.reshape(n, c, kh, kw, oh, ow)
+            out = run.full(n * c * height * width, 0.0).reshape(n, c, height, width)
+            for i in range(kh):  # tap by tap, as col2im adds them: each position sums in the same order
+                for j in range(kw):
+                    out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += \
+                        columns[:, :, i, j]
+            return out[:, :, ph:ph + size[0], pw:pw + size[1]].copy()
+
+        return fold
+
+    def explain_sizes(self, shape: Shape, out: Shape) -> list[str]:
+        size, kernel, dilation, padding, stride = self.arguments()
+        counts = self.blocks(shape)
+        lines = [f"{name} blocks: floor(({n} + 2*{p} - {d}*({k}-1) - 1) / {s}) + 1 = {o}"
+                 for name, n, k, d, p, s, o in zip(("H", "W"), size, kernel, dilation, padding, stride, counts)]
+        lines.append(f"blocks: {counts[0]} x {counts[1]} = {shape[1]}; channels: {shape[0]} rows / "
+                     f"({kernel[0]} x {kernel[1]}) = {out[0]}")
         return lines
