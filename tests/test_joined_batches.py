@@ -110,3 +110,70 @@ def test_even_chunks_change_only_symbolic_sizes_they_divide():
     assert _even(torch, statically_known_true, x, 2) is None  # a concrete size: chunk runs as written
     assert _even(torch, statically_known_true, x, True) is None
     assert _even(torch, statically_known_true, x, 0) is None
+
+
+class _Stacked(torch.nn.Module if torch else object):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim, self.conv = dim, torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.stack([y, y * 2, y + 1], dim=self.dim)
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("dim", [0, 1, 2, -1, 4])
+def test_stack_is_read_per_sample(dim):
+    """torch.stack along any axis, the batch's own included (which then comes second)."""
+    from convcalc import from_torch
+
+    model = _Stacked(dim).eval()
+    analysis = analyse(from_torch(model, (3, 8, 8)))
+    traced = tuple(model(torch.zeros(2, 3, 8, 8)).shape)
+    batch_axis = 1 if dim == 0 else 0
+    assert analysis.output_shape == traced[:batch_axis] + traced[batch_axis + 1:]
+    assert [r.name for r in analysis.layers if not r.counted] == []
+
+
+class _Lookup(torch.nn.Module if torch else object):
+    """RAFT's correlation lookup, small: every position's correlation map, merged with the batch,
+    sampled around a point that starts fixed (a coordinate grid) and then moves with the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.features, self.update = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(9, 2, 1)
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        f = self.features(x).flatten(2)
+        corr = (f.transpose(1, 2) @ f).reshape(b * h * w, 1, h, w)
+        ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        coords = torch.stack([xs, ys]).float()[None].repeat(b, 1, 1, 1)
+        delta = torch.stack(torch.meshgrid(torch.linspace(-1, 1, 3), torch.linspace(-1, 1, 3), indexing="ij"), -1)
+        for _ in range(2):
+            grid = coords.permute(0, 2, 3, 1).reshape(b * h * w, 1, 1, 2) + delta.view(1, 3, 3, 2)
+            grid = grid * (2 / (w - 1)) - 1
+            looked = torch.nn.functional.grid_sample(corr, grid, align_corners=True).view(b, h, w, 9)
+            coords = coords + self.update(looked.permute(0, 3, 1, 2))
+        return coords
+
+
+@pytest.mark.needs_torch
+def test_a_lookup_with_grid_sample_is_exact():
+    from convcalc import from_torch
+    from convcalc.engine.memory import training_memory
+
+    from .torch_nets import saved_by_autograd
+
+    torch.manual_seed(0)
+    model, shape = _Lookup().eval(), (3, 6, 5)
+    analysis = analyse(from_torch(model, shape))
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert [r.type for r in analysis.layers].count("GridSample") == 2
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    assert analysis.output_shape == tuple(model(torch.zeros(2, *shape)).shape[1:])
+    three = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
+    assert three.totals.macs == _macs(model, torch.zeros(3, *shape))
+    memory = training_memory(three)
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(model, torch.randn(3, *shape))

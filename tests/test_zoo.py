@@ -35,10 +35,6 @@ SURVEY_ONLY = {
 }
 # model -> why convcalc does not read it exactly yet (the ATen op, the layer, the shapes)
 NOT_EXACT: dict[str, str] = {
-    "raft_small": ("RAFT: torch.export traces it at a fixed batch (chunking the two frames' features along the batch "
-                   "asks for a guard its symbolic shapes cannot prove), where the frames joined along the batch "
-                   "(torch.cat([image1, image2], dim=0)) are not read and the correlation lookup uses grid_sample, "
-                   "which convcalc has no kind for: the model is one not-counted layer, its parameters exact"),
 }
 # the models test_torch_models.py already checks at this input, layer by layer
 CHECKED_THERE = {name for name in ZOO if name not in (

@@ -118,7 +118,8 @@ def build(name: str, *, published_layout: bool = False):
 
 def _two_frames(raft):
     """RAFT as a model of one tensor: the two frames stacked on the channel axis, split inside;
-    its output is the last (finest) of its flow estimates."""
+    its output is every flow estimate it makes (one per update, the last the finest), stacked after
+    the batch, so everything it computes is read."""
     import torch
 
     class TwoFrames(torch.nn.Module):
@@ -127,7 +128,7 @@ def _two_frames(raft):
             self.raft = raft
 
         def forward(self, frames):
-            return self.raft(frames[:, :3], frames[:, 3:])[-1]
+            return torch.stack(self.raft(frames[:, :3], frames[:, 3:]), dim=1)
 
     return TwoFrames().eval()
 

@@ -296,6 +296,28 @@ def pad_mode(mode: str):
     return build
 
 
+def im2col(call: Call):
+    """``F.unfold`` (``nn.Unfold``), ATen's im2col of a batch-first input."""
+    call.act()
+    return L.Unfold(*(ints(call.args[name]) for name in ("kernel_size", "dilation", "padding", "stride")))
+
+
+# ATen's grid_sampler numbers its modes (GridSampler.h's enums)
+_SAMPLING, _PADDING = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "reflection")
+
+
+def grid_sampler(call: Call):
+    """``F.grid_sample``: the input and the grid, both keeping the batch where the other does (RAFT merges
+    it with every position's lookups, on both)."""
+    data, grid = call.act("input"), call.act("grid")
+    if data.layout != grid.layout or not (data.layout.leading or data.layout.axis == 0):
+        raise Unsupported("grid_sample of an input and a grid that keep the batch differently")
+    mode, padding = int(call.args["interpolation_mode"]), int(call.args["padding_mode"])
+    if mode not in range(len(_SAMPLING)) or padding not in range(len(_PADDING)):
+        raise Unsupported(f"grid_sample mode {mode} or padding mode {padding}")
+    return L.GridSample(_SAMPLING[mode], _PADDING[padding], bool(call.args["align_corners"]))
+
+
 # operator name (the overload packet) -> builder
 OPERATORS = {
     "conv1d": conv, "conv2d": conv, "conv3d": conv, "convolution": convolution,
@@ -326,6 +348,7 @@ OPERATORS = {
     "_upsample_nearest_exact2d": upsample("nearest-exact"), "_upsample_nearest_exact3d": upsample("nearest-exact"),
     "upsample_linear1d": upsample("linear"), "upsample_bilinear2d": upsample("bilinear"),
     "upsample_trilinear3d": upsample("trilinear"), "upsample_bicubic2d": upsample("bicubic"),
+    "im2col": im2col, "grid_sampler": grid_sampler, "grid_sampler_2d": grid_sampler, "grid_sampler_3d": grid_sampler,
     "pad": pad, "constant_pad_nd": pad, "reflection_pad1d": pad_mode("reflect"), "reflection_pad2d": pad_mode("reflect"),
     "reflection_pad3d": pad_mode("reflect"), "replication_pad1d": pad_mode("replicate"),
     "replication_pad2d": pad_mode("replicate"), "replication_pad3d": pad_mode("replicate"),
@@ -344,7 +367,7 @@ FRESH = {"new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided"}
 BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d", "batch_norm", "_native_batch_norm_legit_no_training", "group_norm",
                "instance_norm", "prelu", "_prelu_kernel", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
-               "native_channel_shuffle", "pad", "constant_pad_nd"} | {
+               "native_channel_shuffle", "pad", "constant_pad_nd", "im2col"} | {
     name for name in OPERATORS if name.startswith(("max_pool", "avg_pool", "adaptive_", "_adaptive_", "upsample",
                                                    "_upsample", "reflection_pad", "replication_pad"))}
 # Operators with several outputs, whose pieces are read with getitem.

@@ -17,6 +17,8 @@ from .values import Act, Const, Layout, Param, Unsupported, absent
 # operator -> (the data argument, the weight argument).
 FIXED_PRODUCTS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "mm": ("self", "mat2"),
                   **dict.fromkeys(("conv1d", "conv2d", "conv3d", "convolution"), ("input", "weight"))}
+# Operators that read fixed tensors repeated over the batch beside activations as layers (their copies).
+COPIED = {"cat", "concat", "grid_sampler", "grid_sampler_2d", "grid_sampler_3d"}
 # Of those, the ones that count dims batch first: their fixed input's axis 0 is its batch of one.
 _BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution"}
 def fixed_product(op: str, args: dict) -> str | None:
@@ -59,21 +61,26 @@ class FixedLayers:
             self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
         return {**args, argument: self.made[key]}
 
-    def joined(self, node, args: dict) -> dict:
-        """cat's ``args`` with each fixed tensor repeated over the batch among activations (RAFT's first
-        flow, the difference of two coordinate grids) replaced by its Constant layer: a copy per sample."""
-        tensors = args.get("tensors") or ()
-        if not any(isinstance(t, Act) for t in tensors):
+    def copies(self, node, args: dict) -> dict:
+        """``args`` with each fixed tensor repeated over the batch, read beside an activation, replaced by
+        its Constant layer: a copy per sample (RAFT's first flow, the difference of two coordinate grids;
+        its first lookup grid)."""
+        if not any(isinstance(a, Act) for value in args.values()
+                   for a in (value if isinstance(value, (list, tuple)) else (value,))):
             return args
         owner = self.names.module_of(node) or "model"
-        made = []
-        for tensor in tensors:
-            if isinstance(tensor, Const) and tensor.repeated:
-                key, shape = f"{owner}.fixed_{len(self.made)}", tensor.shape[1:]
-                tensor = self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape,
-                                                   Layout(0, len(tensor.shape)), name=key)
-            made.append(tensor)
-        return {**args, "tensors": type(tensors)(made)}
+
+        def copy(value):
+            if not isinstance(value, Const) or not (value.repeated or value.layout):
+                return value
+            key = f"{owner}.fixed_{len(self.made)}"
+            shape, layout = ((value.shape[1:], Layout(0, len(value.shape))) if value.repeated else
+                             (value.per_sample, value.layout))
+            self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
+            return self.made[key]
+
+        return {key: type(value)(copy(v) for v in value) if isinstance(value, (list, tuple)) else copy(value)
+                for key, value in args.items()}
 
     def place(self, node, op: str, args: dict, acts: list, traced, per_sample):
         """The per-sample shape and layout of ``node``'s result, and its arguments, fitted where arithmetic

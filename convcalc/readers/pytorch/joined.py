@@ -31,14 +31,25 @@ def joins_batches(op: str, args: dict, layout: Layout) -> bool:
                                  layout.rank - 1 for t in tensors) and int(args.get("dim", 0)) % layout.rank == 0
 
 
-def stack(node, args: dict, expect, layout: Layout, add, name: str) -> Act:
-    """The layers of a join of whole batches: each sample's parts stacked on a new axis 0."""
+def stack(node, tensors, dim: int, expect, layout: Layout, add, name: str) -> Act:
+    """The layers of ``torch.stack(tensors, dim)`` of batch-first tensors, or of a join of whole batches
+    (``dim`` 0 of a cat): each sample's parts on a new axis (``Unsqueeze`` each, then ``Concat``). A
+    stack along the batch's own axis puts theirs first, the batch after it: per sample, axis 0 too."""
+    rank = len(tensors[0].shape) + 1
+    axis = max(dim % (rank + 1), 1)  # the new axis, batch first
     parts = []
-    for index, tensor in enumerate(args["tensors"]):
-        shape = (1, *tensor.shape)
-        parts.append(add(L.Unsqueeze(1), node, [tensor.ref], (), shape, Layout(0, len(shape) + 1),
+    for index, tensor in enumerate(tensors):
+        shape = tensor.shape[:axis - 1] + (1,) + tensor.shape[axis - 1:]
+        parts.append(add(L.Unsqueeze(axis), node, [tensor.ref], (), shape, Layout(0, len(shape) + 1),
                          name=f"{name}.{index}"))
-    return add(L.Concat(1), node, [p.ref for p in parts], (), expect, replace(layout, inner=True))
+    return add(L.Concat(axis), node, [p.ref for p in parts], (), expect, layout)
+
+
+def stacks(op: str, args: dict) -> bool:
+    """Whether ``op`` is a stack of batch-first tensors of one shape."""
+    tensors = args.get("tensors") or ()
+    return op == "stack" and bool(tensors) and all(isinstance(t, Act) and t.layout.leading for t in tensors) and \
+        len({t.shape for t in tensors}) == 1
 
 
 def keep_order(op: str, acts: list, layout: Layout) -> Layout:

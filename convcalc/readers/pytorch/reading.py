@@ -20,8 +20,8 @@ from ...engine.sizes import volume
 from .aten import ALIASES, ARITHMETIC, BATCH_FIRST, EXPANDS, FIRST_OF_TUPLE, FRESH, OPERATORS, PIECES, RECURRENT
 from .moves import piece
 from .names import Namer, in_place, op_name
-from .fixed import FixedLayers
-from .joined import joins_batches, keep_order, piece_of_join, stack
+from .fixed import COPIED, FixedLayers
+from .joined import joins_batches, keep_order, piece_of_join, stack, stacks
 from .sliced import one_slice, slices_read, with_slices
 from .collapse import collapse_opaque_modules
 from .unused import unused_parameters
@@ -223,16 +223,18 @@ def read_program(torch, module, exported, shape):
         if started is not None:  # a learned product of fixed values (Swin V2's position-bias MLP): layers
             args = started
             acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
-        if op in ("cat", "concat"):
-            args = fixed.joined(node, args)
+        if op in COPIED:
+            args = fixed.copies(node, args)
         if not acts or op in FRESH:  # made inside forward from constants and parameters only
             values[node.name] = _fixed(torch, args, tensor_val, batch, op)
             return
         try:
             expect, layout, args = fixed.place(node, op, args, acts, lambda: _fixed_shape(torch, tensor_val),
                                                lambda: per_sample(tensor_val, node.name))
-            if joins_batches(op, args, layout):
-                values[node.name] = stack(node, args, expect, layout, add, names.name(node))
+            if joins_batches(op, args, layout) or stacks(op, args):
+                joined = replace(layout, inner=True) if op != "stack" else layout
+                values[node.name] = stack(node, args["tensors"], int(args.get("dim", 0)), expect, joined, add,
+                                          names.name(node))
                 return
             if op in PIECES:
                 values[node.name] = _Pieces(op, args, acts[0], names.name(node), names.path(node))
@@ -346,6 +348,8 @@ def _fixed(torch, args, val, batch, op=""):
                 shape, layout = _layout(torch, val, "", batch)
                 if layout.leading:  # they broadcast over the samples as a leading 1 does
                     return Const((1, *shape), repeated=True)
+                if layout.merged and layout.axis == 0:
+                    return Const(_fixed_shape(torch, val), per_sample=shape, layout=layout)
             except Unsupported:
                 pass
         return Const(_fixed_shape(torch, val))

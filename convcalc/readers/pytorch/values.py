@@ -102,6 +102,10 @@ class Const:
     # repeated over the batch (its leading 1 stands for every sample's copy): what PyTorch computes
     # from it, it computes per sample, not once per pass
     repeated: bool = False
+    # repeated over the batch merged with other sizes on its axis 0 (RAFT's lookup grid of its coordinates,
+    # (batch * positions, 9, 9, 2)): its shape per sample and where it keeps the batch
+    per_sample: tuple[int, ...] | None = None
+    layout: Layout | None = None
 
 
 @dataclass
