@@ -119,14 +119,15 @@ class Unfold(Layer):
 
     def prepare(self, run, x):
         kernel, dilation, padding, stride = self.arguments()
-        (oh, ow), (kh, kw), (dh, dw), (ph, pw), (sh, sw) = self.blocks(x.shape[1:]), kernel, dilation, padding, stride
-        # index arrays (as nested lists) that broadcast to (kh, kw, oh, ow): one gather gives the columns
-        rows = [[[[i * dh + o * sh] for o in range(oh)]] for i in range(kh)]
-        cols = [[[[j * dw + o * sw for o in range(ow)]] for j in range(kw)]]
+        blocks = self.blocks(x.shape[1:])
+        taps = _taps(x.shape[2:], blocks, kernel, dilation, padding, stride)
 
         def unfold(x):
-            padded = run.F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
-            return padded[:, :, rows, cols].reshape(x.shape[0], x.shape[1] * kh * kw, oh * ow)
+            n, c = x.shape[:2]
+            out = run.full(n * c * volume(kernel) * volume(blocks), 0.0).reshape(n, c, *kernel, *blocks)
+            for i, j, inside, source in taps:  # a strided copy per tap; positions in the padding stay zero
+                out[(slice(None), slice(None), i, j, *inside)] = x[(slice(None), slice(None), *source)]
+            return out.reshape(n, c * volume(kernel), volume(blocks))
 
         return unfold
 
@@ -177,6 +178,25 @@ def _landing(n: int, blocks: int, k: int, s: int, d: int, p: int) -> int:
     if n < 1:
         return 0
     return _taps_up_to(p + n - 1, blocks, k, s, d) - _taps_up_to(p - 1, blocks, k, s, d)
+
+
+def _span(n: int, blocks: int, s: int, offset: int) -> tuple[slice, slice] | None:
+    """For one tap at ``offset`` (t*d - p) along an axis of ``n``: the blocks whose position o*s + offset
+    falls inside [0, n), and those positions, as slices; None if no block's does."""
+    first = max(0, -(offset // s))  # the least o with o*s + offset >= 0
+    last = min(blocks, (n - 1 - offset) // s + 1)  # one past the greatest o with o*s + offset <= n - 1
+    if last <= first:
+        return None
+    return slice(first, last), slice(first * s + offset, (last - 1) * s + offset + 1, s)
+
+
+def _taps(sizes, blocks, kernel, dilation, padding, stride) -> list[tuple]:
+    """Each kernel tap (i, j) that reaches inside an image of ``sizes``: (i, j, the blocks it reaches along
+    height and width, the image positions it reads there), in col2im's order (row-major over the kernel)."""
+    spans = [[_span(n, b, s, t * d - p) for t in range(k)]
+             for n, b, k, d, p, s in zip(sizes, blocks, kernel, dilation, padding, stride)]
+    return [(i, j, (rows[0], cols[0]), (rows[1], cols[1]))
+            for i, rows in enumerate(spans[0]) if rows for j, cols in enumerate(spans[1]) if cols]
 
 
 def _fold_input(shape: Shape) -> None:
@@ -260,19 +280,17 @@ class Fold(Layer):
         return 0  # no products, forward or backward
 
     def prepare(self, run, x):
-        size, (kh, kw), (dh, dw), (ph, pw), (sh, sw) = self.arguments()
-        oh, ow = self.blocks(x.shape[1:])
-        height, width = size[0] + 2 * ph, size[1] + 2 * pw  # every block lies inside the padded output
+        size, kernel, dilation, padding, stride = self.arguments()
+        blocks = self.blocks(x.shape[1:])
+        taps = _taps(size, blocks, kernel, dilation, padding, stride)
 
         def fold(x):
-            n, c = x.shape[0], x.shape[1] // (kh * kw)
-            columns = x.reshape(n, c, kh, kw, oh, ow)
-            out = run.full(n * c * height * width, 0.0).reshape(n, c, height, width)
-            for i in range(kh):  # tap by tap, as col2im adds them: each position sums in the same order
-                for j in range(kw):
-                    out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += \
-                        columns[:, :, i, j]
-            return out[:, :, ph:ph + size[0], pw:pw + size[1]].copy()
+            n, c = x.shape[0], x.shape[1] // volume(kernel)
+            columns = x.reshape(n, c, *kernel, *blocks)
+            out = run.full(n * c * volume(size), 0.0).reshape(n, c, *size)
+            for i, j, inside, source in taps:  # tap by tap, as col2im adds them: each position sums in its order
+                out[(slice(None), slice(None), *source)] += columns[(slice(None), slice(None), i, j, *inside)]
+            return out
 
         return fold
 
