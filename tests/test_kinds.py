@@ -43,6 +43,9 @@ REQUIRED = {
 USUAL = {"Reduce": {"dim": (2, 3)}, "Roll": {"dims": (2, 3)}, "MatMul": {"weight_shape": (8, 5)}, "Upsample": {"scale_factor": 2.0}, "Chunk": {"dim": 1}, "Split": {"dim": 1},
          "Add": {"scalar": 2.0}, "Sub": {"scalar": 2.0}, "Mul": {"scalar": 2.0}, "Div": {"scalar": 2.0},
          "Clamp": {"min": 0.0}, "Fold": {"output_size": (3, 5), "kernel_size": 2}}  # Fold: 8 rows of 2 x 4 blocks
+# Inputs for kinds a 4x8x8 input cannot feed: grid_sample reads it as its grid too, whose last size is the
+# number of spatial axes (2).
+INPUTS = {"GridSample": (4, 8, 2)}
 NAN, INF = float("nan"), float("inf")
 # Typed edge values: numbers at PyTorch's limits and past them, the padding words, a wrong type, an empty
 # value and a control character.
@@ -64,7 +67,7 @@ KIND_LIST = _kinds()
 
 
 def _input(kind) -> tuple[int, ...]:
-    return (4,) + (8,) * (kind.rank or 2)
+    return INPUTS.get(kind.cls.__name__, (4,) + (8,) * (kind.rank or 2))
 
 
 def _wiring(kind):

@@ -43,6 +43,7 @@ from .padding import Pad, ZeroPad
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from .resample import Resize, Upsample
 from .roll import Roll
+from .sampling import GridSample
 from .reshape import Flatten, Linear
 from .slicing import Chunk, Narrow, Select, Slice, SliceScatter, Split
 from .vector_norm import Clamp, VectorNorm
@@ -52,7 +53,7 @@ from .slices import figures_of
 
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
-    "ChannelShuffle", "Chunk", "Clamp", "Concat", "Constant", "Conv", "ConvTranspose", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GroupNorm",
+    "ChannelShuffle", "Chunk", "Clamp", "Concat", "Constant", "Conv", "ConvTranspose", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GridSample", "GroupNorm",
     "Identity", "IndexSelect", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",
