@@ -233,6 +233,10 @@ def test_spellings_and_explain():
     text = "\n".join(explain(analyse_tokens("18x12", "fold:8x6,3,p=1,s=2").network))
     assert "W blocks: floor((6 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 3" in text
     assert "blocks: 4 x 3 = 12; channels: 18 rows / (3 x 3) = 2" in text
+    text = "\n".join(explain(analyse_tokens("18x16", "fold:8,3,p=1,s=2", batch=3).network))
+    brute = _added((18, 16), {"output_size": 8, "kernel_size": 3, "dilation": 1, "padding": 1, "stride": 2})
+    assert ("FLOPs: 2 channels x 11 x 11 (block, tap) pairs landing inside the output (height x width), one "
+            f"addition each = {brute}, x batch 3 = {3 * brute}") in text
 
 
 @st.composite

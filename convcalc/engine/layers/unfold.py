@@ -265,13 +265,18 @@ class Fold(Layer):
         counts = self.blocks(shape)
         size, kernel, dilation, padding, stride = self.arguments()
         channels = shape[0] // volume(kernel)
-        added = channels * volume(_landing(n, b, k, s, d, p)
-                                  for n, b, k, d, p, s in zip(size, counts, kernel, dilation, padding, stride))
+        added = channels * volume(self._landing(counts))
         summary = f"→{short(size)} k={short(kernel)}" + "".join(
             f" {key}={short(value)}" for key, value, usual in (("d", dilation, 1), ("p", padding, 0), ("s", stride, 1))
             if value != (usual, usual))
         return Figures("Fold", (channels, *size), flops=added, windows=(Global(shape[1]),), notes=(_FOLD_NOTE,),
                        summary=summary, dims=(None, None, None), mixes_channels=True)
+
+    def _landing(self, counts) -> tuple[int, int]:
+        """Per axis, the (block, tap) pairs whose position lands inside the output."""
+        size, kernel, dilation, padding, stride = self.arguments()
+        return tuple(_landing(n, b, k, s, d, p)
+                     for n, b, k, d, p, s in zip(size, counts, kernel, dilation, padding, stride))
 
     def saved(self, use: Use) -> list | None:
         return []  # im2col needs only the sizes
@@ -302,3 +307,11 @@ class Fold(Layer):
         lines.append(f"blocks: {counts[0]} x {counts[1]} = {shape[1]}; channels: {shape[0]} rows / "
                      f"({kernel[0]} x {kernel[1]}) = {out[0]}")
         return lines
+
+    def explain_costs(self, report, batch: int) -> list[str]:
+        (rows, length), channels = report.input_shape, report.output_shape[0]
+        height, width = self._landing(self.blocks((rows, length)))
+        per_sample = report.flops // batch
+        return [f"FLOPs: {channels} channels x {height} x {width} (block, tap) pairs landing inside the output "
+                f"(height x width), one addition each = {per_sample:,}"
+                + (f", x batch {batch} = {report.flops:,}" if batch > 1 else "")]
