@@ -24,6 +24,7 @@ from .fixed import COPIED, FixedLayers
 from .joined import joins_batches, keep_order, piece_of_join, stack, stacks
 from .sliced import one_slice, slices_read, with_slices
 from .collapse import collapse_opaque_modules
+from .unreturned import unreturned
 from .unused import unused_parameters
 from .writes import Writes
 from .values import Act, Call, Const, Layout, Param, Unsupported
@@ -154,6 +155,7 @@ def read_program(torch, module, exported, shape):
         return Act(name, expect, layout)
 
     fixed = FixedLayers(add, names)
+    secondary: set[str] = set()  # the layers for the further results of an operation (an LSTM's last states)
 
     def _parts(val) -> int:  # how many whole batches a piece of a join along the batch's axis holds
         shape, layout = per_sample(val, "")
@@ -203,6 +205,8 @@ def read_program(torch, module, exported, shape):
             elif isinstance(source, tuple) and index == 0:
                 values[node.name] = source[0]
             elif isinstance(source, _Several):  # a result of an operation convcalc does not read
+                if index != 0:
+                    secondary.add(f"{source.first.ref}.{index}")
                 values[node.name] = source.first if index == 0 else _opaque(
                     torch, node, source.kind, {}, source.reads, val, batch, add, name=f"{source.first.ref}.{index}",
                     path=names.path(node.args[0]))
@@ -288,6 +292,8 @@ def read_program(torch, module, exported, shape):
                         hint="check the model's forward", field="model")
     # the first result is the network's output (the last layer); the others are further outputs
     outputs = list(dict.fromkeys(r.ref for r in results if r.ref != "input"))
+    layers, ends = unreturned(layers, outputs, secondary)
+    outputs += ends
     layers = collapse_opaque_modules(reaching(layers, outputs), outputs, module)  # results no one reads go first
     outputs = outputs[1:] + outputs[:1]
     layers = reaching(layers, outputs)
