@@ -75,23 +75,9 @@ class GridSample(Merge):
                              f"(x, y[, z]) per output point, one per spatial axis, but its last size is {s}",
                              hint="give the grid as (output sizes..., 2) for a 2-D input or (..., 3) for 3-D",
                              field="from")
-        lead = len(grid) - 1 - s
-        if lead < 0 and len(source) == 1 + s:
-            raise ShapeError(f"grid_sample's grid {format_shape(grid)} has {len(grid) - 1} output size(s) before its "
-                             f"{s} coordinates, but an input with {s} spatial axes needs {s}",
-                             hint=f"give the grid as (output sizes..., {s}), one output size per spatial axis",
-                             field="from")
+        lead = len(grid) - 1 - s  # the axes before the output sizes
         if lead < 0 or len(source) != lead + 1 + s:
-            lead = max(lead, 0)
-            have = len(source) - 1 - lead  # the input's spatial axes, after the grid's leading axes
-            before = f" after the grid's leading axes {format_shape(grid[:lead])}" if lead else ""
-            raise ShapeError(f"grid_sample's grid {format_shape(grid)} holds {s} coordinates per point, for an "
-                             f"input of channels and {s} spatial sizes{before}, but the input is "
-                             f"{format_shape(source) or '()'}",
-                             hint=(f"give the grid {have} coordinates per point for this input" if have in (2, 3) else
-                                   f"give the input channels and 2 or 3 spatial sizes{before}")
-                             + (f", or give the grid the input's leading axes {format_shape(source[:extra])}"
-                                if (extra := len(source) - 1 - s) > lead else ""), field="from")
+            raise _ranks_differ(source, grid, s, lead)
         if source[:lead] != grid[:lead]:
             raise ShapeError(f"grid_sample needs the input and the grid to have the same leading (batch) axes, but "
                              f"the input gives {format_shape(source[:lead])} and the grid {format_shape(grid[:lead])}",
@@ -113,7 +99,7 @@ class GridSample(Merge):
         rank = len(spatial)
         taps = TAPS[self.mode] ** rank
         flops = (2 * taps - 1) * volume(output) if taps > 1 else 0
-        # along the input's first source axes: leading axes and channels kept, spatial axes read whole
+        # one window per axis of the input after its first: leading axes and channels kept, spatial axes whole
         windows = tuple(IDENTITY for _ in range(len(lead))) + tuple(Global(n) for n in spatial)
         mine = len(lead)
         continues = ((*range(mine + 1), *(None,) * rank),  # the input: leading axes and channels continue
@@ -139,6 +125,24 @@ class GridSample(Merge):
         return [f"FLOPs: {per_output} per output element ({TAPS[self.mode]} taps per spatial axis, weighted and "
                 f"summed) = {report.flops:,}"]
 
+
+def _ranks_differ(source: Shape, grid: Shape, s: int, lead: int) -> ShapeError:
+    """The error for an input whose rank does not fit a grid of ``s`` coordinates per point."""
+    if lead < 0 and len(source) == 1 + s:
+        return ShapeError(f"grid_sample's grid {format_shape(grid)} has {len(grid) - 1} output size(s) before its "
+                          f"{s} coordinates, but an input with {s} spatial axes needs {s}",
+                          hint=f"give the grid as (output sizes..., {s}), one output size per spatial axis",
+                          field="from")
+    lead = max(lead, 0)
+    have = len(source) - 1 - lead  # the input's spatial axes, after the grid's leading axes
+    before = f" after the grid's leading axes {format_shape(grid[:lead])}" if lead else ""
+    hint = (f"give the grid {have} coordinates per point for this input" if have in (2, 3) else
+            f"give the input channels and 2 or 3 spatial sizes{before}")
+    if len(source) - 1 - s > lead:  # or the input has leading axes the grid lacks
+        hint += f", or give the grid the input's leading axes {format_shape(source[:len(source) - 1 - s])}"
+    return ShapeError(f"grid_sample's grid {format_shape(grid)} holds {s} coordinates per point, for an input of "
+                      f"channels and {s} spatial sizes{before}, but the input is {format_shape(source) or '()'}",
+                      hint=hint, field="from")
 
 # The NumPy backend's grid_sample, written with the arrays' own operators and methods (the engine imports
 # no array library). Every output point's taps are gathered at once, one tap after another, and weighed
