@@ -482,3 +482,28 @@ def test_the_json_gives_each_layers_backward_and_the_steps_total():
     backward = [layer["backward_macs"] for layer in data["layers"]]
     assert backward == [3 * 4 * 64 * 27, 0, 0, 0, 2 * 3 * 4 * 2]
     assert data["totals"]["training_macs"] == data["totals"]["macs"] + sum(backward)
+
+
+
+@pytest.mark.needs_torch
+def test_no_gradient_flows_back_through_a_detach():
+    """RAFT's update, small: the estimate is detached before each step reads it, so the step's first
+    layer computes no input gradient for it (the oracle's count drops by those products)."""
+    import torch
+
+    class Refining(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encode, self.step = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(6, 2, 3, padding=1)
+            self.head = torch.nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            features = self.encode(x)
+            estimate = self.head(features)
+            for _ in range(2):
+                estimate = estimate.detach()
+                estimate = estimate + self.step(torch.cat([features, estimate], 1))
+            return estimate
+
+    analysis, cost, _ = _check(Refining(), (3, 8, 8), per_layer=False)
+    assert [r.type for r in analysis.layers].count("Detach") == 2

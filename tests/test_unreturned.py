@@ -60,3 +60,27 @@ def test_the_unread_states_of_a_recurrent_layer_are_not_more_layers():
 
     analysis = analyse(from_torch(_Sequence().eval(), (7, 6)))
     assert [r.type for r in analysis.layers] == ["LSTM"]
+
+
+@pytest.mark.needs_torch
+def test_no_gradient_comes_back_from_a_result_returned_nowhere():
+    """A training step's loss reads what the model returns: the unreturned upsamplings compute no
+    backward (FlopCounterMode over a forward and a backward), but save their tensors in the forward
+    pass as autograd does (saved_tensors_hooks)."""
+    from convcalc import from_torch
+    from convcalc.engine.memory import training_memory
+    from convcalc.engine.training import training_macs
+
+    from .torch_nets import saved_by_autograd
+
+    torch.manual_seed(0)
+    model, shape = _Refined(), (4, 6, 6)
+    x = torch.randn(3, *shape)
+    with FlopCounterMode(display=False) as counter:
+        model.train()
+        model(x).sum().backward()
+    analysis = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
+    cost = training_macs(analysis)
+    assert cost.exact and cost.training_macs == counter.get_total_flops() // 2
+    memory = training_memory(analysis)
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(model, x)

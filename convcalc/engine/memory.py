@@ -234,7 +234,7 @@ def _uses(analysis) -> dict:
         inputs_grad = tuple(needs_grad[s] for s in sources[i])
         incoming = tuple(shapes[s] for s in sources[i])
         trainable = reports[i].trainable > 0 or _trains_shared(network.layers[i], i, incoming, network.frozen)
-        needs_grad[i] = trainable or any(inputs_grad)
+        needs_grad[i] = (trainable or any(inputs_grad)) and network.layers[i].passes_gradient()
         if not needs_grad[i]:
             uses[i] = None
             continue
@@ -244,6 +244,30 @@ def _uses(analysis) -> dict:
         use = Use(incoming, shapes[i], batch, itemsize, inputs_grad, trainable, frozenset(frozen))
         uses[i] = one_slice(network.layers[i], use)  # a layer on slices: its kind sees one slice a sample
     return uses
+
+
+def gradient_reached(analysis) -> set[int]:
+    """The layers (by index from 0) a gradient reaches in a training step's backward pass: the
+    returned results (the loss reads them), and every layer a reached one passes its gradient back to
+    (``detach`` passes none). A layer that needs a gradient but is not reached saves its tensors in
+    the forward pass, as autograd does, yet computes no backward.
+
+    >>> from convcalc import analyse_tokens
+    >>> sorted(gradient_reached(analyse_tokens("3x8x8", "conv:4,k=3", "detach", "relu")))
+    [1, 2]
+    """
+    return memo(analysis, "reached", lambda: _reached(analysis))
+
+
+def _reached(analysis) -> set[int]:
+    network = analysis.network
+    sources, order = wiring(analysis)
+    unreturned = set(network.unreturned)
+    reached = {i for i in result_layers(network.layers, network.outputs) if network.layers[i].name not in unreturned}
+    for i in reversed(order):
+        if i in reached and network.layers[i].passes_gradient():
+            reached.update(s for s in sources[i] if s != INPUT)
+    return reached
 
 
 def _trains_shared(layer, index: int, incoming, frozen) -> bool:

@@ -38,6 +38,9 @@ class Network:
     frozen: frozenset[str] = frozenset()
     outputs: tuple[str, ...] = ()
     unused: tuple[tuple[str, int, int, bool], ...] = ()
+    # Of ``outputs``, the results the forward pass computes and returns nowhere (a reader keeps them, as
+    # PyTorch runs them): no loss reads them, so no gradient flows back from them in a training step.
+    unreturned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)  # slots: a deep network makes one per layer

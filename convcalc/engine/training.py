@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .memory import memo, training_uses
+from .memory import gradient_reached, memo, training_uses
 
 __all__ = ["LayerTraining", "TrainingCost", "training_macs"]
 
@@ -76,12 +76,13 @@ def training_macs(analysis) -> TrainingCost:
 
 def _training_macs(analysis) -> TrainingCost:
     uses = training_uses(analysis)
+    reached = gradient_reached(analysis)
     layers = []
     for report in analysis.layers:
         i = report.index - 1
         use = uses[i]
         forward = report.macs if report.counted else 0
-        if use is None:  # nothing here needs a gradient: autograd leaves the layer out
+        if use is None or i not in reached:  # nothing here needs a gradient, or none comes back to it
             backward = 0
         elif not report.counted:  # its forward is unknown, and so is its backward
             backward = None

@@ -127,6 +127,10 @@ class Layer:
         elements where they sit (a reshape that cannot is a copy)."""
         return "new"
 
+    def passes_gradient(self) -> bool:
+        """Whether a gradient flows back through the layer to what it reads (``detach`` stops it)."""
+        return True
+
     def saved(self, use: Use) -> list | None:
         """What autograd saves for the backward pass (``saves_input``, ``SAVES_OUTPUT``, ``saves_new``
         items), in training mode, as torch 2.13's CPU kernels do; None where convcalc does not know."""

@@ -286,6 +286,25 @@ class Identity(Layer):
         return lambda x: x
 
 
+
+@dataclass(frozen=True)
+class Detach(Identity):
+    """``tensor.detach()``: the input's values, cut from autograd's graph, so no gradient flows back
+    through it (RAFT detaches its coordinates at each update): the layers before it compute no
+    gradient for what only reaches the output through it.
+
+    >>> Detach().infer((2, 46, 62)).output_shape
+    (2, 46, 62)
+    """
+
+    spellings = (spell("detach"),)
+
+    def infer(self, shape: Shape) -> Figures:
+        return Figures("Detach", shape)
+
+    def passes_gradient(self) -> bool:
+        return False
+
 @dataclass(frozen=True)
 class StochasticDepth(Layer):
     """torchvision's ``StochasticDepth``: drops whole residual branches in training, the identity at inference.

@@ -296,6 +296,12 @@ def pad_mode(mode: str):
     return build
 
 
+def detach(call: Call):
+    """``tensor.detach()``: the same values, through which no gradient flows."""
+    call.act()
+    return L.Detach()
+
+
 def im2col(call: Call):
     """``F.unfold`` (``nn.Unfold``), ATen's im2col of a batch-first input."""
     call.act()
@@ -348,7 +354,7 @@ OPERATORS = {
     "_upsample_nearest_exact2d": upsample("nearest-exact"), "_upsample_nearest_exact3d": upsample("nearest-exact"),
     "upsample_linear1d": upsample("linear"), "upsample_bilinear2d": upsample("bilinear"),
     "upsample_trilinear3d": upsample("trilinear"), "upsample_bicubic2d": upsample("bicubic"),
-    "im2col": im2col, "grid_sampler": grid_sampler, "grid_sampler_2d": grid_sampler, "grid_sampler_3d": grid_sampler,
+    "detach": detach, "im2col": im2col, "grid_sampler": grid_sampler, "grid_sampler_2d": grid_sampler, "grid_sampler_3d": grid_sampler,
     "pad": pad, "constant_pad_nd": pad, "reflection_pad1d": pad_mode("reflect"), "reflection_pad2d": pad_mode("reflect"),
     "reflection_pad3d": pad_mode("reflect"), "replication_pad1d": pad_mode("replicate"),
     "replication_pad2d": pad_mode("replicate"), "replication_pad3d": pad_mode("replicate"),
@@ -359,7 +365,7 @@ OPERATORS = {
 EXPANDS = {"expand_as", "expand"}
 ARITHMETIC = {"add", "sub", "rsub", "mul", "div"}
 # Operators that return their input's values unchanged here (copies, views of the whole, casts).
-ALIASES = {"contiguous", "clone", "alias", "detach", "lift_fresh_copy", "_to_copy", "to", "type_as"}
+ALIASES = {"contiguous", "clone", "alias", "lift_fresh_copy", "_to_copy", "to", "type_as"}
 # Operators whose result has the shape its arguments ask for, whatever values the activation read holds
 # (it gives only the dtype and device): a fixed tensor.
 FRESH = {"new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided"}

@@ -59,8 +59,8 @@ def from_torch(module, input_shape, *, batch: int = 1, dtype: str = "float32") -
         program = _export(torch, module, shape, label)
     with user_code(f"reading the captured graph of {label}", hint="if the model's attributes did not raise this, "
                    "it is a bug in convcalc: please report it with the model"):
-        layers, frozen, outputs, unused = read_program(torch, module, program, shape)
-    return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs, unused)
+        layers, frozen, outputs, unused, unreturned = read_program(torch, module, program, shape)
+    return Network(shape, tuple(layers), batch, dtype, frozenset(frozen), outputs, unused, unreturned)
 
 
 # what torch.export says when a symbolic size needed a guard it could not prove

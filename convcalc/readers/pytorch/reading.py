@@ -295,11 +295,12 @@ def read_program(torch, module, exported, shape):
     layers, ends = unreturned(layers, outputs, secondary)
     outputs += ends
     layers = collapse_opaque_modules(reaching(layers, outputs), outputs, module)  # results no one reads go first
+    ends = outputs[len(outputs) - len(ends):]  # as the collapse renamed them
     outputs = outputs[1:] + outputs[:1]
     layers = reaching(layers, outputs)
     used = {node.name for node in program.graph.nodes if node.op == "placeholder" and node.users}
     read = {spec.target for name, spec in specs.items() if spec.kind.name == "PARAMETER" and name in used}
-    return layers, frozen, tuple(outputs[:-1]), unused_parameters(module, layers, read)
+    return layers, frozen, tuple(outputs[:-1]), unused_parameters(module, layers, read), tuple(ends)
 
 
 def _check(spec, node, shapes) -> None:
