@@ -18,3 +18,19 @@ class Const:
     # bias; MViT's position embedding, summed and joined from three): their values are the learned ones
     table: tuple[str, ...] = ()
     sized: bool = False  # computed from the graph input's shape (a zero state of the batch's size)
+
+
+# Operators that read a fixed tensor repeated over the batch as a copy per sample (a Constant layer):
+# RAFT's first flow (zero: its coordinate grid less itself), joined to the motion features, convolved,
+# and added to the flow's updates
+COPIES = {"Conv", "Concat", "Add", "Sub", "Mul", "Div"}
+
+
+def repeated(value, batch: int) -> bool:
+    """Whether ``value`` is a fixed float tensor the file repeats over the batch: computed from the input's
+    shape, its axis 0 the batch's, each sample's copy the same (RAFT's coordinate grids, and its first
+    flow, their difference)."""
+    if not isinstance(value, Const) or not value.sized or value.expanded or value.initializer or \
+            value.array.dtype.kind != "f" or value.array.ndim < 2 or value.array.shape[0] != batch:
+        return False
+    return bool((value.array == value.array[:1]).all())

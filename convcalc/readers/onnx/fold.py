@@ -209,6 +209,27 @@ def _scatter_nd(arrays, attrs):
     return data
 
 
+def _split(arrays, attrs):
+    """ONNX's Split: the pieces its sizes (input 1 or the attribute) or 'num_outputs' equal pieces (the
+    last smaller) cut along 'axis'."""
+    data, axis = arrays[0], attrs.int("axis", 0)
+    if not -data.ndim <= axis < data.ndim:
+        raise ValueError(f"axis {axis} is outside the data's {data.ndim} axes")
+    n = data.shape[axis]
+    sizes = arrays[1].reshape(-1).tolist() if len(arrays) > 1 and arrays[1] is not None else attrs.ints("split")
+    if sizes is None:
+        count = attrs.int("num_outputs", minimum=1)
+        if count is None:
+            raise attrs.error("is a Split of constants without its sizes or 'num_outputs'",
+                              hint="simplify the model's constant parts (onnxsim)")
+        size = -(-n // count)
+        sizes = [max(0, min(size, n - k * size)) for k in range(count)]
+    if sum(int(k) for k in sizes) != n or min(sizes, default=0) < 0:
+        raise ValueError(f"sizes {list(sizes)[:8]} do not cut an axis of {n}")
+    edges = np.cumsum([int(k) for k in sizes])[:-1]
+    return tuple(np.split(data, edges, axis=axis))
+
+
 def _tile(arrays, attrs):
     repeats = _shape_of(arrays[1])
     if len(repeats) != arrays[0].ndim:
@@ -257,5 +278,5 @@ _FOLD = {
     "Shape": lambda a, t: np.array(a[0].shape, dtype=np.int64)[t.int("start", 0):t.int("end", None)],
     "Clip": _clip, "Exp": lambda a, t: np.exp(a[0]), "GatherND": _gather_nd,
     "ReduceProd": _reduce_prod, "ScatterND": _scatter_nd, "Pow": lambda a, t: np.power(a[0], a[1]), "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
-    "Tile": _tile, "Flatten": _flatten,
+    "Tile": _tile, "Flatten": _flatten, "Split": _split,
 }

@@ -17,10 +17,12 @@ from ...engine.sizes import volume
 from ..pytorch.values import Act, Unsupported
 from .batch import FREE, PLAIN, dim, placement, rank, refuse, same_placement, shifted
 from .geometry import conv, conv_transpose, pool, resize
+from .joined import join, joins_batches, slice_parts
 from .layout import flatten, reshape, squeeze, transpose, unsqueeze
 from .node import MAX_RANK, Node, axes
 from .node import gathered as _gathered
 from .products import einsum, gemm, matmul
+from .sampling import grid_sample
 from .scatter import scatter_nd
 
 
@@ -40,10 +42,14 @@ def batch_norm(node: Node):
 
 
 def instance_norm(node: Node):
+    """InstanceNormalization: its scale and bias are learned where the file stores them as initializers; the
+    TorchScript exporter writes a norm without affine parameters (RAFT's encoder) with a scale of ones and a
+    bias of zeros in Constant nodes, which are not the model's."""
     x = node.act()
     node.weight(1, "weight")
     node.weight(2, "bias")
-    return [(L.InstanceNorm(x.shape[0], node.float("epsilon", 1e-5), None, True, rank=len(x.shape) - 1), [x])]
+    learned = bool(node.params)
+    return [(L.InstanceNorm(x.shape[0], node.float("epsilon", 1e-5), None, learned, rank=len(x.shape) - 1), [x])]
 
 
 def layer_norm(node: Node):
@@ -195,6 +201,8 @@ def concat(node: Node):
     if not node.inputs or not all(isinstance(v, Act) for v in node.inputs):
         raise Unsupported("Concat with constant parts")
     acts = [node.act(i, moved=True) for i in range(len(node.inputs))]
+    if joins_batches(node, acts, axis):
+        return join(node, acts)
     where = node.placed = same_placement(node, acts)
     return [(L.Concat(axis if where == PLAIN and axis % rank(acts[0]) else dim(node, acts[0], axis)), acts)]
 
@@ -265,6 +273,11 @@ def slice_(node: Node):
     steps = node.const_ints(4, "steps", (1,) * len(starts))
     if not len(starts) == len(ends) == len(found) == len(steps) or len(starts) > MAX_RANK:
         raise node.error(f"has {len(starts)} starts, {len(ends)} ends, {len(found)} axes and {len(steps)} steps")
+    if any(a % rank(x) == 0 for a in found) and placement(x) not in (PLAIN, FREE):
+        piece = slice_parts(node, x, found, starts, ends, steps)
+        if piece is not None:  # a part of whole batches joined along the batch's axis
+            node.placed = piece[1]
+            return [(piece[0], [x])]
     specs = []
     limit = 2**62
     for i, (start, end, axis, step) in enumerate(zip(starts, ends, found, steps)):
@@ -336,5 +349,6 @@ OPERATORS = {
     "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Transpose": transpose, "Squeeze": squeeze,
     "Unsqueeze": unsqueeze, "ReduceMean": reduce("mean"), "ReduceSum": reduce("sum"), "ReduceL2": l2_norm, "Slice": slice_, "Pad": pad,
     "Dropout": dropout, "DepthToSpace": depth_to_space, "SpaceToDepth": space_to_depth, "ScatterND": scatter_nd,
+    "GridSample": grid_sample,
 }
 ALIASES = {"Identity", "Cast", "CastLike"}

@@ -32,9 +32,10 @@ from .batch import (
     placement,
     refuse,
 )
-from .constant import Const
+from .constant import COPIES, Const, repeated
 from .control import SEQUENCES, Sequence, branch, loop, sequence
 from .gather import gather
+from .joined import split_parts, split_sizes
 from .lazy import ARITHMETIC, Readers
 from .node import Node
 from .ops import ALIASES, MAX_RANK, OPERATORS
@@ -73,8 +74,8 @@ class Reader:
                                 field="file") from err
         return self.layers
 
-    def _name(self, node, index: int) -> str:
-        base = scoped(node) or node.name or (node.output[0] if node.output else f"node{index}")
+    def _name(self, node, index: int, suffix: str = "") -> str:
+        base = (scoped(node) or node.name or (node.output[0] if node.output else f"node{index}")) + suffix
         name = base
         while name in self.names or name == "input":  # a counter a base, so repeated names stay linear
             self._suffix[base] = self._suffix.get(base, 0) + 1
@@ -120,6 +121,12 @@ class Reader:
         if not acts and node.op_type in ("MatMul", "Gemm") and _fixed_product(inputs):
             inputs = [self._constant(node, index, inputs[0])] + inputs[1:]
             acts = inputs[:1]
+        copied = inputs[:1] if node.op_type == "Conv" else inputs  # a convolution's weight stays its weight
+        if node.op_type in COPIES and (acts or node.op_type == "Conv") and \
+                any(repeated(v, self.batch) for v in copied):
+            inputs = [self._copy(node, index, v) if i < len(copied) and repeated(v, self.batch) else v
+                      for i, v in enumerate(inputs)]
+            acts = [v for v in inputs if isinstance(v, Act)]
         if not acts and node.op_type == "Concat" and grid(node.op_type, inputs, attrs.int("axis")):
             self.values[node.output[0]] = grid(node.op_type, inputs, attrs.int("axis"))
             return
@@ -222,6 +229,15 @@ class Reader:
             self.values.pop("", None)
         return self._fixed[key]
 
+    def _copy(self, node, index: int, value) -> Act:
+        """A Constant layer of one sample's copy of a fixed tensor repeated over the batch, read beside the
+        input's activations (or by a convolution): made per sample, as PyTorch makes it for every sample."""
+        name = self._name(node, index, ".fixed")
+        shape = tuple(int(n) for n in value.array.shape[1:])
+        made = self._emit("", [(L.Constant(shape), [self.source])], name, (), (), label(node, index))
+        self.values.pop("", None)
+        return made
+
     def _emit(self, output: str, specs, name: str, path, params, where: str, placed=None) -> Act:
         previous = None
         made: list[Act] = []
@@ -260,17 +276,18 @@ class Reader:
     def _split(self, node: Node, outputs, path) -> None:
         """Each output of a Split as the piece of the axis it is (work linear in the outputs)."""
         x = node.act(moved=True)
-        axis = dim(node, x, node.int("axis", 0))
-        n = x.shape[axis - 1]
-        sizes = node.ints("split", minimum=0)
-        if sizes is None:
-            sizes = node.const_ints(1, "split")
-        if sizes is None:  # equal pieces, the last smaller (torch.chunk's and ONNX's rule)
-            size = -(-n // len(outputs))
-            sizes = [max(0, min(size, n - k * size)) for k in range(len(outputs))]
-        elif len(sizes) != len(outputs) or sum(sizes) != n or min(sizes, default=0) < 0:
-            raise node.error(f"splits an axis of {n} into {len(sizes):,} sizes adding up to {sum(sizes):,} "
-                             f"for {len(outputs):,} outputs")
+        full = full_shape(x, self.batch)
+        file_axis = node.int("axis", 0)
+        if not -len(full) <= file_axis < len(full):
+            raise node.error(f"axis {file_axis} is outside the input's {len(full)} axes")
+        sizes = split_sizes(node, outputs, full[file_axis])
+        pieces = split_parts(node, x, sizes) if file_axis % len(full) == 0 else None
+        if pieces is not None:  # whole batches joined along the batch's axis: each piece the parts it selects
+            for k, (output, (spec, where)) in enumerate(zip(outputs, pieces)):
+                if output:
+                    self._emit(output, [(spec, [x])], f"{node.name}.{k}", path, (), node.label, where)
+            return
+        axis = dim(node, x, file_axis)
         start = 0
         for k, (output, length) in enumerate(zip(outputs, sizes)):
             if output:
