@@ -1,5 +1,7 @@
 """ONNX's Gather on an activation: one position (a Select), a list of positions along an axis (an
-IndexSelect), or torch.export's ``as_strided`` written as a Gather of flat positions (a Reshape)."""
+IndexSelect), a table of positions along an axis (an IndexSelect of them all, reshaped: both exporters
+write ``F.unfold`` so, a Gather of each axis's sliding windows), or torch.export's ``as_strided`` written
+as a Gather of flat positions (a Reshape)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ def gather(node: Node):
     if np.asarray(index).ndim == 1 and placement(x) in (PLAIN, FREE):
         return _index_select(node, x, np.asarray(index))
     if np.asarray(index).ndim != 0:
-        return _strided(node, x, np.asarray(index))
+        try:
+            return _strided(node, x, np.asarray(index))
+        except Unsupported:
+            return _blocks(node, x, np.asarray(index))
     (position,) = node.const_ints(1, "indices")
     axis = node.int("axis", 0)
     where = placement(x)
@@ -70,3 +75,24 @@ def _index_select(node: Node, x, index: np.ndarray):
         raise node.error(f"gathers positions outside the {x.shape[at]:,} of axis {axis}")
     node.placed = where
     return L.IndexSelect(at + 1, int(index.size))
+
+
+def _blocks(node: Node, x, index: np.ndarray):
+    """A Gather of a table of positions along one axis that is not the batch's: the positions it names, in
+    the table's shape. Both exporters write ``F.unfold`` (im2col) as a Pad, a Gather of the height's
+    sliding windows (kernel x blocks positions), one of the width's, a Transpose and a Reshape; each Gather
+    is an IndexSelect of all its positions, reshaped to the table's axes (no arithmetic, as im2col has
+    none)."""
+    where = placement(x)
+    ndim = len(x.shape) + (where[1] * where[2] == 1 and where != FREE)
+    axis = node.int("axis", 0)
+    if not -ndim <= axis < ndim:
+        raise node.error(f"gathers along axis {axis} of a tensor of {ndim} axes")
+    axis %= ndim
+    at = dim(node, x, axis) - 1  # the per-sample axis; the batch's is refused
+    if index.dtype.kind not in "iu" or index.size and not (-x.shape[at] <= index.min() and index.max() < x.shape[at]):
+        raise node.error(f"gathers positions outside the {x.shape[at]:,} of axis {axis}")
+    node.placed = where if where in (PLAIN, FREE) or where[0] < axis else \
+        shifted(where, added=range(axis + 1, axis + index.ndim))
+    shape = (*x.shape[:at], *(int(n) for n in index.shape), *x.shape[at + 1:])
+    return [(L.IndexSelect(at + 1, int(index.size)), [x]), (L.Reshape(shape), None)]

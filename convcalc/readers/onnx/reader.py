@@ -170,7 +170,8 @@ class Reader:
                 self._recurrent(wrapped, node.output, path)
                 return
             if node.op_type == "Gather":
-                specs = [(gather(wrapped), [wrapped.act(moved=True)])]
+                made = gather(wrapped)
+                specs = made if isinstance(made, list) else [(made, [wrapped.act(moved=True)])]
             elif node.op_type in OPERATORS:
                 specs = OPERATORS[node.op_type](wrapped)
             else:
