@@ -131,16 +131,23 @@ def saved_by_autograd(model, x) -> int:
     return sum(storages.values())
 
 
-def onnx_bytes(model, shape, dynamo: bool) -> bytes:
+def onnx_bytes(model, shape, dynamo: bool, *, even_chunks: bool = False) -> bytes:
     """``model`` exported to ONNX for inputs of ``shape`` (per sample) with a symbolic batch: by the
     legacy exporter (opset 17), or by torch.export's (``dynamo``), whose example has 2 samples, as it
-    specializes a batch of 1."""
+    specializes a batch of 1. ``even_chunks``: torch.export's trace runs under the PyTorch reader's
+    ``even_chunks`` (a chunk of the batch times a multiple of the chunks is traced as the equal split it
+    is, PyTorch's results unchanged), so RAFT's chunk of both frames' features keeps the batch a symbol."""
+    import contextlib
     import io
 
     model.eval()
     if dynamo:
-        return torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
-                                 dynamic_shapes=({0: torch.export.Dim("batch")},)).model_proto.SerializeToString()
+        from convcalc.readers.pytorch.chunks import even_chunks as chunks
+
+        with chunks(torch) if even_chunks else contextlib.nullcontext():
+            program = torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
+                                        dynamic_shapes=({0: torch.export.Dim("batch")},))
+        return program.model_proto.SerializeToString()
     buffer = io.BytesIO()
     torch.onnx.export(model, (torch.randn(1, *shape),), buffer, dynamo=False, input_names=["x"], opset_version=17,
                       dynamic_axes={"x": {0: "batch"}})
