@@ -214,7 +214,8 @@ def test_recurrent_layers_are_read_with_the_batch_first_or_second(cell, options)
 @pytest.mark.parametrize("name", ["vit_small_patch16_224", "deit_small_distilled_patch16_224",
                                   "swin_tiny_patch4_window7_224", "mobilevit_xs", "coat_lite_tiny", "cait_xxs24_224",
                                   "pit_ti_224", "twins_svt_small", "efficientformer_l1",
-                                  "xcit_nano_12_p16_224", "levit_128s", "beit_base_patch16_224"])
+                                  "xcit_nano_12_p16_224", "levit_128s", "beit_base_patch16_224",
+                                  "maxvit_tiny_tf_224"])
 def test_timm_models_with_attention_are_exact(name):
     torchvision()  # timm imports torchvision's model definitions
     import timm
@@ -286,3 +287,44 @@ def test_a_bias_assembled_from_parameters_counts_them_once():
     assert not any("parameters" in note for note in linear.notes)  # no parameters left to the totals alone
     again = analyse(load_document(json.dumps(network_to_dict(analysis.network))))
     assert again.to_dict() == analysis.to_dict()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_bias_contracted_from_its_table_with_fixed_lookups_is_counted_once(batch):
+    """MaxViT's relative-position bias (timm's RelPosBiasTf): einsums of its learned table with fixed
+    one-hot lookups, computed without the input once a pass, added to the scores in attention."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def lookup(window):
+        table = torch.zeros(window, window, 2 * window - 1)
+        for i in range(window):
+            for x in range(window):
+                table[i, x, x - i + window - 1] = 1
+        return table
+
+    class Block(nn.Module):
+        def __init__(self, window=4, heads=2, dim=8):
+            super().__init__()
+            self.heads, self.qkv = heads, nn.Linear(dim, 3 * dim)
+            self.table = nn.Parameter(torch.randn(heads, 2 * window - 1, 2 * window - 1))
+            self.register_buffer("height_lookup", lookup(window))
+            self.register_buffer("width_lookup", lookup(window))
+
+        def forward(self, x):  # (B, N = window x window, dim)
+            b, n, d = x.shape
+            q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+            bias = torch.einsum("nhw,ixh->nixw", self.table, self.height_lookup)
+            bias = torch.einsum("nixw,jyw->nijxy", bias, self.width_lookup).reshape(1, self.heads, n, n)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(b, n, d)
+
+    model = Block().eval()
+    analysis = analyse(from_torch(model, (16, 8), batch=batch))
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(batch, 16, 8))
+    assert [r.type for r in analysis.layers].count("Einsum") == 2
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert analysis.totals.macs == counter.get_total_flops() // 2
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())

@@ -17,6 +17,8 @@ from .values import Act, Const, Layout, Param, Unsupported, absent
 # operator -> (the data argument, the weight argument).
 FIXED_PRODUCTS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "mm": ("self", "mat2"),
                   **dict.fromkeys(("conv1d", "conv2d", "conv3d", "convolution"), ("input", "weight"))}
+# Operators whose operands computed without the input broadcast against the activations
+FITTED = ARITHMETIC | {"scaled_dot_product_attention"}
 # Operators that read fixed tensors repeated over the batch beside activations as layers (their copies).
 COPIED = {"cat", "concat", "grid_sampler", "grid_sampler_2d", "grid_sampler_3d"}
 # Of those, the ones that count dims batch first: their fixed input's axis 0 is its batch of one.
@@ -61,6 +63,30 @@ class FixedLayers:
             self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
         return {**args, argument: self.made[key]}
 
+    def einsum_operands(self, node, args: dict) -> dict:
+        """An einsum's fixed operands (buffers, values made in forward) as Constant layers where it also
+        reads a learned tensor with no activation, or only tensors computed without the input: MaxViT's
+        relative-position bias, its learned table contracted with fixed one-hot lookups, once a pass."""
+        tensors = list(args.get("tensors") or ())
+        acts = [t for t in tensors if isinstance(t, Act)]
+        learned = [t for t in tensors if isinstance(t, Param) and not t.buffer]
+        fixed = [t for t in tensors if (isinstance(t, Param) and t.buffer and t.table is None) or
+                 (isinstance(t, Const) and not t.repeated and t.layout is None)]
+        if not fixed or not (learned and not acts or acts and all(a.layout.absent for a in acts)):
+            return args
+        owner = self.names.module_of(node) or "model"
+        made = []
+        for tensor in tensors:
+            if any(tensor is f for f in fixed):
+                key = tensor.name if isinstance(tensor, Param) else f"{owner}.fixed_{len(self.made)}"
+                if key not in self.made:
+                    shape = tuple(tensor.shape)
+                    self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, absent(len(shape)),
+                                              name=key)
+                tensor = self.made[key]
+            made.append(tensor)
+        return {**args, "tensors": made}
+
     def copies(self, node, args: dict) -> dict:
         """``args`` with each fixed tensor repeated over the batch, read beside an activation, replaced by
         its Constant layer: a copy per sample (RAFT's first flow, the difference of two coordinate grids;
@@ -95,7 +121,7 @@ class FixedLayers:
                 raise Unsupported(f"{op} along the axis of a fixed tensor that stands for the batch")
             return shape[1:], Layout(0, len(shape), unit=True), args
         expect, layout = per_sample()
-        if op in ARITHMETIC and any(a.layout.absent for a in acts):
+        if op in FITTED and any(a.layout.absent for a in acts):
             args = self.fitted(node, args, next(a for a in acts if not a.layout.absent))
         return expect, layout, args
 

@@ -100,9 +100,13 @@ def attention(call: Call):
     mask = call.args.get("attn_mask")
     if not all(isinstance(t, Act) for t in tensors):
         raise Unsupported("attention of fixed tensors")
-    call.reads.extend(tensors + ([mask] if isinstance(mask, Act) else []))
+    call.reads.extend(tensors)
     call.trailing(2)
     _same_layout(call)
+    if isinstance(mask, Act):  # a branch; one computed without the input (a bias, once a pass) broadcasts
+        if not mask.layout.absent and mask.layout != tensors[0].layout:
+            raise Unsupported(f"{call.op} of a mask that keeps the batch on another axis")
+        call.reads.append(mask)
     mask_shape = table = None
     if isinstance(mask, (Param, Const)):  # a fixed mask, or a learned bias (relative positions) given as one
         mask_shape = call.operand(tuple(mask.shape))
@@ -129,8 +133,16 @@ def einsum(call: Call):
         raise Unsupported("einsum of more than two operands")
     acts = [t for t in tensors if isinstance(t, Act)]
     learned = [t for t in tensors if isinstance(t, Param) and not t.buffer and not t.batched]
-    if len(acts) + len(learned) != len(tensors) or (learned and tensors[-1] is not learned[0]):
-        raise Unsupported("einsum of fixed tensors, or of a learned one before the activations")
+    if len(acts) + len(learned) != len(tensors):
+        raise Unsupported("einsum of fixed tensors")
+    if learned and tensors[-1] is not learned[0]:  # the kind takes a learned operand last: the terms move too
+        terms, tensors = terms[::-1], tensors[::-1]
+    if all(a.layout.absent for a in acts):  # computed without the input, once a pass: the whole tensors
+        call.reads.extend(acts)
+        if learned:
+            call.weights.append(("weight", learned[0].name))
+        return L.Einsum(",".join(terms) + "->" + output, tuple(learned[0].shape) if learned else None,
+                        _table(learned[0]) if learned else None)
     letters = {term[a.layout.axis] for term, a in zip(terms, tensors) if isinstance(a, Act)}
     layout = acts[0].layout
     if len(letters) != 1 or len({a.layout for a in acts}) != 1 or output[call.out_layout.axis] not in letters:

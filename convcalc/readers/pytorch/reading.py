@@ -27,7 +27,7 @@ from .collapse import collapse_opaque_modules
 from .unreturned import unreturned
 from .unused import unused_parameters
 from .writes import Writes
-from .values import Act, Call, Const, Layout, Param, Unsupported
+from .values import Act, Call, Const, Layout, Param, Unsupported, layout_of
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
 TRACE_BATCH = 2
@@ -70,47 +70,6 @@ class _Several:
     reads: tuple[Act, ...]
 
 
-def _sizes(val, where: str) -> tuple[int, ...]:
-    """A traced tensor's sizes, which must not depend on the input's values (``nonzero``, ``unique``)."""
-    dims = tuple(val.shape)
-    if not all(isinstance(n, int) for n in dims):
-        raise SpecError(f"the size of {where} depends on the values of the input, not only its shape",
-                        hint="convcalc analyses shapes; a model with data-dependent sizes (nonzero, unique, "
-                        "masking) cannot be analysed", field="model")
-    return dims
-
-
-def _layout(torch, val, where: str, batch) -> tuple[tuple[int, ...], Layout]:
-    """A traced tensor's per-sample shape, and where it keeps the batch.
-
-    ``batch`` is the symbol of a symbolic batch (every size then says which axis holds it and
-    what else that axis holds) or the traced batch size (which must then lead).
-    """
-    dims = tuple(val.shape)
-    if isinstance(batch, int):
-        sizes = _sizes(val, where)
-        if not sizes or sizes[0] != batch:
-            raise Unsupported(f"{where} does not keep the batch first")
-        return sizes[1:], Layout(0, len(sizes))
-    shape, axis, merged = [], None, False
-    for i, d in enumerate(dims):
-        expr = d.node.expr if isinstance(d, torch.SymInt) else None
-        if expr is None or expr.is_number:
-            shape.append(int(d))
-            continue
-        if batch not in expr.free_symbols:
-            _sizes(val, where)  # a size that depends on the values: refused there
-        factor, rest = expr.as_coeff_Mul()
-        if rest != batch or axis is not None or not factor.is_integer or factor < 1:
-            raise Unsupported(f"{where}: a size of {expr} is not the batch times a number")
-        axis, merged = i, factor != 1
-        if merged:
-            shape.append(int(factor))
-    if axis is None:
-        raise Unsupported(f"{where} no longer has the batch (it was reduced or indexed)")
-    return tuple(shape), Layout(axis, len(dims), merged)
-
-
 def _arguments(node, resolve) -> dict:
     schema = node.target._schema
     values = {}
@@ -145,7 +104,7 @@ def read_program(torch, module, exported, shape):
         return value
 
     def per_sample(val, where: str) -> tuple[tuple[int, ...], Layout]:
-        return _layout(torch, val, where, batch)
+        return layout_of(torch, val, where, batch)
 
     def add(spec, node, call_reads, weights, expect, layout, name=None, path=None):
         name = name or names.name(node)
@@ -222,6 +181,8 @@ def read_program(torch, module, exported, shape):
         if not isinstance(tensor_val, torch.Tensor):
             values[node.name] = val if isinstance(val, (int, float)) else None
             return
+        if op == "einsum":
+            args = fixed.einsum_operands(node, args)
         acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
         started = fixed.start(node, op, args) if not acts else None
         if started is not None:  # a learned product of fixed values (Swin V2's position-bias MLP): layers
@@ -275,13 +236,24 @@ def read_program(torch, module, exported, shape):
                 result = _Several(_kind(node, op), result, tuple(acts))
         values[node.name] = (result,) if op in FIRST_OF_TUPLE else result
 
-    writes = Writes(values, layers, lambda spec, node, reads, expect, layout, suffix: add(
-        spec, node, [a.ref for a in reads], (), expect, layout, name=names.name(node) + suffix),
-        lambda node, reads, shaped: _opaque(torch, node, f"aten.{node.target.overloadpacket.__name__}", {}, reads,
-                                            shaped.meta.get("val"), batch, add, name=names.name(node) + ".write"))
+    def written(spec, node, reads, expect, layout, suffix):  # a layer a write adds
+        made = add(spec, node, [a.ref for a in reads], (), expect, layout, name=names.name(node) + suffix)
+        secondary.add(made.ref)  # where nothing reads it, the tensor written is not read again
+        return made
+
+    def unfollowed(node, reads, shaped):  # a write convcalc does not follow
+        made = _opaque(torch, node, f"aten.{node.target.overloadpacket.__name__}", {}, reads, shaped.meta.get("val"),
+                       batch, add, name=names.name(node) + ".write")
+        secondary.add(made.ref)
+        return made
+
+    writes = Writes(values, layers, written, unfollowed)
     for node in program.graph.nodes:
+        made = len(layers)
         read_node(node)
         if node.op == "call_function":  # an in-place write changes what later reads of its tensors see
+            if in_place(node.target):  # its own result, where nothing reads it, is the write's
+                secondary.update(layer.name for layer in layers[made:])
             writes.after(node, op_name(node.target))
     output = next(n for n in program.graph.nodes if n.op == "output")
     results = [values.get(n.name) for n in _flat(output.args) if isinstance(n, torch.fx.Node)]
@@ -322,7 +294,7 @@ def _kind(node, op) -> str:
 
 def _opaque(torch, node, kind, args, acts, val, batch, add, name=None, path=None):
     try:
-        output, layout = _layout(torch, val, node.name, batch)
+        output, layout = layout_of(torch, val, node.name, batch)
     except Unsupported:  # the batch is gone or split: the elements per sample, flat
         output, layout = (volume(_fixed_shape(torch, val)) // (batch if isinstance(batch, int) else TRACE_BATCH),), \
             Layout(0, 2)
@@ -352,7 +324,7 @@ def _fixed(torch, args, val, batch, op=""):
     if not learned:
         if not isinstance(batch, int):  # fixed values repeated over the batch (RAFT's coordinate grid)
             try:
-                shape, layout = _layout(torch, val, "", batch)
+                shape, layout = layout_of(torch, val, "", batch)
                 if layout.leading:  # they broadcast over the samples as a leading 1 does
                     return Const((1, *shape), repeated=True)
                 if layout.merged and layout.axis == 0:
@@ -362,7 +334,7 @@ def _fixed(torch, args, val, batch, op=""):
         return Const(_fixed_shape(torch, val))
     source = learned[0]
     try:
-        shape, layout = _layout(torch, val, "", batch)
+        shape, layout = layout_of(torch, val, "", batch)
         batched = True
         if not layout.leading:
             return Const(_fixed_shape(torch, val))

@@ -14,7 +14,8 @@ def unreturned(layers, outputs, secondary=frozenset()):
     nowhere (RAFT's upsampling of every estimate but the one a wrapper returns): PyTorch runs them, so
     they are read as further outputs, marked, rather than dropped. The ``secondary`` results of an
     operation read as a layer (an LSTM's last states), where nothing reads them, are left out: they are
-    that operation's work, already counted."""
+    that operation's work, already counted; so are the layers an in-place write adds for the tensor it
+    writes, where nothing reads that tensor again."""
     needed = {layer.name for layer in reaching(layers, outputs)}
     dead = {layer.name for layer in layers if layer.name not in needed and not layer.once}
     while True:

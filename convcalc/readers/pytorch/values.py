@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...engine.errors import SpecError
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -171,6 +173,47 @@ class Call:
         if isinstance(value, Const):
             return Param("", value.shape, buffer=True)
         raise Unsupported(f"{self.op}: {name} is computed from the input (a dynamic weight)")
+
+
+def sizes_of(val, where: str) -> tuple[int, ...]:
+    """A traced tensor's sizes, which must not depend on the input's values (``nonzero``, ``unique``)."""
+    dims = tuple(val.shape)
+    if not all(isinstance(n, int) for n in dims):
+        raise SpecError(f"the size of {where} depends on the values of the input, not only its shape",
+                        hint="convcalc analyses shapes; a model with data-dependent sizes (nonzero, unique, "
+                        "masking) cannot be analysed", field="model")
+    return dims
+
+
+def layout_of(torch, val, where: str, batch) -> tuple[tuple[int, ...], Layout]:
+    """A traced tensor's per-sample shape, and where it keeps the batch.
+
+    ``batch`` is the symbol of a symbolic batch (every size then says which axis holds it and
+    what else that axis holds) or the traced batch size (which must then lead).
+    """
+    dims = tuple(val.shape)
+    if isinstance(batch, int):
+        sizes = sizes_of(val, where)
+        if not sizes or sizes[0] != batch:
+            raise Unsupported(f"{where} does not keep the batch first")
+        return sizes[1:], Layout(0, len(sizes))
+    shape, axis, merged = [], None, False
+    for i, d in enumerate(dims):
+        expr = d.node.expr if isinstance(d, torch.SymInt) else None
+        if expr is None or expr.is_number:
+            shape.append(int(d))
+            continue
+        if batch not in expr.free_symbols:
+            sizes_of(val, where)  # a size that depends on the values: refused there
+        factor, rest = expr.as_coeff_Mul()
+        if rest != batch or axis is not None or not factor.is_integer or factor < 1:
+            raise Unsupported(f"{where}: a size of {expr} is not the batch times a number")
+        axis, merged = i, factor != 1
+        if merged:
+            shape.append(int(factor))
+    if axis is None:
+        raise Unsupported(f"{where} no longer has the batch (it was reduced or indexed)")
+    return tuple(shape), Layout(axis, len(dims), merged)
 
 
 class Unsupported(Exception):
