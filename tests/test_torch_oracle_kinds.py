@@ -145,6 +145,17 @@ def test_module_kinds_match_pytorch(case):
     agree(expected, convcalc_result(layer, shape), (repr(module), shape))
 
 
+@pytest.mark.parametrize("mode", ["area", "nearest", "bilinear"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 1, 3), (1, 3, 3)])
+def test_an_upsampling_to_nothing_is_what_pytorch_makes_of_it(mode, shape):
+    """A scale of 0.5 on a size of 1: area (an adaptive average pool) makes an empty axis, the
+    interpolating modes refuse it."""
+    from torch import nn
+
+    module = nn.Upsample(scale_factor=0.5, mode=mode)
+    agree(torch_result(module, shape, module), convcalc_result(parse_layer(repr(module)), shape), (mode, shape))
+
+
 @st.composite
 def functional_case(draw):
     """A functional call (view, permute, slicing, reductions, arithmetic) with its convcalc layer."""

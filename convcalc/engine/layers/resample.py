@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from math import floor
 
 from ..errors import ShapeError, SpecError
-from ..windows import Adaptive, OnnxResample, Resample
+from ..windows import IDENTITY, Adaptive, OnnxResample, Resample
 from ..sizes import adaptive_bin_total, volume
 from .base import Figures, Layer, Shape, Use, format_shape, format_tuple, short
 from .kind import arg, spell
@@ -80,13 +80,14 @@ class Upsample(Layer):
             out = tuple(floor(float(n) * float(f)) for n, f in zip(sizes, factors))
             if not self.recompute_scale_factor:
                 scales = tuple(float(f) for f in factors)
-        if any(n < 1 for n in out):
+        # area is an adaptive average pool, which makes an empty output from a non-empty input
+        if any(n < 1 for n in sizes) or (self.mode != "area" and any(n < 1 for n in out)):
             raise ShapeError(
                 f"input and output sizes should be greater than 0, but got input {format_tuple(sizes)} and output "
                 f"{format_tuple(out)}", hint="use a larger size or scale_factor", field="size")
         align = bool(self.align_corners)
         if self.mode == "area":
-            windows = tuple(Adaptive(n, o) for n, o in zip(sizes, out))
+            windows = tuple(Adaptive(n, o) if o else IDENTITY for n, o in zip(sizes, out))
             bins = [adaptive_bin_total(n, o) for n, o in zip(sizes, out)]
             flops = shape[0] * volume(bins)
         else:
