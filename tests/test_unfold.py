@@ -356,3 +356,35 @@ def _torch_fold(layer, shape):
         return TF.fold(torch.randn(BATCH, *shape), **arguments)
     except (RuntimeError, IndexError) as err:
         return str(err).splitlines()[0]
+
+
+@pytest.mark.needs_torch
+def test_unfold_and_fold_are_read_from_a_model():
+    """F.unfold and F.fold in a captured model (ATen's im2col and col2im): read as Unfold and Fold,
+    shapes and MACs as PyTorch's, saved bytes as autograd's."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from convcalc import analyse, from_torch
+    from convcalc.engine.memory import training_memory
+
+    from .torch_nets import saved_by_autograd
+
+    class Blocks(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 2, 3, padding=1)
+
+        def forward(self, x):
+            columns = torch.nn.functional.unfold(self.conv(x), 3, padding=1, stride=(1, 2))
+            return torch.nn.functional.fold(columns * 2, (6, 7), 3, padding=1, stride=(1, 2))
+
+    model, shape = Blocks().eval(), (2, 6, 7)
+    analysis = analyse(from_torch(model, shape, batch=3))
+    assert [r.type for r in analysis.layers] == ["Conv2d", "Unfold", "Mul", "Fold"]
+    assert analysis.output_shape == tuple(model(torch.zeros(2, *shape)).shape[1:])
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(3, *shape))
+    assert analysis.totals.macs == counter.get_total_flops() // 2
+    memory = training_memory(analysis)
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(model, torch.randn(3, *shape))

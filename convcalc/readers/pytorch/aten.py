@@ -308,6 +308,12 @@ def im2col(call: Call):
     return L.Unfold(*(ints(call.args[name]) for name in ("kernel_size", "dilation", "padding", "stride")))
 
 
+def col2im(call: Call):
+    """``F.fold`` (``nn.Fold``), ATen's col2im of a batch-first input."""
+    call.act()
+    return L.Fold(*(ints(call.args[name]) for name in ("output_size", "kernel_size", "dilation", "padding", "stride")))
+
+
 # ATen's grid_sampler numbers its modes (GridSampler.h's enums)
 _SAMPLING, _PADDING = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "reflection")
 
@@ -354,7 +360,7 @@ OPERATORS = {
     "_upsample_nearest_exact2d": upsample("nearest-exact"), "_upsample_nearest_exact3d": upsample("nearest-exact"),
     "upsample_linear1d": upsample("linear"), "upsample_bilinear2d": upsample("bilinear"),
     "upsample_trilinear3d": upsample("trilinear"), "upsample_bicubic2d": upsample("bicubic"),
-    "detach": detach, "im2col": im2col, "grid_sampler": grid_sampler, "grid_sampler_2d": grid_sampler, "grid_sampler_3d": grid_sampler,
+    "detach": detach, "im2col": im2col, "col2im": col2im, "grid_sampler": grid_sampler, "grid_sampler_2d": grid_sampler, "grid_sampler_3d": grid_sampler,
     "pad": pad, "constant_pad_nd": pad, "reflection_pad1d": pad_mode("reflect"), "reflection_pad2d": pad_mode("reflect"),
     "reflection_pad3d": pad_mode("reflect"), "replication_pad1d": pad_mode("replicate"),
     "replication_pad2d": pad_mode("replicate"), "replication_pad3d": pad_mode("replicate"),
@@ -373,7 +379,7 @@ FRESH = {"new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided"}
 BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d", "batch_norm", "_native_batch_norm_legit_no_training", "group_norm",
                "instance_norm", "prelu", "_prelu_kernel", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
-               "native_channel_shuffle", "pad", "constant_pad_nd", "im2col"} | {
+               "native_channel_shuffle", "pad", "constant_pad_nd", "im2col", "col2im"} | {
     name for name in OPERATORS if name.startswith(("max_pool", "avg_pool", "adaptive_", "_adaptive_", "upsample",
                                                    "_upsample", "reflection_pad", "replication_pad"))}
 # Operators with several outputs, whose pieces are read with getitem.
