@@ -177,3 +177,24 @@ def test_a_lookup_with_grid_sample_is_exact():
     assert three.totals.macs == _macs(model, torch.zeros(3, *shape))
     memory = training_memory(three)
     assert memory.exact and memory.saved_bytes == saved_by_autograd(model, torch.randn(3, *shape))
+
+
+class _Keywords(_Frames):
+    """The split written with keywords, as PyTorch takes them."""
+
+    def forward(self, x):
+        features = self.encode(torch.cat([x[:, :3], x[:, 3:]], dim=0))
+        first, second = torch.chunk(input=features, chunks=2, dim=0)
+        third, fourth = features.split(split_size=features.shape[0] // 2, dim=-4)
+        return self.head(torch.cat([first + third, second * fourth], dim=1))
+
+
+@pytest.mark.needs_torch
+def test_a_chunk_or_split_written_with_keywords_keeps_the_batch_symbolic():
+    from convcalc import from_torch
+
+    torch.manual_seed(0)
+    model, shape = _Keywords().eval(), (6, 12, 10)
+    analysis = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
+    assert [r.name for r in analysis.layers if not r.counted] == []
+    assert analysis.totals.macs == _macs(model, torch.zeros(3, *shape))

@@ -25,13 +25,32 @@ def even_chunks(torch):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             pieces = None
-            if func in chunk_functions:
-                pieces = _even(torch, statically_known_true, *args, **kwargs)
-            elif func in split_functions:
-                pieces = _even_split(torch, statically_known_true, *args, **kwargs)
+            if func in chunk_functions or func in split_functions:
+                bound = _bound(args, kwargs, ("chunks",) if func in chunk_functions else
+                               ("split_size_or_sections", "split_size"))
+                if bound is not None:  # arguments as the function takes them; anything else runs as written
+                    rewrite = _even if func in chunk_functions else _even_split
+                    pieces = rewrite(torch, statically_known_true, *bound)
             return func(*args, **kwargs) if pieces is None else pieces
 
     return EvenChunks()
+
+
+def _bound(args, kwargs, sizes: tuple[str, ...]):
+    """``(tensor, size, dim)`` from a call of chunk or split, positional or by keyword (``input``,
+    ``tensor`` or ``self``; ``chunks`` or ``split_size_or_sections``; ``dim``), or None if it is
+    anything else."""
+    args, kwargs = list(args), dict(kwargs)
+    names = (("input", "tensor", "self"), sizes, ("dim",))
+    values = []
+    for keys in names:
+        given = [kwargs.pop(k) for k in keys if k in kwargs]
+        if args and given or len(given) > 1:
+            return None
+        values.append(args.pop(0) if args else given[0] if given else (0 if keys == ("dim",) else None))
+    if args or kwargs or values[0] is None or values[1] is None:
+        return None
+    return tuple(values)
 
 
 def _even(torch, known, tensor, chunks, dim=0):
