@@ -198,3 +198,26 @@ def test_a_chunk_or_split_written_with_keywords_keeps_the_batch_symbolic():
     analysis = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
     assert [r.name for r in analysis.layers if not r.counted] == []
     assert analysis.totals.macs == _macs(model, torch.zeros(3, *shape))
+
+
+class _Numbered(torch.nn.Module if torch else object):
+    """A fixed tensor sized by the batch merged with another size (one number per slice)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        f = self.conv(x.reshape(2 * x.shape[0], 3, 6, 6))
+        return f * torch.arange(f.shape[0]).float().view(-1, 1, 1, 1)
+
+
+@pytest.mark.needs_torch
+def test_a_fixed_tensor_sized_by_a_merged_batch_is_one_samples_operand():
+    from convcalc import from_torch
+
+    model, shape = _Numbered().eval(), (6, 6, 6)
+    analysis = analyse(from_torch(model, shape, batch=3), receptive_fields=False)
+    assert [r.type for r in analysis.layers] == ["Reshape", "Conv2d", "Mul"]
+    assert analysis.totals.macs == _macs(model, torch.zeros(3, *shape))
+    assert analysis.output_shape == (2, 4, 6, 6)

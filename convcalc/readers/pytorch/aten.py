@@ -220,7 +220,13 @@ def arithmetic(kind):
                 call.weight(name, "weight")
                 weight_shape, table = value.shape, value.table
             elif isinstance(value, (Param, Const)):
-                constant_shape = value.shape if constant_shape is None else _broadcast(constant_shape, value.shape)
+                shape = value.shape
+                if isinstance(value, Const) and value.layout is not None:  # sized by the batch merged on axis 0
+                    if not any(isinstance(a, Act) and a.layout.merged and a.layout.axis == 0 and
+                               a.layout.rank == value.layout.rank for a in call.args.values()):
+                        raise Unsupported(f"{call.op} of a fixed tensor sized by the batch, against another layout")
+                    shape = value.per_sample
+                constant_shape = shape if constant_shape is None else _broadcast(constant_shape, shape)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 scalar = float(value)
             else:
