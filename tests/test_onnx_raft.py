@@ -13,8 +13,9 @@ exporters (the TorchScript one at opset 17, torch.export's at opset 20), read wi
   Reshape), with RAFT's convex upsampling after it (a softmax and a sum);
 
 checked against FlopCounterMode's total / 2 and onnxruntime's output shape at a batch of 3 and of 1,
-with the model's parameters (none of these modules stores anything an exporter folds). The one-line
-refusals are checked on hand-built graphs. The whole raft_small and raft_large are in test_onnx_zoo
+and the file's parameters (the model's, from the TorchScript exporter; torch.export also stores fixed
+tensors, a norm's ones and zeros, RAFT's lookup offsets, as initializers). The one-line refusals are
+checked on hand-built graphs. The whole raft_small and raft_large are in test_onnx_zoo
 (slow) and docs/onnx.md.
 """
 
