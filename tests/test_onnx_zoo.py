@@ -19,7 +19,11 @@ maxvit_t, swin_v2_t and swin_t files, about 20 s each. mvit_v1_b (MViT: pooling 
 with the heads, a position embedding from three tables, the legacy file's Loop over a sequence) adds
 43 s for its two alone; with it, 23 passed and 3 xfailed in 5 minutes 45 seconds on the machine
 under other work (25 to 28 s each for the slowest, mvit_v1_b's two among them). mvit_v2_s is left to
-the survey: its torch.export export alone takes over a minute.
+the survey: its torch.export export alone takes over a minute. raft_small (both frames joined along the
+batch, GridSample, fixed grids repeated over the batch) runs at 6 x 128 x 160: 53 s legacy and 125 s
+torch.export (its export under even_chunks is most of it) with the machine under other work; the other
+22 cases then took 15 minutes (21 passed, swin_v2_t's torch.export file the one xfail) and mvit_v1_b's
+two 75 s.
 """
 
 from __future__ import annotations
