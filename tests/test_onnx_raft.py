@@ -302,6 +302,29 @@ def test_a_split_of_joined_batches_into_other_than_whole_batches_is_refused_nami
         from_onnx(data)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_a_reshape_of_joined_batches_that_fits_one_batch_only_is_refused(batch):
+    """Concat(x, x) along the batch's axis, then a Reshape to the file's fixed -1 x 6 x 4: at a batch of
+    2 (the parts joined) it looks like a reading, but its rows hold two samples each (onnxruntime's
+    row 0 is samples 0 and 1); the file is read at a second batch too, where it cannot be."""
+    nodes = [helper.make_node("Concat", ["x", "x"], ["both"], axis=0, name="join"),
+             helper.make_node("Reshape", ["both", "to"], ["y"], name="merge")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                              [helper.make_empty_tensor_value_info("y")],
+                              [helper.make_tensor("to", TensorProto.INT64, [3], [-1, 6, 4])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    with pytest.raises(ConvcalcError, match=r"node 'merge' \(Reshape\): reshapes .* which does not keep the batch"):
+        from_onnx(data, batch=batch)
+
+
+def test_grid_sample_is_read_only_where_its_opset_defines_it():
+    with pytest.raises(ConvcalcError, match=r"node 'lookup' \(GridSample\): is not an operator of opset 15"):
+        from_onnx(_sampling(15, "bilinear"))
+    with pytest.raises(ConvcalcError, match=r"node 'lookup' \(GridSample\): reads an input that is not 4-D"):
+        from_onnx(_sampling(16, "bilinear", 3))
+    assert _mode(_sampling(16, "bilinear")) == "bilinear"
+
+
 def test_the_refusals_are_one_line_with_exit_code_2(tmp_path):
     from typer.testing import CliRunner
 

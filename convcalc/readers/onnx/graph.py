@@ -36,6 +36,7 @@ _HINT = "the file is damaged or was not written by an ONNX exporter; re-export t
 # The element types convcalc analyses a graph input as (the dtype comes from --dtype).
 _FLOAT_INPUTS = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
 _DISTINCT_BATCH = 1009  # a prime: the batch traced where the file's sizes leave its axis unclear
+_CHECK_BATCH = (3, 5)  # a second batch for a file that joins batches (small: its fixed copies are made whole)
 
 
 def import_onnx():
@@ -133,6 +134,11 @@ def _network(onnx, model, batch, input_shape, dtype) -> Network:
         except ConvcalcError:
             if failed is not None:
                 raise failed from None
+    if reader.joined and not file_batch:
+        # whole batches joined along the batch's axis: the file's fixed sizes after the join can fit one batch
+        # and mix samples at another (a batch equal to the parts joined), so every reading must hold at a
+        # second batch too, or the file is refused there
+        Reader(onnx, model, dict(values_before), _CHECK_BATCH[trace_batch == _CHECK_BATCH[0]]).read()
     outputs = [values.get(o.name) for o in graph.output]
     refs = list(dict.fromkeys(v.ref for v in outputs if isinstance(v, Act) and v.ref != "input"))
     if not refs:

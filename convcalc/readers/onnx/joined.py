@@ -43,6 +43,7 @@ def join(node, acts):
             reads.append(act)
     specs.append((L.Concat(1), reads))
     node.placed = (0, sum(_parts(a) for a in acts), 1)
+    node.reader.joined = True  # its later reshapes may fit this batch only: the graph is read at another
     return specs
 
 

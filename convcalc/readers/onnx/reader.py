@@ -54,6 +54,7 @@ class Reader:
         self._suffix: dict[str, int] = {}
         self._inferred = None
         self.ambiguous = False  # set where a reshape could put the batch in more than one axis
+        self.joined = False  # set where whole batches are joined along the batch's axis
         self.unrolled = 0  # the Loop body nodes read so far (control.MAX_UNROLLED bounds them)
         self.source = next(v for v in values.values() if isinstance(v, Act))  # the graph input
         self._fixed: dict[str, Act] = {}

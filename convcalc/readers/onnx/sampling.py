@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ...engine import layers as L
 from ..pytorch.values import Act
-from .batch import FREE, PLAIN, alone, per_sample, placement, refuse, same_placement
+from .batch import FREE, PLAIN, alone, per_sample, placement, rank, refuse, same_placement
 
 # ONNX's mode names, by the opset that defines them, as PyTorch's
 _MODES_16 = {"bilinear": "bilinear", "nearest": "nearest", "bicubic": "bicubic"}
@@ -27,6 +27,9 @@ _PADDING = ("zeros", "border", "reflection")
 
 
 def grid_sample(node):
+    if node.opset < 16:
+        raise node.error(f"is not an operator of opset {node.opset}: GridSample is defined from opset 16",
+                         hint="export with opset_version=16 or later")
     modes = _MODES_20 if node.opset >= 20 else _MODES_16
     mode = node.string("mode", "linear" if node.opset >= 20 else "bilinear", choices=tuple(modes))
     padding = node.string("padding_mode", "zeros", choices=_PADDING)
@@ -38,6 +41,9 @@ def grid_sample(node):
     grid = node.inputs[1] if len(node.inputs) > 1 else None
     if grid is None:
         raise node.error("has no input 1 (grid), which the operator requires")
+    if node.opset < 20 and rank(x) != 4:  # opset 16 defines 4-D tensors only
+        raise node.error("reads an input that is not 4-D, which opset 16's GridSample does not define "
+                         "(opset 20 allows any number of spatial axes)", hint="export with opset_version=20")
     if isinstance(grid, Act):
         acts = [x, node.act(1, moved=True)]
         node.placed = _leading(node, same_placement(node, acts))
