@@ -37,6 +37,7 @@ JSON object a model and exporter.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -72,11 +73,20 @@ def export(model, shape, exporter: str, directory: str) -> tuple[bytes | str, st
         torch.onnx.export(model, (torch.randn(1, *shape),), path if large else buffer, dynamo=False,
                           input_names=["x"], opset_version=17, dynamic_axes={"x": {0: "batch"}})
         return (path if large else buffer.getvalue()), "dynamic"
-    try:  # torch.export specializes a batch of 1, so the example has 2
-        program = torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
-                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
-        batch = "dynamic"
-    except Exception:  # noqa: BLE001 - a model whose batch torch.export cannot keep symbolic: its default
+    from convcalc.readers.pytorch.chunks import even_chunks
+
+    program = None
+    # torch.export specializes a batch of 1, so the example has 2; a model whose chunk of the batch needs a
+    # guard (RAFT's two frames) is exported again with its chunks traced as the equal splits they are
+    for rewrite, batch in ((contextlib.nullcontext, "dynamic"), (lambda: even_chunks(torch), "dynamic, even chunks")):
+        try:
+            with rewrite():
+                program = torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
+                                            dynamic_shapes=({0: torch.export.Dim("batch")},))
+            break
+        except Exception:  # noqa: BLE001 - a model whose batch torch.export cannot keep symbolic
+            continue
+    if program is None:  # its default: the batch fixed
         program = torch.onnx.export(model, (torch.randn(1, *shape),), dynamo=True, verbose=False)
         batch = "fixed 1"
     if large:
