@@ -221,3 +221,31 @@ def test_a_fixed_tensor_sized_by_a_merged_batch_is_one_samples_operand():
     assert [r.type for r in analysis.layers] == ["Reshape", "Conv2d", "Mul"]
     assert analysis.totals.macs == _macs(model, torch.zeros(3, *shape))
     assert analysis.output_shape == (2, 4, 6, 6)
+
+
+@pytest.mark.needs_torch
+def test_a_captured_lookup_is_written_as_a_document_and_read_back():
+    """The document a captured RAFT-like model converts to holds the same network: the joined frames,
+    the GridSample, the detach, a division by a 0-d tensor (RAFT's correlation over sqrt(channels))."""
+    import json
+
+    from convcalc import from_torch
+    from convcalc.output.document import network_to_dict
+    from convcalc.readers.document import load_document
+
+    class Scaled(_Lookup):
+        def forward(self, x):
+            frames = torch.cat([x, x.flip(1)], dim=0)
+            first, second = torch.chunk(self.features(frames), 2, dim=0)
+            return super().forward(x).detach() + (first - second)[:, :2] / torch.sqrt(torch.tensor(8.0))
+
+    model, shape = Scaled().eval(), (3, 6, 5)
+    network = from_torch(model, shape)
+    again = load_document(json.dumps(network_to_dict(network)))
+    ours, theirs = analyse(network, receptive_fields=False), analyse(again, receptive_fields=False)
+    assert [r.type for r in theirs.layers] == [r.type for r in ours.layers]
+    assert {"GridSample", "Detach", "Div", "Concat"} <= {r.type for r in ours.layers}
+    assert (theirs.totals.macs, theirs.totals.params, theirs.output_shape) == \
+        (ours.totals.macs, ours.totals.params, ours.output_shape) == \
+        (_macs(model, torch.zeros(1, *shape)), sum(p.numel() for p in model.parameters()),
+         tuple(model(torch.zeros(2, *shape)).shape[1:]))

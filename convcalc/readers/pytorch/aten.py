@@ -236,6 +236,8 @@ def arithmetic(kind):
         _fixed_branches(call)
         weight_shape = None if weight_shape is None else call.operand(tuple(weight_shape))
         constant_shape = None if constant_shape is None else call.operand(tuple(constant_shape))
+        if constant_shape == () and all(a.shape for a in call.reads):  # a 0-d tensor (RAFT's sqrt(channels)):
+            constant_shape = (1,)  # the same broadcast, in a shape a document can write
         return kind(scalar, weight_shape, constant_shape, table)
 
     return build
