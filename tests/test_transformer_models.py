@@ -328,3 +328,32 @@ def test_a_bias_contracted_from_its_table_with_fixed_lookups_is_counted_once(bat
     assert [r.name for r in analysis.layers if not r.counted] == []
     assert analysis.totals.macs == counter.get_total_flops() // 2
     assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+
+
+def test_a_product_of_learned_tensors_alone_is_not_counted_but_holds_them():
+    """``einsum`` or ``@`` of two parameters (merged low-rank weights) runs every pass: convcalc cannot
+    cost it as a layer of one learned operand, so it is an operation not counted, named, its parameters
+    held, never 0 MACs as if nothing ran (FlopCounterMode counts its products)."""
+    import torch
+    from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class Merged(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down, self.up = nn.Parameter(torch.randn(8, 2)), nn.Parameter(torch.randn(2, 8))
+            self.left, self.right = nn.Parameter(torch.randn(8, 3)), nn.Parameter(torch.randn(3, 8))
+            self.proj = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.proj(x) + x @ torch.einsum("ir,ro->io", self.down, self.up) + x @ (self.left @ self.right)
+
+    model = Merged().eval()
+    analysis = analyse(from_torch(model, (5, 8)))
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 5, 8))
+    assert [(r.name, r.type) for r in analysis.layers if not r.counted] == [("einsum", "aten.einsum"),
+                                                                            ("matmul_1", "aten.matmul")]
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    # the products reading those results are counted; the uncounted ones (8 x 2 x 8 and 8 x 3 x 8) are left out
+    assert analysis.totals.macs == counter.get_total_flops() // 2 - 8 * 2 * 8 - 8 * 3 * 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ...engine import layers as L
 from ...engine.graph import INPUT
+from ...engine.sizes import volume
 from .aten import ARITHMETIC
 from .values import Act, Const, Layout, Param, Unsupported, absent
 
@@ -21,6 +22,11 @@ FIXED_PRODUCTS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "m
 FITTED = ARITHMETIC | {"scaled_dot_product_attention"}
 # Operators that read fixed tensors repeated over the batch beside activations as layers (their copies).
 COPIED = {"cat", "concat", "grid_sampler", "grid_sampler_2d", "grid_sampler_3d"}
+# Products, by their operands' arguments: of learned tensors alone, not counted (``learned_product``).
+_OPERANDS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "mm": ("self", "mat2"),
+             "bmm": ("self", "mat2"), "einsum": ("tensors",), "addmm": ("mat1", "mat2"),
+             "baddbmm": ("batch1", "batch2"), **dict.fromkeys(("conv1d", "conv2d", "conv3d", "convolution"),
+                                                              ("input", "weight"))}
 # Of those, the ones that count dims batch first: their fixed input's axis 0 is its batch of one.
 _BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution"}
 def fixed_product(op: str, args: dict) -> str | None:
@@ -62,6 +68,23 @@ class FixedLayers:
                 shape, layout = shape[1:], Layout(0, len(shape), unit=True)
             self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
         return {**args, argument: self.made[key]}
+
+    def learned_product(self, node, op: str, args: dict, shape: tuple[int, ...]) -> Act | None:
+        """A product of learned tensors alone (``w1 @ w2``, an einsum of two tables), which PyTorch computes
+        every pass: convcalc cannot cost it as a layer of one learned operand, so it is an operation not
+        counted, once a pass, holding the parameters it reads (None: not such a product)."""
+        operands = [args.get(name) for name in _OPERANDS.get(op, ())]
+        operands = [t for value in operands for t in (value if isinstance(value, (list, tuple)) else (value,))]
+        learned = [t for t in operands if isinstance(t, Param) and not t.buffer]
+        if len(learned) < 2:
+            return None
+        made: dict[str, int] = {}
+        for p in learned:
+            for name, count in p.parts or ((p.name, p.table or volume(p.shape)),):
+                made.setdefault(name, count)
+        weights = tuple((f"operand{k}", name) for k, name in enumerate(made))
+        return self.add(L.Opaque(f"aten.{op}", shape, sum(made.values())), node, [INPUT], weights, shape,
+                        absent(len(shape)))
 
     def einsum_operands(self, node, args: dict) -> dict:
         """An einsum's fixed operands (buffers, values made in forward) as Constant layers where it also

@@ -26,7 +26,8 @@ def linear(call: Call):
 
 
 def _same_layout(call: Call) -> None:
-    if len({a.layout for a in call.reads}) > 1:
+    """Activations must keep the batch alike; one computed without the input (once a pass) broadcasts."""
+    if len({a.layout for a in call.reads if not a.layout.absent}) > 1:
         raise Unsupported(f"{call.op} of activations that keep the batch on different axes")
 
 

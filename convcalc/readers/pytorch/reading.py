@@ -191,7 +191,8 @@ def read_program(torch, module, exported, shape):
         if op in COPIED:
             args = fixed.copies(node, args)
         if not acts or op in FRESH:  # made inside forward from constants and parameters only
-            values[node.name] = _fixed(torch, args, tensor_val, batch, op)
+            product = None if acts else fixed.learned_product(node, op, args, _fixed_shape(torch, tensor_val))
+            values[node.name] = product or _fixed(torch, args, tensor_val, batch, op)
             return
         try:
             expect, layout, args = fixed.place(node, op, args, acts, lambda: _fixed_shape(torch, tensor_val),
