@@ -83,9 +83,12 @@ def export(model, shape, exporter: str, directory: str) -> tuple[bytes | str, st
             with rewrite():
                 program = torch.onnx.export(model, (torch.randn(2, *shape),), dynamo=True, verbose=False,
                                             dynamic_shapes=({0: torch.export.Dim("batch")},))
-            break
         except Exception:  # noqa: BLE001 - a model whose batch torch.export cannot keep symbolic
+            program = None
             continue
+        if _symbolic_batch(program.model_proto):  # the exporter may fix the batch without a word
+            break
+        program = None
     if program is None:  # its default: the batch fixed
         program = torch.onnx.export(model, (torch.randn(1, *shape),), dynamo=True, verbose=False)
         batch = "fixed 1"
@@ -93,6 +96,12 @@ def export(model, shape, exporter: str, directory: str) -> tuple[bytes | str, st
         program.save(path, external_data=True)
         return path, batch
     return program.model_proto.SerializeToString(), batch
+
+
+def _symbolic_batch(proto) -> bool:
+    """Whether the file's input keeps its batch a symbol."""
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    return bool(dims) and bool(dims[0].dim_param)
 
 
 def _proto(source):
@@ -117,6 +126,8 @@ def file_parameters(source, buffers=frozenset(), parameters=frozenset()) -> tupl
     import numpy as np
     import onnx
 
+    from tests.torchvision_models import coordinate_grid
+
     model = _proto(source)
     statistics = {n.input[i] for n in model.graph.node for i in _NOT_LEARNED.get(n.op_type, ()) if len(n.input) > i}
     readers: dict = {}
@@ -126,7 +137,8 @@ def file_parameters(source, buffers=frozenset(), parameters=frozenset()) -> tupl
                 readers.setdefault(name, n.op_type)
     floats = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer
               if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
-              and t.name in readers and t.name not in buffers and (int(np.prod(t.dims)) > 1 or t.name in parameters)}
+              and t.name in readers and t.name not in buffers and (int(np.prod(t.dims)) > 1 or t.name in parameters)
+              and not coordinate_grid(t)}  # RAFT's, which torch.export stores: fixed values
     batch_norms = sum(n.op_type == "BatchNormalization" for n in model.graph.node)
     return sum(floats.values()), {"names": floats, "readers": readers, "batch_norm_nodes": batch_norms}
 

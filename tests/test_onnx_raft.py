@@ -28,6 +28,7 @@ from convcalc import ConvcalcError, analyse
 from convcalc.readers.onnx import from_onnx
 
 from .torch_nets import onnx_bytes
+from .torchvision_models import coordinate_grid
 
 pytestmark = [pytest.mark.needs_onnx]
 
@@ -62,17 +63,6 @@ def _runtime_shape(data: bytes, shape, batch: int) -> tuple:
     return tuple(session.run(None, {session.get_inputs()[0].name: x})[0].shape)
 
 
-def _coordinate_grid(tensor) -> bool:
-    """Whether an initializer is a coordinate grid (1 x 2 x h x w, each position's x then y), as torch.export
-    stores RAFT's: fixed values, no parameter."""
-    from onnx import numpy_helper
-
-    if len(tensor.dims) != 4 or tuple(tensor.dims[:2]) != (1, 2):
-        return False
-    y, x = np.meshgrid(np.arange(tensor.dims[2]), np.arange(tensor.dims[3]), indexing="ij")
-    return np.array_equal(numpy_helper.to_array(tensor)[0], np.stack([x, y]))
-
-
 def _file_parameters(data: bytes) -> int:
     """The float initializers of more than one value the file's nodes read, a coordinate grid left out. The
     TorchScript exporter stores the model's parameters; torch.export stores every fixed tensor too, and
@@ -83,7 +73,7 @@ def _file_parameters(data: bytes) -> int:
     read = {name for n in model.graph.node for name in n.input}
     return sum(int(np.prod(t.dims)) for t in model.graph.initializer
                if t.data_type == TensorProto.FLOAT and t.name in read and int(np.prod(t.dims)) > 1
-               and not _coordinate_grid(t))
+               and not coordinate_grid(t))
 
 
 def _check(model, shape, exporter: str):

@@ -35,7 +35,7 @@ from convcalc import analyse
 from convcalc.readers.onnx import from_onnx
 
 from .torch_nets import onnx_bytes
-from .torchvision_models import build, input_shape, oracle
+from .torchvision_models import build, coordinate_grid, input_shape, oracle
 
 pytestmark = [pytest.mark.needs_torch, pytest.mark.needs_onnx, pytest.mark.slow]
 
@@ -63,17 +63,6 @@ _NOT_LEARNED = {"BatchNormalization": (3, 4), "Clip": (1, 2), "ScatterND": (1, 2
                 "Equal": (0, 1), "Less": (0, 1), "Greater": (0, 1)}
 
 
-def _coordinate_grid(tensor) -> bool:
-    """Whether an initializer is RAFT's coordinate grid (make_coords_grid: 1 x 2 x h x w, each position's x then
-    y), which torch.export stores: fixed values, no parameter."""
-    from onnx import numpy_helper
-
-    if len(tensor.dims) != 4 or tuple(tensor.dims[:2]) != (1, 2):
-        return False
-    y, x = np.meshgrid(np.arange(tensor.dims[2]), np.arange(tensor.dims[3]), indexing="ij")
-    return np.array_equal(numpy_helper.to_array(tensor)[0], np.stack([x, y]))
-
-
 def _file_parameters(data: bytes, buffers, parameters) -> int:
     """The float initializers the file's nodes read, but for those holding no learned values (``buffers``: the
     model's, by name; single numbers that name none of the model's ``parameters``: an attention's scale;
@@ -85,7 +74,7 @@ def _file_parameters(data: bytes, buffers, parameters) -> int:
     read = {name for n in model.graph.node for name in n.input} - statistics
     return sum(int(np.prod(t.dims)) for t in model.graph.initializer
                if t.data_type == onnx.TensorProto.FLOAT and t.name in read and t.name not in buffers
-               and (int(np.prod(t.dims)) > 1 or t.name in parameters) and not _coordinate_grid(t))
+               and (int(np.prod(t.dims)) > 1 or t.name in parameters) and not coordinate_grid(t))
 
 
 def _case(name: str, exporter: str):

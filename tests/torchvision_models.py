@@ -178,3 +178,15 @@ def published(name: str):
     if first is None:
         return None
     return first.meta.get("num_params"), first.meta.get("_ops")
+
+
+def coordinate_grid(tensor) -> bool:
+    """Whether an ONNX initializer is a coordinate grid (1 x 2 x h x w, each position's x then y), as
+    torch.export stores RAFT's (make_coords_grid): fixed values, no parameter of the model."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if len(tensor.dims) != 4 or tuple(tensor.dims[:2]) != (1, 2):
+        return False
+    y, x = np.meshgrid(np.arange(tensor.dims[2]), np.arange(tensor.dims[3]), indexing="ij")
+    return np.array_equal(numpy_helper.to_array(tensor)[0], np.stack([x, y]))
