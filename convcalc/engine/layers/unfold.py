@@ -52,15 +52,20 @@ def _checked(layer, names: tuple[str, ...], checks) -> tuple[tuple[int, int], ..
     return tuple(pairs.values())
 
 
+def _sample_input(shape: Shape, op: str, rank: int, taken: str, missing: str, layout: str, example: str) -> None:
+    """The sample shapes im2col (``rank`` 3: channels, height, width) and col2im (2: rows, blocks) take,
+    none of their sizes empty; one axis fewer is a batched call's shape without its batch."""
+    if len(shape) == rank - 1:
+        raise BatchAxisError(f"{op} of {format_shape(shape)} per sample would take the batch as its {taken}",
+                             hint=f"give the input {missing}: {layout}", field="*")
+    if len(shape) != rank or 0 in shape:
+        raise ShapeError(f"{op} expects {rank}D or {rank + 1}D (batch mode) input with non-zero dimensions, as "
+                         f"PyTorch does, but receives {format_shape(shape) or 'a scalar'} per sample",
+                         hint=f"give one sample as {layout}, e.g. {example}", field="*")
+
+
 def _blocks_input(shape: Shape) -> None:
-    """The sample shapes im2col takes: channels, height and width, none of them empty."""
-    if len(shape) == 2:
-        raise BatchAxisError(f"unfold of {format_shape(shape)} per sample would take the batch as its channels",
-                             hint="give the input a channel axis: channels x height x width", field="*")
-    if len(shape) != 3 or 0 in shape:
-        raise ShapeError(f"unfold expects 3D or 4D (batch mode) input with non-zero dimensions, as PyTorch does, "
-                         f"but receives {format_shape(shape) or 'a scalar'} per sample",
-                         hint="give one sample as channels x height x width, e.g. 2x8x8", field="*")
+    _sample_input(shape, "unfold", 3, "channels", "a channel axis", "channels x height x width", "2x8x8")
 
 
 @dataclass(frozen=True)
@@ -200,14 +205,7 @@ def _taps(sizes, blocks, kernel, dilation, padding, stride) -> list[tuple]:
 
 
 def _fold_input(shape: Shape) -> None:
-    """The sample shapes col2im takes: rows and blocks, neither empty."""
-    if len(shape) == 1:
-        raise BatchAxisError(f"fold of {format_shape(shape)} per sample would take the batch as its rows",
-                             hint="give the input its rows: (channels x kernel) x blocks", field="*")
-    if len(shape) != 2 or 0 in shape:
-        raise ShapeError(f"fold expects 2D or 3D (batch mode) input with non-zero dimensions, as PyTorch does, "
-                         f"but receives {format_shape(shape) or 'a scalar'} per sample",
-                         hint="give one sample as (channels x kernel) x blocks, e.g. 18x64", field="*")
+    _sample_input(shape, "fold", 2, "rows", "its rows", "(channels x kernel) x blocks", "18x64")
 
 
 @dataclass(frozen=True)
