@@ -211,3 +211,22 @@ def test_convert_never_writes_a_files_bytes(layout):
     (model_dir / "net.onnx").write_bytes(_model("secret.txt"))
     result = runner.invoke(app, ["convert", "-f", str(model_dir / "net.onnx")])
     _assert_refused(result)
+
+
+def test_the_external_data_budget_is_a_limit_the_environment_sets(layout, monkeypatch):
+    """All external data together may be at most CONVCALC_MAX_EXTERNAL_BYTES (2 GiB by default): 31 bytes
+    refuse the model's 32, naming the tensor and the variable; 32 read it."""
+    from convcalc.engine.limits import limit
+
+    work, model_dir = layout
+    (model_dir / "sizes.bin").write_bytes(_good_sizes())
+    (model_dir / "net.onnx").write_bytes(_model("sizes.bin"))
+    for allowed, read in ((31, False), (32, True)):
+        monkeypatch.setenv("CONVCALC_MAX_EXTERNAL_BYTES", str(allowed))
+        limit.cache_clear()
+        result = _shape("-f", str(model_dir / "net.onnx"))
+        if read:
+            assert result.exit_code == 0, result.output
+        else:
+            _assert_refused(result, "initializer 'sizes'", "more than 31 bytes", "CONVCALC_MAX_EXTERNAL_BYTES")
+    limit.cache_clear()

@@ -40,6 +40,13 @@ def max_onnx_bytes() -> int:
     return limit("MAX_ONNX_BYTES", 2**31)
 
 
+def max_external_bytes() -> int:
+    """Bytes all external data files of one ONNX model may add up to (read into memory): 2 GiB by
+    default, as much as a model file may hold itself; a larger model (ViT-H/14, RegNetY-128GF) needs
+    it raised."""
+    return limit("MAX_EXTERNAL_BYTES", 2**31)
+
+
 def max_document_values() -> int:
     """Values (objects, lists, scalars) a document may hold once YAML aliases are expanded."""
     return limit("MAX_DOCUMENT_VALUES", 10_000_000)

@@ -18,9 +18,10 @@ import os
 import stat
 
 from ...engine.errors import SpecError
+from ...engine.limits import max_external_bytes
 
-# Bytes all external tensors of one model may add up to (protobuf's own limit for the file itself).
-MAX_EXTERNAL_BYTES = 2**31
+# The most elements a tensor may declare, whatever the budget: beyond any file a machine holds
+MAX_ELEMENTS = 2**34
 
 _HINT = "keep external data files next to the model, named by a relative path inside its directory"
 
@@ -30,7 +31,7 @@ def inline_external_data(onnx, model, base_dir: str | None) -> None:
 
     ``base_dir`` is the model file's directory, or None when the model has none.
     """
-    budget = [MAX_EXTERNAL_BYTES]
+    budget = [max_external_bytes()]
     for tensor, owner in _tensors(onnx, model.graph):
         if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
             _inline(onnx, tensor, owner, base_dir, budget)
@@ -89,8 +90,8 @@ def _inline(onnx, tensor, owner: str, base_dir: str | None, budget: list[int]) -
         raise SpecError(f"{owner}: the external data length {length:,} disagrees with the tensor's "
                         f"{expected:,} bytes", hint="re-export the model", field="file")
     if expected > budget[0]:
-        raise SpecError(f"{owner}: the external data adds up to more than {MAX_EXTERNAL_BYTES:,} bytes",
-                        hint="convcalc reads external data up to protobuf's own 2 GiB", field="file")
+        raise SpecError(f"{owner}: the external data adds up to more than {max_external_bytes():,} bytes",
+                        hint="raise CONVCALC_MAX_EXTERNAL_BYTES (the files are read into memory)", field="file")
     budget[0] -= expected
     tensor.raw_data = _read_regular(path, offset, expected, owner, shown)
     tensor.data_location = onnx.TensorProto.DEFAULT
@@ -113,7 +114,7 @@ def _stored_bytes(onnx, tensor, owner: str) -> int:
         if dim < 0:
             raise SpecError(f"{owner} has a negative size {dim}", hint="re-export the model", field="file")
         count *= dim
-        if count > MAX_EXTERNAL_BYTES * 8:
+        if count > MAX_ELEMENTS:
             raise SpecError(f"{owner} has more elements than convcalc reads", hint="re-export the model",
                             field="file")
     if tensor.data_type == kinds.STRING:
