@@ -172,12 +172,16 @@ def _lookup():
     return Lookup()
 
 
+def _samplings(network) -> list:
+    return [layer for layer in network.layers if type(layer).__name__ == "GridSample"]
+
+
 @pytest.mark.needs_torch
 @pytest.mark.needs_onnxruntime
 @pytest.mark.parametrize("exporter", EXPORTERS)
 def test_raft_s_lookup_samples_a_volume_merged_with_every_position_at_fixed_and_moved_grids(exporter):
     network = _check(_lookup(), (4, 6, 8), exporter)
-    sampling = [layer for layer in network.layers if type(layer).__name__ == "GridSample"]
+    sampling = _samplings(network)
     assert [(s.mode, s.padding_mode, s.align_corners) for s in sampling] == [("bilinear", "zeros", True)] * 2
     analysis = analyse(network)
     shapes = [r.output_shape for r in analysis.layers if r.name in {s.name for s in sampling}]
@@ -209,7 +213,7 @@ def _sampler():
 @pytest.mark.parametrize("exporter", EXPORTERS)
 def test_grid_sample_reads_its_mode_padding_and_corners_as_pytorch_s(exporter):
     network = _check(_sampler(), (3, 8, 10), exporter)
-    sampling = [layer for layer in network.layers if type(layer).__name__ == "GridSample"]
+    sampling = _samplings(network)
     assert [(s.mode, s.padding_mode, s.align_corners) for s in sampling] == SAMPLINGS
 
 
@@ -263,7 +267,7 @@ def _sampling(opset: int, mode: str, rank: int = 2) -> bytes:
 
 
 def _mode(data: bytes) -> str:
-    (sampling,) = [layer for layer in from_onnx(data, batch=2).layers if type(layer).__name__ == "GridSample"]
+    (sampling,) = _samplings(from_onnx(data, batch=2))
     return sampling.mode
 
 

@@ -72,6 +72,16 @@ def unfold_case(draw):
 
 @pytest.mark.needs_torch
 @settings(max_examples=400, deadline=None)
+def _refused_as_torch_refuses(err, expected, shape, arguments) -> None:
+    """convcalc's refusal where PyTorch refuses too (``expected`` is its message), on one line, naming the
+    argument PyTorch's message names."""
+    assert isinstance(expected, str), (shape, arguments, err.message)
+    assert "\n" not in err.message
+    argument = next((field for start, field in TORCH_FIELDS.items() if expected.startswith(start)), None)
+    if argument is not None:  # an argument's check: the same argument named
+        assert err.field == argument, (expected, err.message)
+
+
 @given(unfold_case())
 def test_shapes_values_and_refusals_match_torch(case):
     shape, arguments = case
@@ -84,11 +94,7 @@ def test_shapes_values_and_refusals_match_torch(case):
         assert len(shape) == 2  # torch would take the batch for the channels: refused on purpose
         return
     except ConvcalcError as err:
-        assert isinstance(expected, str), (shape, arguments, err.message)
-        assert "\n" not in err.message
-        argument = next((field for start, field in TORCH_FIELDS.items() if expected.startswith(start)), None)
-        if argument is not None:  # an argument's check: the same argument named
-            assert err.field == argument, (expected, err.message)
+        _refused_as_torch_refuses(err, expected, shape, arguments)
         return
     assert not isinstance(expected, str), (shape, arguments, expected)
     assert figures.output_shape == tuple(expected.shape[1:])
@@ -293,11 +299,7 @@ def test_fold_shapes_values_flops_and_refusals_match_torch(case):
         assert len(shape) == 1  # torch would take the batch for the rows: refused on purpose
         return
     except ConvcalcError as err:
-        assert isinstance(expected, str), (shape, arguments, err.message)
-        assert "\n" not in err.message
-        argument = next((field for start, field in TORCH_FIELDS.items() if expected.startswith(start)), None)
-        if argument is not None:
-            assert err.field == argument, (expected, err.message)
+        _refused_as_torch_refuses(err, expected, shape, arguments)
         return
     assert not isinstance(expected, str), (shape, arguments, expected)
     assert figures.output_shape == tuple(expected.shape[1:])
