@@ -91,6 +91,12 @@ CASES = {
     "YAML .inf": (["shape", "-f", "-"], 2, b"input: [3,8,8]\nlayers: [{type: up, scale_factor: .inf}]\n"),
     "not UTF-8": (["shape", "-f", "-"], 2, b"\xff\xfe\x00garbage"),
     "terminal escapes": (["shape", "3x8x8", "conv\x1b]0;owned\x07\x1b[2J:4"], 2),
+    "unused count of 400 digits": (["shape", "-f", "-"], 2, ('{"input": [3], "layers": [{"type": "relu"}], "unused": '
+                                   '[{"module": "aux", "params": %s, "trainable": 0, "read": false}]}' % BIG).encode()),
+    "unused trainable above its count": (["shape", "-f", "-"], 2, b'{"input": [3], "layers": [{"type": "relu"}], '
+                                         b'"unused": [{"module": "a\u001b[2J", "params": 1, "trainable": 2, "read": true}]}'),
+    "unreturned naming no output": (["shape", "-f", "-"], 2,
+                                    b'{"input": [3], "layers": [{"type": "relu", "name": "r"}], "unreturned": ["r"]}'),
 }
 
 

@@ -163,6 +163,14 @@ def test_parameters_the_forward_pass_does_not_use_are_counted_and_named():
     assert analysis.totals.trainable_params == expected - model.aux[1].weight.numel() - model.aux[1].bias.numel()
     assert any(f"aux ({aux:,})" in note for report in analysis.layers for note in report.notes)
     assert analysis.to_dict()["totals"]["unused_params"] == aux
+    # convert writes the unused modules: the document reads back to the model's count and the same notes
+    from convcalc import load_document
+    from convcalc.output.document import network_to_yaml
+
+    again = analyse(load_document(network_to_yaml(analysis.network)))
+    assert (again.totals.params, again.totals.unused_params, again.totals.trainable_params) == \
+        (expected, aux, analysis.totals.trainable_params)
+    assert again.layers[-1].notes == analysis.layers[-1].notes
 
 
 @pytest.mark.slow

@@ -84,3 +84,10 @@ def test_no_gradient_comes_back_from_a_result_returned_nowhere():
     assert cost.exact and cost.training_macs == counter.get_total_flops() // 2
     memory = training_memory(analysis)
     assert memory.exact and memory.saved_bytes == saved_by_autograd(model, x)
+    # convert writes which results are returned nowhere: the document reads back to the same training step
+    from convcalc import load_document
+    from convcalc.output.document import network_to_yaml
+
+    again = analyse(load_document(network_to_yaml(analysis.network)), receptive_fields=False)
+    assert training_macs(again).training_macs == counter.get_total_flops() // 2
+    assert training_memory(again).saved_bytes == memory.saved_bytes

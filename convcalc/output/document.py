@@ -71,6 +71,11 @@ def network_to_dict(network: Network) -> dict:
         document["outputs"] = list(network.outputs)
     if network.frozen:
         document["frozen"] = sorted(network.frozen)
+    if network.unreturned:
+        document["unreturned"] = list(network.unreturned)
+    if network.unused:
+        document["unused"] = [{"module": module, "params": params, "trainable": trainable, "read": read}
+                              for module, params, trainable, read in network.unused]
     return document
 
 

@@ -13,8 +13,10 @@ import json
 
 from ..engine.dtypes import DTYPE_BYTES
 from ..engine.errors import Origin, SpecError
+from ..engine.layers.rules import clip
 from ..engine.limits import (
     MAX_DIGITS,
+    MAX_INTEGER,
     MAX_NESTING,
     max_document_bytes,
     max_document_values,
@@ -24,7 +26,8 @@ from .blocks import expand
 from .build import build_layer, lookup_kind
 from .registry import canonical_key, find_kind
 
-DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "frozen", "description")
+DOCUMENT_KEYS = ("input", "batch", "dtype", "layers", "blocks", "outputs", "frozen", "unreturned", "unused",
+                 "description")
 # Keys of a layer object besides its arguments: wiring, and what convert writes to keep a network exact.
 LAYER_KEYS = ("type", "name", "from", "path", "tensors", "remark", "once", "slices")
 
@@ -172,7 +175,37 @@ def parse_document(obj) -> Network:
     if not isinstance(frozen, list) or not all(isinstance(n, str) for n in frozen):
         raise SpecError(f"frozen must be a list of parameter names (got {json.dumps(frozen)})",
                         hint='e.g. "frozen": ["fc.weight"]', field="frozen")
-    return Network(tuple(shape), tuple(specs), batch, dtype, frozenset(frozen), tuple(outputs))
+    unreturned = obj.get("unreturned", [])
+    if not isinstance(unreturned, list) or not all(isinstance(n, str) and n in outputs for n in unreturned):
+        raise SpecError(f"unreturned must be a list of names from outputs (got {_clipped(unreturned)})",
+                        hint='e.g. "outputs": ["flow0"], "unreturned": ["flow0"]: results no loss reads',
+                        field="unreturned")
+    return Network(tuple(shape), tuple(specs), batch, dtype, frozenset(frozen), tuple(outputs),
+                   _unused(obj.get("unused", [])), tuple(unreturned))
+
+
+def _unused(entries) -> tuple:
+    """The document's ``unused``: the parameters no layer reads, a module an object (the model's count)."""
+    keys = {"module", "params", "trainable", "read"}
+    hint = 'e.g. "unused": [{"module": "AuxLogits", "params": 3326696, "trainable": 3326696, "read": false}]'
+    if not isinstance(entries, list):
+        raise SpecError(f"unused must be a list of modules (got {_clipped(entries)})", hint=hint, field="unused")
+    found = []
+    for k, entry in enumerate(entries):
+        ok = isinstance(entry, dict) and set(entry) == keys and isinstance(entry["module"], str) and \
+            isinstance(entry["read"], bool) and all(
+                isinstance(entry[n], int) and not isinstance(entry[n], bool) and 0 <= entry[n] <= MAX_INTEGER
+                for n in ("params", "trainable")) and entry["trainable"] <= entry["params"]
+        if not ok:
+            raise SpecError(f"unused[{k}] must be an object of module (a name), params and trainable (counts, "
+                            f"trainable at most params) and read (true or false) (got {_clipped(entry)})",
+                            hint=hint, field="unused")
+        found.append((entry["module"], entry["params"], entry["trainable"], entry["read"]))
+    return tuple(found)
+
+
+def _clipped(value) -> str:
+    return clip(json.dumps(value, default=str), 80)
 
 
 def _has_extras(entry) -> bool:
