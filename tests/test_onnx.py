@@ -441,33 +441,32 @@ def test_torch_export_s_as_strided_that_reorders_a_sample_is_refused_naming_the_
 
 @pytest.mark.needs_torch
 @pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "torch.export"])
 @pytest.mark.parametrize("shift", [0, 2])
-def test_a_swin_v2_block_reads_its_position_bias_mlp_on_a_fixed_table_at_batch_1(shift):
-    """torchvision's Swin V2 block as the TorchScript exporter writes it: its position-bias MLP multiplies
-    a fixed table of relative coordinates (a buffer) by learned weights, which starts layers computed without
-    the input (a Constant layer, the products, the bias gathered by a fixed index: IndexSelect) up to where
-    the bias joins the attention scores; F.normalize is ReduceL2, a Clip and an Expand only the division
-    reads; the logit scale is clamped and exponentiated on constants. At batch 1 that is exact against
-    PyTorch (its parameters, FlopCounterMode / 2) and every node's shape against onnxruntime; another batch
-    is refused, since PyTorch runs those layers once per pass and convcalc counts per sample."""
-    import io
-
+def test_a_swin_v2_block_reads_its_position_bias_mlp_on_a_fixed_table_at_batch_1(shift, dynamo):
+    """torchvision's Swin V2 block from both exporters. Its position-bias MLP multiplies a fixed table of
+    relative coordinates (a buffer) by learned weights, which starts layers computed without the input (a
+    Constant layer, the products, the bias gathered by a fixed index: IndexSelect) up to where the bias joins
+    the attention scores; F.normalize is ReduceL2, a Clip and an Expand only the division reads; the logit
+    scale is clamped and exponentiated on constants. torch.export stores the MLP's first product with the
+    table as an initializer and adds its bias in the graph: that initializer is a learned Constant (its
+    values the file's parameters, the layer's weight absent from the file), and the product is no work the
+    file does. At batch 1 that is exact against PyTorch (its parameters, FlopCounterMode / 2, less the
+    stored product's where the file stores it) and every node's shape against onnxruntime; another batch is
+    refused, since PyTorch runs those layers once per pass and convcalc counts per sample."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     from convcalc import ConvcalcError
 
-    from .torchvision_models import torchvision
+    from .torch_nets import onnx_bytes
+    from .torchvision_models import stored_products, torchvision
 
     block = torchvision().models.swin_transformer.SwinTransformerBlockV2(32, 2, [4, 4], [shift, shift]).eval()
     with torch.no_grad():
         for p in block.parameters():
             p.copy_(torch.randn_like(p) * 0.1)
-    x = torch.randn(1, 8, 8, 32)
-    buffer = io.BytesIO()
-    torch.onnx.export(block, (x,), buffer, dynamo=False, input_names=["x"], opset_version=17,
-                      dynamic_axes={"x": {0: "batch"}})
-    data = buffer.getvalue()
+    data = onnx_bytes(block, (8, 8, 32), dynamo)
     analysis = analyse(from_onnx(data))
     # every node's shape against onnxruntime's: at batch 1 a layer's per-sample shape is the whole tensor's
     # without the batch's axis, or the whole where the batch of 1 has no axis of its own (the layers computed
@@ -476,19 +475,58 @@ def test_a_swin_v2_block_reads_its_position_bias_mlp_on_a_fixed_table_at_batch_1
     nodes = {n.name: n for n in onnx.load_model_from_string(data).graph.node}
     compared = 0
     for report in analysis.layers:
-        node = nodes.get(report.name)
+        node = nodes.get(report.name) or nodes.get(report.name.rsplit("/", 1)[-1])  # a scoped name ends with its node
         if node is not None and node.output[0] in shapes:
             assert shapes[node.output[0]] in ((1, *report.output_shape), report.output_shape), report.name
             compared += 1
     assert compared > 40
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        block(x.requires_grad_())
+        block(torch.randn(1, 8, 8, 32, requires_grad=True))
+    stored = stored_products(block, onnx.load_model_from_string(data))
+    assert (stored > 0) == dynamo
+    first = block.attn.cpb_mlp[0]  # stored as its product with the table (1 x 7 x 7 x 512) in its weight's stead
+    held = sum(p.numel() for p in block.parameters()) + dynamo * (7 * 7 * first.out_features - first.weight.numel())
     assert [r.name for r in analysis.layers if not r.counted] == []
-    assert analysis.totals.params == sum(p.numel() for p in block.parameters())
-    assert analysis.totals.macs == counter.get_total_flops() // 2
+    assert analysis.totals.params == held
+    assert analysis.totals.macs == counter.get_total_flops() // 2 - stored
     assert {"Constant", "IndexSelect", "VectorNorm"} <= {r.type for r in analysis.layers}
     with pytest.raises(ConvcalcError, match="at batch 1 only"):
         from_onnx(data, batch=2)
+
+
+@pytest.mark.needs_onnxruntime
+def test_a_stored_product_plus_its_bias_that_layers_compute_from_is_a_learned_constant():
+    """An Add of two initializers that only layers can go on from (a Relu, convcalc evaluating no Relu on
+    constants) is a stored product and its bias, as torch.export writes a Linear on a fixed table: the product
+    a learned Constant (its values parameters), the Add, Relu and MatMul layers computed without the input,
+    then added to the input's activations. The oracle is a hand count: the initializers' sizes, the MatMul's
+    5 x 7 x 3 products; shapes against onnxruntime. The same sum read only by arithmetic on the activations
+    (a position embedding of two tables) stays a constant whose tables are the Add's parameters."""
+    from convcalc import ConvcalcError
+
+    nodes = [helper.make_node("Add", ["product", "bias"], ["sum"], name="bias_add"),
+             helper.make_node("Relu", ["sum"], ["relu"], name="relu"),
+             helper.make_node("MatMul", ["relu", "w2"], ["table"], name="second"),
+             helper.make_node("Add", ["x", "table"], ["y"], name="joined")]
+    inits = [("product", _weights(1, 5, 7)), ("bias", _weights(7)), ("w2", _weights(7, 3))]
+    data = _model(nodes, ("batch", 4, 5, 3), inits)
+    analysis = analyse(from_onnx(data))
+    shapes = _ort_shapes(data, (1, 4, 5, 3))
+    outputs = {n.name: n.output[0] for n in onnx.load_model_from_string(data).graph.node}
+    for report in analysis.layers:  # a layer computed without the input holds the whole tensor (batch 1)
+        if report.name in outputs:
+            assert shapes[outputs[report.name]] in ((1, *report.output_shape), report.output_shape), report.name
+    types = {r.name: r.type for r in analysis.layers}
+    assert types["bias_add.product"] == "Constant" and types["relu"] == "ReLU"
+    assert analysis.totals.params == 5 * 7 + 7 + 7 * 3
+    assert analysis.totals.macs == 5 * 7 * 3
+    with pytest.raises(ConvcalcError, match="stored product.*at batch 1 only"):
+        from_onnx(data, batch=2)
+    summed = _model([helper.make_node("Add", ["a", "b"], ["sum"], name="tables"),
+                     helper.make_node("Add", ["x", "sum"], ["y"], name="joined")],
+                    (1, 4, 5, 3), [("a", _weights(5, 1)), ("b", _weights(1, 3))])
+    analysis = check_against_onnxruntime(summed, (1, 4, 5, 3), batch=1)
+    assert [r.type for r in analysis.layers] == ["Add"] and analysis.totals.params == 5 + 3
 
 
 @pytest.mark.needs_onnxruntime

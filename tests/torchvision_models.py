@@ -190,3 +190,33 @@ def coordinate_grid(tensor) -> bool:
         return False
     y, x = np.meshgrid(np.arange(tensor.dims[2]), np.arange(tensor.dims[3]), indexing="ij")
     return np.array_equal(numpy_helper.to_array(tensor)[0], np.stack([x, y]))
+
+
+def stored_products(model, proto) -> int:
+    """The MACs of products an ONNX file (``proto``, a ModelProto) stores done instead of doing: Swin V2's
+    position-bias MLP's first layer on its fixed table of relative coordinates, whose product torch.export
+    stores as an initializer. Each such layer's product (its weight times the table, its bias left out: the
+    file adds it) is looked for among the file's initializers by its values; one found counts the layer's
+    MACs as FlopCounterMode gives them. 0 where the file computes every product."""
+    import numpy as np
+    import torch
+    from onnx import TensorProto, numpy_helper
+    from torch.utils.flop_counter import FlopCounterMode
+
+    by_shape: dict = {}
+    for tensor in proto.graph.initializer:
+        if tensor.data_type == TensorProto.FLOAT and tensor.data_location != TensorProto.EXTERNAL:
+            by_shape.setdefault(tuple(tensor.dims), []).append(tensor)
+    total = 0
+    for module in model.modules():
+        table, mlp = getattr(module, "relative_coords_table", None), getattr(module, "cpb_mlp", None)
+        if table is None or mlp is None:
+            continue
+        with torch.no_grad():
+            product = torch.nn.functional.linear(table, mlp[0].weight).numpy()
+        if any(np.allclose(numpy_helper.to_array(t), product, rtol=1e-5, atol=1e-6)
+               for t in by_shape.get(product.shape, ())):
+            with FlopCounterMode(display=False) as counter:
+                mlp[0](table)
+            total += counter.get_total_flops() // 2
+    return total

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ShapeError
+from ..sizes import volume
 from ..windows import IDENTITY, Global, Unread
 from .base import Figures, Layer, Shape, Use, format_shape
 from .kind import spell
@@ -19,14 +20,20 @@ class Constant(Layer):
     buffer, or a table of fixed values. The input is its source only so that it sits in the graph: no
     output value depends on any input value. PyTorch makes it once per forward pass; a reader marks
     it and the layers computed from it ``once``, so they are counted once, whatever the batch.
+    ``learned``: its values are parameters (counted, and given a gradient in training), as the product
+    of a weight and a fixed table that torch.export's ONNX files store in place of the product.
 
     >>> Constant((1, 15, 15, 2)).infer((3, 256, 256)).output_shape
     (1, 15, 15, 2)
+    >>> Constant((1, 15, 15, 512), learned=True).infer((3, 256, 256)).params
+    115200
     """
 
-    spellings = (spell("constant", "Constant", fields=("shape",), positional=("shape",), required=("shape",)),)
+    spellings = (spell("constant", "Constant", fields=("shape", "learned"), positional=("shape",),
+                       required=("shape",)),)
 
     shape: tuple[int, ...]
+    learned: bool = False
 
     def infer(self, shape: Shape) -> Figures:
         wanted = tuple(self.shape)
@@ -34,8 +41,9 @@ class Constant(Layer):
             raise ShapeError(f"shape={format_shape(wanted)} has a negative size", hint="give sizes of 0 or more",
                              field="shape")
         windows = (Unread(),) * (len(shape) - 1)  # what follows has empty fields until it joins the input's
-        return Figures("Constant", wanted, windows=windows, summary=format_shape(wanted),
-                       dims=(None,) * len(wanted))
+        params = volume(wanted) if self.learned else 0
+        return Figures("Constant", wanted, params, windows=windows, dims=(None,) * len(wanted),
+                       summary=format_shape(wanted) + (", learned" if self.learned else ""))
 
     def storage(self, training: bool, contiguous: bool) -> str:
         return "new"

@@ -280,3 +280,4 @@ _FOLD = {
     "ReduceProd": _reduce_prod, "ScatterND": _scatter_nd, "Pow": lambda a, t: np.power(a[0], a[1]), "Size": lambda a, t: np.array(a[0].size, dtype=np.int64),
     "Tile": _tile, "Flatten": _flatten, "Split": _split,
 }
+FOLDED = frozenset(_FOLD)  # the operators convcalc evaluates on constants

@@ -37,6 +37,22 @@ def gather(node: Node):
     return L.Select(selected, position)
 
 
+def gather_nd(node: Node):
+    """The layer a GatherND on an activation is, where it picks whole entries of the first axis (indices
+    of one coordinate, ``batch_dims`` 0): torch.export's ``table[index]`` of Swin V2's position bias, an
+    IndexSelect along that axis, which the batch may not be (``FREE``: a batch of 1 no axis holds)."""
+    x = node.act(moved=True)
+    index = np.asarray(node.const(1, what="indices", required=True))
+    if node.int("batch_dims", 0) != 0 or index.ndim != 2 or index.shape[-1] != 1 or index.dtype.kind not in "iu":
+        raise Unsupported("GatherND other than of entries of the first axis")
+    if placement(x) != FREE:
+        raise refuse(node, "gathers along the axis that holds the batch")
+    if not x.shape or index.size and not (-x.shape[0] <= index.min() and index.max() < x.shape[0]):
+        raise node.error(f"gathers positions outside the {x.shape[0] if x.shape else 0:,} of axis 0")
+    node.placed = FREE
+    return L.IndexSelect(1, int(index.shape[0]))
+
+
 def _strided(node: Node, x, index: np.ndarray):
     """torch.export's ``as_strided`` as its exporter writes it: the tensor flattened to one axis, batch
     included, and a Gather of flat positions computed from the batch size (ConvNeXt's head, after its

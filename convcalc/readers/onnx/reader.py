@@ -20,10 +20,9 @@ from ...engine.gate import check_layer
 from ...engine.layers.rules import clip
 from ...engine.limits import MAX_INTEGER
 from ..pytorch.values import Act, Unsupported
-from . import fold
+from . import fixed, fold
 from .attributes import HINT, Attributes, label
 from .batch import (
-    FREE,
     PLAIN,
     OneSlice,
     dim,
@@ -34,7 +33,7 @@ from .batch import (
 )
 from .constant import COPIES, Const, repeated
 from .control import SEQUENCES, Sequence, branch, loop, sequence
-from .gather import gather
+from .gather import gather, gather_nd
 from .joined import split_parts, split_sizes
 from .lazy import ARITHMETIC, Readers
 from .node import Node
@@ -57,7 +56,7 @@ class Reader:
         self.joined = False  # set where whole batches are joined along the batch's axis
         self.unrolled = 0  # the Loop body nodes read so far (control.MAX_UNROLLED bounds them)
         self.source = next(v for v in values.values() if isinstance(v, Act))  # the graph input
-        self._fixed: dict[str, Act] = {}
+        self.fixed: dict[str, Act] = {}  # the Constant layers of fixed tensors, by tensor
         self.readers = Readers(model.graph)  # what reads each value: some constants are never made whole
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
 
@@ -75,8 +74,11 @@ class Reader:
                                 field="file") from err
         return self.layers
 
-    def _name(self, node, index: int, suffix: str = "") -> str:
-        base = (scoped(node) or node.name or (node.output[0] if node.output else f"node{index}")) + suffix
+    def name(self, node, index: int, suffix: str = "", base: str | None = None) -> str:
+        """A layer name for ``node`` not yet taken (``base``: in place of its scope or name), with ``suffix``."""
+        if base is not None:
+            base = base.replace("/", ".").strip(".")
+        base = (base or scoped(node) or node.name or (node.output[0] if node.output else f"node{index}")) + suffix
         name = base
         while name in self.names or name == "input":  # a counter a base, so repeated names stay linear
             self._suffix[base] = self._suffix.get(base, 0) + 1
@@ -119,13 +121,18 @@ class Reader:
         if node.op_type == "Constant":
             self.values[node.output[0]] = Const(fold.constant(attrs))
             return
-        if not acts and node.op_type in ("MatMul", "Gemm") and _fixed_product(inputs):
-            inputs = [self._constant(node, index, inputs[0])] + inputs[1:]
+        if not acts and node.op_type in ("MatMul", "Gemm") and fixed.fixed_product(inputs):
+            inputs = [fixed.constant(self, node, index, inputs[0])] + inputs[1:]
             acts = inputs[:1]
+        stored = None if acts else fixed.stored_product(self, node, inputs)
+        if stored is not None:
+            inputs = [fixed.constant(self, node, index, v, learned=True) if i == stored else v
+                      for i, v in enumerate(inputs)]
+            acts = [inputs[stored]]
         copied = inputs[:1] if node.op_type == "Conv" else inputs  # a convolution's weight stays its weight
         if node.op_type in COPIES and (acts or node.op_type == "Conv") and \
                 any(repeated(v, self.batch) for v in copied):
-            inputs = [self._copy(node, index, v) if i < len(copied) and repeated(v, self.batch) else v
+            inputs = [fixed.copy(self, node, index, v) if i < len(copied) and repeated(v, self.batch) else v
                       for i, v in enumerate(inputs)]
             acts = [v for v in inputs if isinstance(v, Act)]
         if not acts and node.op_type == "Concat" and grid(node.op_type, inputs, attrs.int("axis")):
@@ -160,7 +167,7 @@ class Reader:
             # before its division); one to the shape the tensor has is nothing
             self.values[node.output[0]] = acts[0]
             return
-        name = self._name(node, index)
+        name = self.name(node, index)
         path = tuple(part for part in name.split("/") if part)[:-1]
         wrapped = Node(node, index, inputs, self.batch, name, self.opset, self)
         try:
@@ -170,8 +177,8 @@ class Reader:
             if node.op_type in ("LSTM", "GRU", "RNN"):
                 self._recurrent(wrapped, node.output, path)
                 return
-            if node.op_type == "Gather":
-                made = gather(wrapped)
+            if node.op_type in ("Gather", "GatherND"):
+                made = (gather if node.op_type == "Gather" else gather_nd)(wrapped)
                 specs = made if isinstance(made, list) else [(made, [wrapped.act(moved=True)])]
             elif node.op_type in OPERATORS:
                 specs = OPERATORS[node.op_type](wrapped)
@@ -193,7 +200,7 @@ class Reader:
                 (spec, None if reads is None and i else [0] if reads is None else
                  [0 if isinstance(a, OneSlice) else a + 1 if isinstance(a, int) else a for a in reads])
                 for i, (spec, reads) in enumerate(specs)]
-        self._emit(node.output[0], specs, name, path, wrapped.params, wrapped.label, wrapped.placed)
+        self.emit(node.output[0], specs, name, path, wrapped.params, wrapped.label, wrapped.placed)
 
     def _expands_to_itself(self, act: Act, inputs) -> bool:
         target = inputs[1] if len(inputs) > 1 else None
@@ -209,38 +216,7 @@ class Reader:
         readers = {op for op, _, _ in self.readers.of(name)}
         return bool(readers) and readers <= ARITHMETIC
 
-    def _constant(self, node, index: int, value) -> Act:
-        """A Constant layer for the fixed tensor a learned product reads (Swin V2's position-bias MLP on its
-        table of relative coordinates): the start of layers computed without the input, made once a tensor."""
-        if self.batch != 1:
-            raise Attributes(node, index).error(
-                "multiplies a learned weight by fixed values (a position-bias MLP on a fixed table): layers "
-                "computed without the input are read at batch 1 only, where the file runs them once as convcalc "
-                "counts them", hint="read the file at batch 1 (--batch 1) and multiply the figures")
-        key = node.input[0]
-        if key not in self._fixed:
-            base = (value.initializer or f"{node.name or node.output[0]}.fixed").replace("/", ".").strip(".")
-            name = base
-            while name in self.names or name == "input":
-                self._suffix[base] = self._suffix.get(base, 0) + 1
-                name = f"{base}_{self._suffix[base]}"
-            self.names.add(name)
-            shape = tuple(int(n) for n in value.array.shape)
-            self._fixed[key] = self._emit("", [(L.Constant(shape), [self.source])], name, (), (), label(node, index),
-                                          FREE)
-            self.values.pop("", None)
-        return self._fixed[key]
-
-    def _copy(self, node, index: int, value) -> Act:
-        """A Constant layer of one sample's copy of a fixed tensor repeated over the batch, read beside the
-        input's activations (or by a convolution): made per sample, as PyTorch makes it for every sample."""
-        name = self._name(node, index, ".fixed")
-        shape = tuple(int(n) for n in value.array.shape[1:])
-        made = self._emit("", [(L.Constant(shape), [self.source])], name, (), (), label(node, index))
-        self.values.pop("", None)
-        return made
-
-    def _emit(self, output: str, specs, name: str, path, params, where: str, placed=None) -> Act:
+    def emit(self, output: str, specs, name: str, path, params, where: str, placed=None) -> Act:
         previous = None
         made: list[Act] = []
         for i, (spec, reads) in enumerate(specs):
@@ -266,12 +242,12 @@ class Reader:
     def _recurrent(self, node: Node, outputs, path) -> None:
         """An LSTM, GRU or RNN node: the recurrent layer, then each output read as the shape it has."""
         core, x, shapes = recurrent(node)
-        cell = self._emit("", [(core, [x])], f"{node.name}.{node.op.lower()}", path, node.params, node.label)
+        cell = self.emit("", [(core, [x])], f"{node.name}.{node.op.lower()}", path, node.params, node.label)
         for k, output in enumerate(outputs[:3]):
             if output:
                 specs, placed = shapes[k]
                 chain = [(spec, [cell] if i == 0 else None) for i, spec in enumerate(specs)]
-                self._emit(output, chain, node.name if k == 0 else f"{node.name}.{'yhc'[k]}", path, (), node.label,
+                self.emit(output, chain, node.name if k == 0 else f"{node.name}.{'yhc'[k]}", path, (), node.label,
                            placed)
         self.values.pop("", None)
 
@@ -287,13 +263,13 @@ class Reader:
         if pieces is not None:  # whole batches joined along the batch's axis: each piece the parts it selects
             for k, (output, (spec, where)) in enumerate(zip(outputs, pieces)):
                 if output:
-                    self._emit(output, [(spec, [x])], f"{node.name}.{k}", path, (), node.label, where)
+                    self.emit(output, [(spec, [x])], f"{node.name}.{k}", path, (), node.label, where)
             return
         axis = dim(node, x, file_axis)
         start = 0
         for k, (output, length) in enumerate(zip(outputs, sizes)):
             if output:
-                self._emit(output, [(L.Narrow(axis, start, length), [x])], f"{node.name}.{k}", path, (),
+                self.emit(output, [(L.Narrow(axis, start, length), [x])], f"{node.name}.{k}", path, (),
                            node.label, placement(x))
             start += length
 
@@ -341,16 +317,6 @@ _JOINS = {"Add", "Concat"}
 # ... and operators whose every value is a function of one of the initializer's (Swin V2's clamped and
 # exponentiated logit scale; its qkv bias with the key's part set to zero by ScatterND)
 _ONE_TO_ONE = {"Clip", "Exp", "ScatterND"}
-
-
-def _fixed_product(inputs) -> bool:
-    """Whether a product's operands are fixed float values and a learned weight (a float initializer); values
-    computed from the input's shape (torch.export's zero state for nn.RNN, of the batch's size) are not fixed."""
-    if len(inputs) < 2 or not all(isinstance(v, Const) for v in inputs[:2]) or inputs[0].sized:
-        return False
-    data, weight = inputs[0], inputs[1]
-    return data.array.dtype.kind == "f" and data.array.ndim >= 1 and weight.array.dtype.kind == "f" and \
-        bool(weight.initializer) and weight.array.ndim == 2
 
 
 def _new_axes(attrs, inputs, ndim: int) -> set[int]:
