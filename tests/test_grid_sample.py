@@ -171,6 +171,42 @@ def test_saved_bytes_and_shapes_of_a_network_through_it(rank, mode, padding, ali
 
 
 @pytest.mark.needs_torch
+@pytest.mark.parametrize("made", ["expand", "repeat"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_fixed_grid_over_the_batch_is_saved_as_pytorch_holds_it(made, batch):
+    """A fixed sampling grid made for every sample by expand (one sample's storage every sample views,
+    which grid_sample saves) or by repeat (a copy per sample): the saved bytes are autograd's, through
+    --model, and the training step's MACs FlopCounterMode's over a forward and a backward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from convcalc import from_torch
+    from convcalc.engine.training import training_macs
+
+    class Sampled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            rows, columns = torch.meshgrid(torch.linspace(-1, 1, 5), torch.linspace(-1, 1, 7), indexing="ij")
+            grid = torch.stack([columns, rows], -1)[None]
+            grid = grid.expand(y.shape[0], -1, -1, -1) if made == "expand" else grid.repeat(y.shape[0], 1, 1, 1)
+            return TF.grid_sample(y, grid, align_corners=False)
+
+    model = Sampled()
+    x = torch.randn(batch, 3, 8, 8)
+    analysis = analyse(from_torch(model, (3, 8, 8), batch=batch), receptive_fields=False)
+    assert [r.type for r in analysis.layers if not r.counted] == []
+    memory = training_memory(analysis)
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(model, x)
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    cost = training_macs(analysis)
+    assert cost.exact and cost.training_macs == counter.get_total_flops() // 2
+
+
+@pytest.mark.needs_torch
 def test_roofline_moves_the_input_the_grid_and_the_output():
     document = {"input": [3, 6, 5], "batch": 2, "layers": [
         {"type": "constant", "name": "grid", "shape": [4, 7, 2]},

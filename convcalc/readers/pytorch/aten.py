@@ -328,9 +328,11 @@ _SAMPLING, _PADDING = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "r
 
 def grid_sampler(call: Call):
     """``F.grid_sample``: the input and the grid, both keeping the batch where the other does (RAFT merges
-    it with every position's lookups, on both)."""
+    it with every position's lookups, on both), or a grid of one sample's values every sample views (an
+    expand over the batch, made once) beside an input with its batch first."""
     data, grid = call.act("input"), call.act("grid")
-    if data.layout != grid.layout or not (data.layout.leading or data.layout.axis == 0):
+    viewed = grid.layout.unit and data.layout.leading and grid.layout.rank == data.layout.rank
+    if not (data.layout == grid.layout or viewed) or not (data.layout.leading or data.layout.axis == 0):
         raise Unsupported("grid_sample of an input and a grid that keep the batch differently")
     mode, padding = int(call.args["interpolation_mode"]), int(call.args["padding_mode"])
     if mode not in range(len(_SAMPLING)) or padding not in range(len(_PADDING)):

@@ -110,21 +110,24 @@ class FixedLayers:
             made.append(tensor)
         return {**args, "tensors": made}
 
-    def copies(self, node, args: dict) -> dict:
+    def copies(self, node, op: str, args: dict) -> dict:
         """``args`` with each fixed tensor repeated over the batch, read beside an activation, replaced by
         its Constant layer: a copy per sample (RAFT's first flow, the difference of two coordinate grids;
-        its first lookup grid)."""
+        its first lookup grid), or, for a sampling grid, one made once that every sample views (an expand:
+        grid_sample saves the view, whose storage is one sample's)."""
         if not any(isinstance(a, Act) for value in args.values()
                    for a in (value if isinstance(value, (list, tuple)) else (value,))):
             return args
         owner = self.names.module_of(node) or "model"
+        viewed = op.startswith("grid_sampler")  # what a join reads, it copies anyway
 
         def copy(value):
             if not isinstance(value, Const) or not (value.repeated or value.layout):
                 return value
             key = f"{owner}.fixed_{len(self.made)}"
-            shape, layout = ((value.shape[1:], Layout(0, len(value.shape))) if value.repeated else
-                             (value.per_sample, value.layout))
+            # an expand over the batch is one sample's storage that every sample views: made once
+            shape, layout = ((value.shape[1:], Layout(0, len(value.shape), unit=value.shared and viewed)) if value.repeated
+                             else (value.per_sample, value.layout))
             self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
             return self.made[key]
 

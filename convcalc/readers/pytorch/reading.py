@@ -189,7 +189,7 @@ def read_program(torch, module, exported, shape):
             args = started
             acts = [a for a in _flat(args.values()) if isinstance(a, Act)]
         if op in COPIED:
-            args = fixed.copies(node, args)
+            args = fixed.copies(node, op, args)
         if not acts or op in FRESH:  # made inside forward from constants and parameters only
             product = None if acts else fixed.learned_product(node, op, args, _fixed_shape(torch, tensor_val))
             values[node.name] = product or _fixed(torch, args, tensor_val, batch, op)
@@ -327,7 +327,7 @@ def _fixed(torch, args, val, batch, op=""):
             try:
                 shape, layout = layout_of(torch, val, "", batch)
                 if layout.leading:  # they broadcast over the samples as a leading 1 does
-                    return Const((1, *shape), repeated=True)
+                    return Const((1, *shape), repeated=True, shared=_batch_stride(val) == 0)
                 if layout.merged and layout.axis == 0:
                     return Const(_fixed_shape(torch, val), per_sample=shape, layout=layout)
             except Unsupported:
@@ -352,6 +352,14 @@ def _fixed(torch, args, val, batch, op=""):
     return Param(source.name, shape, parts=parts,
                  table=None if table == volume(shape) and not source.table and not parts else table,
                  batched=batched)
+
+
+def _batch_stride(val):
+    """The traced tensor's stride along its batch axis (0 where every sample views one sample's values)."""
+    try:
+        return int(val.stride()[0])
+    except (AttributeError, IndexError, TypeError, RuntimeError):
+        return None
 
 
 def _repeats_over(args, val, batch: int, op: str) -> bool:

@@ -108,6 +108,9 @@ class Const:
     # (batch * positions, 9, 9, 2)): its shape per sample and where it keeps the batch
     per_sample: tuple[int, ...] | None = None
     layout: Layout | None = None
+    # with ``repeated``: one sample's values every sample views (an expand over the batch, stride 0), so
+    # PyTorch holds one storage, not a copy per sample
+    shared: bool = False
 
 
 @dataclass
