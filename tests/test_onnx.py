@@ -530,6 +530,64 @@ def test_a_stored_product_plus_its_bias_that_layers_compute_from_is_a_learned_co
 
 
 @pytest.mark.needs_onnxruntime
+@pytest.mark.parametrize("op", ["PRelu", "LayerNormalization"])
+def test_a_sum_of_initializers_a_layer_on_the_activations_reads_is_no_stored_product(op):
+    """A sum of two initializers that a layer on the activations reads as a parameter (PRelu's slope,
+    LayerNormalization's scale) stays a constant: read at any batch, every shape onnxruntime's."""
+    extra = {"axis": -1} if op == "LayerNormalization" else {}
+    shape = (4, 1, 1) if op == "PRelu" else (3,)
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"], name="sum"),
+             helper.make_node(op, ["x", "s"], ["y"], name="layer", **extra)]
+    data = _model(nodes, ("batch", 4, 5, 3), [("a", _weights(*shape)), ("b", _weights(*shape))])
+    analysis = check_against_onnxruntime(data, (2, 4, 5, 3), batch=2)
+    assert len(analysis.layers) == 1
+
+
+@pytest.mark.needs_onnxruntime
+def test_a_learned_constant_is_one_parameter_however_often_it_is_read():
+    """The stored product also added to the activations as a weight: its values counted once (35, with the
+    bias's 7: the file's 42 float values), by its initializer's name; and, a parameter, it takes no
+    activation storage: the inference peak is the input's and the two sums' (hand counts)."""
+    nodes = [helper.make_node("Add", ["P", "b"], ["s"], name="bias_add"),
+             helper.make_node("Relu", ["s"], ["r"], name="relu"),
+             helper.make_node("Add", ["x", "r"], ["t"], name="first"),
+             helper.make_node("Add", ["t", "P"], ["y"], name="second")]
+    data = _model(nodes, ("batch", 4, 5, 7), [("P", _weights(1, 5, 7)), ("b", _weights(7))])
+    analysis = analyse(from_onnx(data))
+    assert analysis.totals.params == 5 * 7 + 7
+    constant = next(r for r in analysis.layers if r.type == "Constant")
+    assert constant.params == 35
+    from convcalc.engine.memory import inference_memory
+
+    curve = inference_memory(analysis).curve  # float32: the input (140 values), then each new tensor
+    assert curve[0] == 140 * 4
+
+
+@pytest.mark.needs_onnxruntime
+def test_a_fixed_table_read_directly_and_expanded_is_two_constants():
+    """One fixed table multiplied by a weight as it is and, expanded, by another: two tensor values, two
+    Constant layers, each product as large as onnxruntime's (MACs by hand: 5 x 3 x 4 and 2 x 5 x 3 x 4)."""
+    nodes = [helper.make_node("MatMul", ["T", "W1"], ["m1"], name="first"),
+             helper.make_node("Expand", ["T", "size"], ["E"], name="expand"),
+             helper.make_node("MatMul", ["E", "W2"], ["m2"], name="second"),
+             helper.make_node("Unsqueeze", ["m2", "axis"], ["u2"], name="unsqueeze"),
+             helper.make_node("Add", ["x", "u2"], ["t"], name="joined"),
+             helper.make_node("Unsqueeze", ["m1", "axes"], ["u1"], name="unsqueeze_first"),
+             helper.make_node("Add", ["t", "u1"], ["y"], name="both")]
+    data = _model(nodes, (1, 2, 5, 4), [("T", _weights(5, 3)), ("W1", _weights(3, 4)), ("W2", _weights(3, 4)),
+                                        ("size", np.array([2, 5, 3], np.int64)), ("axis", np.array([0], np.int64)),
+                                        ("axes", np.array([0, 1], np.int64))])
+    analysis = analyse(from_onnx(data))
+    shapes = _ort_shapes(data, (1, 2, 5, 4))
+    outputs = {n.name: n.output[0] for n in onnx.load_model_from_string(data).graph.node}
+    for report in analysis.layers:
+        if report.name in outputs:
+            assert shapes[outputs[report.name]] in ((1, *report.output_shape), report.output_shape), report.name
+    assert [r.type for r in analysis.layers].count("Constant") == 2
+    assert analysis.totals.macs == 5 * 3 * 4 + 2 * 5 * 3 * 4
+
+
+@pytest.mark.needs_onnxruntime
 @pytest.mark.parametrize("axes, keepdims", [([-1], 1), ([1], 0), ([2, 3], 1)])
 def test_reduce_l2_is_a_vector_norm(axes, keepdims):
     data = _model([helper.make_node("ReduceL2", ["x"], ["y"], name="norm", axes=axes, keepdims=keepdims)],

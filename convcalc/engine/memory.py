@@ -101,7 +101,9 @@ def _find_storages(analysis, training: bool) -> tuple[dict, dict, dict, dict, di
         candidate = strides.after(layer, shape, laid[first], shapes[i], batch) \
             if batches[first] == batch and len(laid[first]) == len(shape) + 1 else fresh
         kept = layer.storage(training, candidate is not None)
-        if kept != "new":
+        if kept == "held":  # a parameter's own storage: param_bytes counts it
+            storage[i], size[i], laid[i] = i, 0, fresh
+        elif kept != "new":
             storage[i], laid[i] = storage[first], candidate if candidate is not None else fresh
         else:
             storage[i], size[i], laid[i] = i, outputs[i], fresh

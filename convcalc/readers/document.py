@@ -176,8 +176,11 @@ def parse_document(obj) -> Network:
         raise SpecError(f"frozen must be a list of parameter names (got {json.dumps(frozen)})",
                         hint='e.g. "frozen": ["fc.weight"]', field="frozen")
     unreturned = obj.get("unreturned", [])
-    if not isinstance(unreturned, list) or not all(isinstance(n, str) and n in outputs for n in unreturned):
-        raise SpecError(f"unreturned must be a list of names from outputs (got {_clipped(unreturned)})",
+    last = specs[-1].name if specs else None  # the network's result, which the forward pass returns
+    if not isinstance(unreturned, list) or not all(isinstance(n, str) and n in outputs and n != last
+                                                   for n in unreturned) or len(set(unreturned)) != len(unreturned):
+        raise SpecError(f"unreturned must list names from outputs, each once, not the last layer's (got "
+                        f"{_clipped(unreturned)})",
                         hint='e.g. "outputs": ["flow0"], "unreturned": ["flow0"]: results no loss reads',
                         field="unreturned")
     return Network(tuple(shape), tuple(specs), batch, dtype, frozenset(frozen), tuple(outputs),
@@ -201,6 +204,9 @@ def _unused(entries) -> tuple:
                             f"trainable at most params) and read (true or false) (got {_clipped(entry)})",
                             hint=hint, field="unused")
         found.append((entry["module"], entry["params"], entry["trainable"], entry["read"]))
+    if sum(params for _, params, _, _ in found) > MAX_INTEGER:
+        raise SpecError(f"unused counts {sum(params for _, params, _, _ in found):,} parameters in all, over 2^62",
+                        hint="give each module's own count", field="unused")
     return tuple(found)
 
 

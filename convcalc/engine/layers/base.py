@@ -122,9 +122,10 @@ class Layer:
     # What convcalc knows about the kind beyond its figures. Each family overrides what applies.
 
     def storage(self, training: bool, contiguous: bool) -> str:
-        """Where the output lives: ``new`` storage, a ``view`` of the input's, or a ``scattered`` view
-        (a permutation or slice). ``contiguous``: whether the output can be a view of the input's
-        elements where they sit (a reshape that cannot is a copy)."""
+        """Where the output lives: ``new`` storage, a ``view`` of the input's, a ``scattered`` view
+        (a permutation or slice), or ``held`` by a parameter (no activation bytes: the parameters count
+        it). ``contiguous``: whether the output can be a view of the input's elements where they sit
+        (a reshape that cannot is a copy)."""
         return "new"
 
     def passes_gradient(self) -> bool:

@@ -43,10 +43,11 @@ class Constant(Layer):
         windows = (Unread(),) * (len(shape) - 1)  # what follows has empty fields until it joins the input's
         params = volume(wanted) if self.learned else 0
         return Figures("Constant", wanted, params, windows=windows, dims=(None,) * len(wanted),
-                       summary=format_shape(wanted) + (", learned" if self.learned else ""))
+                       summary=format_shape(wanted) + (", learned" if self.learned else ""),
+                       tensors=(("weight", params),) if self.learned else ())
 
     def storage(self, training: bool, contiguous: bool) -> str:
-        return "new"
+        return "held" if self.learned else "new"  # learned values are the parameter's own storage
 
     def saved(self, use: Use) -> list | None:
         return []

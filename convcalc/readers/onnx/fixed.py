@@ -35,23 +35,26 @@ def fixed_product(inputs) -> bool:
 
 
 def stored_product(reader, node, inputs) -> int | None:
-    """The input of an Add of two float initializers that is a stored product, whose sum only layers can
-    compute (a reader convcalc does not evaluate on constants, such as a Relu): the operand of the sum's
-    shape, the other being the bias. None where the sum is a constant convcalc folds."""
-    if node.op_type != "Add" or len(inputs) != 2 or \
-            not all(isinstance(v, Const) and v.initializer and v.array.dtype.kind == "f" and not v.sized
-                    for v in inputs):
+    """The input of an Add of two float initializers (the file's own, not values made from them) that is a
+    stored product, where every reader takes the sum as its data and only a layer can compute it (an
+    operator convcalc does not evaluate on constants, such as a Relu): the operand of the sum's shape,
+    the other being the bias. None where the sum is a constant convcalc folds, or a parameter a layer
+    on the activations reads (PRelu's slope, LayerNormalization's scale)."""
+    if node.op_type != "Add" or len(inputs) != 2 or not all(
+            isinstance(v, Const) and v.initializer == name and v.array.dtype.kind == "f" and not v.sized
+            for name, v in zip(node.input, inputs)):
         return None
-    computed = [op for op, _, _ in reader.readers.of(node.output[0]) if op and op not in FOLDED | _PRODUCTS]
-    if not computed:
+    readers = reader.readers.of(node.output[0])
+    if not readers or not all(k == 0 and op and op not in FOLDED | _PRODUCTS for op, k, _ in readers):
         return None
     sizes = [v.array.size for v in inputs]
     return 0 if sizes[0] >= sizes[1] else 1
 
 
-def constant(reader, node, index: int, value, *, learned: bool = False) -> Act:
-    """The Constant layer for ``value`` (fixed values a learned product reads; with ``learned``, a stored
-    product whose values are parameters): the start of layers computed without the input, made once a tensor."""
+def constant(reader, node, index: int, k: int, value, *, learned: bool = False) -> Act:
+    """The Constant layer for ``value``, the node's input ``k`` (fixed values a learned product reads; with
+    ``learned``, a stored product whose values are parameters): the start of layers computed without the
+    input, made once a tensor value."""
     if reader.batch != 1:
         what = ("adds a bias to a stored product of a learned weight and fixed values" if learned else
                 "multiplies a learned weight by fixed values")
@@ -59,7 +62,7 @@ def constant(reader, node, index: int, value, *, learned: bool = False) -> Act:
             f"{what} (a position-bias MLP on a fixed table): layers computed without the input are read at "
             "batch 1 only, where the file runs them once as convcalc counts them",
             hint="read the file at batch 1 (--batch 1) and multiply the figures")
-    key = value.initializer or node.input[0]
+    key = (node.input[k], learned)  # one layer a tensor value (an Expand of a table is another value)
     if key not in reader.fixed:
         if learned:  # a name in the scope of the node that adds its bias (a file's own names are val_4, ...)
             name = reader.name(node, index, ".product")

@@ -44,7 +44,11 @@ def gather_nd(node: Node):
     x = node.act(moved=True)
     index = np.asarray(node.const(1, what="indices", required=True))
     if node.int("batch_dims", 0) != 0 or index.ndim != 2 or index.shape[-1] != 1 or index.dtype.kind not in "iu":
-        raise Unsupported("GatherND other than of entries of the first axis")
+        if placement(x) == PLAIN:  # batch first: one layer convcalc cannot cost, as any operator it does not read
+            raise Unsupported("GatherND other than of entries of the first axis")
+        raise refuse(node, f"gathers with {index.dtype.name} indices of shape {'x'.join(map(str, index.shape)) or '()'} "
+                           f"(batch_dims {node.int('batch_dims', 0)}); convcalc reads GatherND on a tensor whose "
+                           "batch is not first only as whole entries of its first axis (indices of shape n x 1)")
     if placement(x) != FREE:
         raise refuse(node, "gathers along the axis that holds the batch")
     if not x.shape or index.size and not (-x.shape[0] <= index.min() and index.max() < x.shape[0]):

@@ -56,7 +56,7 @@ class Reader:
         self.joined = False  # set where whole batches are joined along the batch's axis
         self.unrolled = 0  # the Loop body nodes read so far (control.MAX_UNROLLED bounds them)
         self.source = next(v for v in values.values() if isinstance(v, Act))  # the graph input
-        self.fixed: dict[str, Act] = {}  # the Constant layers of fixed tensors, by tensor
+        self.fixed: dict[tuple, Act] = {}  # the Constant layers of fixed tensors, by value
         self.readers = Readers(model.graph)  # what reads each value: some constants are never made whole
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
 
@@ -122,11 +122,11 @@ class Reader:
             self.values[node.output[0]] = Const(fold.constant(attrs))
             return
         if not acts and node.op_type in ("MatMul", "Gemm") and fixed.fixed_product(inputs):
-            inputs = [fixed.constant(self, node, index, inputs[0])] + inputs[1:]
+            inputs = [fixed.constant(self, node, index, 0, inputs[0])] + inputs[1:]
             acts = inputs[:1]
         stored = None if acts else fixed.stored_product(self, node, inputs)
         if stored is not None:
-            inputs = [fixed.constant(self, node, index, v, learned=True) if i == stored else v
+            inputs = [fixed.constant(self, node, index, i, v, learned=True) if i == stored else v
                       for i, v in enumerate(inputs)]
             acts = [inputs[stored]]
         copied = inputs[:1] if node.op_type == "Conv" else inputs  # a convolution's weight stays its weight

@@ -322,14 +322,12 @@ def col2im(call: Call):
     return L.Fold(*(ints(call.args[name]) for name in ("output_size", "kernel_size", "dilation", "padding", "stride")))
 
 
-# ATen's grid_sampler numbers its modes (GridSampler.h's enums)
-_SAMPLING, _PADDING = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "reflection")
+_SAMPLING, _PADDING = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "reflection")  # GridSampler.h
 
 
 def grid_sampler(call: Call):
-    """``F.grid_sample``: the input and the grid, both keeping the batch where the other does (RAFT merges
-    it with every position's lookups, on both), or a grid of one sample's values every sample views (an
-    expand over the batch, made once) beside an input with its batch first."""
+    """``F.grid_sample``: the input and the grid keeping the batch alike (RAFT merges it with every position's
+    lookups, on both), or a grid made once that every sample views (an expand) beside a batch-first input."""
     data, grid = call.act("input"), call.act("grid")
     viewed = grid.layout.unit and data.layout.leading and grid.layout.rank == data.layout.rank
     if not (data.layout == grid.layout or viewed) or not (data.layout.leading or data.layout.axis == 0):

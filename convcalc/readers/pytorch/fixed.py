@@ -119,20 +119,21 @@ class FixedLayers:
                    for a in (value if isinstance(value, (list, tuple)) else (value,))):
             return args
         owner = self.names.module_of(node) or "model"
-        viewed = op.startswith("grid_sampler")  # what a join reads, it copies anyway
 
-        def copy(value):
+        def copy(value, viewed: bool):
             if not isinstance(value, Const) or not (value.repeated or value.layout):
                 return value
             key = f"{owner}.fixed_{len(self.made)}"
-            # an expand over the batch is one sample's storage that every sample views: made once
-            shape, layout = ((value.shape[1:], Layout(0, len(value.shape), unit=value.shared and viewed)) if value.repeated
-                             else (value.per_sample, value.layout))
+            # an expand over the batch that grid_sample reads as its grid is one sample's storage every
+            # sample views: made once (what a join or a sampled input reads, PyTorch copies or reads per sample)
+            shape, layout = ((value.shape[1:], Layout(0, len(value.shape), unit=value.shared and viewed))
+                             if value.repeated else (value.per_sample, value.layout))
             self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
             return self.made[key]
 
-        return {key: type(value)(copy(v) for v in value) if isinstance(value, (list, tuple)) else copy(value)
-                for key, value in args.items()}
+        grids = {"grid"} if op.startswith("grid_sampler") else set()
+        return {key: type(value)(copy(v, False) for v in value) if isinstance(value, (list, tuple))
+                else copy(value, key in grids) for key, value in args.items()}
 
     def place(self, node, op: str, args: dict, acts: list, traced, per_sample):
         """The per-sample shape and layout of ``node``'s result, and its arguments, fitted where arithmetic
