@@ -207,6 +207,34 @@ def test_a_fixed_grid_over_the_batch_is_saved_as_pytorch_holds_it(made, batch):
 
 
 @pytest.mark.needs_torch
+def test_a_fixed_input_expanded_over_the_batch_is_sampled_by_a_computed_grid():
+    """The input, not the grid, fixed and expanded (a template a predicted grid samples): read as a copy
+    per sample beside the grid, counted, the training step's MACs FlopCounterMode's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from convcalc import from_torch
+    from convcalc.engine.training import training_macs
+
+    class Template(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3, padding=1)
+            self.register_buffer("template", torch.randn(1, 2, 9, 9))
+
+        def forward(self, x):
+            grid = torch.tanh(self.conv(x)).permute(0, 2, 3, 1)
+            return TF.grid_sample(self.template.expand(x.shape[0], -1, -1, -1), grid, align_corners=False)
+
+    model = Template()
+    x = torch.randn(3, 3, 8, 8)
+    analysis = analyse(from_torch(model, (3, 8, 8), batch=3), receptive_fields=False)
+    assert [r.type for r in analysis.layers if not r.counted] == []
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    assert training_macs(analysis).training_macs == counter.get_total_flops() // 2
+
+
+@pytest.mark.needs_torch
 def test_roofline_moves_the_input_the_grid_and_the_output():
     document = {"input": [3, 6, 5], "batch": 2, "layers": [
         {"type": "constant", "name": "grid", "shape": [4, 7, 2]},

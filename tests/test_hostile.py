@@ -97,6 +97,11 @@ CASES = {
                                          b'"unused": [{"module": "a\u001b[2J", "params": 1, "trainable": 2, "read": true}]}'),
     "unreturned naming no output": (["shape", "-f", "-"], 2,
                                     b'{"input": [3], "layers": [{"type": "relu", "name": "r"}], "unreturned": ["r"]}'),
+    "unreturned named twice": (["shape", "-f", "-"], 2, b'{"input": [3], "layers": [{"type": "relu", "name": "a"}, '
+                               b'{"type": "relu"}], "outputs": ["a"], "unreturned": ["a", "a"]}'),
+    "unused counts over 2^62 in all": (["shape", "-f", "-"], 2, ('{"input": [3], "layers": [{"type": "relu"}], "unused": ['
+                                       + ", ".join(['{"module": "m", "params": %d, "trainable": 0, "read": false}' % 2**61]
+                                                   * 3) + "]}").encode()),
 }
 
 
