@@ -303,3 +303,79 @@ def test_a_linear_layer_saves_its_input_folded_to_rows(case, batch):
     model = _views_into_linear(torch.nn, torch)[case]
     ours, exact = _convcalc_saved(model, (7, 8), batch)
     assert exact and ours == saved_by_autograd(model, torch.randn(batch, 7, 8))
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("shift", [0, 2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_window_attention_saves_what_bmm_reads(shift, batch):
+    """torch.matmul hands bmm each operand folded to one batch of matrices: a copy where that is no view
+    (Swin's keys transposed and its values, both picked from the one qkv tensor). Swin's window attention,
+    against saved_tensors_hooks."""
+    import torch
+
+    from .torchvision_models import torchvision
+
+    torch.manual_seed(0)
+    attention = torchvision().models.swin_transformer.ShiftedWindowAttention(16, [4, 4], [shift, shift], 2)
+    ours, exact = _convcalc_saved(attention, (8, 8, 16), batch)
+    assert exact and ours == saved_by_autograd(attention, torch.randn(batch, 8, 8, 16))
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("left, right", [((2, 5, 3), (2, 3, 4)), ((1, 5, 3), (2, 3, 4)), ((2, 1, 5, 3), (1, 2, 3, 4))])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_product_of_two_branches_saves_its_operands_as_bmm_reads_them(left, right, transposed):
+    """Operands that broadcast over leading axes, or a transposed one: bmm saves them expanded and folded,
+    the operand's storage where that is a view, else a copy of the expanded size."""
+    import math
+
+    import torch
+
+    class Product(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(8, 3 * 5 * 2)
+            self.b = torch.nn.Linear(8, 3 * 4 * 2)
+
+        def forward(self, x):  # x: (B, 8)
+            a = self.a(x)[:, :math.prod(left)].reshape(-1, *left)
+            b = self.b(x)[:, :math.prod(right)]
+            b = b.reshape(-1, *right[:-2], right[-1], right[-2]).transpose(-1, -2) if transposed else \
+                b.reshape(-1, *right)
+            return a @ b
+
+    model = Product()
+    ours, exact = _convcalc_saved(model, (8,), 3)
+    assert exact and ours == saved_by_autograd(model, torch.randn(3, 8))
+
+
+@pytest.mark.needs_torch
+def test_a_buffer_a_layer_reads_is_the_models_storage():
+    """A linear layer on a buffer (Swin V2's position-bias MLP on its table of coordinates) saves the buffer
+    itself, which is no activation; its output, added to the input, saves nothing more."""
+    import torch
+
+    class OnTable(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("table", torch.randn(1, 7, 7, 2))
+            self.mlp = torch.nn.Linear(2, 4)
+
+        def forward(self, x):  # x: (B, 4, 7, 7)
+            return x * self.mlp(self.table).permute(0, 3, 1, 2)
+
+    model = OnTable()
+    ours, exact = _convcalc_saved(model, (4, 7, 7), 2)
+    assert exact and ours == saved_by_autograd(model, torch.randn(2, 4, 7, 7))
+
+
+@pytest.mark.needs_torch
+@pytest.mark.slow
+def test_swin_t_saves_what_autograd_saves():
+    import torch
+
+    model = build("swin_t")
+    ours, exact = _convcalc_saved(model, (3, 224, 224), 2)
+    torch.manual_seed(0)
+    assert exact and ours == saved_by_autograd(model, torch.randn(2, 3, 224, 224))

@@ -317,6 +317,12 @@ def _saved(analysis) -> tuple[tuple, bool]:
                 if not strides.folds_to_a_view(shapes[s], laid[s], batches[s]):
                     total += batches[s] * volume(shapes[s]) * DTYPE_BYTES[analysis.network.dtype]
                     continue
+            if item[0] == "batched":  # a matmul operand as bmm reads it: a view of it, or a copy
+                s, o = sources[i][item[1]], sources[i][item[2]]
+                viewed, count = strides.batched_operand((batches[s], *shapes[s]), laid[s], (batches[o], *shapes[o]))
+                if not viewed:
+                    total += count * DTYPE_BYTES[analysis.network.dtype]
+                    continue
             key = storage[i] if item[0] == "output" else storage[sources[i][item[1]]]
             if key not in seen:
                 seen.add(key)

@@ -76,6 +76,27 @@ def after(layer, shape: Shape, strides: Strides, out: Shape, batch: int) -> Stri
     return contiguous(wanted)
 
 
+def batched_operand(full: Shape, strides: Strides, other: Shape) -> tuple[bool, int]:
+    """How ``torch.matmul`` reads an operand of ``full`` shape (batch axis included) and ``strides``
+    beside another of ``other`` full shape, both of three axes or more: expanded to the leading axes
+    both broadcast to, then reshaped to (their product, n, m) for ``bmm``, which saves that. Whether
+    it is a view of the operand's storage (else a copy), and its element count.
+
+    >>> batched_operand((1, 4, 2, 8, 16), (1536, 768, 8, 1, 48), (1, 4, 2, 16, 8))  # k transposed: a copy
+    (False, 1024)
+    >>> batched_operand((1, 4, 2, 16, 8), (1024, 256, 128, 8, 1), (1, 4, 2, 8, 16))
+    (True, 1024)
+    """
+    rank = max(len(full), len(other)) - 2
+    lead_a = (1,) * (rank - len(full) + 2) + tuple(full[:-2])
+    lead_b = (1,) * (rank - len(other) + 2) + tuple(other[:-2])
+    lead = tuple(max(x, y) if min(x, y) != 0 else 0 for x, y in zip(lead_a, lead_b))
+    own = (0,) * (rank - len(full) + 2) + tuple(strides[:-2])
+    expanded = tuple(st if n == size else 0 for n, size, st in zip(lead_a, lead, own))
+    wanted = (volume(lead), *full[-2:])
+    return view((*lead, *full[-2:]), (*expanded, *strides[-2:]), wanted) is not None, volume(wanted)
+
+
 def folds_to_a_view(shape: Shape, strides: Strides, batch: int) -> bool:
     """Whether a tensor of per-sample ``shape`` folds to rows of its last axis without a copy."""
     full = (batch, *shape)

@@ -210,6 +210,13 @@ def saves_folded(k: int = 0) -> tuple:
     return ("folded", k)
 
 
+def saves_batched(k: int, other: int) -> tuple:
+    """The k-th input as ``torch.matmul`` hands it to ``bmm`` beside the ``other``-th: expanded to the
+    leading axes both broadcast to and folded to one batch of matrices, its storage where that is a
+    view, a copy where it is not (``engine/strides.py``)."""
+    return ("batched", k, other)
+
+
 def saves_new(nbytes: int) -> tuple:
     """A tensor only the backward pass reads (statistics, indices, dropout's noise)."""
     return ("new", nbytes)

@@ -22,6 +22,8 @@ class Constant(Layer):
     it and the layers computed from it ``once``, so they are counted once, whatever the batch.
     ``learned``: its values are parameters (counted, and given a gradient in training), as the product
     of a weight and a fixed table that torch.export's ONNX files store in place of the product.
+    ``buffer``: its values are a buffer the model holds (Swin V2's table of coordinates), whose
+    storage is no activation, as ``learned`` values' is not.
 
     >>> Constant((1, 15, 15, 2)).infer((3, 256, 256)).output_shape
     (1, 15, 15, 2)
@@ -29,11 +31,12 @@ class Constant(Layer):
     115200
     """
 
-    spellings = (spell("constant", "Constant", fields=("shape", "learned"), positional=("shape",),
+    spellings = (spell("constant", "Constant", fields=("shape", "learned", "buffer"), positional=("shape",),
                        required=("shape",)),)
 
     shape: tuple[int, ...]
     learned: bool = False
+    buffer: bool = False
 
     def infer(self, shape: Shape) -> Figures:
         wanted = tuple(self.shape)
@@ -47,7 +50,7 @@ class Constant(Layer):
                        tensors=(("weight", params),) if self.learned else ())
 
     def storage(self, training: bool, contiguous: bool) -> str:
-        return "held" if self.learned else "new"  # learned values are the parameter's own storage
+        return "held" if self.learned or self.buffer else "new"  # the model's own storage
 
     def saved(self, use: Use) -> list | None:
         return []

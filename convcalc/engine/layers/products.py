@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..errors import BatchAxisError, ShapeError
 from ..sizes import volume
 from ..windows import Global
-from .base import Figures, Shape, Use, format_shape, gradient_products, saves_input, times_batch
+from .base import Figures, Shape, Use, format_shape, gradient_products, saves_batched, saves_folded, times_batch
 from .kind import spell
 from .merge import Merge
 
@@ -106,10 +106,13 @@ class MatMul(Merge):
 
     def saved(self, use: Use) -> list | None:
         # each operand's gradient needs the other: saved when the other one needs a gradient
+        # (as torch.matmul reads them: x @ weight folds x to rows, as a linear layer does; two branches
+        # go to bmm expanded and folded to one batch of matrices, a copy where that is no view)
         grads = use.inputs_grad[self.added:]
         if self.weight_shape is not None:
-            return [saves_input(self.added)] if use.trainable else []
-        return ([saves_input(self.added + 1)] if grads[0] else []) + ([saves_input(self.added)] if grads[1] else [])
+            return [saves_folded(self.added)] if use.trainable else []
+        a, b = self.added, self.added + 1
+        return ([saves_batched(b, a)] if grads[0] else []) + ([saves_batched(a, b)] if grads[1] else [])
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # a @ b: a's gradient is grad @ b^T, b's is a^T @ grad (summed over broadcast axes after), each as

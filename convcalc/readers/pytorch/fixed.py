@@ -66,7 +66,8 @@ class FixedLayers:
                 if not shape or shape[0] != 1:
                     return None
                 shape, layout = shape[1:], Layout(0, len(shape), unit=True)
-            self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, layout, name=key)
+            held = isinstance(value, Param) and value.buffer  # a buffer read as it is: the model's storage
+            self.made[key] = self.add(L.Constant(shape, buffer=held), node, [INPUT], (), shape, layout, name=key)
         return {**args, argument: self.made[key]}
 
     def learned_product(self, node, op: str, args: dict, shape: tuple[int, ...]) -> Act | None:
@@ -103,9 +104,9 @@ class FixedLayers:
             if any(tensor is f for f in fixed):
                 key = tensor.name if isinstance(tensor, Param) else f"{owner}.fixed_{len(self.made)}"
                 if key not in self.made:
-                    shape = tuple(tensor.shape)
-                    self.made[key] = self.add(L.Constant(shape), node, [INPUT], (), shape, absent(len(shape)),
-                                              name=key)
+                    shape, held = tuple(tensor.shape), isinstance(tensor, Param)  # a buffer: the model's storage
+                    self.made[key] = self.add(L.Constant(shape, buffer=held), node, [INPUT], (), shape,
+                                              absent(len(shape)), name=key)
                 tensor = self.made[key]
             made.append(tensor)
         return {**args, "tensors": made}
