@@ -17,6 +17,11 @@ from convcalc.verbs.execute import execute
 from .torch_nets import UNet, saved_by_autograd
 from .torchvision_models import ZOO, build
 
+try:
+    import torch
+except ImportError:  # (the tests that need it skip)
+    torch = None
+
 
 def _convcalc_saved(model, shape, batch) -> tuple[int, bool]:
     from convcalc import from_torch
@@ -376,6 +381,61 @@ def test_swin_t_saves_what_autograd_saves():
     import torch
 
     model = build("swin_t")
+    ours, exact = _convcalc_saved(model, (3, 224, 224), 2)
+    torch.manual_seed(0)
+    assert exact and ours == saved_by_autograd(model, torch.randn(2, 3, 224, 224))
+
+
+class _Attention(torch.nn.Module if torch else object):
+    """Query, key and value picked from one projection, attended (PyTorch's CPU flash attention), the
+    heads joined again: ``mask`` adds a mask computed from the input (which needs a gradient)."""
+
+    def __init__(self, causal=False, mask=False):
+        super().__init__()
+        self.qkv, self.bias = torch.nn.Linear(12, 36), torch.nn.Linear(12, 5) if mask else None
+        self.causal = causal
+
+    def forward(self, x):  # (B, 5, 12)
+        b, length, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, length, 3, 3, 4).permute(2, 0, 3, 1, 4)
+        mask = self.bias(x).unsqueeze(1) if self.bias is not None else None
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal)
+        return y.transpose(1, 2).reshape(b, length, 12)
+
+
+class _MultiheadAttention(torch.nn.Module if torch else object):
+    def __init__(self):
+        super().__init__()
+        self.attention = torch.nn.MultiheadAttention(12, 3, batch_first=True)
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("model", ["plain", "causal", "multihead"])
+def test_attention_saves_what_cpu_flash_attention_saves(model, batch):
+    """PyTorch's CPU kernel for scaled_dot_product_attention without dropout is its flash attention:
+    it saves the query, key and value as given, its output (written batch, tokens, heads, features:
+    the heads joined again are a view of it) and the logsumexp of each query's scores."""
+    module = {"plain": _Attention(), "causal": _Attention(causal=True), "multihead": _MultiheadAttention()}[model]
+    ours, exact = _convcalc_saved(module, (5, 12), batch)
+    assert exact and ours == saved_by_autograd(module, torch.randn(batch, 5, 12))
+
+
+@pytest.mark.needs_torch
+def test_attention_on_the_math_backend_is_not_called_exact():
+    """A mask that needs a gradient sends PyTorch to its math backend, whose saved tensors convcalc does not
+    follow: the figure says it is not exact."""
+    _, exact = _convcalc_saved(_Attention(mask=True), (5, 12), 2)
+    assert not exact
+
+
+@pytest.mark.needs_torch
+@pytest.mark.slow
+def test_vit_b_16_saves_what_autograd_saves():
+    model = build("vit_b_16")
     ours, exact = _convcalc_saved(model, (3, 224, 224), 2)
     torch.manual_seed(0)
     assert exact and ours == saved_by_autograd(model, torch.randn(2, 3, 224, 224))

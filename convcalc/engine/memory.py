@@ -106,7 +106,9 @@ def _find_storages(analysis, training: bool) -> tuple[dict, dict, dict, dict, di
         elif kept != "new":
             storage[i], laid[i] = storage[first], candidate if candidate is not None else fresh
         else:
-            storage[i], size[i], laid[i] = i, outputs[i], fresh
+            written = layer.output_strides((batch, *shapes[i]), tuple(shapes[s] for s in sources[i]),
+                                           tuple(laid[s] for s in sources[i]))
+            storage[i], size[i], laid[i] = i, outputs[i], written or fresh
     return storage, size, shapes, batches, laid
 
 
@@ -317,6 +319,16 @@ def _saved(analysis) -> tuple[tuple, bool]:
                 if not strides.folds_to_a_view(shapes[s], laid[s], batches[s]):
                     total += batches[s] * volume(shapes[s]) * DTYPE_BYTES[analysis.network.dtype]
                     continue
+            if item[0] == "flash":  # flash attention: its inputs as given, its output, the logsumexp
+                if any(laid[s][-1] != 1 for s in sources[i][:3]):  # the math backend: not followed yet
+                    total, exact = None, False
+                    break
+                for key in [storage[s] for s in sources[i]] + [storage[i]]:
+                    if key not in seen:
+                        seen.add(key)
+                        total += size[key]
+                total += item[1]
+                continue
             if item[0] == "batched":  # a matmul operand as bmm reads it: a view of it, or a copy
                 s, o = sources[i][item[1]], sources[i][item[2]]
                 viewed, count = strides.batched_operand((batches[s], *shapes[s]), laid[s], (batches[o], *shapes[o]))

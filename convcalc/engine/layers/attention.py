@@ -107,8 +107,29 @@ class ScaledDotProductAttention(Merge):
                        notes, summary, mixes_channels=True, tensors=(("mask", params),) if params else (),
                        continues=continues)
 
+    def _flash(self, shapes) -> bool:
+        """Whether PyTorch's CPU kernel is its flash attention (torch 2.13, measured with
+        ``saved_tensors_hooks``): four axes with the batch, no dropout, the value's features the query's,
+        no grouped heads to share, a mask that is a branch needing no gradient or none, and (checked with
+        the strides) every input's last axis contiguous. Elsewhere it is the math backend, whose saved
+        tensors convcalc does not follow yet."""
+        q, k, v = shapes[:3]
+        return (len(q) == 3 and self.dropout_p == 0 and v[-1] == q[-1] and self.mask_shape is None
+                and k[-3] == q[-3])
+
     def saved(self, use: Use) -> list | None:
-        return None  # not yet checked against autograd's saved tensors: the training figure says so
+        # flash attention saves the query, key, value and mask as given, its output and the logsumexp of
+        # each query's scores (in the accumulation type: float32 for half precision)
+        if not self._flash(use.inputs) or use.inputs_grad[3:4] == (True,):  # (a mask that needs a gradient)
+            return None  # the math backend: the training figure says it is not exact
+        return [("flash", use.batch * volume(use.inputs[0][:-1]) * max(use.itemsize, 4))]
+
+    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
+        """Flash attention writes its output as (batch, L, heads, Ev) and returns it as (batch, heads, L, Ev)."""
+        if not self._flash(shapes) or any(s[-1] != 1 for s in strides[:3]):
+            return None
+        _, heads, length, features = full
+        return (length * heads * features, features, heads * features, 1)
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # the math backend's autograd: out = P @ v with P = softmax(q @ k^T + mask); grad_P = grad @ v^T when

@@ -128,6 +128,11 @@ class Layer:
         (a reshape that cannot is a copy)."""
         return "new"
 
+    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
+        """The strides of a new output of ``full`` shape (batch first), given its inputs' per-sample
+        ``shapes`` and full ``strides``, where the kernel does not write it row by row; None: it does."""
+        return None
+
     def passes_gradient(self) -> bool:
         """Whether a gradient flows back through the layer to what it reads (``detach`` stops it)."""
         return True
