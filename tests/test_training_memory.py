@@ -311,18 +311,19 @@ def test_a_linear_layer_saves_its_input_folded_to_rows(case, batch):
 
 
 @pytest.mark.needs_torch
+@pytest.mark.parametrize("version", ["", "V2"])
 @pytest.mark.parametrize("shift", [0, 2])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_window_attention_saves_what_bmm_reads(shift, batch):
+def test_window_attention_saves_what_bmm_reads(version, shift, batch):
     """torch.matmul hands bmm each operand folded to one batch of matrices: a copy where that is no view
-    (Swin's keys transposed and its values, both picked from the one qkv tensor). Swin's window attention,
-    against saved_tensors_hooks."""
-    import torch
-
+    (Swin's keys transposed and its values, both picked from the one qkv tensor). Swin's window attention
+    and Swin V2's (its position-bias MLP on a buffer, which is no activation; its logit scale clamped and
+    exponentiated in forward, a tensor the product saves), against saved_tensors_hooks."""
     from .torchvision_models import torchvision
 
     torch.manual_seed(0)
-    attention = torchvision().models.swin_transformer.ShiftedWindowAttention(16, [4, 4], [shift, shift], 2)
+    kind = getattr(torchvision().models.swin_transformer, f"ShiftedWindowAttention{version}")
+    attention = kind(16, [4, 4], [shift, shift], 2)
     ours, exact = _convcalc_saved(attention, (8, 8, 16), batch)
     assert exact and ours == saved_by_autograd(attention, torch.randn(batch, 8, 8, 16))
 

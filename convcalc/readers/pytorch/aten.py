@@ -209,7 +209,7 @@ def clamp(call: Call):
 def arithmetic(kind):
     """add, sub, mul, div of activations, parameters, fixed tensors and numbers, with broadcasting."""
     def build(call: Call):
-        scalar, weight_shape, constant_shape, table = None, None, None, None
+        scalar, weight_shape, constant_shape, table, made = None, None, None, None, False
         for name in ("self", "other"):
             value = call.args[name]
             if isinstance(value, Act):
@@ -218,7 +218,7 @@ def arithmetic(kind):
                 if weight_shape is not None:
                     raise Unsupported("arithmetic of two parameters")
                 call.weight(name, "weight")
-                weight_shape, table = value.shape, value.table
+                weight_shape, table, made = value.shape, value.table, value.made
             elif isinstance(value, (Param, Const)):
                 shape = value.shape
                 if isinstance(value, Const) and value.layout is not None:  # sized by the batch merged on axis 0
@@ -238,7 +238,7 @@ def arithmetic(kind):
         constant_shape = None if constant_shape is None else call.operand(tuple(constant_shape))
         if constant_shape == () and all(a.shape for a in call.reads):  # a 0-d tensor (RAFT's sqrt(channels)):
             constant_shape = (1,)  # the same broadcast, in a shape a document can write
-        return kind(scalar, weight_shape, constant_shape, table)
+        return kind(scalar, weight_shape, constant_shape, table, made=made)
 
     return build
 

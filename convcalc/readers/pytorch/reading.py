@@ -351,7 +351,13 @@ def _fixed(torch, args, val, batch, op=""):
     table = sum(made.values())
     return Param(source.name, shape, parts=parts,
                  table=None if table == volume(shape) and not source.table and not parts else table,
-                 batched=batched)
+                 batched=batched, made=op not in _VIEWS or len(learned) > 1 or any(p.made for p in learned))
+
+
+# Operators whose result views its input's storage: a parameter through them is still the parameter's
+_VIEWS = {"view", "reshape", "_unsafe_view", "unsqueeze", "squeeze", "permute", "transpose", "t", "expand",
+          "expand_as", "select", "slice", "narrow", "alias", "detach", "flatten", "unflatten", "view_as", "reshape_as",
+          "split", "chunk", "unbind"}
 
 
 def _batch_stride(val):

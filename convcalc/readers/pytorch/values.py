@@ -94,6 +94,9 @@ class Param:
     batched: bool = False
     # made from several parameters: each (name, count), once; ``table`` is their sum
     parts: tuple[tuple[str, int], ...] = ()
+    # computed from the parameters in forward (clamped, exponentiated, gathered), not a view of one: a
+    # tensor of its own storage, which a product saves
+    made: bool = False
 
 
 @dataclass(frozen=True)
