@@ -440,3 +440,60 @@ def test_vit_b_16_saves_what_autograd_saves():
     ours, exact = _convcalc_saved(model, (3, 224, 224), 2)
     torch.manual_seed(0)
     assert exact and ours == saved_by_autograd(model, torch.randn(2, 3, 224, 224))
+
+
+class _LearnedFactor(torch.nn.Module if torch else object):
+    """x (B, 3, 2, 4) with a learned operand made in forward: ``way`` says how."""
+
+    def __init__(self, way):
+        super().__init__()
+        self.way, self.g, self.p = way, torch.nn.Parameter(torch.randn(3, 1, 1)), torch.nn.Parameter(torch.randn(1, 2, 4))
+
+    def forward(self, x):
+        if self.way == "to":  # no operation: the parameter's own storage
+            return x * self.g.to(torch.float32)
+        if self.way == "clamp exp":  # Swin V2's logit scale: the exponential's result, saved once
+            return x * self.g.clamp(max=4.6).exp()
+        if self.way == "twice":
+            e = self.g.exp()
+            return x * e * e
+        if self.way == "joined":  # MViT's position embedding: tables joined, added: nothing saved
+            return x + torch.cat([self.p, self.p, self.p], 0)
+        if self.way == "exp added":  # the exponential saves its result, which no layer here saves
+            return x + self.g.exp()
+        return x * self.g.exp().expand(3, 2, 4)  # an expanded result: its storage is not followed
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("way, followed", [("to", True), ("clamp exp", True), ("twice", True), ("joined", True),
+                                           ("exp added", False), ("expanded", False)])
+def test_a_learned_operand_made_in_forward(way, followed, batch):
+    """A product saves its learned factor: the parameter's storage (no activation) where it is the parameter
+    or a view of it, a tensor of its own, once, where forward makes it; a making convcalc does not follow
+    leaves the figure not exact rather than wrong."""
+    module = _LearnedFactor(way)
+    ours, exact = _convcalc_saved(module, (3, 2, 4), batch)
+    assert exact == followed
+    if followed:
+        assert ours == saved_by_autograd(module, torch.randn(batch, 3, 2, 4))
+
+
+@pytest.mark.needs_torch
+def test_attention_with_a_mask_convcalc_does_not_read_is_not_called_exact():
+    """A mask expanded over the heads (an expand convcalc reads as an operation it cannot cost): flash
+    attention saves it as given, a view convcalc cannot follow, so the figure is not called exact."""
+
+    class Expanded(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = torch.nn.Linear(12, 36)
+
+        def forward(self, x):
+            b, length, _ = x.shape
+            q, k, v = self.qkv(x).reshape(b, length, 3, 3, 4).permute(2, 0, 3, 1, 4)
+            mask = x[..., :5].detach().unsqueeze(1).expand(-1, 3, -1, -1)
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    _, exact = _convcalc_saved(Expanded(), (5, 12), 2)
+    assert not exact

@@ -298,6 +298,7 @@ def _saved(analysis) -> tuple[tuple, bool]:
     storage, size = _storages(analysis, training=True)
     shapes, batches, laid = _layouts(analysis, training=True)
     uses = training_uses(analysis)
+    counted = {r.index - 1: r.counted for r in analysis.layers}
     seen: set = set()
     saved, exact = {}, True
     for i in order:
@@ -319,8 +320,14 @@ def _saved(analysis) -> tuple[tuple, bool]:
                 if not strides.folds_to_a_view(shapes[s], laid[s], batches[s]):
                     total += batches[s] * volume(shapes[s]) * DTYPE_BYTES[analysis.network.dtype]
                     continue
+            if item[0] == "made":  # a tensor made from a parameter in forward, by its name: once
+                if ("made", item[1]) not in seen:
+                    seen.add(("made", item[1]))
+                    total += item[2]
+                continue
             if item[0] == "flash":  # flash attention: its inputs as given, its output, the logsumexp
-                if any(laid[s][-1] != 1 for s in sources[i][:3]):  # the math backend: not followed yet
+                # (the math backend, or an input convcalc cannot follow: not followed yet)
+                if any(laid[s][-1] != 1 or s != INPUT and not counted[s] for s in sources[i]):
                     total, exact = None, False
                     break
                 for key in [storage[s] for s in sources[i]] + [storage[i]]:

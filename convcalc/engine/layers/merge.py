@@ -9,10 +9,10 @@ from typing import ClassVar
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, Use, format_shape, saves_input, saves_new
+from .base import Figures, Layer, Shape, Use, format_shape, saves_input
 from .kind import spell
 
-ARITHMETIC_FIELDS = ("scalar", "weight_shape", "constant_shape", "table", "made")
+ARITHMETIC_FIELDS = ("scalar", "weight_shape", "constant_shape", "table", "made", "unfollowed")
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,11 @@ class Arithmetic(Merge):
     fixed one (``constant_shape``, a buffer). Operand shapes are written without the batch.
     A learned operand gathered from a smaller table (Swin's relative-position bias: 169 x 3
     values indexed into 3 x 49 x 49), or made from several parameters (a sum of two), gives their count
-    as ``table``: those are its parameters. ``made``: the learned operand is computed from its
-    parameters every pass (Swin V2's clamped and exponentiated logit scale, a gathered table), a tensor
-    of its own, which a product saves for its other factor's gradient.
+    as ``table``: those are its parameters. ``made``: the learned operand is the result of an exponential
+    (sigmoid, tanh) of its parameters, computed every pass (Swin V2's clamped and exponentiated logit
+    scale): a tensor of its own, saved once, by that function or by a product for its other factor's
+    gradient. ``unfollowed``: what making that operand saved for the backward pass is not followed (the
+    training memory says it is not exact).
 
     One FLOP per output element for each operand after the first.
     """
@@ -45,6 +47,7 @@ class Arithmetic(Merge):
     constant_shape: tuple[int, ...] | None = None
     table: int | None = None
     made: bool = False
+    unfollowed: bool = False
     operation: ClassVar[str] = ""
     symbol: ClassVar[str] = ""
 
@@ -95,9 +98,10 @@ class Arithmetic(Merge):
                     f"{name}={format_shape(operand)} has more axes than the input {format_shape(first)}",
                     hint="give the operand at most as many axes as one sample", field=name)
             output = self._broadcast(output, operand, name)
-        if self.made and self.weight_shape is None:
-            raise SpecError("made describes a learned operand: give it with weight_shape",
-                            hint="e.g. weight_shape=3x1x1,made=true", field="made")
+        for flag in ("made", "unfollowed"):
+            if getattr(self, flag) and self.weight_shape is None:
+                raise SpecError(f"{flag} describes a learned operand: give it with weight_shape",
+                                hint=f"e.g. weight_shape=3x1x1,{flag}=true", field=flag)
         if self.table is not None and (self.weight_shape is None or self.table < 1):
             raise SpecError(f"table={self.table} must count the learned values the weight_shape operand is made "
                             "from: at least 1, and only with weight_shape",
@@ -131,7 +135,7 @@ class Arithmetic(Merge):
         return tuple(out)
 
     def saved(self, use: Use) -> list | None:
-        return []  # a sum's gradient needs no operand
+        return None if self.unfollowed else []  # a sum's gradient needs no operand
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         return 0  # no products, forward or backward
@@ -204,10 +208,14 @@ class Mul(Arithmetic):
 
     def saved(self, use: Use) -> list | None:
         # each factor's gradient needs the other factor: saved when the other one needs a gradient
+        if self.unfollowed:
+            return None
         if self.scalar is not None or self.constant_shape is not None:
             return None if len(use.inputs_grad) > 1 else []
         if self.weight_shape is not None:  # the weight is the parameter's storage, unless it is made in forward
-            made = [saves_new(volume(self.weight_shape) * use.itemsize)] if self.made and use.inputs_grad[0] else []
+            # (a factor made by an exponential is saved by it while the parameter trains, or by the product)
+            made = [("made", dict(self.weights).get("weight", self.name), volume(self.weight_shape) * use.itemsize)
+                    ] if self.made and (use.inputs_grad[0] or use.trainable) else []
             return ([saves_input()] if use.trainable else []) + made
         first, second = use.inputs_grad[0], use.inputs_grad[1]
         return ([saves_input(1)] if first else []) + ([saves_input(0)] if second else [])

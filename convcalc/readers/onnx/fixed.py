@@ -71,9 +71,8 @@ def constant(reader, node, index: int, k: int, value, *, learned: bool = False) 
             name = reader.name(node, index, base=value.initializer or f"{node.name or node.output[0]}.fixed")
             path, weights = (), ()
         shape = tuple(int(n) for n in value.array.shape)
-        held = not learned and value.initializer == node.input[k]  # an initializer as it is: the model's storage
-        reader.fixed[key] = reader.emit("", [(L.Constant(shape, learned, held), [reader.source])], name, path,
-                                        weights, label(node, index), FREE)
+        reader.fixed[key] = reader.emit("", [(L.Constant(shape, learned), [reader.source])], name, path, weights,
+                                        label(node, index), FREE)
         reader.values.pop("", None)
     return reader.fixed[key]
 

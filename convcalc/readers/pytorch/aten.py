@@ -15,7 +15,7 @@ from ...engine import layers as L
 from ...engine.sizes import volume
 from . import moves, products
 from .moves import ints
-from .values import Act, Call, Const, Param, Unsupported
+from .values import Act, Call, Const, Param, Unsupported, weight_flags
 
 __all__ = ["ALIASES", "ARITHMETIC", "BATCH_FIRST", "EXPANDS", "FIRST_OF_TUPLE", "FRESH", "OPERATORS", "PIECES", "RECURRENT", "Act", "Call", "Const", "Param",
            "Unsupported"]
@@ -209,7 +209,7 @@ def clamp(call: Call):
 def arithmetic(kind):
     """add, sub, mul, div of activations, parameters, fixed tensors and numbers, with broadcasting."""
     def build(call: Call):
-        scalar, weight_shape, constant_shape, table, made = None, None, None, None, False
+        scalar, weight_shape, constant_shape, table, made, unfollowed = None, None, None, None, False, False
         for name in ("self", "other"):
             value = call.args[name]
             if isinstance(value, Act):
@@ -218,7 +218,7 @@ def arithmetic(kind):
                 if weight_shape is not None:
                     raise Unsupported("arithmetic of two parameters")
                 call.weight(name, "weight")
-                weight_shape, table, made = value.shape, value.table, value.made
+                weight_shape, table, (made, unfollowed) = value.shape, value.table, weight_flags(value.made, call.op)
             elif isinstance(value, (Param, Const)):
                 shape = value.shape
                 if isinstance(value, Const) and value.layout is not None:  # sized by the batch merged on axis 0
@@ -238,7 +238,7 @@ def arithmetic(kind):
         constant_shape = None if constant_shape is None else call.operand(tuple(constant_shape))
         if constant_shape == () and all(a.shape for a in call.reads):  # a 0-d tensor (RAFT's sqrt(channels)):
             constant_shape = (1,)  # the same broadcast, in a shape a document can write
-        return kind(scalar, weight_shape, constant_shape, table, made=made)
+        return kind(scalar, weight_shape, constant_shape, table, made=made, unfollowed=unfollowed)
 
     return build
 

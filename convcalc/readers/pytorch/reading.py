@@ -27,7 +27,7 @@ from .collapse import collapse_opaque_modules
 from .unreturned import unreturned
 from .unused import unused_parameters
 from .writes import Writes
-from .values import Act, Call, Const, Layout, Param, Unsupported, layout_of
+from .values import Act, Call, Const, Layout, Param, Unsupported, layout_of, made_by
 
 # Traced with two samples, so the batch axis is told apart from a size-1 axis.
 TRACE_BATCH = 2
@@ -351,13 +351,8 @@ def _fixed(torch, args, val, batch, op=""):
     table = sum(made.values())
     return Param(source.name, shape, parts=parts,
                  table=None if table == volume(shape) and not source.table and not parts else table,
-                 batched=batched, made=op not in _VIEWS or len(learned) > 1 or any(p.made for p in learned))
+                 batched=batched, made=made_by(op, learned))
 
-
-# Operators whose result views its input's storage: a parameter through them is still the parameter's
-_VIEWS = {"view", "reshape", "_unsafe_view", "unsqueeze", "squeeze", "permute", "transpose", "t", "expand",
-          "expand_as", "select", "slice", "narrow", "alias", "detach", "flatten", "unflatten", "view_as", "reshape_as",
-          "split", "chunk", "unbind"}
 
 
 def _batch_stride(val):

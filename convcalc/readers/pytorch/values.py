@@ -94,9 +94,9 @@ class Param:
     batched: bool = False
     # made from several parameters: each (name, count), once; ``table`` is their sum
     parts: tuple[tuple[str, int], ...] = ()
-    # computed from the parameters in forward (clamped, exponentiated, gathered), not a view of one: a
-    # tensor of its own storage, which a product saves
-    made: bool = False
+    # the operator that computed it from the parameter in forward (clamp, exp, a gather), where it is a
+    # tensor of its own storage, which a product saves; "": the parameter's storage
+    made: str = ""
 
 
 @dataclass(frozen=True)
@@ -224,3 +224,43 @@ def layout_of(torch, val, where: str, batch) -> tuple[tuple[int, ...], Layout]:
 
 class Unsupported(Exception):
     """The call is not one convcalc can cost: it stays in the network, not counted."""
+
+
+# Operators whose result holds a parameter's values where they are (a view, or no operation at all) ...
+_SAME = {"view", "reshape", "_unsafe_view", "unsqueeze", "squeeze", "permute", "transpose", "t", "alias", "detach",
+         "flatten", "unflatten", "view_as", "reshape_as", "to", "_to_copy", "type_as", "contiguous", "lift_fresh_copy"}
+# ... views that pick part of them: of a parameter, still its storage
+_PICKS = {"expand", "expand_as", "select", "slice", "narrow", "split", "chunk", "unbind"}
+# ... operators that make a tensor of their own from parameters and save nothing new for the backward pass
+# (a clamp saves its input, the parameter; a gather its index; a join or a sum nothing), and those that
+# save their result
+_MAKE = {"clamp", "clamp_min", "clamp_max", "index", "index_select", "cat", "concat", "stack", "add", "sub",
+         "repeat", "repeat_interleave"}
+_SAVE_RESULT = {"exp", "sigmoid", "tanh"}
+
+
+def made_by(op: str, learned) -> str:
+    """How a tensor computed from parameters in forward holds their values: "" (their storage: a view of one),
+    the operator that made a tensor of its own where the tensors its making saved are that tensor or the
+    parameters (Swin V2's logit scale, clamped then exponentiated; MViT's position embedding, joined
+    from tables), or "?" (a making convcalc does not follow)."""
+    made = {p.made for p in learned}
+    if op in _SAME and len(learned) == 1:
+        return learned[0].made
+    if op in _PICKS and made == {""}:
+        return ""
+    if op in _MAKE and made == {""} or op in _SAVE_RESULT and len(learned) == 1 and made <= {"", *_MAKE}:
+        return op
+    return "?"
+
+
+def weight_flags(made: str, op: str) -> tuple[bool, bool]:
+    """For arithmetic ``op`` with a learned operand ``made`` so (``made_by``): whether it is the result of an
+    exponential (or sigmoid, tanh) that a product reads (``made``: saved once, by the one or the other),
+    and whether what its making saved is not followed (``unfollowed``: such a result an addition reads, a
+    product of another made tensor, or a making convcalc does not follow). A tensor joined, gathered or
+    clamped from parameters saves nothing an addition needs."""
+    product = op in ("mul", "mul_")
+    if made in _SAVE_RESULT and product:
+        return True, False
+    return False, made == "?" or made in _SAVE_RESULT or product and made != ""
