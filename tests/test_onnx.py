@@ -547,7 +547,7 @@ def test_a_sum_of_initializers_a_layer_on_the_activations_reads_is_no_stored_pro
 def test_a_learned_constant_is_one_parameter_however_often_it_is_read():
     """The stored product also added to the activations as a weight: its values counted once (35, with the
     bias's 7: the file's 42 float values), by its initializer's name; and, a parameter, it takes no
-    activation storage: the inference peak is the input's and the two sums' (hand counts)."""
+    activation storage: while it is made, the input's bytes alone are live (hand counts)."""
     nodes = [helper.make_node("Add", ["P", "b"], ["s"], name="bias_add"),
              helper.make_node("Relu", ["s"], ["r"], name="relu"),
              helper.make_node("Add", ["x", "r"], ["t"], name="first"),

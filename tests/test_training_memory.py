@@ -32,7 +32,7 @@ def _convcalc_saved(model, shape, batch) -> tuple[int, bool]:
 
 @pytest.mark.needs_torch
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("name", [*ZOO, "swin_t", "vit_b_16"])  # with attention: window products, flash
 def test_saved_activations_equal_autograds_over_the_zoo(name):
     import torch
 
@@ -376,17 +376,6 @@ def test_a_buffer_a_layer_reads_is_the_models_storage():
     assert exact and ours == saved_by_autograd(model, torch.randn(2, 4, 7, 7))
 
 
-@pytest.mark.needs_torch
-@pytest.mark.slow
-def test_swin_t_saves_what_autograd_saves():
-    import torch
-
-    model = build("swin_t")
-    ours, exact = _convcalc_saved(model, (3, 224, 224), 2)
-    torch.manual_seed(0)
-    assert exact and ours == saved_by_autograd(model, torch.randn(2, 3, 224, 224))
-
-
 class _Attention(torch.nn.Module if torch else object):
     """Query, key and value picked from one projection, attended (PyTorch's CPU flash attention), the
     heads joined again: ``mask`` adds a mask computed from the input (which needs a gradient)."""
@@ -431,15 +420,6 @@ def test_attention_on_the_math_backend_is_not_called_exact():
     follow: the figure says it is not exact."""
     _, exact = _convcalc_saved(_Attention(mask=True), (5, 12), 2)
     assert not exact
-
-
-@pytest.mark.needs_torch
-@pytest.mark.slow
-def test_vit_b_16_saves_what_autograd_saves():
-    model = build("vit_b_16")
-    ours, exact = _convcalc_saved(model, (3, 224, 224), 2)
-    torch.manual_seed(0)
-    assert exact and ours == saved_by_autograd(model, torch.randn(2, 3, 224, 224))
 
 
 class _LearnedFactor(torch.nn.Module if torch else object):

@@ -299,6 +299,7 @@ def _saved(analysis) -> tuple[tuple, bool]:
     shapes, batches, laid = _layouts(analysis, training=True)
     uses = training_uses(analysis)
     counted = {r.index - 1: r.counted for r in analysis.layers}
+    itemsize = DTYPE_BYTES[analysis.network.dtype]
     seen: set = set()
     saved, exact = {}, True
     for i in order:
@@ -318,11 +319,11 @@ def _saved(analysis) -> tuple[tuple, bool]:
             if item[0] == "folded":  # the input folded to rows: a view of it, or a copy
                 s = sources[i][item[1]]
                 if not strides.folds_to_a_view(shapes[s], laid[s], batches[s]):
-                    total += batches[s] * volume(shapes[s]) * DTYPE_BYTES[analysis.network.dtype]
+                    total += batches[s] * volume(shapes[s]) * itemsize
                     continue
-            if item[0] == "made":  # a tensor made from a parameter in forward, by its name: once
-                if ("made", item[1]) not in seen:
-                    seen.add(("made", item[1]))
+            if item[0] == "once":  # a tensor made from a parameter in forward, by its name: once
+                if item[:2] not in seen:
+                    seen.add(item[:2])
                     total += item[2]
                 continue
             if item[0] == "flash":  # flash attention: its inputs as given, its output, the logsumexp
@@ -340,7 +341,7 @@ def _saved(analysis) -> tuple[tuple, bool]:
                 s, o = sources[i][item[1]], sources[i][item[2]]
                 viewed, count = strides.batched_operand((batches[s], *shapes[s]), laid[s], (batches[o], *shapes[o]))
                 if not viewed:
-                    total += count * DTYPE_BYTES[analysis.network.dtype]
+                    total += count * itemsize
                     continue
             key = storage[i] if item[0] == "output" else storage[sources[i][item[1]]]
             if key not in seen:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..errors import ShapeError
 from ..sizes import volume
 from ..windows import Global
-from .base import Figures, Shape, Use, format_shape, times_batch
+from .base import Figures, Shape, Use, format_shape, saves_flash, times_batch
 from .kind import arg, spell
 from .merge import Merge
 from .products import aligned_right, broadcast_leading
@@ -122,7 +122,7 @@ class ScaledDotProductAttention(Merge):
         # each query's scores (in the accumulation type: float32 for half precision)
         if not self._flash(use.inputs) or use.inputs_grad[3:4] == (True,):  # (a mask that needs a gradient)
             return None  # the math backend: the training figure says it is not exact
-        return [("flash", use.batch * volume(use.inputs[0][:-1]) * max(use.itemsize, 4))]
+        return [saves_flash(use.batch * volume(use.inputs[0][:-1]) * max(use.itemsize, 4))]
 
     def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
         """Flash attention writes its output as (batch, L, heads, Ev) and returns it as (batch, heads, L, Ev)."""

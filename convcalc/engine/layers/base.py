@@ -222,6 +222,18 @@ def saves_batched(k: int, other: int) -> tuple:
     return ("batched", k, other)
 
 
+def saves_once(name: str, nbytes: int) -> tuple:
+    """A tensor of ``nbytes`` made from the parameter ``name`` in forward (Swin V2's exponentiated logit
+    scale): counted once, however many layers save it."""
+    return ("once", name, nbytes)
+
+
+def saves_flash(nbytes: int) -> tuple:
+    """What CPU flash attention saves: its inputs as given, its output, and a logsumexp of ``nbytes``
+    (where an input's last axis is not contiguous, PyTorch runs its math backend: not followed)."""
+    return ("flash", nbytes)
+
+
 def saves_new(nbytes: int) -> tuple:
     """A tensor only the backward pass reads (statistics, indices, dropout's noise)."""
     return ("new", nbytes)

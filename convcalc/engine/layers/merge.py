@@ -9,7 +9,7 @@ from typing import ClassVar
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, Use, format_shape, saves_input
+from .base import Figures, Layer, Shape, Use, format_shape, saves_input, saves_once
 from .kind import spell
 
 ARITHMETIC_FIELDS = ("scalar", "weight_shape", "constant_shape", "table", "made", "unfollowed")
@@ -214,7 +214,7 @@ class Mul(Arithmetic):
             return None if len(use.inputs_grad) > 1 else []
         if self.weight_shape is not None:  # the weight is the parameter's storage, unless it is made in forward
             # (a factor made by an exponential is saved by it while the parameter trains, or by the product)
-            made = [("made", dict(self.weights).get("weight", self.name), volume(self.weight_shape) * use.itemsize)
+            made = [saves_once(dict(self.weights).get("weight", self.name), volume(self.weight_shape) * use.itemsize)
                     ] if self.made and (use.inputs_grad[0] or use.trainable) else []
             return ([saves_input()] if use.trainable else []) + made
         first, second = use.inputs_grad[0], use.inputs_grad[1]

@@ -23,12 +23,12 @@ FITTED = ARITHMETIC | {"scaled_dot_product_attention"}
 # Operators that read fixed tensors repeated over the batch beside activations as layers (their copies).
 COPIED = {"cat", "concat", "grid_sampler", "grid_sampler_2d", "grid_sampler_3d"}
 # Products, by their operands' arguments: of learned tensors alone, not counted (``learned_product``).
-_OPERANDS = {"linear": ("input", "weight"), "matmul": ("self", "other"), "mm": ("self", "mat2"),
-             "bmm": ("self", "mat2"), "einsum": ("tensors",), "addmm": ("mat1", "mat2"),
-             "baddbmm": ("batch1", "batch2"), **dict.fromkeys(("conv1d", "conv2d", "conv3d", "convolution"),
-                                                              ("input", "weight"))}
-# Of those, the ones that count dims batch first: their fixed input's axis 0 is its batch of one.
+_OPERANDS = {**FIXED_PRODUCTS, "bmm": ("self", "mat2"), "einsum": ("tensors",), "addmm": ("mat1", "mat2"),
+             "baddbmm": ("batch1", "batch2")}
+# Of the fixed products, the ones that count dims batch first: their fixed input's axis 0 is its batch of one.
 _BATCH_FIRST = {"conv1d", "conv2d", "conv3d", "convolution"}
+
+
 def fixed_product(op: str, args: dict) -> str | None:
     """The argument holding fixed values (a buffer, or values made in forward) that a product with a
     learned weight reads, or None: that product makes a tensor that is not the input's."""

@@ -354,7 +354,6 @@ def _fixed(torch, args, val, batch, op=""):
                  batched=batched, made=made_by(op, learned))
 
 
-
 def _batch_stride(val):
     """The traced tensor's stride along its batch axis (0 where every sample views one sample's values)."""
     try:
