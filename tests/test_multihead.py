@@ -4,6 +4,8 @@ and value sizes, without bias, and with the extra key/value positions of add_bia
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from convcalc.engine.analysis import analyse
@@ -12,6 +14,11 @@ from convcalc.engine.network import Network
 from convcalc.readers import parse_layer
 
 pytestmark = pytest.mark.needs_torch
+
+try:
+    import torch
+except ImportError:  # (the tests skip)
+    torch = None
 
 CASES = [
     dict(), dict(bias=False), dict(kdim=6, vdim=10), dict(add_bias_kv=True), dict(add_zero_attn=True, bias=False),
@@ -60,3 +67,56 @@ def test_heads_must_divide_the_width():
 
     with pytest.raises(ConvcalcError, match="divisible by num_heads"):
         MultiheadAttention(10, 4).infer((5, 10))
+
+
+
+class _Block(torch.nn.Module if torch else object):
+    """Self-attention alone or between a linear layer with a ReLU (whose output autograd saves too) and a ReLU
+    with a linear head; its input and output tokens first where ``batch_first`` is False."""
+
+    def __init__(self, batch_first, need_weights, dropout, alone):
+        super().__init__()
+        self.attention = torch.nn.MultiheadAttention(12, 3, batch_first=batch_first, dropout=dropout)
+        self.batch_first, self.need_weights, self.alone = batch_first, need_weights, alone
+        self.first, self.head = torch.nn.Linear(12, 12), torch.nn.Linear(12, 4)
+
+    def forward(self, x):
+        x = x if self.alone else torch.relu(self.first(x))
+        x = x if self.batch_first else x.transpose(0, 1)
+        y = self.attention(x, x, x, need_weights=self.need_weights)[0]
+        y = y if self.batch_first else y.transpose(0, 1)
+        return y if self.alone else self.head(torch.relu(y))
+
+
+@pytest.mark.parametrize("tokens, batch", [(5, 2), (1, 3), (4, 1)])
+@pytest.mark.parametrize("need_weights, dropout", [(True, 0.0), (True, 0.2), (False, 0.0), (False, 0.2)])
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("alone", [True, False])
+def test_training_saves_what_autograd_saves(alone, batch_first, need_weights, dropout, tokens, batch):
+    """The layer written as a token saves what the module does in training (``saved_tensors_hooks``): with
+    the weights, the explicit softmax path; without, flash attention, or its math backend with dropout.
+    Where the input's batch is moved and another layer saves its storage too, the figure is right but
+    convcalc cannot tell a view from a copy, so it is not called exact."""
+    from convcalc import analyse_tokens
+    from convcalc.engine.memory import training_memory
+
+    from .torch_nets import saved_by_autograd
+
+    token = f"mha:12,3,batch_first={batch_first},need_weights={need_weights},dropout={dropout}"
+    layers = [token] if alone else ["linear:12", "relu", token, "relu", "linear:4"]
+    memory = training_memory(analyse_tokens(f"{tokens}x12", *layers, batch=batch))
+    torch.manual_seed(0)
+    module = _Block(batch_first, need_weights, dropout, alone)
+    assert memory.saved_bytes == saved_by_autograd(module, torch.randn(batch, tokens, 12))
+    assert memory.exact == (alone or batch_first or tokens == 1 or batch == 1)
+
+
+def test_cross_attention_is_not_called_exact():
+    """Separate query, key and value branches take other projections, which convcalc does not follow."""
+    from convcalc.engine.memory import training_memory
+    from convcalc.readers.document import load_document
+
+    network = load_document(json.dumps({"input": [5, 12], "layers": [
+        {"type": "linear", "out_features": 12, "name": "k"},
+        {"type": "mha", "embed_dim": 12, "num_heads": 3, "from": ["input", "k", "k"]}]}))
+    assert not training_memory(analyse(network)).exact

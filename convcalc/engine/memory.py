@@ -108,6 +108,11 @@ def _find_storages(analysis, training: bool) -> tuple[dict, dict, dict, dict, di
         else:
             written = layer.output_strides((batch, *shapes[i]), tuple(shapes[s] for s in sources[i]),
                                            tuple(laid[s] for s in sources[i]))
+            if hasattr(layer, "full_terms"):  # an einsum: its product's result, permuted back
+                plan = _einsum_plan(layer, sources[i], shapes, batches, laid, (False, False))
+                written = plan[1] if plan is not None else None
+            if written is None and layer.writes_like_input and shapes[i] == shape and batches[first] == batch:
+                written = strides.elementwise((batch, *shape), laid[first])
             storage[i], size[i], laid[i] = i, outputs[i], written or fresh
     return storage, size, shapes, batches, laid
 
@@ -292,6 +297,19 @@ def _frozen_roles(layer, index: int, frozen) -> set[str]:
     return {role for role in {*named, "weight", "bias"} if named.get(role, f"#{index + 1}.{role}") in frozen}
 
 
+def _einsum_plan(layer, reads, shapes, batches, laid, grads):
+    """``strides.einsum_plan`` for an einsum layer reading ``reads``: its branches as laid out, batch first,
+    and a learned operand in its own (contiguous) storage. None where a branch is not batch first as the
+    equation has it (a layer on slices) or the plan is not followed."""
+    terms, output = layer.full_terms(len(reads))
+    operands = [((batches[s], *shapes[s]), laid[s]) for s in reads]
+    if any(len(full) != len(term) or len(st) != len(full) for (full, st), term in zip(operands, terms)):
+        return None
+    if layer.weight_shape is not None:
+        operands.append((tuple(layer.weight_shape), strides.contiguous(tuple(layer.weight_shape))))
+    return strides.einsum_plan(terms, output, tuple(operands), grads[:2])
+
+
 def _saved(analysis) -> tuple[tuple, bool]:
     """Each layer's share of the saved bytes (None where unknown), and whether all are known."""
     sources, order = wiring(analysis)
@@ -302,6 +320,7 @@ def _saved(analysis) -> tuple[tuple, bool]:
     itemsize = DTYPE_BYTES[analysis.network.dtype]
     seen: set = set()
     saved, exact = {}, True
+    unsure: set = set()  # storages a sequence may share with what it folds to (see "steps")
     for i in order:
         use = uses[i]
         if use is None:
@@ -311,6 +330,11 @@ def _saved(analysis) -> tuple[tuple, bool]:
         if items is None:
             saved[i], exact = None, False
             continue
+        if any(item[0] == "flash" for item in items) and any(laid[s][-1] != 1 for s in sources[i]):
+            items = analysis.network.layers[i].math_saved(use)  # PyTorch runs its math backend instead
+            if items is None:
+                saved[i], exact = None, False
+                continue
         total = 0
         for item in items:
             if item[0] == "new":  # a tensor of that many bytes (statistics, indices, noise)
@@ -321,14 +345,35 @@ def _saved(analysis) -> tuple[tuple, bool]:
                 if not strides.folds_to_a_view(shapes[s], laid[s], batches[s]):
                     total += batches[s] * volume(shapes[s]) * itemsize
                     continue
+            if item[0] == "steps":  # a sequence folded steps first: a view of it, or a copy for each reader
+                s = sources[i][item[1]]
+                if not strides.steps_fold_to_a_view(shapes[s], laid[s], batches[s], item[4]):
+                    total += item[3] * batches[s] * volume(shapes[s]) * itemsize
+                    if not item[2]:  # its batch was moved: the layout convcalc assumes may be PyTorch's view
+                        unsure.add(storage[s])
+                    continue
+            if item[0] == "einsum":  # torch.einsum's product: each operand its storage, a copy, or a sum
+                grads = (*use.inputs_grad, use.trains("weight"))
+                plan = _einsum_plan(analysis.network.layers[i], sources[i], shapes, batches, laid, grads)
+                if plan is None:
+                    total, exact = None, False
+                    break
+                for k, viewed, count in plan[0]:
+                    key = storage[sources[i][k]] if viewed and k < len(sources[i]) else None
+                    if not viewed:
+                        total += count * itemsize
+                    elif key is not None and key not in seen:  # (a learned operand: the parameter itself)
+                        seen.add(key)
+                        total += size[key]
+                continue
             if item[0] == "once":  # a tensor made from a parameter in forward, by its name: once
                 if item[:2] not in seen:
                     seen.add(item[:2])
                     total += item[2]
                 continue
             if item[0] == "flash":  # flash attention: its inputs as given, its output, the logsumexp
-                # (the math backend, or an input convcalc cannot follow: not followed yet)
-                if any(laid[s][-1] != 1 or s != INPUT and not counted[s] for s in sources[i]):
+                # (an input convcalc cannot follow: not followed)
+                if any(s != INPUT and not counted[s] for s in sources[i]):
                     total, exact = None, False
                     break
                 for key in [storage[s] for s in sources[i]] + [storage[i]]:
@@ -348,4 +393,6 @@ def _saved(analysis) -> tuple[tuple, bool]:
                 seen.add(key)
                 total += size[key]
         saved[i] = total
+    # A copy or a view holds the same bytes; they differ only where another tensor saved shares the storage
+    exact = exact and not unsure & seen
     return tuple(saved[r.index - 1] for r in analysis.layers), exact

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..errors import ShapeError
 from ..sizes import volume
 from ..windows import Global
-from .base import Figures, Shape, Use, format_shape, saves_flash, times_batch
+from .base import Figures, Shape, Use, format_shape, saves_batched, saves_flash, saves_new, times_batch
 from .kind import arg, spell
 from .merge import Merge
 from .products import aligned_right, broadcast_leading
@@ -111,8 +111,7 @@ class ScaledDotProductAttention(Merge):
         """Whether PyTorch's CPU kernel is its flash attention (torch 2.13, measured with
         ``saved_tensors_hooks``): four axes with the batch, no dropout, the value's features the query's,
         no grouped heads to share, a mask that is a branch needing no gradient or none, and (checked with
-        the strides) every input's last axis contiguous. Elsewhere it is the math backend, whose saved
-        tensors convcalc does not follow yet."""
+        the strides) every input's last axis contiguous. Elsewhere it is the math backend (``math_saved``)."""
         q, k, v = shapes[:3]
         return (len(q) == 3 and self.dropout_p == 0 and v[-1] == q[-1] and self.mask_shape is None
                 and k[-3] == q[-3])
@@ -120,9 +119,32 @@ class ScaledDotProductAttention(Merge):
     def saved(self, use: Use) -> list | None:
         # flash attention saves the query, key, value and mask as given, its output and the logsumexp of
         # each query's scores (in the accumulation type: float32 for half precision)
-        if not self._flash(use.inputs) or use.inputs_grad[3:4] == (True,):  # (a mask that needs a gradient)
-            return None  # the math backend: the training figure says it is not exact
-        return [saves_flash(use.batch * volume(use.inputs[0][:-1]) * max(use.itemsize, 4))]
+        if self._flash(use.inputs) and use.inputs_grad[3:4] != (True,):
+            return [saves_flash(use.batch * volume(use.inputs[0][:-1]) * max(use.itemsize, 4))]
+        return self.math_saved(use)
+
+    def math_saved(self, use: Use) -> list | None:
+        """What PyTorch's math backend saves (torch 2.13, measured with ``saved_tensors_hooks``): it scales
+        the query and the transposed key by the square root of the scale each (new tensors, each kept by
+        the scores' product for the other's gradient), keeps the softmax's result (for its own gradient,
+        and the values' product's when the value needs one), dropout's noise and dropped copy, and the
+        value as ``bmm`` reads it. Grouped heads (repeated first) and a gathered mask are not followed."""
+        q, k, v = use.inputs[:3]
+        if self.mask_table is not None or (self.enable_gqa and len(q) >= 3 and k[-3] != q[-3]):
+            return None
+        q_grad, k_grad, v_grad = use.inputs_grad[:3]
+        mask_grad = len(use.inputs_grad) > 3 and use.inputs_grad[3]
+        lead = use.batch * volume(broadcast_leading(q[:-2], k[:-2], "attention"))
+        length, source = q[-2], k[-2]
+        weights_grad = q_grad or k_grad or mask_grad  # the scores need a gradient
+        items = [saves_new(lead * length * q[-1] * use.itemsize)] if k_grad else []
+        items += [saves_new(lead * source * k[-1] * use.itemsize)] if q_grad else []
+        scores = lead * length * source * use.itemsize
+        dropped = self.dropout_p > 0
+        items += [saves_new(scores)] if weights_grad or v_grad and not dropped else []
+        items += [saves_new(scores)] if dropped and weights_grad else []  # the noise
+        items += [saves_new(scores)] if dropped and v_grad else []  # the dropped copy
+        return items + ([saves_batched(2, 0)] if weights_grad else [])
 
     def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
         """Flash attention writes its output as (batch, L, heads, Ev) and returns it as (batch, heads, L, Ev)."""

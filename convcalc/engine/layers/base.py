@@ -84,6 +84,10 @@ class Layer:
     ((64, 224, 224), 1792, 86704128)
     """
 
+    # An elementwise operation on one tensor, whose new output PyTorch lays out as its input is laid out
+    # (``engine/strides.elementwise``); a class attribute, not a field
+    writes_like_input = False
+
     origin: Origin | None = field(default=None, compare=False, repr=False, kw_only=True)
     # Wiring, for networks that are graphs: the layer's name, the names of the
     # layers it reads (None: the one before it), and the blocks it sits in.
@@ -220,6 +224,20 @@ def saves_batched(k: int, other: int) -> tuple:
     leading axes both broadcast to and folded to one batch of matrices, its storage where that is a
     view, a copy where it is not (``engine/strides.py``)."""
     return ("batched", k, other)
+
+
+def saves_steps(k: int = 0, batch_first: bool = True, readers: int = 1, contiguous: bool = False) -> tuple:
+    """The k-th input, a sequence, as a recurrent layer reads it, steps first (``input.transpose(0, 1)``
+    when ``batch_first``): folded to rows by the input product of each of its ``readers`` (a
+    bidirectional layer's two directions), or made ``contiguous`` once (oneDNN's LSTM). Its storage where
+    that is a view, a copy where it is not (``engine/strides.py``)."""
+    return ("steps", k, batch_first, readers, contiguous)
+
+
+def saves_einsum() -> tuple:
+    """What ``torch.einsum``'s one product keeps of its two operands, as it lays them out
+    (``engine/strides.einsum_plan``)."""
+    return ("einsum",)
 
 
 def saves_once(name: str, nbytes: int) -> tuple:

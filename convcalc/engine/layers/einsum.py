@@ -12,12 +12,13 @@ more operands is refused: PyTorch may reorder their contractions, which changes 
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 from ..errors import ShapeError, SpecError
 from ..sizes import volume
 from ..windows import Global
-from .base import Figures, Shape, Use, format_shape, gradient_products
+from .base import Figures, Shape, Use, format_shape, gradient_products, saves_einsum
 from .kind import arg, spell
 from .merge import Merge
 from .rules import text
@@ -105,6 +106,25 @@ class Einsum(Merge):
                                        for term in terms[:len(shapes)]),
                        tensors=(("weight", params),) if params else ())
 
+    def full_terms(self, branches: int) -> tuple[tuple[str, ...], str]:
+        """The equation as PyTorch runs it on whole batches: the branches' and the output's letters with a
+        batch letter before them (a learned operand has none).
+
+        >>> Einsum("nd,md->nm").full_terms(2)
+        (('and', 'amd'), 'anm')
+        """
+        terms, output = parse_equation(self.equation, branches + (self.weight_shape is not None))
+        batch = next(c for c in string.ascii_letters if c not in "".join(terms))
+        return tuple(batch + t if i < branches else t for i, t in enumerate(terms)), batch + output
+
+    def saved(self, use: Use) -> list | None:
+        # torch 2.13 runs one bmm (or a broadcast product) on the operands permuted and reshaped: what it
+        # keeps depends on their layout (engine/strides.einsum_plan); an operand gathered from a table is
+        # made in forward, which convcalc does not follow
+        if self.table is not None or len(use.inputs) + (self.weight_shape is not None) != 2:
+            return [] if len(use.inputs) + (self.weight_shape is not None) == 1 and self.table is None else None
+        return [saves_einsum()]
+
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # a contraction is one batched product: each operand's gradient is one as large, when that operand
         # needs one (a learned one when trained); letters summed away come back by broadcasting, and a
@@ -113,12 +133,8 @@ class Einsum(Merge):
         return gradient_products(forward_macs, *grads[:2])
 
     def prepare(self, run, x):
-        import string
-
-        equation = self.equation.replace(";", ",")
-        terms, output = parse_equation(equation, equation.replace(" ", "").split("->")[0].count(",") + 1)
-        batch = next(c for c in string.ascii_letters if c not in equation)
+        operands = self.equation.replace(";", ",").partition("->")[0].count(",") + 1
+        terms, output = self.full_terms(operands - (self.weight_shape is not None))
         weight = run.between(-1.0, 1.0, tuple(self.weight_shape)) if self.weight_shape is not None else None
-        branches = len(terms) - (weight is not None)  # the branches carry the batch; a learned operand does not
-        spec = ",".join(batch + t if i < branches else t for i, t in enumerate(terms)) + "->" + batch + output
+        spec = ",".join(terms) + "->" + output
         return lambda *xs: run.F.einsum(spec, *xs, *([weight] if weight is not None else []))

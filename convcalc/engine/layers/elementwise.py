@@ -103,6 +103,8 @@ class Activation(Layer):
             summary = f"[{self.min_val:g}, {self.max_val:g}]"
         return Figures(self.function, shape, 0, 0, per_element * volume(shape), None, (), summary)
 
+    writes_like_input = True
+
     def storage(self, training: bool, contiguous: bool) -> str:
         return "view" if training and self.inplace else "new"
 
@@ -161,6 +163,8 @@ class Dropout(Layer):
                             hint="use Dropout2d for a feature dropout", field="*")
         variant = "" if self.variant == "element" else f" {self.variant}"
         return Figures("Dropout", shape, 0, 0, 0, None, (), f"p={self.p:g}{variant}")
+
+    writes_like_input = True  # (the input times noise laid out like it)
 
     def storage(self, training: bool, contiguous: bool) -> str:
         return "view" if not training or self.p == 0 or self.inplace else "new"

@@ -14,20 +14,22 @@ from dataclasses import dataclass
 from ..errors import ShapeError
 from ..windows import Global
 from .attention import ScaledDotProductAttention
-from .base import Figures, Shape, Use, format_shape, gradient_products, times_batch
+from .base import Figures, Shape, Use, format_shape, gradient_products, saves_new, saves_steps, times_batch
 from .kind import arg, spell
 from .merge import Merge
 from .reshape import Linear
 from .rules import probability
 
-_FIELDS = ("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim", "batch_first")
+_FIELDS = ("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim", "batch_first",
+           "need_weights")
 
 
 @dataclass(frozen=True)
 class MultiheadAttention(Merge):
     """``nn.MultiheadAttention(embed_dim, num_heads, ...)`` as self-attention of one branch (tokens x
     embed_dim per sample) or attention of a query branch over key and value branches (tokens x kdim,
-    tokens x vdim). The output is the attention output (``need_weights`` adds no product).
+    tokens x vdim). The output is the attention output (``need_weights``, the forward call's argument,
+    adds no product; it decides what training saves).
 
     >>> fig = MultiheadAttention(768, 12).infer((197, 768))
     >>> fig.output_shape, fig.params, fig.macs        # ViT-B/16's: in_proj, 12 heads, out_proj
@@ -46,6 +48,8 @@ class MultiheadAttention(Merge):
     kdim: int | None = None
     vdim: int | None = None
     batch_first: bool = False  # where the module's batch is: per sample it changes nothing
+    # the forward call's argument (PyTorch's default): it changes no product, only the path training runs
+    need_weights: bool = True
 
     def merge(self, shapes: tuple[Shape, ...]) -> Figures:
         if len(shapes) not in (1, 3):
@@ -81,8 +85,35 @@ class MultiheadAttention(Merge):
         return Figures("MultiheadAttention", (query[0], embed), params, macs, flops, (Global(embed),), (), summary,
                        mixes_channels=True)
 
+    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
+        """The output projection writes tokens first, (tokens, batch, embed): ``batch_first`` returns a view."""
+        batch, tokens, embed = full
+        return (embed, batch * embed, 1)
+
     def saved(self, use: Use) -> list | None:
-        return None  # not yet checked against autograd's saved tensors: the training figure says so
+        # Self-attention in training, as F.multi_head_attention_forward runs it (torch 2.13, measured with
+        # saved_tensors_hooks): the fused projection's input, tokens first (a copy for a batch-first input),
+        # when it trains; its result made contiguous as query, key and value, which the attention keeps.
+        # With the weights (need_weights): the scaled query, the softmax's result, dropout's noise and
+        # dropped copy, and the heads joined again for the output projection. Without: PyTorch's
+        # scaled_dot_product_attention, on its flash kernel (its output, which the output projection reads
+        # as it is, and the logsumexp) or, with dropout, on its math backend (the scaled query and key too).
+        # Cross-attention and added key/value positions are not followed.
+        if len(use.inputs) != 1 or self.add_bias_kv or self.add_zero_attn or use.trainable and use.frozen:
+            return None
+        (tokens, embed), batch, size = use.inputs[0], use.batch, use.itemsize
+        sequence = batch * tokens * embed * size
+        scores = batch * self.num_heads * tokens * tokens * size
+        dropped = [saves_new(scores), saves_new(scores)] if self.dropout > 0 else []
+        joined = [saves_new(sequence)] if use.trainable else []  # the output projection's input
+        if self.need_weights:
+            attention = [saves_new(sequence), saves_new(scores), *dropped, *joined]
+        elif self.dropout > 0:
+            attention = [saves_new(sequence), saves_new(sequence), saves_new(scores), *dropped, *joined]
+        else:
+            attention = [saves_new(sequence + batch * self.num_heads * tokens * max(size, 4))]
+        projected = [saves_steps(0, self.batch_first)] if use.trainable else []
+        return [*projected, saves_new(3 * sequence), *attention]
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # the backward of what it is made of (see merge), each part asked as autograd reaches it: a

@@ -18,12 +18,36 @@ from dataclasses import dataclass
 
 from ..errors import ShapeError
 from ..windows import Global
-from .base import Figures, Layer, Shape, Use, format_shape, times_batch
+from .base import SAVES_OUTPUT, Figures, Layer, Shape, Use, format_shape, saves_new, saves_steps, times_batch
 from .kind import arg, spell
 from .rules import probability, word
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 GATE_FLOPS = {"LSTM": 26, "GRU": 17, "RNN": 5}  # per hidden unit and step; RNN with relu: 1
+_PAGE = 4096  # oneDNN places each part of an RNN's workspace on a page of its own
+
+
+def onednn_workspace(steps: int, batch: int, features: int, hidden: int, itemsize: int) -> int:
+    """The bytes of oneDNN's workspace for one LSTM layer and direction in training (oneDNN 3.12's
+    ``rnn_utils``: ``set_workspace_sizes`` and ``set_offsets``): the gates, the hidden states, the states
+    between steps and layers, and their gradients (float32), each part's rows padded to 64 bytes (one
+    more 64 where that is a multiple of 256 elements) and each part rounded up to a page.
+
+    >>> onednn_workspace(5, 3, 8, 16, 4), onednn_workspace(50, 16, 128, 256, 4)
+    (28672, 12877824)
+    """
+    def rows(n: int, item: int) -> int:
+        padded = -(-n // (64 // item)) * (64 // item)
+        return padded + 64 // item if padded % 256 == 0 else padded
+
+    states = 2 * (steps + 1) * batch  # two layers' worth (input and output) of each step's states, and one more
+    widest = max(features, hidden)
+    parts = (steps * batch * rows(4 * hidden, itemsize) * itemsize, steps * batch * rows(hidden, itemsize) * itemsize,
+             states * rows(widest, itemsize) * itemsize, states * hidden * itemsize,
+             states * rows(widest, 4) * 4, states * rows(widest, 4) * 4, states * hidden * 4)
+    return sum(-(-part // _PAGE) * _PAGE for part in parts)
+
+
 _FIELDS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional")
 
 
@@ -85,7 +109,62 @@ class Recurrent(Layer):
                        mixes_channels=True)
 
     def saved(self, use: Use) -> list | None:
-        return None  # not yet checked against autograd's saved tensors: the training figure says so
+        # torch 2.13 on the CPU, measured with saved_tensors_hooks. GRU, RNN and a float64 or projected LSTM
+        # run ATen's native steps: each layer projects its whole input at once (a linear layer on the
+        # steps-first sequence), then every step projects the previous hidden state and applies the gates.
+        # A float32 LSTM without projection runs oneDNN, a layer and direction at a time (``_onednn``);
+        # half precision picks its path by the processor, so convcalc does not follow it.
+        if use.trainable and use.frozen:  # (some of its tensors frozen: not followed)
+            return None
+        if self.cell == "LSTM" and not self.proj_size and use.itemsize != 8:
+            return self._onednn(use) if use.itemsize == 4 else None
+        (steps, _), batch, size = use.inputs[0], use.batch, use.itemsize
+        directions, hidden, trained = 2 if self.bidirectional else 1, self.hidden_size, use.trainable
+        # Per layer and direction, in elements per sample: the hidden-state product's input when the weights
+        # train, at every step (the zero state, then each step's result; an RNN's results are saved anyway:
+        # only its zero state is more); and at every step a GRU's three gates' pre-activations, its candidate's
+        # copy and result and its update's copy; an RNN's activation's result; an LSTM's four gates, its
+        # cell's tanh and the previous cell state (the zero state first) and, when the projection trains, the
+        # projection's input
+        out = self.proj_size or hidden
+        if self.cell == "RNN":
+            states = steps * hidden + (hidden if trained else 0)
+        else:
+            gates = 6 * hidden + (hidden if self.proj_size and trained else 0)
+            states = steps * (gates + (out if trained else 0))
+        states *= self.num_layers * directions
+        # a later layer reads the layer before's joined output (saved when its weights train) or, with
+        # dropout, that output's dropped copy and the float noise
+        between = (self.num_layers - 1) * steps * directions * out
+        joined = between * (trained + (self.dropout > 0))
+        return ([saves_steps(0, self.batch_first, directions)] if trained else []) + \
+            [saves_new((states + joined) * batch * size)]
+
+    def _onednn(self, use: Use) -> list:
+        """What oneDNN's LSTM (torch 2.13's oneDNN 3.12) saves, per layer and direction: its input, zero
+        initial states (one tensor each for all layers), its output and last states, and its workspace;
+        ``bias=False`` hands it zero biases of the weights' shapes, which it keeps. A later layer reads the
+        layer before's output joined over directions, or dropped (the dropped copy and its noise)."""
+        (steps, features), batch, size = use.inputs[0], use.batch, use.itemsize
+        directions, hidden, layers = 2 if self.bidirectional else 1, self.hidden_size, self.num_layers
+        state = batch * hidden * size
+        total = 2 * layers * directions * state
+        # the first layer reads the input's features, every later one the layer before: two kinds of layer,
+        # counted in closed form (work does not grow with num_layers)
+        for width, count in ((features, 1), (directions * hidden, layers - 1)):
+            total += count * directions * (2 * state + onednn_workspace(steps, batch, width, hidden, size)
+                                           + (0 if self.bias else 4 * hidden * (width + hidden) * size))
+        if self.dropout > 0 or directions == 2:  # what joins or drops each layer's output for the next
+            total += (layers - 1) * (2 if self.dropout > 0 else 1) * steps * batch * directions * hidden * size
+        # each layer's output, but the last one's where it is the layer's result itself (one direction)
+        total += (layers - (directions == 1)) * directions * steps * state
+        last = [SAVES_OUTPUT] if directions == 1 else []
+        return [saves_steps(0, self.batch_first, 1, contiguous=True), saves_new(total), *last]
+
+    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
+        """Every path writes the output steps first, (steps, batch, features): ``batch_first`` returns a view."""
+        batch, steps, width = full
+        return (width, batch * width, 1)
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # Autograd through the CPU steps (torch 2.13, oneDNN off, as FlopCounterMode sees them): with trained
