@@ -62,3 +62,41 @@ def test_the_math_backend_saves_what_autograd_saves(kind, batch):
     torch.manual_seed(0)
     assert memory.exact
     assert memory.saved_bytes == saved_by_autograd(module, torch.randn(batch, 5, 12))
+
+
+class _FixedMask(torch.nn.Module if torch else object):
+    """A causal mask kept as a boolean buffer, as GPT-style models keep it."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = torch.nn.Linear(12, 36)
+        self.register_buffer("causal", torch.tril(torch.ones(5, 5, dtype=torch.bool)))
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, 3, 4).permute(2, 0, 3, 1, 4)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=self.causal)
+        return out.transpose(1, 2).reshape(b, n, 12)
+
+
+def test_a_fixed_mask_is_not_called_exact():
+    """By the mask's rank PyTorch runs flash attention (keeping a float copy of a boolean mask) or its math
+    backend; convcalc knows neither the rank nor the type of a fixed mask."""
+    from convcalc import analyse, from_torch
+    from convcalc.engine.memory import training_memory
+
+    assert not training_memory(analyse(from_torch(_FixedMask(), (5, 12), batch=2), receptive_fields=False)).exact
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_math_backend_in_half_precision_is_not_called_exact(dtype):
+    """On the CPU the math backend computes half-precision attention on float32 copies."""
+    import dataclasses
+
+    from convcalc import analyse, analyse_tokens, from_torch
+    from convcalc.engine.memory import training_memory
+
+    network = dataclasses.replace(from_torch(_Attention("dropout"), (5, 12), batch=2), dtype=dtype)
+    assert not training_memory(analyse(network, receptive_fields=False)).exact
+    analysis = analyse_tokens("5x12", "linear:12", "mha:12,3,need_weights=false,dropout=0.2", batch=2, dtype=dtype)
+    assert not training_memory(analysis).exact

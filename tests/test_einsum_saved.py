@@ -129,3 +129,15 @@ def test_an_order_convcalc_does_not_follow_is_not_called_exact():
 
     memory = training_memory(analyse(from_torch(_Branches("bnd,bmd->bmn"), (5, 6), batch=3), receptive_fields=False))
     assert not memory.exact
+
+
+def test_an_einsum_of_one_operand_saves_nothing():
+    """A transpose, a sum or a trace written as an einsum makes no product: nothing saved, no plan asked."""
+    from convcalc import analyse_tokens
+    from convcalc.engine.memory import inference_memory, training_memory
+
+    for equation in ("ij->ji", "ij->i", "ij->"):
+        analysis = analyse_tokens("6x6", "linear:6", f"einsum:{equation}", batch=2)
+        memory = training_memory(analysis)
+        assert memory.exact and memory.saved[1] == 0
+        assert inference_memory(analysis).peak_bytes > 0

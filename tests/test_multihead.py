@@ -120,3 +120,37 @@ def test_cross_attention_is_not_called_exact():
         {"type": "linear", "out_features": 12, "name": "k"},
         {"type": "mha", "embed_dim": 12, "num_heads": 3, "from": ["input", "k", "k"]}]}))
     assert not training_memory(analyse(network)).exact
+
+
+
+class _Module(torch.nn.Module if torch else object):
+    """``nn.MultiheadAttention`` as a model calls it, after a linear layer, batch first or sequence first."""
+
+    def __init__(self, batch_first, need_weights, dropout):
+        super().__init__()
+        self.first = torch.nn.Linear(12, 12)
+        self.attention = torch.nn.MultiheadAttention(12, 3, batch_first=batch_first, dropout=dropout)
+        self.batch_first, self.need_weights = batch_first, need_weights
+
+    def forward(self, x):
+        x = self.first(x)
+        x = x if self.batch_first else x.transpose(0, 1)
+        y = self.attention(x, x, x, need_weights=self.need_weights)[0]
+        return y if self.batch_first else y.transpose(0, 1)
+
+
+@pytest.mark.parametrize("need_weights, dropout", [(True, 0.0), (True, 0.1), (False, 0.0), (False, 0.1)])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_the_module_read_from_pytorch_saves_what_autograd_saves(batch_first, need_weights, dropout):
+    """Read from PyTorch, the module is its parts: the copies ``.contiguous()`` makes, and the dropout of
+    attention weights that the evaluation-mode capture does not record but training runs."""
+    from convcalc import analyse, from_torch
+    from convcalc.engine.memory import training_memory
+
+    from .torch_nets import saved_by_autograd
+
+    module = _Module(batch_first, need_weights, dropout)
+    memory = training_memory(analyse(from_torch(module, (5, 12), batch=2), receptive_fields=False))
+    torch.manual_seed(0)
+    assert memory.exact
+    assert memory.saved_bytes == saved_by_autograd(module, torch.randn(2, 5, 12))

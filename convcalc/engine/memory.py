@@ -23,7 +23,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
-from . import strides
+from . import strides, views
 from .dtypes import DTYPE_BYTES
 from .errors import SpecError
 from .graph import INPUT, dependency_order, resolve_sources, result_layers
@@ -98,7 +98,7 @@ def _find_storages(analysis, training: bool) -> tuple[dict, dict, dict, dict, di
         batch, shape = batches[i], shapes[first]
         fresh = strides.contiguous((batch, *shapes[i]))
         # where the output's elements would sit as a view of the input's (None: PyTorch copies)
-        candidate = strides.after(layer, shape, laid[first], shapes[i], batch) \
+        candidate = views.after(layer, shape, laid[first], shapes[i], batch) \
             if batches[first] == batch and len(laid[first]) == len(shape) + 1 else fresh
         kept = layer.storage(training, candidate is not None)
         if kept == "held":  # a parameter's own storage: param_bytes counts it
@@ -108,9 +108,6 @@ def _find_storages(analysis, training: bool) -> tuple[dict, dict, dict, dict, di
         else:
             written = layer.output_strides((batch, *shapes[i]), tuple(shapes[s] for s in sources[i]),
                                            tuple(laid[s] for s in sources[i]))
-            if hasattr(layer, "full_terms"):  # an einsum: its product's result, permuted back
-                plan = _einsum_plan(layer, sources[i], shapes, batches, laid, (False, False))
-                written = plan[1] if plan is not None else None
             if written is None and layer.writes_like_input and shapes[i] == shape and batches[first] == batch:
                 written = strides.elementwise((batch, *shape), laid[first])
             storage[i], size[i], laid[i] = i, outputs[i], written or fresh
@@ -248,7 +245,7 @@ def _uses(analysis) -> dict:
             uses[i] = None
             continue
         partly = reports[i].trainable < reports[i].params  # some of its tensors are frozen
-        frozen = _frozen_roles(network.layers[i], i, network.frozen) if partly else ()
+        frozen = _frozen_roles(network.layers[i], i, incoming, network.frozen) if partly else ()
         batch = 1 if network.layers[i].once else network.batch  # run once per pass: saved once
         use = Use(incoming, shapes[i], batch, itemsize, inputs_grad, trainable, frozenset(frozen))
         uses[i] = one_slice(network.layers[i], use)  # a layer on slices: its kind sees one slice a sample
@@ -290,24 +287,12 @@ def _trains_shared(layer, index: int, incoming, frozen) -> bool:
     return any(named.get(role, f"#{index + 1}.{role}") not in frozen for role, count in tensors if count)
 
 
-def _frozen_roles(layer, index: int, frozen) -> set[str]:
+def _frozen_roles(layer, index: int, incoming, frozen) -> set[str]:
     """The roles of a layer's parameter tensors that ``frozen`` names, by the names the analysis gives
     them (the model's, or ``#<layer>.<role>``)."""
     named = dict(layer.weights)
-    return {role for role in {*named, "weight", "bias"} if named.get(role, f"#{index + 1}.{role}") in frozen}
-
-
-def _einsum_plan(layer, reads, shapes, batches, laid, grads):
-    """``strides.einsum_plan`` for an einsum layer reading ``reads``: its branches as laid out, batch first,
-    and a learned operand in its own (contiguous) storage. None where a branch is not batch first as the
-    equation has it (a layer on slices) or the plan is not followed."""
-    terms, output = layer.full_terms(len(reads))
-    operands = [((batches[s], *shapes[s]), laid[s]) for s in reads]
-    if any(len(full) != len(term) or len(st) != len(full) for (full, st), term in zip(operands, terms)):
-        return None
-    if layer.weight_shape is not None:
-        operands.append((tuple(layer.weight_shape), strides.contiguous(tuple(layer.weight_shape))))
-    return strides.einsum_plan(terms, output, tuple(operands), grads[:2])
+    roles = {*named, "weight", "bias", *(role for role, _ in figures_of(layer, incoming).tensors)}
+    return {role for role in roles if named.get(role, f"#{index + 1}.{role}") in frozen}
 
 
 def _saved(analysis) -> tuple[tuple, bool]:
@@ -342,19 +327,22 @@ def _saved(analysis) -> tuple[tuple, bool]:
                 continue
             if item[0] == "folded":  # the input folded to rows: a view of it, or a copy
                 s = sources[i][item[1]]
-                if not strides.folds_to_a_view(shapes[s], laid[s], batches[s]):
+                if not strides.folds_to_a_view(shapes[s], laid[s], batches[s], item[2]):
                     total += batches[s] * volume(shapes[s]) * itemsize
                     continue
             if item[0] == "steps":  # a sequence folded steps first: a view of it, or a copy for each reader
                 s = sources[i][item[1]]
                 if not strides.steps_fold_to_a_view(shapes[s], laid[s], batches[s], item[4]):
                     total += item[3] * batches[s] * volume(shapes[s]) * itemsize
-                    if not item[2]:  # its batch was moved: the layout convcalc assumes may be PyTorch's view
+                    if not item[2]:  # its batch was moved: PyTorch may hold it steps first already (a layer's
+                        # result on the moved tensor), one storage every reader views
                         unsure.add(storage[s])
+                        exact = exact and item[3] == 1
                     continue
             if item[0] == "einsum":  # torch.einsum's product: each operand its storage, a copy, or a sum
                 grads = (*use.inputs_grad, use.trains("weight"))
-                plan = _einsum_plan(analysis.network.layers[i], sources[i], shapes, batches, laid, grads)
+                plan = analysis.network.layers[i].plan(tuple((batches[s], *shapes[s]) for s in sources[i]),
+                                                       tuple(laid[s] for s in sources[i]), grads)
                 if plan is None:
                     total, exact = None, False
                     break

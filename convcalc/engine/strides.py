@@ -15,11 +15,10 @@ is a view, a copy of the input otherwise (measured with ``saved_tensors_hooks``,
 
 from __future__ import annotations
 
-from .layers import Chunk, Flatten, Narrow, Permute, Reshape, Select, Slice, Split, Squeeze, Transpose, Unsqueeze
-from .layers.base import Shape
-from .layers.layout import batch_dim
 from .sizes import volume
 
+# (no layer is imported here: the layers' own rules use these functions; ``views.py`` says which layers are views)
+Shape = tuple[int, ...]
 Strides = tuple[int, ...]
 
 
@@ -108,27 +107,6 @@ def _compare(full: Shape, strides: Strides, a: int, b: int) -> int:
     return 1 if full[a] > full[b] else 0
 
 
-def after(layer, shape: Shape, strides: Strides, out: Shape, batch: int) -> Strides | None:
-    """The strides of ``layer``'s output when it is a view of its (first) input of per-sample ``shape``
-    and full ``strides``; None where PyTorch copies (a reshape that is no view)."""
-    full, wanted = (batch, *shape), (batch, *out)
-    if isinstance(layer, (Reshape, Flatten, Squeeze, Unsqueeze)):
-        return view(full, strides, wanted)
-    if isinstance(layer, (Permute, Transpose)):
-        order = layer.infer(shape).dims
-        if order is not None and None not in order:
-            return (strides[0], *(strides[d + 1] for d in order))
-    if isinstance(layer, (Slice, Narrow, Chunk, Split)):
-        axis, _, _, step = layer.locate(shape)
-        return tuple(s * step if a == axis + 1 else s for a, s in enumerate(strides))
-    if isinstance(layer, Select):
-        axis = batch_dim(layer.dim, shape) + 1
-        return strides[:axis] + strides[axis + 1:]
-    if tuple(out) == tuple(shape):  # an identity, an in-place activation or write: the same layout
-        return strides
-    return contiguous(wanted)
-
-
 def batched_operand(full: Shape, strides: Strides, other: Shape) -> tuple[bool, int]:
     """How ``torch.matmul`` reads an operand of ``full`` shape (batch axis included) and ``strides``
     beside another of ``other`` full shape, both of three axes or more: expanded to the leading axes
@@ -150,10 +128,17 @@ def batched_operand(full: Shape, strides: Strides, other: Shape) -> tuple[bool, 
     return view((*lead, *full[-2:]), (*expanded, *strides[-2:]), wanted) is not None, volume(wanted)
 
 
-def folds_to_a_view(shape: Shape, strides: Strides, batch: int) -> bool:
-    """Whether a tensor of per-sample ``shape`` folds to rows of its last axis without a copy."""
-    full = (batch, *shape)
-    return len(full) <= 2 or view(full, strides, (volume(full[:-1]), full[-1])) is not None
+def folds_to_a_view(shape: Shape, strides: Strides, batch: int, batch_axis: int = 0) -> bool:
+    """Whether a tensor of per-sample ``shape`` folds to rows of its last axis without a copy, its rows in
+    PyTorch's order of axes: the batch at ``batch_axis``.
+
+    >>> folds_to_a_view((5, 12), (12, 24, 1), 2), folds_to_a_view((5, 12), (12, 24, 1), 2, batch_axis=1)
+    (False, True)
+    """
+    order = [*range(1, batch_axis + 1), 0, *range(batch_axis + 1, len(shape) + 1)]
+    full = tuple((batch, *shape)[d] for d in order)
+    laid = tuple(strides[d] for d in order)
+    return len(full) <= 2 or view(full, laid, (volume(full[:-1]), full[-1])) is not None
 
 
 def steps_fold_to_a_view(shape: Shape, strides: Strides, batch: int, whole: bool = False) -> bool:

@@ -6,6 +6,7 @@ from .transposed import ConvTranspose
 from .elementwise import (
     ACTIVATION_FLOPS,
     Activation,
+    Contiguous,
     Detach,
     Dropout,
     Identity,
@@ -54,7 +55,7 @@ from .slices import figures_of
 
 __all__ = [
     "ACTIVATION_FLOPS", "Activation", "Add", "AdaptiveAvgPool", "AdaptiveMaxPool", "Arithmetic", "AvgPool", "BatchNorm",
-    "ChannelShuffle", "Chunk", "Clamp", "Concat", "Constant", "Conv", "ConvTranspose", "Detach", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GridSample", "GroupNorm",
+    "ChannelShuffle", "Chunk", "Clamp", "Contiguous", "Concat", "Constant", "Conv", "ConvTranspose", "Detach", "Div", "Dropout", "Einsum", "Figures", "Flatten", "GridSample", "GroupNorm",
     "Identity", "IndexSelect", "InstanceNorm", "Layer", "LayerNorm", "LayerNorm2d", "Linear", "LocalResponseNorm", "MatMul", "MaxPool", "Merge",
     "Mul", "MultiheadAttention", "Narrow", "Opaque", "PReLU", "Pad", "Permute", "PixelShuffle", "PixelUnshuffle", "RMSNorm", "Recurrent", "Reduce", "Reshape", "Resize", "Roll", "ScaledDotProductAttention", "Select",
     "Shape",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import strides
 from ..errors import ShapeError
 from ..sizes import volume
 from ..windows import Global
@@ -121,6 +122,10 @@ class ScaledDotProductAttention(Merge):
         # each query's scores (in the accumulation type: float32 for half precision)
         if self._flash(use.inputs) and use.inputs_grad[3:4] != (True,):
             return [saves_flash(use.batch * volume(use.inputs[0][:-1]) * max(use.itemsize, 4))]
+        if self.mask_shape is not None and self.mask_table is None:
+            # a fixed mask (a buffer, a causal tensor): by its rank PyTorch runs flash attention, which keeps
+            # a float copy of a boolean mask, or its math backend; convcalc knows neither rank nor type
+            return None
         return self.math_saved(use)
 
     def math_saved(self, use: Use) -> list | None:
@@ -130,8 +135,8 @@ class ScaledDotProductAttention(Merge):
         and the values' product's when the value needs one), dropout's noise and dropped copy, and the
         value as ``bmm`` reads it. Grouped heads (repeated first) and a gathered mask are not followed."""
         q, k, v = use.inputs[:3]
-        if self.mask_table is not None or (self.enable_gqa and len(q) >= 3 and k[-3] != q[-3]):
-            return None
+        if self.mask_table is not None or (self.enable_gqa and len(q) >= 3 and k[-3] != q[-3]) or use.itemsize < 4:
+            return None  # (in half precision the CPU backend computes in float32 copies: not followed)
         q_grad, k_grad, v_grad = use.inputs_grad[:3]
         mask_grad = len(use.inputs_grad) > 3 and use.inputs_grad[3]
         lead = use.batch * volume(broadcast_leading(q[:-2], k[:-2], "attention"))
@@ -146,12 +151,12 @@ class ScaledDotProductAttention(Merge):
         items += [saves_new(scores)] if dropped and v_grad else []  # the dropped copy
         return items + ([saves_batched(2, 0)] if weights_grad else [])
 
-    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
-        """Flash attention writes its output as (batch, L, heads, Ev) and returns it as (batch, heads, L, Ev)."""
-        if not self._flash(shapes) or any(s[-1] != 1 for s in strides[:3]):
+    def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
+        """Flash attention writes its output dense in the query's order of axes (a query picked from a
+        (batch, tokens, 3, heads, features) projection gives (batch, tokens, heads, features))."""
+        if not self._flash(shapes) or any(s[-1] != 1 for s in laid[:3]):
             return None
-        _, heads, length, features = full
-        return (length * heads * features, features, heads * features, 1)
+        return strides.dense_order(full, (laid[0],))
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # the math backend's autograd: out = P @ v with P = softmax(q @ k^T + mask); grad_P = grad @ v^T when

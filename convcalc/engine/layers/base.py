@@ -213,10 +213,11 @@ def saves_input(k: int = 0) -> tuple:
     return ("input", k)
 
 
-def saves_folded(k: int = 0) -> tuple:
+def saves_folded(k: int = 0, batch_axis: int = 0) -> tuple:
     """The k-th input folded to rows of its last axis, as a linear layer's product reads it: its
-    storage where the fold is a view, a copy of it where it is not (``engine/strides.py``)."""
-    return ("folded", k)
+    storage where the fold is a view, a copy of it where it is not (``engine/strides.py``). The rows
+    run in PyTorch's order of axes, the batch at ``batch_axis`` (1 for a sequence-first tensor)."""
+    return ("folded", k, batch_axis)
 
 
 def saves_batched(k: int, other: int) -> tuple:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+from .. import strides
 from ..errors import ShapeError, SpecError
 from ..sizes import volume
 from ..windows import Global
@@ -124,6 +125,24 @@ class Einsum(Merge):
         if self.table is not None or len(use.inputs) + (self.weight_shape is not None) != 2:
             return [] if len(use.inputs) + (self.weight_shape is not None) == 1 and self.table is None else None
         return [saves_einsum()]
+
+    def plan(self, fulls: tuple[Shape, ...], laid: tuple[tuple[int, ...], ...], grads: tuple[bool, ...]):
+        """``strides.einsum_plan`` for branches of these full shapes and strides (batch first) and a learned
+        operand in its own contiguous storage; None where it is not followed (one operand, a branch laid
+        out otherwise than the equation has it)."""
+        terms, output = self.full_terms(len(fulls))
+        if len(terms) != 2 or any(len(full) != len(term) or len(st) != len(full)
+                                  for full, st, term in zip(fulls, laid, terms)):
+            return None
+        operands = tuple(zip(fulls, laid))
+        if self.weight_shape is not None:
+            operands += ((tuple(self.weight_shape), strides.contiguous(tuple(self.weight_shape))),)
+        return strides.einsum_plan(terms, output, operands, tuple(grads[:2]))
+
+    def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
+        """The product's result permuted back to the output's letters (a view of it)."""
+        plan = self.plan(tuple((full[0], *shape) for shape in shapes), laid, (False, False))
+        return plan[1] if plan is not None else None
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # a contraction is one batched product: each operand's gradient is one as large, when that operand

@@ -292,6 +292,42 @@ class Identity(Layer):
 
 
 @dataclass(frozen=True)
+class Contiguous(Identity):
+    """``tensor.contiguous()``: the input itself where it is laid out row by row already, else a copy that
+    is. Training memory follows the copy: what reads it reads the copy, not the input's storage.
+
+    >>> Contiguous(batch_axis=1).infer((5, 12)).output_shape
+    (5, 12)
+    """
+
+    spellings = (spell("contiguous", fields=("batch_axis",)),)
+
+    # Where PyTorch's tensor holds the batch, which decides what row by row means (nn.MultiheadAttention
+    # works sequence first: its copy is (3, tokens, batch, embed)); convcalc's axes put the batch first
+    batch_axis: int = 0
+
+    def infer(self, shape: Shape) -> Figures:
+        if not 0 <= self.batch_axis <= len(shape):
+            raise ShapeError(f"batch_axis={self.batch_axis} is not an axis of a sample of {format_shape(shape)} "
+                             "with its batch", hint=f"give 0 to {len(shape)}", field="batch_axis")
+        return Figures("Contiguous", shape)
+
+    def storage(self, training: bool, contiguous: bool) -> str:
+        return "view" if contiguous else "new"
+
+    def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
+        """Row by row in PyTorch's order of axes, the batch at ``batch_axis``."""
+        order = [*range(1, self.batch_axis + 1), 0, *range(self.batch_axis + 1, len(full))]
+        result, step = [0] * len(full), 1
+        for axis in reversed(order):
+            result[axis], step = step, step * max(full[axis], 1)
+        return tuple(result)
+
+    def prepare(self, run, x):
+        return lambda x: x.copy()
+
+
+@dataclass(frozen=True)
 class Detach(Identity):
     """``tensor.detach()``: the input's values, cut from autograd's graph, so no gradient flows back
     through it (RAFT detaches its coordinates at each update): the layers before it compute no

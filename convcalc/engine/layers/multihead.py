@@ -98,7 +98,7 @@ class MultiheadAttention(Merge):
         # dropped copy, and the heads joined again for the output projection. Without: PyTorch's
         # scaled_dot_product_attention, on its flash kernel (its output, which the output projection reads
         # as it is, and the logsumexp) or, with dropout, on its math backend (the scaled query and key too).
-        # Cross-attention and added key/value positions are not followed.
+        # Cross-attention, added key/value positions and the math backend in half precision are not followed.
         if len(use.inputs) != 1 or self.add_bias_kv or self.add_zero_attn or use.trainable and use.frozen:
             return None
         (tokens, embed), batch, size = use.inputs[0], use.batch, use.itemsize
@@ -108,7 +108,9 @@ class MultiheadAttention(Merge):
         joined = [saves_new(sequence)] if use.trainable else []  # the output projection's input
         if self.need_weights:
             attention = [saves_new(sequence), saves_new(scores), *dropped, *joined]
-        elif self.dropout > 0:
+        elif self.dropout > 0:  # the math backend (in half precision on float32 copies: not followed)
+            if size < 4:
+                return None
             attention = [saves_new(sequence), saves_new(sequence), saves_new(scores), *dropped, *joined]
         else:
             attention = [saves_new(sequence + batch * self.num_heads * tokens * max(size, 4))]

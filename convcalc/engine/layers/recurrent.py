@@ -24,6 +24,7 @@ from .rules import probability, word
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 GATE_FLOPS = {"LSTM": 26, "GRU": 17, "RNN": 5}  # per hidden unit and step; RNN with relu: 1
+_NAMED = 1000  # layers whose parameter tensors are named one by one
 _PAGE = 4096  # oneDNN places each part of an RNN's workspace on a page of its own
 
 
@@ -106,7 +107,27 @@ class Recurrent(Layer):
         flops = 2 * macs + units * (per_unit + (2 * gates if self.bias else 0))
         summary = f"{features}→{directions * out} x{self.num_layers}" + (" bidirectional" if directions == 2 else "")
         return Figures(self.cell, (steps, directions * out), params, macs, flops, (Global(features),), (), summary,
-                       mixes_channels=True)
+                       mixes_channels=True, tensors=self._tensors(features))
+
+    def _tensors(self, features: int) -> tuple[tuple[str, int], ...]:
+        """The parameter tensors by PyTorch's names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), so a model
+        that freezes some of them trains the rest. Past _NAMED layers (no model has them) the layer's
+        parameters are one tensor, so the work stays bounded by what the input says, not by its numbers."""
+        if self.num_layers > _NAMED:
+            return ()
+        gates, hidden, out = GATES[self.cell], self.hidden_size, self.proj_size or self.hidden_size
+        directions = 2 if self.bidirectional else 1
+        tensors = []
+        for layer in range(self.num_layers):
+            width = features if layer == 0 else directions * out
+            for suffix in ("", "_reverse")[:directions]:
+                tensors += [(f"weight_ih_l{layer}{suffix}", gates * hidden * width),
+                            (f"weight_hh_l{layer}{suffix}", gates * hidden * out)]
+                if self.bias:
+                    tensors += [(f"bias_ih_l{layer}{suffix}", gates * hidden), (f"bias_hh_l{layer}{suffix}", gates * hidden)]
+                if self.proj_size:
+                    tensors.append((f"weight_hr_l{layer}{suffix}", out * hidden))
+        return tuple(tensors)
 
     def saved(self, use: Use) -> list | None:
         # torch 2.13 on the CPU, measured with saved_tensors_hooks. GRU, RNN and a float64 or projected LSTM
@@ -114,7 +135,7 @@ class Recurrent(Layer):
         # steps-first sequence), then every step projects the previous hidden state and applies the gates.
         # A float32 LSTM without projection runs oneDNN, a layer and direction at a time (``_onednn``);
         # half precision picks its path by the processor, so convcalc does not follow it.
-        if use.trainable and use.frozen:  # (some of its tensors frozen: not followed)
+        if use.trainable and use.frozen:  # some of its tensors frozen while others train: not followed
             return None
         if self.cell == "LSTM" and not self.proj_size and use.itemsize != 8:
             return self._onednn(use) if use.itemsize == 4 else None
@@ -174,6 +195,8 @@ class Recurrent(Layer):
         # first layer's input's only when the network's input to it needs one.
         if not (use.trainable or use.inputs_grad[0]):
             return 0
+        if use.trainable and use.frozen:  # some of its tensors frozen while others train: not followed
+            return None
         (steps, features), batch = use.inputs[0], use.batch
         gates, hidden, directions = GATES[self.cell], self.hidden_size, 2 if self.bidirectional else 1
         out = self.proj_size or hidden

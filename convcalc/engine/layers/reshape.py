@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
-from .base import Figures, Layer, Shape, Use, format_shape, gradient_products, saves_folded, times_batch
+from .base import Figures, Layer, Shape, Use, format_shape, gradient_products, saves_folded, saves_input, times_batch
 from .kind import spell
 
 
@@ -82,16 +82,25 @@ class Linear(Layer):
     (513000, 512000)
     """
 
-    spellings = (spell("linear", "fc", "dense", fields=("in_features", "out_features", "bias", "bias_params"),
+    spellings = (spell("linear", "fc", "dense", fields=("in_features", "out_features", "bias", "bias_params",
+                                                        "batch_axis"),
                        positional=("out_features",), required=("out_features",)),)
 
     out_features: int
     bias: bool = True
     in_features: int | None = None
     bias_params: int | None = None
+    # Where PyTorch's tensor holds the batch (1 for a sequence-first tensor), which decides whether folding
+    # it to rows (what training saves) is a view or a copy; convcalc's axes put the batch first. None: PyTorch
+    # reads a matrix whose rows already hold the batch (merged with the tokens): nothing to fold
+    batch_axis: int | None = 0
 
     def infer(self, shape: Shape) -> Figures:
         features = shape[-1]
+        if self.batch_axis is not None and not 0 <= self.batch_axis <= max(len(shape) - 1, 0):
+            raise ShapeError(f"batch_axis={self.batch_axis} must be an axis before the features of a sample of "
+                             f"{format_shape(shape)} with its batch", hint="0 for a batch-first tensor",
+                             field="batch_axis")
         if self.bias_params is not None and not (self.bias and self.bias_params >= 0):
             raise SpecError(f"bias_params={self.bias_params} must count the learned values the bias is made from: "
                             "0 or more, and only with bias", hint="e.g. bias_params=1536",
@@ -125,7 +134,9 @@ class Linear(Layer):
                        tensors=tensors)
 
     def saved(self, use: Use) -> list | None:
-        return [saves_folded()] if use.trainable else []
+        if not use.trainable:
+            return []
+        return [saves_input()] if self.batch_axis is None else [saves_folded(0, self.batch_axis)]
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # over any leading axes, as one matrix product: the input's gradient (grad @ weight) when the

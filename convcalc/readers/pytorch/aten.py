@@ -379,7 +379,7 @@ OPERATORS = {
 EXPANDS = {"expand_as", "expand"}
 ARITHMETIC = {"add", "sub", "rsub", "mul", "div"}
 # Operators that return their input's values unchanged here (copies, views of the whole, casts).
-ALIASES = {"contiguous", "clone", "alias", "lift_fresh_copy", "_to_copy", "to", "type_as"}
+ALIASES = {"clone", "alias", "lift_fresh_copy", "_to_copy", "to", "type_as"}
 # Operators whose result has the shape its arguments ask for, whatever values the activation read holds
 # (it gives only the dtype and device): a fixed tensor.
 FRESH = {"new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided"}

@@ -225,8 +225,18 @@ def repeat(call: Call):
     raise Unsupported("repeat")
 
 
+def contiguous(call: Call) -> L.Layer | None:
+    """``.contiguous()``: the activation itself where it is laid out row by row in the traced order, else a
+    copy that is (engine/views.py decides). Where the batch is merged with other sizes it is read as the
+    activation itself, as convcalc read every ``.contiguous()`` before it followed the copies."""
+    x = call.act()
+    if x.layout.merged or x.layout.absent:
+        return None
+    return L.Contiguous(batch_axis=x.layout.axis)
+
+
 OPERATORS = {
-    "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape, "view_as": reshape,
+    "contiguous": contiguous, "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape, "view_as": reshape,
     "reshape_as": reshape,
     "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose, "swapaxes": transpose,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,

@@ -22,7 +22,12 @@ def linear(call: Call):
     w = call.weight("weight", "weight")
     b = call.weight("bias", "bias")
     table = b.table if isinstance(b, Param) and b.table is not None else None
-    return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None, bias_params=table)
+    # where the batch sits in PyTorch's order of rows; a matrix already where the batch is merged into the
+    # rows of a two-axis tensor (heads joined again from sequence-first attention: tokens x batch rows)
+    moved = 0 if x.layout.absent or not x.layout.rank else None if x.layout.merged and x.layout.rank == 2 \
+        else 0 if x.layout.merged else x.layout.axis
+    return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None, bias_params=table,
+                    batch_axis=moved)
 
 
 def _same_layout(call: Call) -> None:
@@ -184,13 +189,17 @@ def recurrent(call: Call):
     gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell]
     hidden = weights[1].shape[0] // gates
     proj = weights[per - 1].shape[0] if per == 2 + 2 * bias + 1 else 0
-    for index, w in enumerate(weights):
-        call.weights.append(("" if index == 0 else f"{call.op}.{index}", w.name))
     if x.layout.rank != 3 or x.layout.merged or x.layout.axis != (0 if call.args["batch_first"] else 1):
         raise Unsupported(f"{call.op} whose batch axis is not the one batch_first names (it runs over the batch)")
-    return L.Recurrent(cell, hidden, input_size=x.shape[-1] if x.shape else None, num_layers=layers, bias=bias,
-                       batch_first=bool(call.args["batch_first"]), dropout=float(call.args["dropout"]),
-                       bidirectional=directions == 2, proj_size=proj, nonlinearity=nonlinearity)
+    layer = L.Recurrent(cell, hidden, input_size=x.shape[-1] if x.shape else None, num_layers=layers, bias=bias,
+                        batch_first=bool(call.args["batch_first"]), dropout=float(call.args["dropout"]),
+                        bidirectional=directions == 2, proj_size=proj, nonlinearity=nonlinearity)
+    # the flat list is PyTorch's order of the module's tensors, which the layer names as the module does
+    roles = [role for role, _ in layer.infer((2, x.shape[-1])).tensors] if x.shape else []
+    if len(roles) != len(weights):
+        raise Unsupported(f"{call.op} whose {len(weights)} weights are not the module's own")
+    call.weights.extend(zip(roles, (w.name for w in weights)))
+    return layer
 
 
 OPERATORS = {

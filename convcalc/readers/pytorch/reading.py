@@ -48,6 +48,13 @@ def _drop_paths(module) -> dict:
     return found
 
 
+def _attention_dropout(module) -> dict:
+    """``nn.MultiheadAttention`` modules that drop attention weights in training, by name, with their p:
+    evaluation, which the capture runs, drops nothing, so export records no dropout for them."""
+    return {name: float(sub.dropout) for name, sub in module.named_modules()
+            if type(sub).__name__ == "MultiheadAttention" and isinstance(getattr(sub, "dropout", None), float)
+            and sub.dropout > 0}
+
 
 @dataclass
 class _Pieces:
@@ -91,7 +98,7 @@ def read_program(torch, module, exported, shape):
     specs = {spec.arg.name: spec for spec in program.graph_signature.input_specs if hasattr(spec.arg, "name")}
     trainable = {name: p.requires_grad for name, p in module.named_parameters(remove_duplicate=False)}
     names = Namer(module, program.graph)
-    drop_paths = _drop_paths(module)
+    drop_paths, attention_dropout = _drop_paths(module), _attention_dropout(module)
     values: dict = {}
     layers: list = []
     frozen: set[str] = set()
@@ -225,10 +232,16 @@ def read_program(torch, module, exported, shape):
                 return
             if op == "dropout" and names.module_of(node) in drop_paths:
                 spec = L.StochasticDepth(*drop_paths[names.module_of(node)])
+            dropped = attention_dropout.get(names.module_of(node))  # what training drops in attention
+            if dropped and op == "scaled_dot_product_attention":
+                spec = replace(spec, dropout_p=dropped)
             if in_place(node.target) and hasattr(spec, "inplace"):
                 spec = replace(spec, inplace=True)  # autograd saves differently for in-place activations
             _check(spec, node, [with_slices(a.shape, k) for a in call.reads])
             result = add(spec, node, [a.ref for a in call.reads], call.weights, expect, layout)
+            if dropped and op in ("softmax", "_softmax"):  # the attention weights, dropped in training
+                result = add(L.Dropout(dropped), node, [result.ref], (), expect, layout,
+                             name=names.name(node) + ".dropout")
             if op in RECURRENT:  # its last states (read with getitem) are not layers convcalc can cost
                 result = _Several(_kind(node, op), result, tuple(acts))
         except Unsupported:
