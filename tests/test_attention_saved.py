@@ -100,3 +100,33 @@ def test_the_math_backend_in_half_precision_is_not_called_exact(dtype):
     assert not training_memory(analyse(network, receptive_fields=False)).exact
     analysis = analyse_tokens("5x12", "linear:12", "mha:12,3,need_weights=false,dropout=0.2", batch=2, dtype=dtype)
     assert not training_memory(analysis).exact
+
+
+class _GroupedHeads(torch.nn.Module if torch else object):
+    """Four query heads sharing two key and value heads (``enable_gqa``)."""
+
+    def __init__(self, dropout):
+        super().__init__()
+        self.q, self.kv, self.dropout = torch.nn.Linear(12, 12), torch.nn.Linear(12, 12), dropout
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        q = self.q(x).reshape(b, n, 4, 3).transpose(1, 2)
+        k, v = self.kv(x).reshape(b, n, 2, 2, 3).permute(2, 0, 3, 1, 4)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True, dropout_p=self.dropout)
+        return out.transpose(1, 2).reshape(b, n, 12)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_grouped_heads_run_flash_attention(batch):
+    """Flash attention shares the key and value heads as given; with dropout the math backend repeats them
+    first, which convcalc does not follow."""
+    from convcalc import analyse, from_torch
+    from convcalc.engine.memory import training_memory
+
+    module = _GroupedHeads(0.0)
+    memory = training_memory(analyse(from_torch(module, (5, 12), batch=batch), receptive_fields=False))
+    torch.manual_seed(0)
+    assert memory.exact and memory.saved_bytes == saved_by_autograd(module, torch.randn(batch, 5, 12))
+    dropped = training_memory(analyse(from_torch(_GroupedHeads(0.2), (5, 12), batch=batch), receptive_fields=False))
+    assert not dropped.exact

@@ -111,16 +111,60 @@ def test_training_saves_what_autograd_saves(alone, batch_first, need_weights, dr
     assert memory.exact == (alone or batch_first or tokens == 1 or batch == 1)
 
 
-def test_cross_attention_is_not_called_exact():
-    """Separate query, key and value branches take other projections, which convcalc does not follow."""
+class _Cross(torch.nn.Module if torch else object):
+    """Attention of a query over keys and values: key and value one tensor (``kv``: PyTorch projects them
+    together), three tensors (``separate``), or the query's tensor as key (``qk``)."""
+
+    def __init__(self, case, batch_first, need_weights, dropout, kdim=None, vdim=None):
+        super().__init__()
+        self.case, self.batch_first, self.need_weights = case, batch_first, need_weights
+        self.q, self.k, self.v = (torch.nn.Linear(12, n or 12) for n in (None, kdim, vdim))
+        self.attention = torch.nn.MultiheadAttention(12, 3, batch_first=batch_first, dropout=dropout, kdim=kdim,
+                                                     vdim=vdim)
+
+    def forward(self, x):
+        q = self.q(x)
+        k = q if self.case == "qk" else self.k(torch.relu(x))
+        v = k if self.case == "kv" else self.v(x)
+        if not self.batch_first:  # each tensor moved once, so the ones given twice stay one tensor
+            moved = {}
+            q, k, v = (moved.setdefault(id(t), t.transpose(0, 1)) for t in (q, k, v))
+        y = self.attention(q, k, v, need_weights=self.need_weights)[0]
+        return y if self.batch_first else y.transpose(0, 1)
+
+
+def _cross_document(case, batch_first, need_weights, dropout, kdim, vdim) -> str:
+    layers = [{"type": "linear", "out_features": 12, "name": "q"}]
+    if case != "qk":
+        layers += [{"type": "relu", "name": "r", "from": "input"},
+                   {"type": "linear", "out_features": kdim or 12, "name": "k", "from": "r"}]
+    if case != "kv":
+        layers.append({"type": "linear", "out_features": vdim or 12, "name": "v", "from": "input"})
+    attention = {"type": "mha", "embed_dim": 12, "num_heads": 3, "batch_first": batch_first, "dropout": dropout,
+                 "need_weights": need_weights, "from": {"kv": ["q", "k", "k"], "separate": ["q", "k", "v"],
+                                                        "qk": ["q", "q", "v"]}[case]}
+    attention.update({name: n for name, n in (("kdim", kdim), ("vdim", vdim)) if n})
+    return json.dumps({"input": [5, 12], "layers": [*layers, attention]})
+
+
+@pytest.mark.parametrize("need_weights, dropout", [(True, 0.0), (True, 0.2), (False, 0.0), (False, 0.2)])
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("case, kdim, vdim", [("kv", None, None), ("separate", None, None), ("separate", 8, 10),
+                                              ("qk", None, None)])
+def test_cross_attention_saves_what_autograd_saves(case, kdim, vdim, batch_first, need_weights, dropout):
+    import dataclasses
+
     from convcalc.engine.memory import training_memory
     from convcalc.readers.document import load_document
 
-    network = load_document(json.dumps({"input": [5, 12], "layers": [
-        {"type": "linear", "out_features": 12, "name": "k"},
-        {"type": "mha", "embed_dim": 12, "num_heads": 3, "from": ["input", "k", "k"]}]}))
-    assert not training_memory(analyse(network)).exact
+    from .torch_nets import saved_by_autograd
 
+    network = load_document(_cross_document(case, batch_first, need_weights, dropout, kdim, vdim))
+    memory = training_memory(analyse(dataclasses.replace(network, batch=2), receptive_fields=False))
+    torch.manual_seed(0)
+    module = _Cross(case, batch_first, need_weights, dropout, kdim, vdim)
+    assert memory.exact
+    assert memory.saved_bytes == saved_by_autograd(module, torch.randn(2, 5, 12))
 
 
 class _Module(torch.nn.Module if torch else object):

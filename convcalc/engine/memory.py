@@ -247,7 +247,8 @@ def _uses(analysis) -> dict:
         partly = reports[i].trainable < reports[i].params  # some of its tensors are frozen
         frozen = _frozen_roles(network.layers[i], i, incoming, network.frozen) if partly else ()
         batch = 1 if network.layers[i].once else network.batch  # run once per pass: saved once
-        use = Use(incoming, shapes[i], batch, itemsize, inputs_grad, trainable, frozenset(frozen))
+        same = tuple(sources[i].index(s) for s in sources[i])
+        use = Use(incoming, shapes[i], batch, itemsize, inputs_grad, trainable, frozenset(frozen), same)
         uses[i] = one_slice(network.layers[i], use)  # a layer on slices: its kind sees one slice a sample
     return uses
 

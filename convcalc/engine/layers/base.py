@@ -182,6 +182,9 @@ class Use:
     # The roles (weight, bias) of its parameter tensors that are frozen while others train: a network
     # that trains only biases computes no weight gradients.
     frozen: frozenset[str] = frozenset()
+    # For each input, the first input that reads the same tensor (attention given one tensor as key and
+    # value projects it once); empty: all distinct
+    same: tuple[int, ...] = ()
 
     def trains(self, role: str = "weight") -> bool:
         """Whether the layer's parameter tensor of that role gets a gradient."""

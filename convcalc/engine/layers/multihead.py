@@ -91,31 +91,44 @@ class MultiheadAttention(Merge):
         return (embed, batch * embed, 1)
 
     def saved(self, use: Use) -> list | None:
-        # Self-attention in training, as F.multi_head_attention_forward runs it (torch 2.13, measured with
-        # saved_tensors_hooks): the fused projection's input, tokens first (a copy for a batch-first input),
-        # when it trains; its result made contiguous as query, key and value, which the attention keeps.
-        # With the weights (need_weights): the scaled query, the softmax's result, dropout's noise and
-        # dropped copy, and the heads joined again for the output projection. Without: PyTorch's
-        # scaled_dot_product_attention, on its flash kernel (its output, which the output projection reads
-        # as it is, and the logsumexp) or, with dropout, on its math backend (the scaled query and key too).
-        # Cross-attention, added key/value positions and the math backend in half precision are not followed.
-        if len(use.inputs) != 1 or self.add_bias_kv or self.add_zero_attn or use.trainable and use.frozen:
+        # In training, as F.multi_head_attention_forward runs it (torch 2.13, measured with saved_tensors_hooks):
+        # each input projection's input, tokens first (a copy for a batch-first input), when it trains: one
+        # fused projection for one tensor as query, key and value, one for key and value given as one tensor,
+        # else one each; the projections' results (a fused one made contiguous as one tensor). With the
+        # weights (need_weights): the key's and value's results, the scaled query, the softmax's result,
+        # dropout's noise and dropped copy, and the heads joined again for the output projection. Without:
+        # PyTorch's scaled_dot_product_attention, on its flash kernel (query, key and value as they are, its
+        # output, which the output projection reads as it is, and the logsumexp) or, with dropout, on its math
+        # backend (the value, and the scaled query and key). Added key/value positions and the math backend
+        # in half precision are not followed.
+        if self.add_bias_kv or self.add_zero_attn or use.trainable and use.frozen:
             return None
-        (tokens, embed), batch, size = use.inputs[0], use.batch, use.itemsize
-        sequence = batch * tokens * embed * size
-        scores = batch * self.num_heads * tokens * tokens * size
-        dropped = [saves_new(scores), saves_new(scores)] if self.dropout > 0 else []
-        joined = [saves_new(sequence)] if use.trainable else []  # the output projection's input
+        same = use.same if len(use.inputs) == 3 and use.same else (0, 0, 0)
+        (tokens, embed), source, batch, size = use.inputs[0], use.inputs[-1][0], use.batch, use.itemsize
+        fused = self.kdim in (None, embed) and self.vdim in (None, embed) and same[2] == 1 or same == (0, 0, 0)
+        query, keys = batch * tokens * embed * size, batch * source * embed * size
+        # the projections' results: which tensor holds each of query, key and value, and its bytes
+        if same == (0, 0, 0):
+            holds, results = ("qkv", "qkv", "qkv"), {"qkv": 3 * query}
+        elif fused:
+            holds, results = ("q", "kv", "kv"), {"q": query, "kv": 2 * keys}
+        else:
+            holds, results = ("q", "k", "v"), {"q": query, "k": keys, "v": keys}
+        scores = batch * self.num_heads * tokens * source * size
+        dropped = [scores, scores] if self.dropout > 0 else []
+        joined = [query] if use.trainable else []  # the output projection's input
         if self.need_weights:
-            attention = [saves_new(sequence), saves_new(scores), *dropped, *joined]
+            kept, made = (1, 2), [query, scores, *dropped, *joined]
         elif self.dropout > 0:  # the math backend (in half precision on float32 copies: not followed)
             if size < 4:
                 return None
-            attention = [saves_new(sequence), saves_new(sequence), saves_new(scores), *dropped, *joined]
-        else:
-            attention = [saves_new(sequence + batch * self.num_heads * tokens * max(size, 4))]
-        projected = [saves_steps(0, self.batch_first)] if use.trainable else []
-        return [*projected, saves_new(3 * sequence), *attention]
+            kept, made = (2,), [query, keys, scores, *dropped, *joined]
+        else:  # flash attention
+            kept, made = (0, 1, 2), [query, batch * self.num_heads * tokens * max(size, 4)]
+        held = sum(results[name] for name in dict.fromkeys(holds[k] for k in kept))
+        read = sorted({0 if same == (0, 0, 0) else k for k in range(3) if same == (0, 0, 0) or not (k == 2 and fused)})
+        projected = [saves_steps(k, self.batch_first) for k in read] if use.trainable else []
+        return [*projected, saves_new(held + sum(made))]
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # the backward of what it is made of (see merge), each part asked as autograd reaches it: a
