@@ -68,6 +68,20 @@ def elementwise(full: Shape, strides: Strides) -> Strides:
     return dense_order(full, (strides,))
 
 
+def contiguous_with_batch_at(full: Shape, batch_axis: int) -> Strides:
+    """Row by row in PyTorch's order of axes, where its tensor holds the batch (axis 0 of ``full``) at
+    ``batch_axis`` (1 for a sequence-first tensor).
+
+    >>> contiguous_with_batch_at((2, 5, 12), 1)
+    (12, 24, 1)
+    """
+    order = [*range(1, batch_axis + 1), 0, *range(batch_axis + 1, len(full))]
+    result, step = [0] * len(full), 1
+    for axis in reversed(order):
+        result[axis], step = step, step * max(full[axis], 1)
+    return tuple(result)
+
+
 def _dense(full: Shape, strides: Strides) -> bool:
     """Whether the elements fill their span without gaps or overlaps."""
     step = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import strides
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
@@ -317,11 +318,7 @@ class Contiguous(Identity):
 
     def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
         """Row by row in PyTorch's order of axes, the batch at ``batch_axis``."""
-        order = [*range(1, self.batch_axis + 1), 0, *range(self.batch_axis + 1, len(full))]
-        result, step = [0] * len(full), 1
-        for axis in reversed(order):
-            result[axis], step = step, step * max(full[axis], 1)
-        return tuple(result)
+        return strides.contiguous_with_batch_at(full, self.batch_axis)
 
     def prepare(self, run, x):
         return lambda x: x.copy()

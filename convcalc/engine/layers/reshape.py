@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import strides
 from ..errors import BatchAxisError, ShapeError, SpecError
 from ..windows import IDENTITY, Global
 from ..sizes import volume
@@ -83,13 +84,16 @@ class Linear(Layer):
     """
 
     spellings = (spell("linear", "fc", "dense", fields=("in_features", "out_features", "bias", "bias_params",
-                                                        "batch_axis"),
+                                                        "weight_params", "batch_axis"),
                        positional=("out_features",), required=("out_features",)),)
 
     out_features: int
     bias: bool = True
     in_features: int | None = None
     bias_params: int | None = None
+    # the learned values the weight is a part of (nn.MultiheadAttention's in_proj_weight, split for the query
+    # and for key and value): its parameters, counted once by the parameter's name
+    weight_params: int | None = None
     # Where PyTorch's tensor holds the batch (1 for a sequence-first tensor), which decides whether folding
     # it to rows (what training saves) is a view or a copy; convcalc's axes put the batch first. None: PyTorch
     # reads a matrix whose rows already hold the batch (merged with the tokens): nothing to fold
@@ -105,6 +109,10 @@ class Linear(Layer):
             raise SpecError(f"bias_params={self.bias_params} must count the learned values the bias is made from: "
                             "0 or more, and only with bias", hint="e.g. bias_params=1536",
                             field="bias_params")
+        if self.weight_params is not None and self.weight_params < features * self.out_features:
+            raise SpecError(f"weight_params={self.weight_params} must count the learned values the weight is a part "
+                            f"of: at least its {features * self.out_features}", hint="e.g. weight_params=1728",
+                            field="weight_params")
         if self.in_features is not None and self.in_features != features:
             hint = "omit in_features to take it from the input, or fix the layer before"
             if len(shape) > 1 and volume(shape) == self.in_features:
@@ -121,7 +129,8 @@ class Linear(Layer):
         output = shape[:-1] + (self.out_features,)
         macs = volume(shape[:-1]) * features * self.out_features
         bias = (self.out_features if self.bias_params is None else self.bias_params) if self.bias else 0
-        params = features * self.out_features + bias
+        weight = features * self.out_features if self.weight_params is None else self.weight_params
+        params = weight + bias
         flops = 2 * macs + (volume(output) if self.bias else 0)
         notes, windows = (), ()
         if len(shape) > 1:
@@ -129,14 +138,26 @@ class Linear(Layer):
                      "put flatten before it to use every feature",)
             windows = (IDENTITY,) * (len(shape) - 2) + (Global(features),)
         summary = f"{features}→{self.out_features}" + ("" if self.bias else " bias=False")
-        tensors = (("weight", features * self.out_features),) + ((("bias", bias),) if self.bias else ())
+        tensors = (("weight", weight),) + ((("bias", bias),) if self.bias else ())
         return Figures("Linear", output, params, macs, flops, windows, notes, summary, mixes_channels=len(shape) == 1,
                        tensors=tensors)
 
     def saved(self, use: Use) -> list | None:
-        if not use.trainable:
+        if not use.trains("weight"):  # the product keeps its input for the weight's gradient only
             return []
         return [saves_input()] if self.batch_axis is None else [saves_folded(0, self.batch_axis)]
+
+    def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
+        """PyTorch writes the product's rows in its own order of axes, the batch at ``batch_axis``, or where
+        the batch is merged into the rows, in the order the input's rows hold it."""
+        if self.batch_axis == 0 or len(full) < 3:
+            return None
+        leading = full[:-1]
+        if self.batch_axis is None:  # the rows as the input's strides order them
+            rows = strides.dense_order(leading, (laid[0][:-1],))
+        else:
+            rows = strides.dense_order(leading, (strides.contiguous_with_batch_at(leading, self.batch_axis),))
+        return (*(n * full[-1] for n in rows), 1)
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # over any leading axes, as one matrix product: the input's gradient (grad @ weight) when the

@@ -26,8 +26,10 @@ def linear(call: Call):
     # rows of a two-axis tensor (heads joined again from sequence-first attention: tokens x batch rows)
     moved = 0 if x.layout.absent or not x.layout.rank else None if x.layout.merged and x.layout.rank == 2 \
         else 0 if x.layout.merged else x.layout.axis
+    if w is None:
+        raise Unsupported("linear without a weight")
     return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None, bias_params=table,
-                    batch_axis=moved)
+                    weight_params=w.table if w.table is not None and not w.parts else None, batch_axis=moved)
 
 
 def _same_layout(call: Call) -> None:

@@ -170,6 +170,8 @@ def read_program(torch, module, exported, shape):
                                                 add, name=f"{source.name}.{index}", path=source.path)
             elif isinstance(source, tuple) and index == 0:
                 values[node.name] = source[0]
+            elif isinstance(source, (Param, Const)):  # a piece of a parameter (a split weight) or of fixed values
+                values[node.name] = _fixed(torch, {"self": source}, val, batch, "split")
             elif isinstance(source, _Several):  # a result of an operation convcalc does not read
                 if index != 0:
                     secondary.add(f"{source.first.ref}.{index}")

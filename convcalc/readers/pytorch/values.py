@@ -230,7 +230,8 @@ class Unsupported(Exception):
 _SAME = {"view", "reshape", "_unsafe_view", "unsqueeze", "squeeze", "permute", "transpose", "t", "alias", "detach",
          "flatten", "unflatten", "view_as", "reshape_as", "to", "_to_copy", "type_as", "contiguous", "lift_fresh_copy"}
 # ... views that pick part of them: of a parameter, still its storage
-_PICKS = {"expand", "expand_as", "select", "slice", "narrow", "split", "chunk", "unbind"}
+_PICKS = {"expand", "expand_as", "select", "slice", "narrow", "split", "split_with_sizes", "chunk", "unbind",
+          "tensor_split"}
 # ... operators that make a tensor of their own from parameters and save nothing new for the backward pass
 # (a clamp saves its input, the parameter; a gather its index; a join or a sum nothing), and those that
 # save their result
