@@ -59,3 +59,26 @@ def test_training_saves_the_copy_once(batch):
     memory = training_memory(analyse(from_torch(module, (4, 6), batch=batch), receptive_fields=False))
     torch.manual_seed(0)
     assert memory.exact and memory.saved_bytes == saved_by_autograd(module, torch.randn(batch, 4, 6))
+
+
+@pytest.mark.needs_torch
+def test_an_elementwise_result_is_laid_out_as_torch_lays_it_out():
+    """``strides.elementwise`` (TensorIterator's rule) against ReLU's result on random permuted, sliced and
+    expanded tensors; axes of one element are not compared (their strides say nothing)."""
+    import random
+
+    from convcalc.engine.strides import elementwise
+
+    rng = random.Random(1)
+    for _ in range(1000):
+        rank = rng.randint(1, 4)
+        shape = [rng.choice([1, 2, 3, 4]) for _ in range(rank)]
+        steps = [rng.choice([1, 2]) for _ in range(rank)]
+        base = torch.randn(*[n * s for n, s in zip(shape, steps)])
+        x = base[tuple(slice(0, n * s, s) for n, s in zip(shape, steps))]
+        x = x.permute(*rng.sample(range(rank), rank))
+        if rng.random() < 0.2:
+            x = x.unsqueeze(0).expand(2, *x.shape)
+        laid = elementwise(tuple(x.shape), tuple(x.stride()))
+        expected = torch.relu(x).stride()
+        assert [a for a, n in zip(laid, x.shape) if n != 1] == [b for b, n in zip(expected, x.shape) if n != 1]
