@@ -75,9 +75,23 @@ def contiguous_with_batch_at(full: Shape, batch_axis: int) -> Strides:
     >>> contiguous_with_batch_at((2, 5, 12), 1)
     (12, 24, 1)
     """
-    order = [*range(1, batch_axis + 1), 0, *range(batch_axis + 1, len(full))]
+    return _dense_along(full, reversed(_batch_at(len(full), batch_axis)))
+
+
+def laid_as(full: Shape, strides: Strides, wanted: Strides) -> bool:
+    """Whether ``strides`` are ``wanted`` but on axes of one element (whose strides say nothing)."""
+    return all(n == 1 or a == b for n, a, b in zip(full, strides, wanted))
+
+
+def _batch_at(rank: int, batch_axis: int) -> list[int]:
+    """The axes of a tensor of ``rank`` (batch first) in PyTorch's order, the batch at ``batch_axis``."""
+    return [*range(1, batch_axis + 1), 0, *range(batch_axis + 1, rank)]
+
+
+def _dense_along(full: Shape, innermost_first) -> Strides:
+    """Dense strides for ``full``, its axes laid out innermost first in that order."""
     result, step = [0] * len(full), 1
-    for axis in reversed(order):
+    for axis in innermost_first:
         result[axis], step = step, step * max(full[axis], 1)
     return tuple(result)
 
@@ -106,10 +120,7 @@ def dense_order(full: Shape, operands: tuple[Strides, ...]) -> Strides:
                 inner = outer
             elif order < 0:
                 break
-    result, step = [0] * len(full), 1
-    for d in perm:
-        result[d], step = step, step * max(full[d], 1)
-    return tuple(result)
+    return _dense_along(full, perm)
 
 
 def _compare(full: Shape, strides: Strides, a: int, b: int) -> int:
@@ -149,7 +160,7 @@ def folds_to_a_view(shape: Shape, strides: Strides, batch: int, batch_axis: int 
     >>> folds_to_a_view((5, 12), (12, 24, 1), 2), folds_to_a_view((5, 12), (12, 24, 1), 2, batch_axis=1)
     (False, True)
     """
-    order = [*range(1, batch_axis + 1), 0, *range(batch_axis + 1, len(shape) + 1)]
+    order = _batch_at(len(shape) + 1, batch_axis)
     full = tuple((batch, *shape)[d] for d in order)
     laid = tuple(strides[d] for d in order)
     return len(full) <= 2 or view(full, laid, (volume(full[:-1]), full[-1])) is not None
@@ -164,11 +175,10 @@ def steps_fold_to_a_view(shape: Shape, strides: Strides, batch: int, whole: bool
     >>> steps_fold_to_a_view((5, 8), (40, 8, 1), 3), steps_fold_to_a_view((5, 8), (8, 24, 1), 3)
     (False, True)
     """
-    steps, features = shape
+    steps = shape[0]
     if whole:
-        laid = (strides[1], strides[0], strides[2])
-        return all(n == 1 or st == want for n, st, want in zip((steps, batch, features), laid,
-                                                               (batch * features, features, 1)))
+        full = (batch, *shape)
+        return laid_as(full, strides, contiguous_with_batch_at(full, 1))
     return steps == 1 or batch == 1 or strides[1] == batch * strides[0]
 
 

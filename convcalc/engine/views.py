@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .layers import Chunk, Contiguous, Flatten, Narrow, Permute, Reshape, Select, Slice, Split, Squeeze, Transpose, Unsqueeze
 from .layers.layout import batch_dim
-from .strides import Shape, Strides, contiguous, view
+from .strides import Shape, Strides, contiguous, laid_as, view
 
 
 def after(layer, shape: Shape, strides: Strides, out: Shape, batch: int) -> Strides | None:
@@ -26,8 +26,7 @@ def after(layer, shape: Shape, strides: Strides, out: Shape, batch: int) -> Stri
         axis = batch_dim(layer.dim, shape) + 1
         return strides[:axis] + strides[axis + 1:]
     if isinstance(layer, Contiguous):  # the input itself where it is laid out row by row already
-        wanted_strides = layer.output_strides(full, (), ())
-        return strides if all(n == 1 or a == b for n, a, b in zip(full, strides, wanted_strides)) else None
+        return strides if laid_as(full, strides, layer.output_strides(full, (), ())) else None
     if tuple(out) == tuple(shape):  # an identity, an in-place activation or write: the same layout
         return strides
     return contiguous(wanted)

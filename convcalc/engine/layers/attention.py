@@ -111,8 +111,9 @@ class ScaledDotProductAttention(Merge):
     def _flash(self, shapes) -> bool:
         """Whether PyTorch's CPU kernel is its flash attention (torch 2.13, measured with
         ``saved_tensors_hooks``): four axes with the batch, no dropout, the value's features the query's,
-        the key's and value's heads the query's or shared by groups of them (``enable_gqa``), a mask that is a branch needing no gradient or none, and (checked with
-        the strides) every input's last axis contiguous. Elsewhere it is the math backend (``math_saved``)."""
+        the key's and value's heads the query's or shared by groups of them (``enable_gqa``), a mask that
+        is a branch needing no gradient or none, and (checked with the strides) every input's last axis
+        contiguous. Elsewhere it is the math backend (``math_saved``)."""
         q, k, v = shapes[:3]
         return (len(q) == 3 and self.dropout_p == 0 and v[-1] == q[-1] and self.mask_shape is None
                 and (k[-3] == q[-3] or self.enable_gqa))

@@ -132,9 +132,9 @@ class Layer:
         (a reshape that cannot is a copy)."""
         return "new"
 
-    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
+    def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
         """The strides of a new output of ``full`` shape (batch first), given its inputs' per-sample
-        ``shapes`` and full ``strides``, where the kernel does not write it row by row; None: it does."""
+        ``shapes`` and full strides (``laid``), where the kernel does not write it row by row; None: it does."""
         return None
 
     def passes_gradient(self) -> bool:
@@ -252,7 +252,8 @@ def saves_once(name: str, nbytes: int) -> tuple:
 
 def saves_flash(nbytes: int) -> tuple:
     """What CPU flash attention saves: its inputs as given, its output, and a logsumexp of ``nbytes``
-    (where an input's last axis is not contiguous, PyTorch runs its math backend: not followed)."""
+    (where an input's last axis is not contiguous, PyTorch runs its math backend instead: the layer's
+    ``math_saved``)."""
     return ("flash", nbytes)
 
 

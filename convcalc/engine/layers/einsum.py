@@ -122,9 +122,9 @@ class Einsum(Merge):
         # torch 2.13 runs one bmm (or a broadcast product) on the operands permuted and reshaped: what it
         # keeps depends on their layout (engine/strides.einsum_plan); an operand gathered from a table is
         # made in forward, which convcalc does not follow
-        if self.table is not None or len(use.inputs) + (self.weight_shape is not None) != 2:
-            return [] if len(use.inputs) + (self.weight_shape is not None) == 1 and self.table is None else None
-        return [saves_einsum()]
+        if self.table is not None:
+            return None
+        return [saves_einsum()] if len(use.inputs) + (self.weight_shape is not None) == 2 else []  # (or a view, a sum)
 
     def plan(self, fulls: tuple[Shape, ...], laid: tuple[tuple[int, ...], ...], grads: tuple[bool, ...]):
         """``strides.einsum_plan`` for branches of these full shapes and strides (batch first) and a learned

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import strides
 from ..errors import ShapeError
 from ..windows import Global
 from .attention import ScaledDotProductAttention
@@ -85,10 +86,9 @@ class MultiheadAttention(Merge):
         return Figures("MultiheadAttention", (query[0], embed), params, macs, flops, (Global(embed),), (), summary,
                        mixes_channels=True)
 
-    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
+    def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
         """The output projection writes tokens first, (tokens, batch, embed): ``batch_first`` returns a view."""
-        batch, tokens, embed = full
-        return (embed, batch * embed, 1)
+        return strides.contiguous_with_batch_at(full, 1)
 
     def saved(self, use: Use) -> list | None:
         # In training, as F.multi_head_attention_forward runs it (torch 2.13, measured with saved_tensors_hooks):
@@ -105,15 +105,15 @@ class MultiheadAttention(Merge):
             return None
         same = use.same if len(use.inputs) == 3 and use.same else (0, 0, 0)
         (tokens, embed), source, batch, size = use.inputs[0], use.inputs[-1][0], use.batch, use.itemsize
-        fused = self.kdim in (None, embed) and self.vdim in (None, embed) and same[2] == 1 or same == (0, 0, 0)
         query, keys = batch * tokens * embed * size, batch * source * embed * size
-        # the projections' results: which tensor holds each of query, key and value, and its bytes
+        # the projections (which inputs each reads) and their results: which holds each of query, key and
+        # value, and its bytes
         if same == (0, 0, 0):
-            holds, results = ("qkv", "qkv", "qkv"), {"qkv": 3 * query}
-        elif fused:
-            holds, results = ("q", "kv", "kv"), {"q": query, "kv": 2 * keys}
+            read, holds, results = (0,), ("qkv", "qkv", "qkv"), {"qkv": 3 * query}
+        elif same[2] == 1 and self.kdim in (None, embed) and self.vdim in (None, embed):  # key and value fused
+            read, holds, results = (0, 1), ("q", "kv", "kv"), {"q": query, "kv": 2 * keys}
         else:
-            holds, results = ("q", "k", "v"), {"q": query, "k": keys, "v": keys}
+            read, holds, results = (0, 1, 2), ("q", "k", "v"), {"q": query, "k": keys, "v": keys}
         scores = batch * self.num_heads * tokens * source * size
         dropped = [scores, scores] if self.dropout > 0 else []
         joined = [query] if use.trainable else []  # the output projection's input
@@ -126,7 +126,6 @@ class MultiheadAttention(Merge):
         else:  # flash attention
             kept, made = (0, 1, 2), [query, batch * self.num_heads * tokens * max(size, 4)]
         held = sum(results[name] for name in dict.fromkeys(holds[k] for k in kept))
-        read = sorted({0 if same == (0, 0, 0) else k for k in range(3) if same == (0, 0, 0) or not (k == 2 and fused)})
         projected = [saves_steps(k, self.batch_first) for k in read] if use.trainable else []
         return [*projected, saves_new(held + sum(made))]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import strides
 from ..errors import ShapeError
 from ..windows import Global
 from .base import SAVES_OUTPUT, Figures, Layer, Shape, Use, format_shape, saves_new, saves_steps, times_batch
@@ -182,10 +183,9 @@ class Recurrent(Layer):
         last = [SAVES_OUTPUT] if directions == 1 else []
         return [saves_steps(0, self.batch_first, 1, contiguous=True), saves_new(total), *last]
 
-    def output_strides(self, full: Shape, shapes: tuple, strides: tuple) -> tuple[int, ...] | None:
+    def output_strides(self, full: Shape, shapes: tuple, laid: tuple) -> tuple[int, ...] | None:
         """Every path writes the output steps first, (steps, batch, features): ``batch_first`` returns a view."""
-        batch, steps, width = full
-        return (width, batch * width, 1)
+        return strides.contiguous_with_batch_at(full, 1)
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
         # Autograd through the CPU steps (torch 2.13, oneDNN off, as FlopCounterMode sees them): with trained

@@ -153,10 +153,8 @@ class Linear(Layer):
         if self.batch_axis == 0 or len(full) < 3:
             return None
         leading = full[:-1]
-        if self.batch_axis is None:  # the rows as the input's strides order them
-            rows = strides.dense_order(leading, (laid[0][:-1],))
-        else:
-            rows = strides.dense_order(leading, (strides.contiguous_with_batch_at(leading, self.batch_axis),))
+        rows = strides.dense_order(leading, (laid[0][:-1],)) if self.batch_axis is None else \
+            strides.contiguous_with_batch_at(leading, self.batch_axis)  # (merged: as the input's rows are)
         return (*(n * full[-1] for n in rows), 1)
 
     def backward_macs(self, use: Use, forward_macs: int) -> int | None:
