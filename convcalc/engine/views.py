@@ -4,7 +4,8 @@ that keeps its input's shape in place keeps its layout."""
 
 from __future__ import annotations
 
-from .layers import Chunk, Contiguous, Flatten, Narrow, Permute, Reshape, Select, Slice, Split, Squeeze, Transpose, Unsqueeze
+from .layers import (Chunk, Contiguous, Flatten, Narrow, Permute, Reshape, Select, Slice, Split, Squeeze, Transpose,
+                     Unsqueeze)
 from .layers.layout import batch_dim
 from .strides import Shape, Strides, contiguous, laid_as, view
 

@@ -125,7 +125,7 @@ class Recurrent(Layer):
                 tensors += [(f"weight_ih_l{layer}{suffix}", gates * hidden * width),
                             (f"weight_hh_l{layer}{suffix}", gates * hidden * out)]
                 if self.bias:
-                    tensors += [(f"bias_ih_l{layer}{suffix}", gates * hidden), (f"bias_hh_l{layer}{suffix}", gates * hidden)]
+                    tensors += [(f"bias_{kind}_l{layer}{suffix}", gates * hidden) for kind in ("ih", "hh")]
                 if self.proj_size:
                     tensors.append((f"weight_hr_l{layer}{suffix}", out * hidden))
         return tuple(tensors)

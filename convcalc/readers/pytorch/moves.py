@@ -236,7 +236,8 @@ def contiguous(call: Call) -> L.Layer | None:
 
 
 OPERATORS = {
-    "contiguous": contiguous, "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape, "view_as": reshape,
+    "contiguous": contiguous,
+    "view": reshape, "reshape": reshape, "_unsafe_view": reshape, "_reshape_alias": reshape, "view_as": reshape,
     "reshape_as": reshape,
     "unflatten": unflatten, "flatten": flatten, "permute": permute, "transpose": transpose, "swapaxes": transpose,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "slice": slice_, "narrow": narrow, "select": select,

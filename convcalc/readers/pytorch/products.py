@@ -24,8 +24,9 @@ def linear(call: Call):
     table = b.table if isinstance(b, Param) and b.table is not None else None
     # where the batch sits in PyTorch's order of rows; a matrix already where the batch is merged into the
     # rows of a two-axis tensor (heads joined again from sequence-first attention: tokens x batch rows)
-    moved = 0 if x.layout.absent or not x.layout.rank else None if x.layout.merged and x.layout.rank == 2 \
-        else 0 if x.layout.merged else x.layout.axis
+    moved = x.layout.axis if x.layout.rank and not x.layout.absent and not x.layout.merged else 0
+    if x.layout.merged and x.layout.rank == 2:
+        moved = None
     if w is None:
         raise Unsupported("linear without a weight")
     return L.Linear(w.shape[0], b is not None, in_features=w.shape[1] if x.shape else None, bias_params=table,
